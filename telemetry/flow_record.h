@@ -1,0 +1,66 @@
+// FlowRecord: what a worker emits when a flow (or one active-timeout slice
+// of it) ends. Exporters (EVE, IPFIX, NetFlow v9) format it; they never see
+// the flow table. Oriented by client: key.src/sport is the client, the
+// sender of the flow's first packet or of its SYN. Index 0 of the per-
+// direction arrays is to-server (client → server), index 1 to-client.
+//
+// When a long flow is cut by the active timeout, each record carries the
+// deltas for its slice, so the records of one flow sum exactly to its
+// totals; flow_id and flow_start_ns stay the same across slices.
+#pragma once
+
+#include <cstdint>
+
+#include "dataplane/flow_key.h"
+
+namespace ws {
+
+// Values are IPFIX flowEndReason (IANA IE 136).
+enum class FlowEndReason : uint8_t {
+  kIdleTimeout = 1,
+  kActiveTimeout = 2,
+  kEndOfFlow = 3,   // TCP FIN/RST seen, closed-state timeout elapsed
+  kForced = 4,      // evicted: table full
+  kShutdown = 5,    // capture ended or agent stopping (IPFIX: lack of resources is 5; we use 5 for shutdown as ipfixprobe does)
+};
+
+// EVE flow.state, as Suricata names it.
+enum class FlowState : uint8_t { kNew = 0, kEstablished = 1, kClosed = 2 };
+
+// TCP connection state, as Suricata's EVE tcp.state names it.
+enum class TcpState : uint8_t {
+  kNone = 0, kSynSent, kSynRecv, kEstablished, kFinWait1, kFinWait2, kTimeWait,
+  kLastAck, kCloseWait, kClosing, kClosed,
+};
+
+const char* flow_state_name(FlowState s);
+const char* tcp_state_name(TcpState s);
+// EVE flow.reason: "timeout", "forced" or "shutdown".
+const char* flow_end_reason_eve(FlowEndReason r);
+
+struct FlowRecord {
+  FlowKey key;                 // client-oriented
+  uint64_t flow_id = 0;        // stable for the life of the flow; EVE flow_id
+  uint64_t flow_start_ns = 0;  // first packet of the flow (all slices)
+  uint64_t start_ns = 0;       // first packet of this record's slice
+  uint64_t end_ns = 0;         // last packet of this record's slice
+  uint64_t dir_start_ns[2] = {0, 0};  // first/last packet per direction in this slice
+  uint64_t dir_end_ns[2] = {0, 0};    //   (0 when the direction carried none)
+  uint64_t pkts[2] = {0, 0};          // packets to server / to client
+  uint64_t bytes[2] = {0, 0};         // captured frame bytes incl. link header (EVE)
+  uint64_t l3_bytes[2] = {0, 0};      // IP header + payload (IPFIX octetDeltaCount)
+  uint16_t vlan[2] = {0, 0};   // outer, inner 802.1Q ids
+  uint8_t vlan_count = 0;
+  uint8_t tcp_flags[2] = {0, 0};  // OR of TCP flags to server / to client in this slice
+  uint8_t icmp_type[2] = {0, 0};  // last ICMP type/code seen per direction
+  uint8_t icmp_code[2] = {0, 0};
+  FlowEndReason reason = FlowEndReason::kIdleTimeout;
+  FlowState state = FlowState::kNew;
+  TcpState tcp_state = TcpState::kNone;
+  uint8_t alerted = 0;
+  uint16_t ifindex = 0;        // agent-local ingress interface (IPFIX ingressInterface)
+  uint16_t worker = 0;
+  bool last_slice = true;      // false for active-timeout records of a flow that continues
+};
+
+}  // namespace ws

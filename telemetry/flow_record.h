@@ -61,6 +61,7 @@ struct FlowRecord {
   uint16_t ifindex = 0;        // agent-local ingress interface (IPFIX ingressInterface)
   uint16_t worker = 0;
   bool last_slice = true;      // false for active-timeout records of a flow that continues
+  char app_proto[16] = {};  // lowercase Suricata-style name; empty = none
 };
 
 }  // namespace ws

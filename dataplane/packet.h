@@ -38,6 +38,9 @@ enum PacketFlags : uint8_t {
   // tp_vlan_tci, DPDK RTE_MBUF_F_RX_VLAN_STRIPPED); vlan_tci holds it and
   // the frame on the wire was 4 bytes longer than wirelen says.
   kPktVlanStripped = 1u << 0,
+  // The kernel has not filled in the L4 checksum yet (AF_PACKET
+  // TP_STATUS_CSUMNOTREADY on locally sent frames): not verifiable.
+  kPktChecksumNotReady = 1u << 1,
 };
 
 struct Packet {
@@ -46,7 +49,6 @@ struct Packet {
   uint32_t wirelen = 0;    // original frame length
   uint64_t ts_ns = 0;      // capture time, ns since the Unix epoch
   void* opaque = nullptr;  // source-private handle (e.g. rte_mbuf*), for release()
-  uint32_t hash = 0;       // symmetric flow hash, set by the dispatcher
   uint16_t ifindex = 0;    // agent-local ingress interface index
   uint16_t vlan_tci = 0;   // valid when flags & kPktVlanStripped
   uint8_t flags = 0;

@@ -1,0 +1,182 @@
+#include "agent/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <functional>
+#include <map>
+
+#include "telemetry/export_url.h"
+
+namespace ws {
+namespace {
+
+// Errors unwind the walk of one file; they never escape load_config_file.
+struct ConfigError {
+  std::string msg;
+};
+
+class Walker {
+ public:
+  explicit Walker(std::string file) : file_(std::move(file)) {}
+
+  [[noreturn]] void fail(const YAML::Node& n, const std::string& what) const {
+    const YAML::Mark m = n.Mark();
+    throw ConfigError{file_ + ":" + std::to_string(m.line + 1) + ": " + what};
+  }
+
+  std::string scalar(const YAML::Node& n, const std::string& key) const {
+    if (!n.IsScalar()) fail(n, key + ": expected a value, got a " + (n.IsMap() ? "map" : "list"));
+    return n.Scalar();
+  }
+
+  uint64_t uint(const YAML::Node& n, const std::string& key, uint64_t max) const {
+    const std::string s = scalar(n, key);
+    uint64_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size())
+      fail(n, key + ": expected a whole number, got '" + s + "'");
+    if (v > max) fail(n, key + ": " + s + " is larger than " + std::to_string(max));
+    return v;
+  }
+
+  bool boolean(const YAML::Node& n, const std::string& key) const {
+    const std::string s = scalar(n, key);
+    if (s == "true" || s == "yes" || s == "on") return true;
+    if (s == "false" || s == "no" || s == "off") return false;
+    fail(n, key + ": expected true or false, got '" + s + "'");
+  }
+
+  // Calls the handler of each key of map n; an unknown key is an error that
+  // lists the known ones, so a typo is never silently ignored.
+  void map(const YAML::Node& n, const std::string& where,
+           const std::map<std::string, std::function<void(const YAML::Node&, const std::string&)>>& keys) const {
+    if (n.IsNull()) return;
+    if (!n.IsMap()) fail(n, (where.empty() ? std::string("top level") : where) + ": expected a map");
+    for (const auto& kv : n) {
+      const std::string k = kv.first.Scalar();
+      const std::string path = where.empty() ? k : where + "." + k;
+      auto it = keys.find(k);
+      if (it == keys.end()) {
+        std::string known;
+        for (const auto& e : keys) known += (known.empty() ? "" : ", ") + e.first;
+        fail(kv.first, "unknown key '" + path + "' (known here: " + known + ")");
+      }
+      it->second(kv.second, path);
+    }
+  }
+
+ private:
+  std::string file_;
+};
+
+void load_timeouts(const Walker& w, const YAML::Node& n, const std::string& where, StateTimeouts& t) {
+  constexpr uint64_t kDay = 86400;
+  w.map(n, where,
+        {{"new", [&](auto& v, auto& k) { t.new_s = uint32_t(w.uint(v, k, kDay)); }},
+         {"established", [&](auto& v, auto& k) { t.established_s = uint32_t(w.uint(v, k, kDay)); }},
+         {"closed", [&](auto& v, auto& k) { t.closed_s = uint32_t(w.uint(v, k, kDay)); }}});
+}
+
+}  // namespace
+
+std::string load_config_file(const std::string& path, AgentConfig& c) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return path + ": cannot open the config file";
+  } catch (const YAML::Exception& e) {
+    return path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg;
+  }
+  const Walker w(path);
+  try {
+    w.map(root, "",
+      {{"input", [&](auto& n, auto& where) {
+          w.map(n, where,
+            {{"file", [&](auto& v, auto& k) { c.read_file = w.scalar(v, k); }},
+             {"loop", [&](auto& v, auto& k) { c.loop = w.boolean(v, k); }},
+             {"interface", [&](auto& v, auto& k) { c.interface = w.scalar(v, k); }},
+             {"capture", [&](auto& v, auto& k) {
+                c.capture = w.scalar(v, k);
+                if (c.capture != "afpacket" && c.capture != "pcap")
+                  w.fail(v, k + ": expected afpacket or pcap, got '" + c.capture + "'");
+              }},
+             {"snaplen", [&](auto& v, auto& k) { c.snaplen = int(w.uint(v, k, 262144)); }},
+             {"promisc", [&](auto& v, auto& k) { c.promisc = w.boolean(v, k); }},
+             {"bpf", [&](auto& v, auto& k) { c.bpf = w.scalar(v, k); }}});
+        }},
+       {"workers", [&](auto& v, auto& k) { c.workers = unsigned(w.uint(v, k, 1024)); }},
+       {"checksum", [&](auto& v, auto& k) {
+          const std::string s = w.scalar(v, k);
+          if (s == "none") c.checksum = ChecksumMode::kNone;
+          else if (s == "all") c.checksum = ChecksumMode::kAll;
+          else w.fail(v, k + ": expected none or all, got '" + s + "'");
+        }},
+       {"verbose", [&](auto& v, auto& k) { c.verbose = int(w.uint(v, k, 4)); }},
+       {"flow", [&](auto& n, auto& where) {
+          w.map(n, where,
+            {{"max_flows", [&](auto& v, auto& k) { c.max_flows = w.uint(v, k, 1ull << 28); }},
+             {"active_timeout", [&](auto& v, auto& k) { c.active_timeout_s = uint32_t(w.uint(v, k, 7 * 86400)); }},
+             {"timeouts", [&](auto& t, auto& tw) {
+                w.map(t, tw,
+                  {{"tcp", [&](auto& v, auto& k) { load_timeouts(w, v, k, c.tcp); }},
+                   {"udp", [&](auto& v, auto& k) { load_timeouts(w, v, k, c.udp); }},
+                   {"icmp", [&](auto& v, auto& k) { load_timeouts(w, v, k, c.icmp); }},
+                   {"other", [&](auto& v, auto& k) { load_timeouts(w, v, k, c.other); }}});
+              }}});
+        }},
+       {"output", [&](auto& n, auto& where) {
+          w.map(n, where,
+            {{"log_dir", [&](auto& v, auto& k) { c.log_dir = w.scalar(v, k); }},
+             {"eve", [&](auto& e, auto& ew) {
+                w.map(e, ew, {{"filename", [&](auto& v, auto& k) { c.eve_filename = w.scalar(v, k); }}});
+              }},
+             {"ipfix", [&](auto& e, auto& ew) {
+                w.map(e, ew,
+                  {{"url", [&](auto& v, auto& k) { c.ipfix_url = w.scalar(v, k); }},
+                   {"biflow", [&](auto& v, auto& k) { c.ipfix_biflow = w.boolean(v, k); }}});
+              }},
+             {"netflow9", [&](auto& e, auto& ew) {
+                w.map(e, ew, {{"url", [&](auto& v, auto& k) { c.netflow9_url = w.scalar(v, k); }}});
+              }},
+             {"export", [&](auto& e, auto& ew) {
+                w.map(e, ew,
+                  {{"mtu", [&](auto& v, auto& k) { c.export_mtu = uint32_t(w.uint(v, k, 65000)); }},
+                   {"rate", [&](auto& v, auto& k) { c.export_rate = uint32_t(w.uint(v, k, 10000000)); }},
+                   {"template_refresh", [&](auto& v, auto& k) { c.template_refresh_s = uint32_t(w.uint(v, k, 86400)); }}});
+              }}});
+        }}});
+  } catch (const ConfigError& e) {
+    return e.msg;
+  } catch (const YAML::Exception& e) {
+    return path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg;
+  }
+  return "";
+}
+
+std::string validate_config(const AgentConfig& c) {
+  if (c.read_file.empty() && c.interface.empty())
+    return "no input: give a capture file (-r FILE, input.file) or an interface (-i IFACE, input.interface)";
+  if (!c.read_file.empty() && !c.interface.empty())
+    return "both a capture file (-r) and an interface (-i) given: choose one";
+  if (c.loop && c.read_file.empty()) return "--loop (input.loop) needs a capture file (-r)";
+  if (c.capture != "afpacket" && c.capture != "pcap")
+    return "capture method '" + c.capture + "' unknown: use afpacket or pcap";
+  if (c.snaplen < 64) return "snaplen " + std::to_string(c.snaplen) + " is too small: at least 64";
+  if (c.max_flows < 1) return "flow.max_flows must be at least 1";
+  if (c.active_timeout_s < 1) return "flow.active_timeout must be at least 1 second";
+  if (!c.ipfix_url.empty()) {
+    auto r = parse_export_url(c.ipfix_url);
+    if (!r) return "--ipfix: " + r.error;
+  }
+  if (!c.netflow9_url.empty()) {
+    auto r = parse_export_url(c.netflow9_url);
+    if (!r) return "--netflow9: " + r.error;
+    if (r.url->protocol != ExportProtocol::kUdp) return "--netflow9: NetFlow v9 is exported over udp:// only";
+  }
+  if (c.export_mtu < 256) return "output.export.mtu " + std::to_string(c.export_mtu) + " is too small: at least 256";
+  return "";
+}
+
+}  // namespace ws

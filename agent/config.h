@@ -1,0 +1,71 @@
+// AgentConfig: every setting of the agent in one plain struct, defaults in
+// the declarations (Katran's KatranConfig style). It is filled once, from
+// the YAML file (-c) and then the command line, and validated before
+// anything starts; runtime code never sees YAML or flags.
+//
+// Every flag has a config key:
+//   -r FILE            input.file            --loop            input.loop
+//   -i IFACE           input.interface       --capture M       input.capture
+//   --snaplen N        input.snaplen         --bpf EXPR        input.bpf
+//   --no-promisc       input.promisc: false
+//   --workers N        workers               -k none|all       checksum
+//   -l DIR             output.log_dir        --eve-file NAME   output.eve.filename
+//   --ipfix URL        output.ipfix.url      --ipfix-biflow    output.ipfix.biflow
+//   --netflow9 URL     output.netflow9.url   --export-mtu N    output.export.mtu
+//   --export-rate N    output.export.rate    --template-refresh S  output.export.template_refresh
+//   --max-flows N      flow.max_flows        --active-timeout S    flow.active_timeout
+//   (per-state idle timeouts: flow.timeouts.{tcp,udp,icmp,other}.{new,established,closed})
+//   -v                 verbose (a count)
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "dataplane/decode.h"
+#include "dataplane/flow_table.h"
+
+namespace ws {
+
+struct AgentConfig {
+  // input
+  std::string read_file;
+  bool loop = false;
+  std::string interface;
+  std::string capture = "afpacket";  // afpacket | pcap
+  int snaplen = 65535;
+  bool promisc = true;
+  std::string bpf;
+
+  unsigned workers = 0;  // 0: one per core
+  ChecksumMode checksum = ChecksumMode::kNone;
+
+  // flow table; max_flows is for the whole agent, split over the workers
+  uint64_t max_flows = 1u << 20;
+  uint32_t active_timeout_s = 1800;
+  StateTimeouts tcp{60, 600, 60};
+  StateTimeouts udp{30, 300, 0};
+  StateTimeouts icmp{30, 300, 0};
+  StateTimeouts other{30, 300, 0};
+
+  // outputs
+  std::string log_dir;
+  std::string eve_filename = "eve.json";
+  std::string ipfix_url;
+  bool ipfix_biflow = false;
+  std::string netflow9_url;
+  uint32_t export_mtu = 1400;
+  uint32_t export_rate = 20000;       // datagrams/s, 0 = unpaced
+  uint32_t template_refresh_s = 30;
+
+  int verbose = 0;
+};
+
+// Reads a YAML config file into cfg (keys not in the file keep their
+// values). Returns "" or an error naming FILE:LINE and the reason.
+std::string load_config_file(const std::string& path, AgentConfig& cfg);
+
+// Checks cross-field rules (exactly one input, known capture method,
+// parseable export URLs, sane sizes). Returns "" or the reason.
+std::string validate_config(const AgentConfig& cfg);
+
+}  // namespace ws

@@ -1,0 +1,135 @@
+// wirescope: capture → decode → flows → EVE / IPFIX / NetFlow v9.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "agent/config.h"
+#include "agent/runtime.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void on_signal(int) { g_stop.store(true); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ws::AgentConfig cfg;
+  CLI::App app{"wirescope: packet and flow telemetry agent"};
+  app.set_version_flag("--version", std::string("wirescope ") + WIRESCOPE_VERSION);
+
+  std::string config_file, read_file, iface, capture, log_dir, ipfix, netflow9, checksum, bpf, eve_file;
+  unsigned workers = 0;
+  bool f_loop = false, f_nopromisc = false, f_biflow = false;
+  int f_verbose = 0;
+  int snaplen = 0;
+  uint64_t max_flows = 0;
+  uint32_t active_timeout = 0, export_mtu = 0, export_rate = 0, template_refresh = 0;
+  app.add_option("-c,--config", config_file, "YAML config file (every flag has a key)");
+  app.add_option("-r,--read", read_file, "Read a pcap or pcapng file");
+  app.add_flag("--loop", f_loop, "Replay the file (-r) forever");
+  app.add_option("-i,--interface", iface, "Capture live from an interface");
+  app.add_option("--capture", capture, "Live capture method: afpacket (default) or pcap")
+      ->check(CLI::IsMember({"afpacket", "pcap"}));
+  app.add_option("--snaplen", snaplen, "Bytes captured per frame (live)");
+  app.add_option("--bpf", bpf, "Capture filter, tcpdump syntax (live)");
+  app.add_flag("--no-promisc", f_nopromisc, "Do not put the interface in promiscuous mode");
+  app.add_option("--workers", workers, "Worker threads (default: one per core)");
+  app.add_option("-k,--checksum", checksum, "Checksum validation: none (count only) or all (drop bad)")
+      ->check(CLI::IsMember({"none", "all"}));
+  app.add_option("-l,--log-dir", log_dir, "Write EVE JSON to DIR/eve.json");
+  app.add_option("--eve-file", eve_file, "EVE file name inside the log dir (default eve.json)");
+  app.add_option("--ipfix", ipfix, "Export IPFIX to udp://HOST:PORT or tcp://HOST:PORT");
+  app.add_flag("--ipfix-biflow", f_biflow, "Export RFC 5103 biflow records instead of two uniflows");
+  app.add_option("--netflow9", netflow9, "Export NetFlow v9 to udp://HOST:PORT");
+  app.add_option("--export-mtu", export_mtu, "Largest IPFIX/NetFlow message, bytes (default 1400)");
+  app.add_option("--export-rate", export_rate, "UDP export pacing, datagrams/s (0 = unpaced; default 20000)");
+  app.add_option("--template-refresh", template_refresh, "UDP template refresh interval, seconds (default 30)");
+  app.add_option("--max-flows", max_flows, "Flow table capacity for the whole agent (default 1048576)");
+  app.add_option("--active-timeout", active_timeout, "Report long flows every S seconds (default 1800)");
+  auto* verbose = app.add_flag("-v,--verbose", f_verbose, "More output (repeatable)");
+  app.footer(
+      "Examples:\n"
+      "  wirescope -r capture.pcap -l out/ --ipfix udp://127.0.0.1:4739\n"
+      "  wirescope -i eth0 --workers 2 --netflow9 udp://collector:2055\n"
+      "  wirescope -c /etc/wirescope/wirescope.yaml");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (!config_file.empty()) {
+    const std::string err = ws::load_config_file(config_file, cfg);
+    if (!err.empty()) {
+      std::fprintf(stderr, "wirescope: %s\n", err.c_str());
+      return 2;
+    }
+  }
+  // Flags given on the command line override the file.
+  if (app.count("-r")) cfg.read_file = read_file;
+  if (app.count("--loop")) cfg.loop = true;
+  if (app.count("-i")) cfg.interface = iface;
+  if (app.count("--capture")) cfg.capture = capture;
+  if (app.count("--snaplen")) cfg.snaplen = snaplen;
+  if (app.count("--bpf")) cfg.bpf = bpf;
+  if (app.count("--no-promisc")) cfg.promisc = false;
+  if (app.count("--workers")) cfg.workers = workers;
+  if (app.count("-k")) cfg.checksum = checksum == "all" ? ws::ChecksumMode::kAll : ws::ChecksumMode::kNone;
+  if (app.count("-l")) cfg.log_dir = log_dir;
+  if (app.count("--eve-file")) cfg.eve_filename = eve_file;
+  if (app.count("--ipfix")) cfg.ipfix_url = ipfix;
+  if (app.count("--ipfix-biflow")) cfg.ipfix_biflow = true;
+  if (app.count("--netflow9")) cfg.netflow9_url = netflow9;
+  if (app.count("--export-mtu")) cfg.export_mtu = export_mtu;
+  if (app.count("--export-rate")) cfg.export_rate = export_rate;
+  if (app.count("--template-refresh")) cfg.template_refresh_s = template_refresh;
+  if (app.count("--max-flows")) cfg.max_flows = max_flows;
+  if (app.count("--active-timeout")) cfg.active_timeout_s = active_timeout;
+  if (verbose->count()) cfg.verbose = static_cast<int>(verbose->count());
+
+  const std::string bad = ws::validate_config(cfg);
+  if (!bad.empty()) {
+    std::fprintf(stderr, "wirescope: %s\n", bad.c_str());
+    return 2;
+  }
+
+  ws::Runtime rt(cfg);
+  const std::string err = rt.open();
+  if (!err.empty()) {
+    std::fprintf(stderr, "wirescope: %s\n", err.c_str());
+    return 1;
+  }
+  if (cfg.verbose)
+    std::fprintf(stderr, "wirescope: %u workers, %zu bytes per flow entry\n", rt.workers(), rt.bytes_per_flow());
+
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  rt.run(g_stop);
+
+  const ws::RunSummary s = rt.summary();
+  uint64_t dropped = 0;
+  std::string reasons;
+  for (const auto& [name, v] : s.drops) {
+    dropped += v;
+    reasons += (reasons.empty() ? "" : " ") + name + "=" + std::to_string(v);
+  }
+  std::printf("wirescope: %llu packets, %llu bytes, %llu flows, %llu records, %llu dropped%s%s%s, %.2f Mpps in %.3f s\n",
+              static_cast<unsigned long long>(s.packets), static_cast<unsigned long long>(s.bytes),
+              static_cast<unsigned long long>(s.flows), static_cast<unsigned long long>(s.records),
+              static_cast<unsigned long long>(dropped), reasons.empty() ? "" : " (", reasons.c_str(),
+              reasons.empty() ? "" : ")", s.seconds > 0 ? s.packets / s.seconds / 1e6 : 0.0, s.seconds);
+  if (!s.errors.empty()) std::fprintf(stderr, "wirescope: %s\n", s.errors.c_str());
+  return 0;
+}

@@ -1,0 +1,218 @@
+#include "agent/runtime.h"
+
+#include <chrono>
+#include <thread>
+
+#include "dataplane/capture/open.h"
+#include "telemetry/eve.h"
+#include "telemetry/export_url.h"
+#include "telemetry/ipfix.h"
+#include "telemetry/netflow9.h"
+
+namespace ws {
+namespace {
+
+// Ring sizes: 4096 decoded frames (512 KiB) per worker ride out the
+// export thread's scheduling gaps; the arena holds as many frames of
+// typical size for sources whose buffers are reused.
+constexpr size_t kDispatchRing = 4096;
+constexpr size_t kArenaBytes = 8u << 20;
+
+}  // namespace
+
+Runtime::Runtime(AgentConfig cfg) : cfg_(std::move(cfg)) {}
+
+Runtime::~Runtime() = default;
+
+size_t Runtime::bytes_per_flow() const {
+  return workers_.empty() ? FlowTable::entry_bytes() : workers_.front()->flows().bytes_per_flow();
+}
+
+std::string Runtime::open() {
+  nworkers_ = cfg_.workers ? cfg_.workers : std::max(1u, std::thread::hardware_concurrency());
+
+  CaptureOptions co;
+  co.file = cfg_.read_file;
+  co.loop = cfg_.loop;
+  co.iface = cfg_.interface;
+  co.method = cfg_.capture == "pcap" ? CaptureOptions::Method::kPcap : CaptureOptions::Method::kAfPacket;
+  co.workers = static_cast<int>(nworkers_);
+  co.snaplen = cfg_.snaplen;
+  co.promisc = cfg_.promisc;
+  co.bpf = cfg_.bpf;
+  std::string err;
+  sources_ = open_sources(co, &err);
+  if (sources_.empty()) return err.empty() ? "no capture source could be opened" : err;
+
+  WorkerConfig wc;
+  wc.decode.checksum = cfg_.checksum;
+  wc.live = sources_.front()->live();
+  wc.flows.capacity = std::max<uint64_t>(1, cfg_.max_flows / nworkers_);
+  wc.flows.active_timeout_s = cfg_.active_timeout_s;
+  wc.flows.tcp = cfg_.tcp;
+  wc.flows.udp = cfg_.udp;
+  wc.flows.icmp = cfg_.icmp;
+  wc.flows.other = cfg_.other;
+  for (unsigned i = 0; i < nworkers_; ++i) workers_.push_back(std::make_unique<Worker>(static_cast<uint16_t>(i), wc));
+
+  if (sources_.size() == 1 && nworkers_ > 1) {
+    std::vector<DispatchRing*> rings;
+    std::vector<FrameArena*> arenas;
+    const bool copy = !sources_.front()->stable_buffers();
+    for (unsigned i = 0; i < nworkers_; ++i) {
+      rings_.push_back(std::make_unique<DispatchRing>(kDispatchRing));
+      rings.push_back(rings_.back().get());
+      if (copy) {
+        arenas_.push_back(std::make_unique<FrameArena>(kArenaBytes));
+        arenas.push_back(arenas_.back().get());
+      }
+    }
+    dispatcher_ = std::make_unique<Dispatcher>(*sources_.front(), rings, arenas, wc.decode);
+  } else if (sources_.size() != 1 && sources_.size() != nworkers_) {
+    return "capture gave " + std::to_string(sources_.size()) + " queues for " + std::to_string(nworkers_) +
+           " workers";
+  }
+
+  ctx_.boot_ns = wall_ns();
+  ctx_.iface_name = cfg_.interface;
+  if (!cfg_.log_dir.empty()) {
+    EveOptions eo;
+    eo.dir = cfg_.log_dir;
+    eo.filename = cfg_.eve_filename;
+    auto e = make_eve_exporter(eo, ctx_, &err);
+    if (!e) return err;
+    exporters_.push_back(std::move(e));
+  }
+  if (!cfg_.ipfix_url.empty()) {
+    IpfixOptions io;
+    io.collector = *parse_export_url(cfg_.ipfix_url).url;
+    io.biflow = cfg_.ipfix_biflow;
+    io.mtu = cfg_.export_mtu;
+    io.template_refresh_s = cfg_.template_refresh_s;
+    io.transport.max_rate = cfg_.export_rate;
+    auto e = make_ipfix_exporter(io, ctx_, &err);
+    if (!e) return "--ipfix " + cfg_.ipfix_url + ": " + err;
+    exporters_.push_back(std::move(e));
+  }
+  if (!cfg_.netflow9_url.empty()) {
+    Netflow9Options no;
+    no.collector = *parse_export_url(cfg_.netflow9_url).url;
+    no.mtu = cfg_.export_mtu;
+    no.template_refresh_s = cfg_.template_refresh_s;
+    no.transport.max_rate = cfg_.export_rate;
+    auto e = make_netflow9_exporter(no, ctx_, &err);
+    if (!e) return "--netflow9 " + cfg_.netflow9_url + ": " + err;
+    exporters_.push_back(std::move(e));
+  }
+  std::vector<RecordRing*> rrings;
+  for (auto& w : workers_) rrings.push_back(&w->records());
+  std::vector<Exporter*> ex;
+  for (auto& e : exporters_) ex.push_back(e.get());
+  export_loop_ = std::make_unique<ExportLoop>(rrings, ex, !sources_.front()->live());
+  return "";
+}
+
+void Runtime::run(const std::atomic<bool>& stop) {
+  const auto t0 = std::chrono::steady_clock::now();
+  // Sources stop when asked; workers then drain and flush.
+  std::atomic<bool> stop_workers{false};
+  std::vector<std::thread> threads;
+  static const std::atomic<bool> kNever{false};
+  for (unsigned i = 0; i < nworkers_; ++i) {
+    Worker* w = workers_[i].get();
+    if (dispatcher_) {
+      threads.emplace_back([this, w, i, &stop_workers] {
+        w->run(*rings_[i], arenas_.empty() ? nullptr : arenas_[i].get(), dispatcher_->done(), stop_workers);
+      });
+    } else {
+      PacketSource* s = sources_[sources_.size() == 1 ? 0 : i].get();
+      threads.emplace_back([w, s] { w->run(*s, kNever); });
+    }
+  }
+  std::thread dispatch;
+  if (dispatcher_) dispatch = std::thread([this] { dispatcher_->run(kNever); });
+  std::thread exporter([this] {
+    export_loop_->run([this] {
+      for (auto& w : workers_)
+        if (!w->finished()) return false;
+      return true;
+    });
+  });
+
+  // Wait for the input to end or for a stop request; on stop, end the
+  // sources so that everything already read is still processed and flushed.
+  bool stopping = false;
+  for (;;) {
+    bool all = true;
+    for (auto& w : workers_) all = all && w->finished();
+    if (all) break;
+    if (stop.load() && !stopping) {
+      stopping = true;
+      for (auto& s : sources_) s->stop();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  for (auto& t : threads) t.join();
+  if (dispatch.joinable()) dispatch.join();
+  exporter.join();
+  seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+RunSummary Runtime::summary() const {
+  RunSummary s;
+  s.seconds = seconds_;
+  SourceStats src{};
+  for (auto& so : sources_) {
+    const SourceStats st = so->stats();
+    src.packets += st.packets;
+    src.bytes += st.bytes;
+    src.kernel_drops += st.kernel_drops;
+    src.if_drops += st.if_drops;
+    src.truncated += st.truncated;
+    src.unsupported_link += st.unsupported_link;
+    const std::string e = so->error();
+    if (!e.empty()) s.errors += (s.errors.empty() ? "" : "; ") + e;
+  }
+  s.packets = src.packets;
+  s.bytes = src.bytes;
+  auto add_drop = [&](const std::string& name, uint64_t v) {
+    if (!v) return;
+    for (auto& d : s.drops)
+      if (d.first == name) {
+        d.second += v;
+        return;
+      }
+    s.drops.emplace_back(name, v);
+  };
+  add_drop("kernel", src.kernel_drops);
+  add_drop("interface", src.if_drops);
+  add_drop("truncated_record", src.truncated);
+  add_drop("unsupported_link", src.unsupported_link);
+  size_t ninfo = 0;
+  const DecodeCounterInfo* info = decode_counter_info(&ninfo);
+  auto add_decode = [&](const DecodeStats& ds) {
+    for (size_t i = 0; i < ninfo; ++i) {
+      const std::string n = info[i].name;
+      // Counted but not dropped: decoded frames, fragments, and bad
+      // checksums (only checksum_drop removes a frame).
+      if (n == "decoded" || n == "fragments" || n == "fragments_unmatched" || n == "bad_ipv4_checksum" ||
+          n == "bad_l4_checksum")
+        continue;
+      add_drop(n, decode_counter_value(ds, i));
+    }
+  };
+  if (dispatcher_) add_decode(dispatcher_->decode_stats());
+  for (auto& w : workers_) {
+    add_decode(w->decode_stats());
+    s.flows += w->flows().stats().flows_created.get();
+  }
+  s.records = export_loop_ ? export_loop_->records() : 0;
+  for (auto& e : exporters_) {
+    const ExporterStats st = e->stats();
+    if (st.send_errors) add_drop(e->name() + "_send_errors", st.send_errors);
+    if (st.dropped_records) add_drop(e->name() + "_dropped_records", st.dropped_records);
+  }
+  return s;
+}
+
+}  // namespace ws

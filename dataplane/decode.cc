@@ -1,0 +1,472 @@
+#include "dataplane/decode.h"
+
+#include <cstring>
+
+namespace ws {
+namespace {
+
+constexpr uint16_t kEthIpv4 = 0x0800;
+constexpr uint16_t kEthIpv6 = 0x86dd;
+constexpr uint16_t kEthVlan = 0x8100;
+constexpr uint16_t kEthQinQ = 0x88a8;
+constexpr uint16_t kEthQinQOld = 0x9100;
+constexpr uint16_t kEthMplsUc = 0x8847;
+constexpr uint16_t kEthMplsMc = 0x8848;
+
+constexpr uint8_t kProtoIcmp = 1;
+constexpr uint8_t kProtoTcp = 6;
+constexpr uint8_t kProtoUdp = 17;
+constexpr uint8_t kProtoGre = 47;
+constexpr uint8_t kProtoIcmp6 = 58;
+constexpr uint8_t kProtoSctp = 132;
+
+// An IPv6 packet with more extension headers than this is refused: real
+// traffic has at most a handful, and the bound keeps a crafted chain cheap.
+constexpr int kMaxIpv6Ext = 8;
+constexpr int kMaxMplsLabels = 8;
+
+inline uint16_t rd16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+inline uint32_t rd32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+
+const DecodeCounterInfo kCounterInfo[] = {
+#define WS_X(name, help) {#name, help},
+    WS_DECODE_COUNTERS(WS_X)
+#undef WS_X
+};
+
+}  // namespace
+
+const DecodeCounterInfo* decode_counter_info(size_t* count) {
+  *count = sizeof kCounterInfo / sizeof kCounterInfo[0];
+  return kCounterInfo;
+}
+
+uint64_t decode_counter_value(const DecodeStats& s, size_t i) {
+  const Counter* all[] = {
+#define WS_X(name, help) &s.name,
+      WS_DECODE_COUNTERS(WS_X)
+#undef WS_X
+  };
+  return i < sizeof all / sizeof all[0] ? all[i]->get() : 0;
+}
+
+uint16_t ones_sum(const uint8_t* p, size_t len, uint32_t initial) {
+  // 32-bit words into a 64-bit accumulator: no carry is lost below 2^32
+  // words, and the folded result is byte-order independent (RFC 1071 §2B).
+  uint64_t acc = initial;
+  while (len >= 16) {
+    uint32_t w[4];
+    std::memcpy(w, p, 16);
+    acc += uint64_t{w[0]} + w[1] + w[2] + w[3];
+    p += 16;
+    len -= 16;
+  }
+  while (len >= 4) {
+    uint32_t w;
+    std::memcpy(&w, p, 4);
+    acc += w;
+    p += 4;
+    len -= 4;
+  }
+  if (len) {
+    uint8_t tail[4] = {0, 0, 0, 0};
+    std::memcpy(tail, p, len);
+    uint32_t w;
+    std::memcpy(&w, tail, 4);
+    acc += w;
+  }
+  acc = (acc & 0xffffffffu) + (acc >> 32);
+  acc = (acc & 0xffffffffu) + (acc >> 32);
+  acc = (acc & 0xffffu) + (acc >> 16);
+  acc = (acc & 0xffffu) + (acc >> 16);
+  acc = (acc & 0xffffu) + (acc >> 16);
+  return static_cast<uint16_t>(acc);
+}
+
+size_t FragTable::slot_of(const Decoded& d, uint32_t id) {
+  uint64_t h = id * 0x9e3779b97f4a7c15ull;
+  uint64_t a, b;
+  std::memcpy(&a, d.key.src, 8);
+  std::memcpy(&b, d.key.dst + 8, 8);
+  h ^= a + 0x632be59bd9b4e019ull + (h << 6) + (h >> 2);
+  h ^= b + (h << 6) + (h >> 2);
+  std::memcpy(&a, d.key.dst, 8);
+  std::memcpy(&b, d.key.src + 8, 8);
+  h ^= (a ^ (b << 1)) + (h << 6) + (h >> 2);
+  h ^= d.key.proto;
+  h *= 0xff51afd7ed558ccdull;
+  return (h >> 40) & (kSlots - 1);
+}
+
+void FragTable::remember(const Decoded& d, uint32_t id, uint64_t now_ns) {
+  Slot& s = slots_[slot_of(d, id)];
+  std::memcpy(s.src, d.key.src, 16);
+  std::memcpy(s.dst, d.key.dst, 16);
+  s.id = id;
+  s.sport = d.key.sport;
+  s.dport = d.key.dport;
+  s.ts_ns = now_ns;
+  s.proto = d.key.proto;
+  s.family = d.key.family;
+  s.used = 1;
+  s.icmp_flags = d.flags & kDecIcmpEcho;
+}
+
+bool FragTable::recall(Decoded& d, uint32_t id, uint64_t now_ns, bool /*last*/) {
+  // Entries are not removed at the last fragment: fragments may arrive out
+  // of order, and a stale entry is ignored after kTimeoutNs anyway.
+  const Slot& s = slots_[slot_of(d, id)];
+  if (!s.used || s.id != id || s.proto != d.key.proto || s.family != d.key.family ||
+      std::memcmp(s.src, d.key.src, 16) != 0 || std::memcmp(s.dst, d.key.dst, 16) != 0)
+    return false;
+  if (now_ns >= s.ts_ns + kTimeoutNs || now_ns + kTimeoutNs < s.ts_ns) return false;
+  d.key.sport = s.sport;
+  d.key.dport = s.dport;
+  d.flags |= s.icmp_flags;
+  return true;
+}
+
+bool Decoder::decode(const Packet& p, Decoded& d) {
+  d = Decoded{};
+  std::memset(&d.key, 0, sizeof d.key);
+  const uint8_t* b = p.data;
+  const size_t n = p.caplen;
+  size_t off = 0;
+  uint16_t etype = 0;
+  d.frame_len = p.wirelen;
+
+  if (p.flags & kPktVlanStripped) {
+    d.vlan[0] = p.vlan_tci & 0x0fff;
+    d.vlan_count = 1;
+    d.frame_len += 4;
+  }
+
+  switch (p.link) {
+    case LinkType::kEthernet:
+      if (n < 14) { stats_.truncated_link.inc(); return false; }
+      etype = rd16(b + 12);
+      off = 14;
+      break;
+    case LinkType::kLinuxSll:
+      if (n < 16) { stats_.truncated_link.inc(); return false; }
+      etype = rd16(b + 14);
+      off = 16;
+      break;
+    case LinkType::kLinuxSll2:
+      if (n < 20) { stats_.truncated_link.inc(); return false; }
+      etype = rd16(b);
+      off = 20;
+      break;
+    case LinkType::kNull:
+    case LinkType::kLoop: {
+      if (n < 4) { stats_.truncated_link.inc(); return false; }
+      // The family is in the capturing host's byte order for DLT_NULL and
+      // network order for DLT_LOOP; accept either reading.
+      uint32_t le = uint32_t{b[0]} | (uint32_t{b[1]} << 8) | (uint32_t{b[2]} << 16) | (uint32_t{b[3]} << 24);
+      uint32_t be = rd32(b);
+      auto fam = [](uint32_t v) -> uint16_t {
+        if (v == 2) return kEthIpv4;
+        if (v == 10 || v == 24 || v == 28 || v == 30) return kEthIpv6;
+        return 0;
+      };
+      etype = fam(p.link == LinkType::kLoop ? be : le);
+      if (!etype) etype = fam(p.link == LinkType::kLoop ? le : be);
+      if (!etype) { stats_.non_ip.inc(); return false; }
+      off = 4;
+      break;
+    }
+    case LinkType::kRaw:
+      if (n < 1) { stats_.truncated_link.inc(); return false; }
+      etype = (b[0] >> 4) == 6 ? kEthIpv6 : kEthIpv4;
+      break;
+    case LinkType::kIpv4:
+      etype = kEthIpv4;
+      break;
+    case LinkType::kIpv6:
+      etype = kEthIpv6;
+      break;
+    default:
+      stats_.unsupported_link.inc();
+      return false;
+  }
+
+  // 802.1Q / QinQ tags: the first (outer) id is part of the flow key.
+  while (etype == kEthVlan || etype == kEthQinQ || etype == kEthQinQOld) {
+    if (n < off + 4) { stats_.truncated_vlan.inc(); return false; }
+    uint16_t id = rd16(b + off) & 0x0fff;
+    if (d.vlan_count < 2) d.vlan[d.vlan_count] = id;
+    if (d.vlan_count < 255) ++d.vlan_count;
+    etype = rd16(b + off + 2);
+    off += 4;
+  }
+  if (d.vlan_count > 2) d.vlan_count = 2;
+
+  if (etype == kEthMplsUc || etype == kEthMplsMc) {
+    int labels = 0;
+    for (;;) {
+      if (n < off + 4) { stats_.truncated_mpls.inc(); return false; }
+      bool bottom = b[off + 2] & 0x01;
+      off += 4;
+      if (++labels > kMaxMplsLabels) { stats_.mpls_too_deep.inc(); return false; }
+      if (bottom) break;
+    }
+    if (n < off + 1) { stats_.truncated_mpls.inc(); return false; }
+    switch (b[off] >> 4) {
+      case 4: etype = kEthIpv4; break;
+      case 6: etype = kEthIpv6; break;
+      default: stats_.mpls_unknown_payload.inc(); return false;
+    }
+  }
+
+  d.key.vlan = d.vlan_count ? d.vlan[0] : 0;
+  bool ok;
+  if (etype == kEthIpv4) {
+    ok = decode_ipv4(p, off, d);
+  } else if (etype == kEthIpv6) {
+    ok = decode_ipv6(p, off, d);
+  } else {
+    stats_.non_ip.inc();
+    return false;
+  }
+  if (!ok) return false;
+
+  if (d.flags & kDecBadChecksum && opt_.checksum == ChecksumMode::kAll) {
+    stats_.checksum_drop.inc();
+    return false;
+  }
+  stats_.decoded.inc();
+  return true;
+}
+
+bool Decoder::decode_ipv4(const Packet& p, size_t off, Decoded& d) {
+  const uint8_t* b = p.data;
+  const size_t n = p.caplen;
+  if (n < off + 20) { stats_.truncated_ipv4.inc(); return false; }
+  const uint8_t* ip = b + off;
+  const size_t hlen = size_t(ip[0] & 0x0f) * 4;
+  const size_t total = rd16(ip + 2);
+  if ((ip[0] >> 4) != 4 || hlen < 20 || total < hlen) { stats_.bad_ipv4_header.inc(); return false; }
+  if (n < off + hlen) { stats_.truncated_ipv4.inc(); return false; }
+
+  d.key.family = 4;
+  std::memcpy(d.key.src, ip + 12, 4);
+  std::memcpy(d.key.dst, ip + 16, 4);
+  d.key.proto = ip[9];
+  d.tos = ip[1];
+  d.ttl = ip[8];
+  d.l3_off = static_cast<uint16_t>(off);
+  d.l3_len = static_cast<uint32_t>(total);
+
+  if (ones_sum(ip, hlen) != 0xffff) {
+    stats_.bad_ipv4_checksum.inc();
+    d.flags |= kDecBadChecksum;
+  }
+
+  // Ethernet pads short frames: the IP total length, not the capture,
+  // says where the datagram ends. A snaplen cut ends it earlier.
+  const size_t end = off + total < n ? off + total : n;
+  const uint16_t frag = rd16(ip + 6);
+  const bool more = frag & 0x2000;
+  const size_t frag_off = size_t(frag & 0x1fff) * 8;
+  const uint32_t id = rd16(ip + 4);
+  if (more || frag_off) {
+    stats_.fragments.inc();
+    d.flags |= kDecFragment;
+    if (frag_off) {
+      d.flags |= kDecLaterFragment;
+      d.l4_off = d.payload_off = static_cast<uint16_t>(off + hlen);
+      d.payload_len = static_cast<uint16_t>(end - (off + hlen));
+      if (!frags_.recall(d, id, p.ts_ns, !more)) stats_.fragments_unmatched.inc();
+      return true;
+    }
+  }
+  if (!decode_l4(p, off + hlen, end, d.key.proto, d, false)) return false;
+  if (more) frags_.remember(d, id, p.ts_ns);
+  if (d.flags & kDecL4Complete && !(d.flags & kDecFragment) && !(p.flags & kPktChecksumNotReady) &&
+      !checksum_ok(p, d, end)) {
+    stats_.bad_l4_checksum.inc();
+    d.flags |= kDecBadChecksum;
+  }
+  return true;
+}
+
+bool Decoder::decode_ipv6(const Packet& p, size_t off, Decoded& d) {
+  const uint8_t* b = p.data;
+  const size_t n = p.caplen;
+  if (n < off + 40) { stats_.truncated_ipv6.inc(); return false; }
+  const uint8_t* ip = b + off;
+  if ((ip[0] >> 4) != 6) { stats_.truncated_ipv6.inc(); return false; }
+  const size_t plen = rd16(ip + 4);
+  d.key.family = 6;
+  std::memcpy(d.key.src, ip + 8, 16);
+  std::memcpy(d.key.dst, ip + 24, 16);
+  d.tos = static_cast<uint8_t>(((ip[0] & 0x0f) << 4) | (ip[1] >> 4));
+  d.ttl = ip[7];
+  d.l3_off = static_cast<uint16_t>(off);
+  d.l3_len = static_cast<uint32_t>(40 + plen);
+  const size_t end = off + 40 + plen < n ? off + 40 + plen : n;
+
+  uint8_t nh = ip[6];
+  size_t pos = off + 40;
+  bool frag = false, later = false, more = false;
+  uint32_t frag_id = 0;
+  for (int i = 0;; ++i) {
+    if (nh != 0 && nh != 43 && nh != 44 && nh != 60 && nh != 51 && nh != 135) break;
+    if (i >= kMaxIpv6Ext || end < pos + 8) { stats_.bad_ipv6_ext.inc(); return false; }
+    const uint8_t* e = b + pos;
+    size_t len;
+    if (nh == 44) {
+      len = 8;
+      const uint16_t fo = rd16(e + 2);
+      frag = true;
+      later = (fo & 0xfff8) != 0;
+      more = fo & 1;
+      frag_id = rd32(e + 4);
+    } else if (nh == 51) {
+      len = (size_t{e[1]} + 2) * 4;
+    } else {
+      len = (size_t{e[1]} + 1) * 8;
+    }
+    if (end < pos + len) { stats_.bad_ipv6_ext.inc(); return false; }
+    nh = e[0];
+    pos += len;
+  }
+  d.key.proto = nh;
+  if (frag && (later || more)) {
+    stats_.fragments.inc();
+    d.flags |= kDecFragment;
+    if (later) {
+      d.flags |= kDecLaterFragment;
+      d.l4_off = d.payload_off = static_cast<uint16_t>(pos);
+      d.payload_len = static_cast<uint16_t>(end - pos);
+      if (!frags_.recall(d, frag_id, p.ts_ns, !more)) stats_.fragments_unmatched.inc();
+      return true;
+    }
+  }
+  if (!decode_l4(p, pos, end, nh, d, false)) return false;
+  if (frag && more) frags_.remember(d, frag_id, p.ts_ns);
+  if (d.flags & kDecL4Complete && !(d.flags & kDecFragment) && !(p.flags & kPktChecksumNotReady) &&
+      !checksum_ok(p, d, end)) {
+    stats_.bad_l4_checksum.inc();
+    d.flags |= kDecBadChecksum;
+  }
+  return true;
+}
+
+bool Decoder::decode_l4(const Packet& p, size_t off, size_t end, uint8_t proto, Decoded& d,
+                        bool /*later_frag*/) {
+  const uint8_t* b = p.data;
+  const size_t avail = end > off ? end - off : 0;
+  // The L4 segment is complete when the capture holds all the bytes the IP
+  // header promises; only then can a checksum be verified.
+  const size_t ip_end = d.l3_off + size_t{d.l3_len};
+  const bool complete = end >= ip_end;
+  d.l4_off = static_cast<uint16_t>(off);
+  const uint8_t* l4 = b + off;
+  switch (proto) {
+    case kProtoTcp: {
+      if (avail < 20) { stats_.truncated_tcp.inc(); return false; }
+      const size_t doff = size_t(l4[12] >> 4) * 4;
+      if (doff < 20 || (complete && doff > avail)) { stats_.bad_tcp_header.inc(); return false; }
+      if (doff > avail) { stats_.truncated_tcp.inc(); return false; }
+      d.key.sport = rd16(l4);
+      d.key.dport = rd16(l4 + 2);
+      d.seq = rd32(l4 + 4);
+      d.ack = rd32(l4 + 8);
+      d.tcp_flags = l4[13];
+      d.window = rd16(l4 + 14);
+      d.payload_off = static_cast<uint16_t>(off + doff);
+      d.payload_len = static_cast<uint16_t>(avail - doff);
+      break;
+    }
+    case kProtoUdp: {
+      if (avail < 8) { stats_.truncated_udp.inc(); return false; }
+      const size_t ulen = rd16(l4 + 4);
+      // A first fragment's UDP length covers the whole datagram.
+      if (ulen < 8 || (!(d.flags & kDecFragment) && ulen > ip_end - off)) {
+        stats_.bad_udp_length.inc();
+        return false;
+      }
+      d.key.sport = rd16(l4);
+      d.key.dport = rd16(l4 + 2);
+      d.payload_off = static_cast<uint16_t>(off + 8);
+      d.payload_len = static_cast<uint16_t>(avail - 8);
+      break;
+    }
+    case kProtoIcmp:
+    case kProtoIcmp6: {
+      if (avail < 4) { stats_.truncated_icmp.inc(); return false; }
+      d.icmp_type = l4[0];
+      d.icmp_code = l4[1];
+      const bool echo = proto == kProtoIcmp ? (l4[0] == 8 || l4[0] == 0) : (l4[0] == 128 || l4[0] == 129);
+      if (echo) {
+        if (avail < 8) { stats_.truncated_icmp.inc(); return false; }
+        d.key.sport = d.key.dport = rd16(l4 + 4);
+        d.flags |= kDecIcmpEcho;
+      }
+      d.payload_off = static_cast<uint16_t>(off + (avail >= 8 ? 8 : avail));
+      d.payload_len = static_cast<uint16_t>(avail >= 8 ? avail - 8 : 0);
+      break;
+    }
+    case kProtoSctp: {
+      if (avail < 12) { stats_.truncated_sctp.inc(); return false; }
+      d.key.sport = rd16(l4);
+      d.key.dport = rd16(l4 + 2);
+      d.payload_off = static_cast<uint16_t>(off + 12);
+      d.payload_len = static_cast<uint16_t>(avail - 12);
+      return true;  // CRC32c is not verified: not a one's-complement sum
+    }
+    case kProtoGre: {
+      if (avail < 4) { stats_.truncated_gre.inc(); return false; }
+      const uint8_t ver = l4[1] & 0x07;
+      if (ver > 1) { stats_.bad_gre_header.inc(); return false; }
+      d.payload_off = static_cast<uint16_t>(off + 4);
+      d.payload_len = static_cast<uint16_t>(avail - 4);
+      return true;
+    }
+    default:
+      d.payload_off = static_cast<uint16_t>(off);
+      d.payload_len = static_cast<uint16_t>(avail);
+      return true;
+  }
+  if (complete) d.flags |= kDecL4Complete;
+  return true;
+}
+
+bool Decoder::checksum_ok(const Packet& p, const Decoded& d, size_t l4_end) {
+  const uint8_t* l4 = p.data + d.l4_off;
+  const size_t len = l4_end - d.l4_off;
+  const uint8_t proto = d.key.proto;
+  if (proto == kProtoIcmp) return ones_sum(l4, len) == 0xffff;
+  if (proto == kProtoUdp && d.key.family == 4 && l4[6] == 0 && l4[7] == 0) return true;  // no checksum
+  if (proto != kProtoTcp && proto != kProtoUdp && proto != kProtoIcmp6) return true;
+  // Pseudo-header (RFC 793 / 768 / 8200 §8.1), summed in the same byte
+  // order as the segment so that a valid total folds to 0xffff.
+  uint8_t ph[40];
+  size_t phlen;
+  if (d.key.family == 4) {
+    std::memcpy(ph, d.key.src, 4);
+    std::memcpy(ph + 4, d.key.dst, 4);
+    ph[8] = 0;
+    ph[9] = proto;
+    ph[10] = static_cast<uint8_t>(len >> 8);
+    ph[11] = static_cast<uint8_t>(len);
+    phlen = 12;
+  } else {
+    std::memcpy(ph, d.key.src, 16);
+    std::memcpy(ph + 16, d.key.dst, 16);
+    ph[32] = static_cast<uint8_t>(len >> 24);
+    ph[33] = static_cast<uint8_t>(len >> 16);
+    ph[34] = static_cast<uint8_t>(len >> 8);
+    ph[35] = static_cast<uint8_t>(len);
+    ph[36] = ph[37] = ph[38] = 0;
+    ph[39] = proto;
+    phlen = 40;
+  }
+  const uint16_t s = ones_sum(ph, phlen);
+  return ones_sum(l4, len, s) == 0xffff;
+}
+
+}  // namespace ws

@@ -1,0 +1,162 @@
+// Decode: turns a captured frame into the fields the flow table, the rules
+// and the exporters need, without copying it. One pass, front to back:
+// link header (Ethernet, SLL/SLL2, raw IP, null/loop) → 802.1Q/QinQ tags →
+// MPLS label stack → IPv4 (options) / IPv6 (extension headers) → TCP, UDP,
+// ICMP, ICMPv6, SCTP or GRE. GRE is a flow of its own (protocol 47 between
+// the tunnel endpoints), as ipfixprobe and softflowd account it.
+//
+// Every way a frame can be refused has a named counter (the X-macro table
+// below, in the VPP error-table style); a refused frame never reaches the
+// flow table and never crashes anything, whatever its bytes.
+//
+// Non-first IP fragments carry no ports. The decoder keeps a small fragment
+// table keyed by (addresses, IP id, protocol) that remembers the ports of
+// each first fragment, so later fragments are accounted to the right flow,
+// as ipfixprobe does. The table lives with the decoder, which lives with the
+// thread that decodes (the dispatcher, or the worker for per-worker queues):
+// all fragments of a datagram pass through the same decoder.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "dataplane/counters.h"
+#include "dataplane/flow_key.h"
+#include "dataplane/packet.h"
+
+namespace ws {
+
+// X(name, help). Order is the reporting order.
+#define WS_DECODE_COUNTERS(X)                                                        \
+  X(decoded, "frames decoded to an IP flow key")                                     \
+  X(non_ip, "frames that carry no IPv4/IPv6 (ARP, LLDP, ...): not flows")            \
+  X(unsupported_link, "frames of a link type that is not decoded")                   \
+  X(truncated_link, "frame shorter than its link-layer header")                      \
+  X(truncated_vlan, "frame ends inside an 802.1Q tag")                               \
+  X(truncated_mpls, "frame ends inside the MPLS label stack")                        \
+  X(mpls_too_deep, "MPLS label stack deeper than 8 labels")                          \
+  X(mpls_unknown_payload, "MPLS payload is neither IPv4 nor IPv6")                   \
+  X(truncated_ipv4, "frame ends inside the IPv4 header")                             \
+  X(bad_ipv4_header, "IPv4 version, header length or total length invalid")          \
+  X(truncated_ipv6, "frame ends inside the IPv6 header")                             \
+  X(bad_ipv6_ext, "IPv6 extension header chain truncated or too long")              \
+  X(truncated_tcp, "frame ends inside the TCP header")                               \
+  X(bad_tcp_header, "TCP data offset invalid")                                       \
+  X(truncated_udp, "frame ends inside the UDP header")                               \
+  X(bad_udp_length, "UDP length field invalid")                                      \
+  X(truncated_icmp, "frame ends inside the ICMP/ICMPv6 header")                      \
+  X(truncated_sctp, "frame ends inside the SCTP common header")                      \
+  X(truncated_gre, "frame ends inside the GRE header")                               \
+  X(bad_gre_header, "GRE version not 0 or 1")                                        \
+  X(bad_ipv4_checksum, "IPv4 header checksum wrong")                                 \
+  X(bad_l4_checksum, "TCP/UDP/ICMP/ICMPv6 checksum wrong")                           \
+  X(checksum_drop, "frames dropped for a bad checksum (-k all)")                     \
+  X(fragments, "IP fragments seen")                                                  \
+  X(fragments_unmatched, "non-first fragments whose first fragment was not seen")
+
+struct DecodeStats {
+#define WS_X(name, help) Counter name;
+  WS_DECODE_COUNTERS(WS_X)
+#undef WS_X
+};
+
+struct DecodeCounterInfo {
+  const char* name;
+  const char* help;
+};
+// The table of decode counters, for reports and metrics.
+const DecodeCounterInfo* decode_counter_info(size_t* count);
+// Reads counter i of s in table order.
+uint64_t decode_counter_value(const DecodeStats& s, size_t i);
+
+enum class ChecksumMode : uint8_t { kNone, kAll };
+
+struct DecodeOptions {
+  // kNone: checksums are verified and bad ones counted, the frame is kept.
+  // kAll: a frame with a bad checksum is counted and dropped.
+  ChecksumMode checksum = ChecksumMode::kNone;
+};
+
+enum DecodedFlags : uint8_t {
+  kDecFragment = 1u << 0,      // part of a fragmented datagram
+  kDecLaterFragment = 1u << 1, // non-first fragment: no L4 header in this frame
+  kDecL4Complete = 1u << 2,    // the whole L4 segment is captured
+  kDecIcmpEcho = 1u << 3,      // ICMP/ICMPv6 echo: ports carry the identifier
+  kDecBadChecksum = 1u << 4,
+};
+
+// The result of decoding one frame: 88 bytes.
+struct Decoded {
+  FlowKey key;             // as seen in this frame: src is the sender
+  uint32_t frame_len = 0;  // frame bytes on the wire incl. link header (+4 per stripped tag)
+  uint32_t l3_len = 0;     // IP header + payload, from the IP header
+  uint32_t seq = 0;        // TCP sequence / ack numbers
+  uint32_t ack = 0;
+  uint16_t l3_off = 0;     // offsets into Packet::data
+  uint16_t l4_off = 0;
+  uint16_t payload_off = 0;
+  uint16_t payload_len = 0;  // captured L4 payload bytes
+  uint16_t vlan[2] = {0, 0};
+  uint16_t window = 0;
+  uint8_t vlan_count = 0;
+  uint8_t tcp_flags = 0;
+  uint8_t icmp_type = 0;
+  uint8_t icmp_code = 0;
+  uint8_t ttl = 0;
+  uint8_t tos = 0;
+  uint8_t flags = 0;  // DecodedFlags
+};
+
+// Fragment table: first-fragment ports by (family, addresses, id, protocol).
+// Fixed size and direct-mapped: a collision overwrites, an entry older than
+// kTimeoutNs is ignored (Linux's ipfrag_time is 30 s).
+class FragTable {
+ public:
+  static constexpr size_t kSlots = 4096;
+  static constexpr uint64_t kTimeoutNs = 30ull * 1000000000ull;
+
+  void remember(const Decoded& d, uint32_t id, uint64_t now_ns);
+  // Fills key ports from the first fragment; false if it was not seen.
+  bool recall(Decoded& d, uint32_t id, uint64_t now_ns, bool last) ;
+
+ private:
+  struct Slot {
+    uint8_t src[16];
+    uint8_t dst[16];
+    uint32_t id;
+    uint16_t sport, dport;
+    uint64_t ts_ns;
+    uint8_t proto, family, used, icmp_flags;
+  };
+  static size_t slot_of(const Decoded& d, uint32_t id);
+  std::array<Slot, kSlots> slots_{};
+};
+
+class Decoder {
+ public:
+  explicit Decoder(DecodeOptions opt = {}) : opt_(opt) {}
+
+  // Decodes p into d. Returns false when the frame carries no flow (non-IP,
+  // malformed, or dropped for its checksum); the reason is counted.
+  bool decode(const Packet& p, Decoded& d);
+
+  const DecodeStats& stats() const { return stats_; }
+  const DecodeOptions& options() const { return opt_; }
+
+ private:
+  bool decode_ipv4(const Packet& p, size_t off, Decoded& d);
+  bool decode_ipv6(const Packet& p, size_t off, Decoded& d);
+  bool decode_l4(const Packet& p, size_t off, size_t end, uint8_t proto, Decoded& d, bool later_frag);
+  bool checksum_ok(const Packet& p, const Decoded& d, size_t l4_end);
+
+  DecodeOptions opt_;
+  DecodeStats stats_;
+  FragTable frags_;
+};
+
+// One's-complement sum over len bytes (RFC 1071), folded to 16 bits but not
+// inverted; exposed for tests and the packet builder checks.
+uint16_t ones_sum(const uint8_t* p, size_t len, uint32_t initial = 0);
+
+}  // namespace ws

@@ -1,0 +1,476 @@
+#include "dataplane/flow_table.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "dataplane/flow_hash.h"
+
+namespace ws {
+namespace {
+
+constexpr uint8_t kTcpFin = 0x01;
+constexpr uint8_t kTcpSyn = 0x02;
+constexpr uint8_t kTcpRst = 0x04;
+constexpr uint8_t kTcpAck = 0x10;
+
+constexpr uint64_t kNsPerSec = 1000000000ull;
+
+size_t pow2_at_least(size_t v) {
+  size_t p = 1;
+  while (p < v) p <<= 1;
+  return p;
+}
+
+template <typename T>
+T* alloc_array(size_t n) {
+  void* p = std::aligned_alloc(64, ((n * sizeof(T) + 63) / 64) * 64);
+  if (!p) throw std::bad_alloc();
+  std::memset(p, 0, n * sizeof(T));
+  return static_cast<T*>(p);
+}
+
+}  // namespace
+
+FlowTable::FlowTable(const FlowTableConfig& cfg, RecordSink* sink, uint16_t worker)
+    : cfg_(cfg), sink_(sink), worker_(worker), cap_(cfg.capacity ? cfg.capacity : 1) {
+  // Four entries per bucket on average: half of the 8 slots, so the
+  // two-choice insert almost never finds both buckets full.
+  nbuckets_ = pow2_at_least(std::max<size_t>(cap_ / 4, 2));
+  bucket_mask_ = nbuckets_ - 1;
+  buckets_ = alloc_array<Bucket>(nbuckets_);
+  entries_ = alloc_array<FlowEntry>(cap_);
+  free_.reserve(cap_);
+  for (size_t i = cap_; i-- > 0;) free_.push_back(static_cast<uint32_t>(i));
+  wheel_.assign(kWheelSlots, kNil);
+}
+
+FlowTable::~FlowTable() {
+  std::free(buckets_);
+  std::free(entries_);
+}
+
+size_t FlowTable::bytes_per_flow() const {
+  return sizeof(FlowEntry) + (nbuckets_ * sizeof(Bucket) + cap_ - 1) / cap_ + sizeof(uint32_t);
+}
+
+void FlowTable::prefetch(uint64_t hash) const {
+  __builtin_prefetch(&buckets_[hash & bucket_mask_]);
+}
+
+const StateTimeouts& FlowTable::timeouts_for(uint8_t proto) const {
+  switch (proto) {
+    case 6: return cfg_.tcp;
+    case 17: return cfg_.udp;
+    case 1:
+    case 58: return cfg_.icmp;
+    default: return cfg_.other;
+  }
+}
+
+uint64_t FlowTable::due_ns(const FlowEntry& e) const {
+  const StateTimeouts& t = timeouts_for(e.key.proto);
+  uint32_t idle;
+  switch (static_cast<FlowState>(e.flow_state)) {
+    case FlowState::kNew: idle = t.new_s; break;
+    case FlowState::kEstablished: idle = t.established_s; break;
+    default: idle = t.closed_s; break;
+  }
+  const uint64_t idle_due = e.last_ns + idle * kNsPerSec;
+  const uint64_t active_due = e.slice_start_ns + uint64_t{cfg_.active_timeout_s} * kNsPerSec;
+  return std::min(idle_due, active_due);
+}
+
+void FlowTable::wheel_insert(FlowEntry& e, uint64_t due) {
+  // Due within the tick the wheel is processing (or earlier) goes to the
+  // next slot, which the next advance() visits.
+  uint64_t tick = due / kTickNs;
+  if (wheel_started_ && tick <= wheel_now_) tick = wheel_now_ + 1;
+  const uint32_t slot = static_cast<uint32_t>(tick % kWheelSlots);
+  const uint32_t idx = index_of(e);
+  e.wheel_slot = slot;
+  e.wheel_prev = kNil;
+  e.wheel_next = wheel_[slot];
+  if (e.wheel_next != kNil) entries_[e.wheel_next].wheel_prev = idx;
+  wheel_[slot] = idx;
+}
+
+void FlowTable::wheel_unlink(FlowEntry& e) {
+  if (e.wheel_prev != kNil)
+    entries_[e.wheel_prev].wheel_next = e.wheel_next;
+  else
+    wheel_[e.wheel_slot] = e.wheel_next;
+  if (e.wheel_next != kNil) entries_[e.wheel_next].wheel_prev = e.wheel_prev;
+  e.wheel_prev = e.wheel_next = kNil;
+}
+
+FlowEntry* FlowTable::lookup(const FlowKey& canon, uint64_t hash, uint32_t sig) const {
+  const size_t b1 = hash & bucket_mask_;
+  const size_t b2 = (hash >> 24) & bucket_mask_;
+  for (size_t b : {b1, b2}) {
+    const Bucket& bk = buckets_[b];
+    for (int i = 0; i < 8; ++i) {
+      if (bk.sig[i] == sig && bk.idx[i]) {
+        FlowEntry* e = &entries_[bk.idx[i] - 1];
+        if (e->key == canon) return e;
+      }
+    }
+    if (b1 == b2) break;
+  }
+  return nullptr;
+}
+
+const FlowEntry* FlowTable::find(const FlowKey& any) const {
+  FlowKey k = any;
+  canonicalize(k);
+  const uint64_t h = flow_hash(k);
+  return lookup(k, h, static_cast<uint32_t>(h >> 32) | 1u);
+}
+
+void FlowTable::unlink_bucket(const FlowEntry& e) {
+  const uint32_t sig = static_cast<uint32_t>(e.hash >> 32) | 1u;
+  const uint32_t want = index_of(e) + 1;
+  for (size_t b : {size_t(e.hash & bucket_mask_), size_t((e.hash >> 24) & bucket_mask_)}) {
+    Bucket& bk = buckets_[b];
+    for (int i = 0; i < 8; ++i) {
+      if (bk.idx[i] == want && bk.sig[i] == sig) {
+        bk.idx[i] = 0;
+        bk.sig[i] = 0;
+        return;
+      }
+    }
+  }
+}
+
+FlowEntry* FlowTable::insert(const FlowKey& canon, uint64_t hash, uint32_t sig, uint64_t now_ns) {
+  const size_t b1 = hash & bucket_mask_;
+  const size_t b2 = (hash >> 24) & bucket_mask_;
+  auto free_slot = [&](size_t b) -> int {
+    for (int i = 0; i < 8; ++i)
+      if (!buckets_[b].idx[i]) return i;
+    return -1;
+  };
+  int slot = free_slot(b1);
+  size_t bucket = b1;
+  if (slot < 0) {
+    slot = free_slot(b2);
+    bucket = b2;
+  }
+  if (slot < 0 || free_.empty()) {
+    // Evict the least recently seen flow among the candidates: the 16
+    // flows of both buckets. Ending it frees its entry and its slot.
+    FlowEntry* victim = nullptr;
+    size_t vb = b1;
+    int vs = 0;
+    for (size_t b : {b1, b2}) {
+      for (int i = 0; i < 8; ++i) {
+        const uint32_t ix = buckets_[b].idx[i];
+        if (!ix) continue;
+        FlowEntry* e = &entries_[ix - 1];
+        if (!victim || e->last_ns < victim->last_ns) {
+          victim = e;
+          vb = b;
+          vs = i;
+        }
+      }
+    }
+    if (slot < 0 || (victim && free_.empty())) {
+      if (!victim) return nullptr;  // capacity 0 cannot happen; keeps the compiler sure
+      stats_.flows_ended_forced.inc();
+      end_flow(*victim, FlowEndReason::kForced);
+      if (slot < 0) {
+        bucket = vb;
+        slot = vs;
+      }
+    }
+    if (free_.empty()) return nullptr;
+  }
+  const uint32_t ix = free_.back();
+  free_.pop_back();
+  FlowEntry& e = entries_[ix];
+  std::memset(static_cast<void*>(&e), 0, sizeof e);
+  e.key = canon;
+  e.hash = hash;
+  e.flow_start_ns = e.slice_start_ns = e.last_ns = now_ns;
+  // Suricata prints flow_id as a JSON integer; keep it below 2^53 so that
+  // every JSON reader, JavaScript included, keeps it exact.
+  e.flow_id = ((hash ^ (now_ns * 0x9e3779b97f4a7c15ull)) & ((1ull << 53) - 1)) | 1;
+  e.wheel_prev = e.wheel_next = kNil;
+  e.in_use = 1;
+  buckets_[bucket].sig[slot] = sig;
+  buckets_[bucket].idx[slot] = ix + 1;
+  ++active_;
+  stats_.flows_created.inc();
+  stats_.active.set(active_);
+  return &e;
+}
+
+void FlowTable::to_record(const FlowEntry& e, FlowEndReason reason, bool last_slice, uint16_t worker,
+                          FlowRecord& r) {
+  // Canonical side c maps to record direction: the client's side is 0.
+  const int cs = e.client_is_b;  // canonical index of the client's outgoing counters
+  r = FlowRecord{};
+  if (cs == 0) {
+    r.key = e.key;
+  } else {
+    r.key = e.key.reversed();
+  }
+  for (int dir = 0; dir < 2; ++dir) {
+    const int c = dir == 0 ? cs : 1 - cs;
+    r.pkts[dir] = e.pkts[c];
+    r.bytes[dir] = e.bytes[c];
+    r.l3_bytes[dir] = e.l3_bytes[c];
+    r.dir_start_ns[dir] = e.dir_first_ns[c];
+    r.dir_end_ns[dir] = e.dir_last_ns[c];
+    r.tcp_flags[dir] = e.tcp_flags[c];
+    r.icmp_type[dir] = e.icmp_type[c];
+    r.icmp_code[dir] = e.icmp_code[c];
+  }
+  r.flow_id = e.flow_id;
+  r.flow_start_ns = e.flow_start_ns;
+  // The slice runs from its first to its last packet in either direction.
+  r.start_ns = r.end_ns = 0;
+  for (int dir = 0; dir < 2; ++dir) {
+    if (!r.pkts[dir]) continue;
+    if (!r.start_ns || r.dir_start_ns[dir] < r.start_ns) r.start_ns = r.dir_start_ns[dir];
+    if (r.dir_end_ns[dir] > r.end_ns) r.end_ns = r.dir_end_ns[dir];
+  }
+  if (!r.start_ns) r.start_ns = r.end_ns = e.last_ns;
+  r.vlan[0] = e.vlan[0];
+  r.vlan[1] = e.vlan[1];
+  r.vlan_count = e.vlan_count;
+  r.reason = reason;
+  r.state = static_cast<FlowState>(e.flow_state);
+  r.tcp_state = static_cast<TcpState>(e.tcp_state);
+  r.alerted = e.alerted;
+  r.ifindex = e.ifindex;
+  r.worker = worker;
+  r.last_slice = last_slice;
+}
+
+void FlowTable::emit(FlowEntry& e, FlowEndReason reason, bool last_slice) {
+  // A slice without packets (the flow was quiet since the last active-
+  // timeout record) has nothing to report: the records still sum exactly.
+  if (!sink_ || (!e.pkts[0] && !e.pkts[1])) return;
+  to_record(e, reason, last_slice, worker_, scratch_);
+  sink_->put(scratch_);
+}
+
+void FlowTable::end_flow(FlowEntry& e, FlowEndReason reason) {
+  emit(e, reason, true);
+  wheel_unlink(e);
+  unlink_bucket(e);
+  e.in_use = 0;
+  free_.push_back(index_of(e));
+  --active_;
+  stats_.active.set(active_);
+}
+
+void FlowTable::track_tcp(FlowEntry& e, int side, uint8_t flags) {
+  const int client = e.client_is_b;
+  const bool from_client = side == client;
+  TcpState s = static_cast<TcpState>(e.tcp_state);
+  if (flags & kTcpRst) {
+    s = TcpState::kClosed;
+  } else if (flags & kTcpSyn) {
+    if (!(flags & kTcpAck)) {
+      if (s == TcpState::kNone) s = TcpState::kSynSent;
+    } else if (s == TcpState::kSynSent || s == TcpState::kNone) {
+      s = TcpState::kSynRecv;
+    }
+  } else if (flags & kTcpFin) {
+    e.fin_mask |= static_cast<uint8_t>(1u << side);
+    switch (s) {
+      case TcpState::kSynSent:
+      case TcpState::kSynRecv:
+      case TcpState::kEstablished:
+      case TcpState::kNone:
+        s = from_client ? TcpState::kFinWait1 : TcpState::kCloseWait;
+        break;
+      case TcpState::kFinWait1:
+      case TcpState::kFinWait2:
+        if (!from_client) s = (flags & kTcpAck) && s == TcpState::kFinWait2 ? TcpState::kTimeWait : TcpState::kClosing;
+        if (!from_client && s == TcpState::kClosing && (flags & kTcpAck)) s = TcpState::kTimeWait;
+        break;
+      case TcpState::kCloseWait:
+        if (from_client) s = TcpState::kLastAck;
+        break;
+      default:
+        break;
+    }
+  } else if (flags & kTcpAck) {
+    switch (s) {
+      case TcpState::kSynRecv:
+        if (from_client) s = TcpState::kEstablished;
+        break;
+      case TcpState::kNone:
+        // Picked up mid-stream: established once both sides have spoken.
+        if (e.pkts[0] && e.pkts[1]) s = TcpState::kEstablished;
+        break;
+      case TcpState::kFinWait1:
+        if (!from_client) s = TcpState::kFinWait2;
+        break;
+      case TcpState::kClosing:
+      case TcpState::kTimeWait:
+      case TcpState::kLastAck:
+        if (s == TcpState::kLastAck ? !from_client : true) s = TcpState::kClosed;
+        break;
+      default:
+        break;
+    }
+  }
+  e.tcp_state = static_cast<uint8_t>(s);
+  FlowState fs = static_cast<FlowState>(e.flow_state);
+  if (s == TcpState::kClosed || s == TcpState::kTimeWait || s == TcpState::kLastAck ||
+      s == TcpState::kClosing || e.fin_mask == 3) {
+    fs = FlowState::kClosed;
+  } else if (s == TcpState::kEstablished || s == TcpState::kFinWait1 || s == TcpState::kFinWait2 ||
+             s == TcpState::kCloseWait) {
+    fs = FlowState::kEstablished;
+  }
+  if (fs != static_cast<FlowState>(e.flow_state)) {
+    const bool now_closed = fs == FlowState::kClosed;
+    e.flow_state = static_cast<uint8_t>(fs);
+    // Closing shortens the timeout: move the timer instead of waiting for
+    // the lazy one at the longer established timeout.
+    if (now_closed) {
+      wheel_unlink(e);
+      wheel_insert(e, due_ns(e));
+    }
+  }
+}
+
+FlowEntry* FlowTable::update(const Packet& p, const Decoded& d) {
+  FlowKey canon = d.key;
+  const int side = canonicalize(canon) ? 1 : 0;  // 0: packet goes a→b
+  const uint64_t hash = flow_hash(canon);
+  const uint32_t sig = static_cast<uint32_t>(hash >> 32) | 1u;
+  const uint64_t now = p.ts_ns;
+  const bool tcp = canon.proto == 6;
+  const uint8_t flags = d.tcp_flags;
+
+  FlowEntry* e = lookup(canon, hash, sig);
+  if (e && tcp && (flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn &&
+      e->flow_state == static_cast<uint8_t>(FlowState::kClosed)) {
+    // A new connection on a 5-tuple whose previous one has closed.
+    stats_.flows_ended_reuse.inc();
+    stats_.flows_ended_closed.inc();
+    end_flow(*e, FlowEndReason::kEndOfFlow);
+    e = nullptr;
+  }
+  bool fresh = false;
+  if (!e) {
+    e = insert(canon, hash, sig, now);
+    fresh = true;
+    e->client_is_b = static_cast<uint8_t>(side);
+    e->vlan[0] = d.vlan[0];
+    e->vlan[1] = d.vlan[1];
+    e->vlan_count = d.vlan_count;
+    e->ifindex = p.ifindex;
+  }
+
+  if (tcp && !e->syn_seen && (flags & kTcpSyn) && !(flags & kTcpRst)) {
+    // The SYN names the client: its sender, or a SYN/ACK's receiver.
+    e->syn_seen = 1;
+    e->client_is_b = static_cast<uint8_t>((flags & kTcpAck) ? 1 - side : side);
+  }
+
+  if (now > e->last_ns) e->last_ns = now;
+  if (!e->pkts[side] && !e->dir_first_ns[side]) e->dir_first_ns[side] = now;
+  e->dir_last_ns[side] = now > e->dir_last_ns[side] ? now : e->dir_last_ns[side];
+  e->pkts[side] += 1;
+  e->bytes[side] += d.frame_len;
+  e->l3_bytes[side] += d.l3_len;
+  e->tcp_flags[side] |= flags;
+  if (canon.proto == 1 || canon.proto == 58) {
+    e->icmp_type[side] = d.icmp_type;
+    e->icmp_code[side] = d.icmp_code;
+  }
+
+  if (tcp) {
+    track_tcp(*e, side, flags);
+  } else if (e->flow_state == static_cast<uint8_t>(FlowState::kNew) && e->pkts[0] && e->pkts[1]) {
+    e->flow_state = static_cast<uint8_t>(FlowState::kEstablished);
+  }
+  if (fresh) wheel_insert(*e, due_ns(*e));
+  return e;
+}
+
+void FlowTable::advance(uint64_t now_ns) {
+  const uint64_t now_tick = now_ns / kTickNs;
+  if (!wheel_started_) {
+    wheel_started_ = true;
+    wheel_now_ = now_tick;
+    return;
+  }
+  if (now_tick <= wheel_now_) return;
+  // A jump longer than the wheel visits every slot once: each entry is
+  // re-checked and either ends or is re-filed, so nothing is missed.
+  const uint64_t steps = std::min<uint64_t>(now_tick - wheel_now_, kWheelSlots);
+  const uint64_t first = now_tick - steps + 1;
+  for (uint64_t t = first; t <= now_tick; ++t) {
+    wheel_now_ = t;
+    const uint32_t slot = static_cast<uint32_t>(t % kWheelSlots);
+    uint32_t ix = wheel_[slot];
+    wheel_[slot] = kNil;
+    // Detach the whole list first: re-filed entries may land in this slot.
+    while (ix != kNil) {
+      FlowEntry& e = entries_[ix];
+      const uint32_t next = e.wheel_next;
+      e.wheel_prev = e.wheel_next = kNil;
+      if (next != kNil) entries_[next].wheel_prev = kNil;
+      ix = next;
+      const uint64_t due = due_ns(e);
+      if (due > now_ns) {
+        wheel_insert(e, due);
+        continue;
+      }
+      const StateTimeouts& to = timeouts_for(e.key.proto);
+      uint64_t idle_s;
+      switch (static_cast<FlowState>(e.flow_state)) {
+        case FlowState::kNew: idle_s = to.new_s; break;
+        case FlowState::kEstablished: idle_s = to.established_s; break;
+        default: idle_s = to.closed_s; break;
+      }
+      const bool idle = e.last_ns + idle_s * kNsPerSec <= now_ns;
+      if (idle) {
+        const bool closed = e.flow_state == static_cast<uint8_t>(FlowState::kClosed) && e.key.proto == 6;
+        if (closed)
+          stats_.flows_ended_closed.inc();
+        else
+          stats_.flows_ended_idle.inc();
+        // Already detached from the wheel: free it without end_flow's unlink.
+        emit(e, closed ? FlowEndReason::kEndOfFlow : FlowEndReason::kIdleTimeout, true);
+        unlink_bucket(e);
+        e.in_use = 0;
+        free_.push_back(index_of(e));
+        --active_;
+        stats_.active.set(active_);
+      } else {
+        // Active timeout: report this slice, keep the flow, start a new slice.
+        stats_.active_timeout_records.inc();
+        emit(e, FlowEndReason::kActiveTimeout, false);
+        e.slice_start_ns = now_ns;
+        for (int s = 0; s < 2; ++s) {
+          e.pkts[s] = e.bytes[s] = e.l3_bytes[s] = 0;
+          e.dir_first_ns[s] = e.dir_last_ns[s] = 0;
+          e.tcp_flags[s] = 0;
+        }
+        wheel_insert(e, due_ns(e));
+      }
+    }
+  }
+  wheel_now_ = now_tick;
+}
+
+void FlowTable::flush_all(FlowEndReason reason) {
+  for (size_t i = 0; i < cap_; ++i) {
+    FlowEntry& e = entries_[i];
+    if (!e.in_use) continue;
+    if (reason == FlowEndReason::kShutdown) stats_.flows_ended_shutdown.inc();
+    end_flow(e, reason);
+  }
+}
+
+}  // namespace ws

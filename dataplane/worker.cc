@@ -1,0 +1,208 @@
+#include "dataplane/worker.h"
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+
+#include "dataplane/flow_hash.h"
+
+namespace ws {
+namespace {
+
+// How long an idle thread sleeps before it looks at the clock again: short
+// enough that a quiet live link expires flows within a tick of their
+// timeout and that stop requests are seen promptly.
+constexpr uint64_t kIdleWaitNs = 50'000'000;  // 50 ms
+
+}  // namespace
+
+uint64_t wall_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+FrameArena::FrameArena(size_t bytes) : buf_(new uint8_t[bytes]), size_(bytes) {}
+
+uint8_t* FrameArena::put(const uint8_t* data, size_t len, uint64_t* end_offset) {
+  // Offsets grow forever; position = offset % size. A frame never wraps:
+  // if it does not fit before the end of the buffer, the tail is skipped.
+  if (len > size_ / 2) return nullptr;
+  uint64_t start = head_;
+  const size_t pos = start % size_;
+  if (pos + len > size_) start += size_ - pos;
+  const uint64_t end = start + len;
+  if (end - released_.load(std::memory_order_acquire) > size_) return nullptr;
+  uint8_t* dst = buf_.get() + (start % size_);
+  std::memcpy(dst, data, len);
+  head_ = end;
+  *end_offset = end;
+  return dst;
+}
+
+Worker::Worker(uint16_t id, const WorkerConfig& cfg)
+    : id_(id),
+      cfg_(cfg),
+      decoder_(cfg.decode),
+      records_(cfg.record_ring_size),
+      flows_(cfg.flows, this, id) {}
+
+void Worker::put(const FlowRecord& r) {
+  // The exporter thread drains this ring. When it is full the worker waits
+  // rather than lose a counted flow; the export thread never blocks on a
+  // worker, so the wait is bounded by the exporters' own pacing.
+  while (records_.push(&r, 1) == 0) {
+    stats_.record_ring_waits.inc();
+    records_.consumer_parker.wake();
+    records_.producer_parker.wait([&] { return !records_.full(); }, kIdleWaitNs);
+  }
+  records_.consumer_parker.wake();
+}
+
+void Worker::process(const Packet* pkts, const Decoded* dec, int n) {
+  uint64_t now = now_ns_.load(std::memory_order_relaxed);
+  uint64_t bytes = 0;
+  for (int i = 0; i < n; ++i) {
+    flows_.update(pkts[i], dec[i]);
+    bytes += dec[i].frame_len;
+    if (pkts[i].ts_ns > now) now = pkts[i].ts_ns;
+  }
+  stats_.flow_packets.inc(static_cast<uint64_t>(n));
+  (void)bytes;
+  now_ns_.store(now, std::memory_order_relaxed);
+  flows_.advance(now);
+}
+
+void Worker::tick_idle() {
+  stats_.idle_polls.inc();
+  if (!cfg_.live) return;
+  // A quiet live link: let wall-clock time expire flows.
+  const uint64_t now = std::max(now_ns_.load(std::memory_order_relaxed), wall_ns());
+  now_ns_.store(now, std::memory_order_relaxed);
+  flows_.advance(now);
+}
+
+void Worker::finish() {
+  flows_.flush_all(FlowEndReason::kShutdown);
+  finished_.store(true, std::memory_order_release);
+  records_.consumer_parker.wake();
+}
+
+void Worker::run(PacketSource& src, const std::atomic<bool>& stop) {
+  Packet burst[kBurst];
+  Decoded dec[kBurst];
+  Packet ok_pkts[kBurst];
+  while (!stop.load(std::memory_order_relaxed)) {
+    const int n = src.rx_burst(burst, kBurst);
+    if (n == PacketSource::kEof) break;
+    if (n <= 0) {
+      tick_idle();
+      continue;
+    }
+    int k = 0;
+    uint64_t bytes = 0;
+    for (int i = 0; i < n; ++i) {
+      bytes += burst[i].wirelen;
+      if (decoder_.decode(burst[i], dec[k])) ok_pkts[k++] = burst[i];
+    }
+    stats_.packets.inc(static_cast<uint64_t>(n));
+    stats_.bytes.inc(bytes);
+    process(ok_pkts, dec, k);
+    src.release(burst, n);
+  }
+  finish();
+}
+
+void Worker::run(DispatchRing& in, FrameArena* arena, const std::atomic<bool>& input_done,
+                 const std::atomic<bool>& stop) {
+  Packet pkts[kBurst];
+  Decoded dec[kBurst];
+  for (;;) {
+    DispatchItem* items;
+    const size_t n = in.peek(&items, kBurst);
+    if (n == 0) {
+      if (stop.load(std::memory_order_relaxed)) break;
+      if (input_done.load(std::memory_order_acquire) && in.empty()) break;
+      in.consumer_parker.wait([&] { return !in.empty() || input_done.load(std::memory_order_acquire); },
+                              kIdleWaitNs);
+      if (in.empty()) tick_idle();
+      continue;
+    }
+    uint64_t bytes = 0;
+    uint64_t arena_end = 0;
+    for (size_t i = 0; i < n; ++i) {
+      pkts[i] = items[i].pkt;
+      dec[i] = items[i].dec;
+      bytes += items[i].pkt.wirelen;
+      if (items[i].arena_end) arena_end = items[i].arena_end;
+    }
+    stats_.packets.inc(n);
+    stats_.bytes.inc(bytes);
+    process(pkts, dec, static_cast<int>(n));
+    in.release(n);
+    if (arena && arena_end) arena->release_to(arena_end);
+    in.producer_parker.wake();
+  }
+  finish();
+}
+
+Dispatcher::Dispatcher(PacketSource& src, std::vector<DispatchRing*> rings, std::vector<FrameArena*> arenas,
+                       DecodeOptions decode)
+    : src_(src), rings_(std::move(rings)), arenas_(std::move(arenas)), decoder_(decode) {}
+
+bool Dispatcher::push(uint32_t w, const Packet& p, const Decoded& d, const std::atomic<bool>& stop) {
+  DispatchRing& ring = *rings_[w];
+  DispatchItem* slot;
+  while ((slot = ring.reserve()) == nullptr) {
+    stats_.ring_waits.inc();
+    ring.consumer_parker.wake();
+    ring.producer_parker.wait([&] { return !ring.full(); }, kIdleWaitNs);
+    if (stop.load(std::memory_order_relaxed)) return false;
+  }
+  slot->pkt = p;
+  slot->dec = d;
+  slot->arena_end = 0;
+  if (!arenas_.empty() && arenas_[w]) {
+    uint8_t* copy;
+    while ((copy = arenas_[w]->put(p.data, p.caplen, &slot->arena_end)) == nullptr) {
+      if (p.caplen > (1u << 20)) {
+        stats_.oversize_frames.inc();
+        return true;
+      }
+      stats_.arena_waits.inc();
+      ring.consumer_parker.wake();
+      ring.producer_parker.wait([] { return false; }, 1'000'000);
+      if (stop.load(std::memory_order_relaxed)) return false;
+    }
+    slot->pkt.data = copy;
+  }
+  ring.commit();
+  stats_.dispatched.inc();
+  return true;
+}
+
+void Dispatcher::run(const std::atomic<bool>& stop) {
+  Packet burst[kBurst];
+  Decoded dec;
+  const uint32_t nw = static_cast<uint32_t>(rings_.size());
+  bool running = true;
+  while (running && !stop.load(std::memory_order_relaxed)) {
+    const int n = src_.rx_burst(burst, kBurst);
+    if (n == PacketSource::kEof) break;
+    if (n <= 0) continue;
+    stats_.frames.inc(static_cast<uint64_t>(n));
+    for (int i = 0; i < n && running; ++i) {
+      if (!decoder_.decode(burst[i], dec)) continue;
+      FlowKey canon = dec.key;
+      canonicalize(canon);
+      const uint32_t w = shard_of(flow_hash(canon), nw);
+      running = push(w, burst[i], dec, stop);
+    }
+    src_.release(burst, n);
+    for (DispatchRing* r : rings_) r->consumer_parker.wake();
+  }
+  done_.store(true, std::memory_order_release);
+  for (DispatchRing* r : rings_) r->consumer_parker.wake();
+}
+
+}  // namespace ws

@@ -1,0 +1,165 @@
+// Worker: one per core, running to completion. Everything a packet touches
+// after capture — decoder state, flow table, later nDPI state and rule
+// scratch — belongs to exactly one worker, so the per-packet path takes no
+// locks and allocates nothing.
+//
+// The per-packet path, in order (Worker::process):
+//   decode → flow table (→ nDPI → rule matching → traffic control, in later
+//   stages) → records of ended flows out through the worker's record ring.
+//
+// A worker gets packets one of two ways:
+//   - from its own queue of a multi-queue source (AF_PACKET fanout member,
+//     DPDK RX queue): it polls the source and decodes itself;
+//   - from a Dispatcher, the single reader of a one-stream source (a file,
+//     a libpcap handle), over an SPSC ring of already decoded packets.
+// Either way packets of one flow reach one worker in capture order.
+//
+// Dispatcher: reads bursts from one source, decodes each frame, computes
+// the symmetric flow hash and pushes the frame to the ring of the worker
+// that owns the flow. Frames of sources whose buffers are reused (libpcap)
+// are copied into a per-worker frame arena; mmap'd files are passed by
+// pointer.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "dataplane/counters.h"
+#include "dataplane/decode.h"
+#include "dataplane/flow_table.h"
+#include "dataplane/packet.h"
+#include "dataplane/ring.h"
+#include "dataplane/source.h"
+#include "telemetry/flow_record.h"
+
+namespace ws {
+
+constexpr int kBurst = 32;
+
+// A decoded frame on its way from the dispatcher to a worker: two cache lines.
+struct alignas(64) DispatchItem {
+  Packet pkt;
+  Decoded dec;
+  uint64_t arena_end;  // frame arena offset to release after this item (0: none)
+};
+static_assert(sizeof(DispatchItem) == 128);
+
+using DispatchRing = SpscRing<DispatchItem>;
+using RecordRing = SpscRing<FlowRecord>;
+
+// FIFO byte arena for copied frames, one per dispatcher→worker ring. The
+// producer allocates at the head; the consumer frees up to the end offset
+// of each item it has processed, in ring order.
+class FrameArena {
+ public:
+  explicit FrameArena(size_t bytes);
+  // Copies len bytes in; returns the copy and the offset to release after
+  // it, or nullptr when the arena is full.
+  uint8_t* put(const uint8_t* data, size_t len, uint64_t* end_offset);
+  void release_to(uint64_t end_offset) { released_.store(end_offset, std::memory_order_release); }
+
+ private:
+  std::unique_ptr<uint8_t[]> buf_;
+  size_t size_;
+  uint64_t head_ = 0;  // producer only
+  alignas(64) std::atomic<uint64_t> released_{0};
+};
+
+#define WS_WORKER_COUNTERS(X)                                                     \
+  X(packets, "frames received by the worker")                                    \
+  X(bytes, "frame bytes received by the worker")                                 \
+  X(flow_packets, "frames accounted to a flow")                                  \
+  X(record_ring_waits, "times the worker waited for room in its record ring")    \
+  X(idle_polls, "polls that found no packet")
+
+struct WorkerStats {
+#define WS_X(name, help) Counter name;
+  WS_WORKER_COUNTERS(WS_X)
+#undef WS_X
+};
+
+struct WorkerConfig {
+  FlowTableConfig flows;
+  DecodeOptions decode;
+  bool live = false;              // expire flows on wall-clock time when idle
+  size_t record_ring_size = 1 << 14;
+};
+
+class Worker : private RecordSink {
+ public:
+  Worker(uint16_t id, const WorkerConfig& cfg);
+
+  // Polls its own queue until EOF or stop, then flushes every flow.
+  void run(PacketSource& src, const std::atomic<bool>& stop);
+  // Consumes its dispatch ring until the dispatcher is done and the ring is
+  // drained (or stop), then flushes every flow.
+  void run(DispatchRing& in, FrameArena* arena, const std::atomic<bool>& input_done,
+           const std::atomic<bool>& stop);
+
+  // The per-packet path for one burst of decoded frames.
+  void process(const Packet* pkts, const Decoded* dec, int n);
+
+  RecordRing& records() { return records_; }
+  bool finished() const { return finished_.load(std::memory_order_acquire); }
+  uint16_t id() const { return id_; }
+  const WorkerStats& stats() const { return stats_; }
+  const DecodeStats& decode_stats() const { return decoder_.stats(); }
+  const FlowTable& flows() const { return flows_; }
+  // Newest packet time seen (packet clock).
+  uint64_t now_ns() const { return now_ns_.load(std::memory_order_relaxed); }
+
+ private:
+  void put(const FlowRecord& r) override;
+  void tick_idle();
+  void finish();
+
+  uint16_t id_;
+  WorkerConfig cfg_;
+  Decoder decoder_;
+  RecordRing records_;
+  FlowTable flows_;
+  WorkerStats stats_;
+  std::atomic<uint64_t> now_ns_{0};
+  std::atomic<bool> finished_{false};
+};
+
+#define WS_DISPATCH_COUNTERS(X)                                                  \
+  X(frames, "frames read from the source")                                     \
+  X(dispatched, "frames handed to a worker")                                   \
+  X(ring_waits, "times the reader waited for room in a worker ring")           \
+  X(arena_waits, "times the reader waited for room in a frame arena")          \
+  X(oversize_frames, "frames larger than a frame arena could ever hold")
+
+struct DispatchStats {
+#define WS_X(name, help) Counter name;
+  WS_DISPATCH_COUNTERS(WS_X)
+#undef WS_X
+};
+
+class Dispatcher {
+ public:
+  Dispatcher(PacketSource& src, std::vector<DispatchRing*> rings, std::vector<FrameArena*> arenas,
+             DecodeOptions decode);
+  // Reads until EOF or stop, then sets done().
+  void run(const std::atomic<bool>& stop);
+  const std::atomic<bool>& done() const { return done_; }
+  const DecodeStats& decode_stats() const { return decoder_.stats(); }
+  const DispatchStats& stats() const { return stats_; }
+
+ private:
+  bool push(uint32_t w, const Packet& p, const Decoded& d, const std::atomic<bool>& stop);
+
+  PacketSource& src_;
+  std::vector<DispatchRing*> rings_;
+  std::vector<FrameArena*> arenas_;
+  Decoder decoder_;
+  DispatchStats stats_;
+  std::atomic<bool> done_{false};
+};
+
+// Wall-clock time in ns since the Unix epoch.
+uint64_t wall_ns();
+
+}  // namespace ws

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs the whole test suite:
+#   1. the `fast` and `integration` suites on a release build;
+#   2. the `fast` suite on an ASan+UBSan build;
+#   3. every libFuzzer target for a fixed time (WIRESCOPE_FUZZ_SECONDS, default 30).
+# The `perf` suite (benchmarks) is not part of this run: see bench/README.md.
+# Ends with one line: "tests: N passed, N failed, N skipped".
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bash deploy/setup.sh all || { echo "deploy/setup.sh failed" >&2; exit 1; }
+
+jobs=${WIRESCOPE_JOBS:-$(nproc)}
+fuzz_seconds=${WIRESCOPE_FUZZ_SECONDS:-30}
+passed=0 failed=0 skipped=0 status=0
+
+# Adds one meson test run's counts (from its summary) to the totals.
+count() {
+  local log=$1 ok fail skip to
+  ok=$(awk '/^Ok:/{print $2}' "$log" | tail -1)
+  fail=$(awk '/^Fail:/{print $2}' "$log" | tail -1)
+  to=$(awk '/^Timeout:/{print $2}' "$log" | tail -1)
+  skip=$(awk '/^Skipped:/{print $2}' "$log" | tail -1)
+  passed=$((passed + ${ok:-0}))
+  failed=$((failed + ${fail:-0} + ${to:-0}))
+  skipped=$((skipped + ${skip:-0}))
+}
+
+setup() {  # dir, meson args...
+  local dir=$1; shift
+  if [ -d "$dir" ]; then meson setup --reconfigure "$dir" "$@" >/dev/null || return 1
+  else meson setup "$dir" "$@" >/dev/null || return 1; fi
+}
+
+run_suites() {  # dir, suites...
+  local dir=$1; shift
+  local args=()
+  for s in "$@"; do args+=(--suite "$s"); done
+  local log
+  log=$(mktemp)
+  meson test -C "$dir" --num-processes "$jobs" --print-errorlogs "${args[@]}" 2>&1 | tee "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  count "$log"
+  rm -f "$log"
+}
+
+echo "== release build: fast + integration"
+if setup build && ninja -C build -j "$jobs"; then
+  run_suites build fast integration
+else
+  echo "release build failed" >&2; status=1; failed=$((failed + 1))
+fi
+
+echo "== ASan+UBSan build: fast"
+if setup build-asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false &&
+   ninja -C build-asan -j "$jobs"; then
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    run_suites build-asan fast
+else
+  echo "sanitizer build failed" >&2; status=1; failed=$((failed + 1))
+fi
+
+echo "== libFuzzer targets, ${fuzz_seconds}s each"
+if CXX=clang++ setup build-fuzz -Dfuzz=true -Dtests=false -Dbuildtype=debugoptimized \
+     -Db_sanitize=address,undefined -Db_lundef=false && ninja -C build-fuzz -j "$jobs"; then
+  for f in build-fuzz/tests/fuzz/*_fuzz; do
+    [ -x "$f" ] || continue
+    name=$(basename "$f")
+    corpus="tests/fuzz/corpus/${name%_fuzz}"
+    work=$(mktemp -d)
+    [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null
+    if "$f" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -print_final_stats=0 "$work" \
+        >"build-fuzz/$name.log" 2>&1; then
+      echo "fuzz $name: ok"; passed=$((passed + 1))
+    else
+      echo "fuzz $name: FAILED"; tail -40 "build-fuzz/$name.log"; failed=$((failed + 1)); status=1
+    fi
+    rm -rf "$work"
+  done
+else
+  echo "fuzz build failed" >&2; status=1; failed=$((failed + 1))
+fi
+
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+exit $status

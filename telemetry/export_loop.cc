@@ -1,0 +1,71 @@
+#include "telemetry/export_loop.h"
+
+#include <ctime>
+#include <span>
+
+namespace ws {
+namespace {
+
+constexpr size_t kBatch = 512;
+constexpr uint64_t kTickNs = 100'000'000;  // exporters' tick period
+
+uint64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+uint64_t realtime_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+}  // namespace
+
+ExportLoop::ExportLoop(std::vector<RecordRing*> rings, std::vector<Exporter*> exporters, bool packet_clock)
+    : rings_(std::move(rings)), exporters_(std::move(exporters)), packet_clock_(packet_clock) {
+  batch_.resize(kBatch);
+}
+
+uint64_t ExportLoop::now_ns() const { return packet_clock_ && packet_now_ ? packet_now_ : realtime_ns(); }
+
+size_t ExportLoop::drain_once() {
+  size_t total = 0;
+  for (RecordRing* ring : rings_) {
+    const size_t n = ring->pop(batch_.data(), batch_.size());
+    if (!n) continue;
+    ring->producer_parker.wake();
+    for (size_t i = 0; i < n; ++i)
+      if (batch_[i].end_ns > packet_now_) packet_now_ = batch_[i].end_ns;
+    const uint64_t now = now_ns();
+    for (Exporter* e : exporters_) e->export_flows(std::span<const FlowRecord>(batch_.data(), n), now);
+    total += n;
+  }
+  records_.fetch_add(total, std::memory_order_relaxed);
+  return total;
+}
+
+void ExportLoop::run(const std::function<bool()>& producers_done) {
+  uint64_t next_tick = monotonic_ns() + kTickNs;
+  for (;;) {
+    const bool done = producers_done();  // read before draining: nothing can follow it
+    const size_t n = drain_once();
+    const uint64_t mono = monotonic_ns();
+    if (mono >= next_tick) {
+      const uint64_t now = now_ns();
+      for (Exporter* e : exporters_) e->tick(now, false);
+      next_tick = mono + kTickNs;
+    }
+    if (n) continue;
+    if (done) break;
+    // Sleep on the first ring's parker; every worker wakes its own ring's,
+    // so bound the sleep to stay responsive to the others.
+    if (!rings_.empty())
+      rings_.front()->consumer_parker.wait([&] { return !rings_.front()->empty(); }, 5'000'000);
+  }
+  const uint64_t now = now_ns();
+  for (Exporter* e : exporters_) e->tick(now, true);
+}
+
+}  // namespace ws

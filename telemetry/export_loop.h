@@ -1,0 +1,45 @@
+// ExportLoop: the thread between the workers and the exporters. It drains
+// every worker's record ring in batches and hands each batch to every
+// exporter, and ticks the exporters about every 100 ms (template refresh,
+// pacing, partial messages, file sync). Workers never wait for a collector:
+// only this thread does.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "dataplane/ring.h"
+#include "telemetry/exporter.h"
+#include "telemetry/flow_record.h"
+
+namespace ws {
+
+class ExportLoop {
+ public:
+  using RecordRing = SpscRing<FlowRecord>;
+
+  // packet_clock: exporters see packet time (file replay) instead of wall
+  // time, so a replay's export timestamps match the capture.
+  ExportLoop(std::vector<RecordRing*> rings, std::vector<Exporter*> exporters, bool packet_clock);
+
+  // Runs until producers_done() is true and every ring is drained; then
+  // ticks every exporter once more with final=true.
+  void run(const std::function<bool()>& producers_done);
+
+  uint64_t records() const { return records_.load(std::memory_order_relaxed); }
+
+ private:
+  size_t drain_once();
+  uint64_t now_ns() const;
+
+  std::vector<RecordRing*> rings_;
+  std::vector<Exporter*> exporters_;
+  bool packet_clock_;
+  uint64_t packet_now_ = 0;
+  std::vector<FlowRecord> batch_;
+  std::atomic<uint64_t> records_{0};
+};
+
+}  // namespace ws

@@ -106,7 +106,6 @@ class EveExporter final : public Exporter {
   std::string name_ = "eve";
   uint64_t records_ = 0;
   uint64_t lines_ = 0;
-  bool closed_ = false;
 };
 
 std::unique_ptr<EveExporter> make_eve_exporter(const EveOptions& opts, const ExportContext& ctx,

@@ -122,9 +122,8 @@ UringFile::Buffer* UringFile::take_free_buffer() {
 
 void UringFile::append(const void* data, size_t n) {
   const char* p = static_cast<const char*>(data);
-  if (buffers_.empty()) return;
-  if (fd_ < 0) {
-    // Closed after a failed reopen: drop and count, keep running.
+  if (fd_ < 0 || buffers_.empty()) {
+    // Closed (or a reopen failed): drop and count, keep running.
     stats_.bytes_lost += n;
     stats_.lines_lost += count_lines(p, n);
     sync_failed_ = true;
@@ -233,6 +232,14 @@ void UringFile::reap(bool wait_one) {
       waited = true;
     } else {
       rc = io_uring_peek_cqe(ring_, &cqe);
+    }
+    if (rc < 0 && waited && rc != -EAGAIN) {
+      // The ring itself failed while a write was in flight; its outcome is
+      // unknown, so count the buffer as lost rather than wait forever.
+      in_flight_ = false;
+      on_complete(rc);
+      start_write();
+      continue;
     }
     if (rc < 0 || !cqe) break;
     int res = cqe->res;

@@ -48,6 +48,7 @@ ExportRecord one_direction(const FlowRecord& rec, int d) {
     // nfdump and softflowd read ICMP type/code from the destination port.
     r.src_port = 0;
     r.dst_port = uint16_t(rec.icmp_type[d] << 8 | rec.icmp_code[d]);
+    r.icmp_type_code = r.dst_port;
   } else {
     r.src_port = swap ? rec.key.dport : rec.key.sport;
     r.dst_port = swap ? rec.key.sport : rec.key.dport;
@@ -258,7 +259,7 @@ void MessageEncoder::write_record(const RecordTemplate& t, const ExportRecord& r
       case FlowField::kProtocol: v = rec.protocol; break;
       case FlowField::kSrcPort: v = rec.src_port; break;
       case FlowField::kDstPort: v = rec.dst_port; break;
-      case FlowField::kIcmpTypeCode: v = rec.dst_port; break;
+      case FlowField::kIcmpTypeCode: v = rec.icmp_type_code; break;
       case FlowField::kEndReason: v = rec.end_reason; break;
       case FlowField::kVlan: v = rec.vlan; break;
       case FlowField::kIngress: v = rec.ingress; break;

@@ -46,6 +46,7 @@ struct ExportRecord {
   uint8_t protocol = 0;
   uint16_t src_port = 0;   // 0 for ICMP
   uint16_t dst_port = 0;   // ICMP: type << 8 | code
+  uint16_t icmp_type_code = 0;  // type << 8 | code; 0 unless ICMP or ICMPv6
   uint16_t vlan = 0;
   uint32_t ingress = 0;
   uint8_t end_reason = 0;  // IPFIX flowEndReason

@@ -21,10 +21,11 @@ enum : uint16_t {
   kFirstSwitched = 22,
   kIpv6SrcAddr = 27,
   kIpv6DstAddr = 28,
+  // type << 8 | code, for ICMP and ICMPv6 alike: nfdump reads ICMPv6 type
+  // and code from it too (it ignores IPFIX's icmpTypeCodeIPv6 in v9).
   kIcmpType = 32,
   kSrcVlan = 58,
-  kIpv6IcmpType = 139,  // IPFIX icmpTypeCodeIPv6; v9 collectors follow IANA above 127
-  kFlowEndReason = 136,  // IPFIX flowEndReason, same rule
+  kFlowEndReason = 136,  // IPFIX flowEndReason; v9 collectors follow IANA above 127
 };
 
 RecordTemplate make_template(uint16_t id, uint8_t family) {
@@ -45,7 +46,7 @@ RecordTemplate make_template(uint16_t id, uint8_t family) {
   f.push_back({kInputSnmp, 4, 0, FlowField::kIngress});
   f.push_back({kL4SrcPort, 2, 0, FlowField::kSrcPort});
   f.push_back({kL4DstPort, 2, 0, FlowField::kDstPort});
-  f.push_back({uint16_t(v6 ? kIpv6IcmpType : kIcmpType), 2, 0, FlowField::kIcmpTypeCode});
+  f.push_back({kIcmpType, 2, 0, FlowField::kIcmpTypeCode});
   f.push_back({kSrcVlan, 2, 0, FlowField::kVlan});
   f.push_back({kTcpFlags, 1, 0, FlowField::kTcpFlags});
   f.push_back({kProtocol, 1, 0, FlowField::kProtocol});

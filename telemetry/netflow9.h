@@ -4,7 +4,8 @@
 //   IN_BYTES 1 (IP header + payload), IN_PKTS 2, FIRST_SWITCHED 22,
 //   LAST_SWITCHED 21 (ms of sysUptime), INPUT_SNMP 10, IPV4_SRC_ADDR 8 /
 //   IPV4_DST_ADDR 12 or IPV6_SRC_ADDR 27 / IPV6_DST_ADDR 28, L4_SRC_PORT 7,
-//   L4_DST_PORT 11 (ICMP: 0 and type<<8|code), SRC_VLAN 58, PROTOCOL 4,
+//   L4_DST_PORT 11 (ICMP: 0 and type<<8|code), ICMP_TYPE 32 (type<<8|code,
+//   ICMPv6 too), SRC_VLAN 58, PROTOCOL 4,
 //   TCP_FLAGS 6, and 136 (IPFIX flowEndReason, which v9 collectors that
 //   follow the IANA registry decode).
 //

@@ -283,6 +283,7 @@ TEST(Ipfix, UniflowIpv4RecordsCarryEachDirection) {
   EXPECT_EQ(ip4(fwd.bytes(kDst4)), 0x0a000002u);
   EXPECT_EQ(fwd.num(kSport), 40000u);
   EXPECT_EQ(fwd.num(kDport), 80u);
+  EXPECT_EQ(fwd.num(kIcmp4), 0u) << "no ICMP type for TCP";
   EXPECT_EQ(fwd.num(kOctets), 1500u) << "octetDeltaCount is l3_bytes";
   EXPECT_EQ(fwd.num(kPackets), 10u);
   EXPECT_EQ(fwd.num(kFlags), 0x1bu);

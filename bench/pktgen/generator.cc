@@ -311,8 +311,11 @@ bool TrafficGenerator::plan(std::string& error) {
   truth_.flows_ignoring_vlan = c.flows - ndup;
   std::vector<std::pair<uint64_t, int>> ev;
   ev.reserve(2 * c.flows);
+  // At the file's timestamp resolution, so a reader of the file finds the
+  // same overlaps (the base time is a whole second).
+  const uint64_t res = c.nano ? 1 : 1000;
   for (const Flow& f : flows_) {
-    uint64_t first = time_of(f, 0), last = time_of(f, f.n - 1);
+    uint64_t first = time_of(f, 0) / res * res, last = time_of(f, f.n - 1) / res * res;
     ev.emplace_back(first, +1);
     ev.emplace_back(last, -1);
     if (last - first > 60 * kSec) ++truth_.flows_longer_than_60s;
@@ -354,7 +357,11 @@ bool TrafficGenerator::plan(std::string& error) {
 //    half in the last fifth.
 uint64_t TrafficGenerator::time_of(const Flow& f, uint32_t i) const {
   const uint64_t s = f.t_start, e = f.t_end;
-  const uint64_t h = sm64(cfg_.seed ^ sm64((static_cast<uint64_t>(f.caddr) << 32 | f.sport) + i) ^ f.t_start);
+  // Jitter of element k (a packet, an echo pair, a datagram) of this flow.
+  auto hk = [&](uint64_t k) {
+    return sm64(cfg_.seed ^ sm64((static_cast<uint64_t>(f.caddr) << 32 | f.sport) + k) ^ f.t_start);
+  };
+  const uint64_t h = hk(i);
   const uint64_t rtt = f.rtt_ns;
   switch (f.kind) {
     case kTcp: case kTcpShort: case kTcpRst: {
@@ -369,13 +376,13 @@ uint64_t TrafficGenerator::time_of(const Flow& f, uint32_t i) const {
       return i == 0 ? s : e;
     case kIcmp: {
       uint32_t np = (f.n + 1) / 2;
-      return spread(s, e - rtt, i / 2, np, h >> 16, 32768) + (i & 1) * rtt;
+      return spread(s, e - rtt, i / 2, np, hk(i / 2), 32768) + (i & 1) * rtt;
     }
     case kUdpFrag: {
       uint32_t nd = f.n / 2;  // datagrams of 2 fragments; the last of 3 if n is odd
       uint32_t d = std::min(i / 2, nd - 1);
       uint32_t k = i - 2 * d;
-      return spread(s, e - 3 * rtt, d, nd, h >> 16, 32768) + k * rtt;
+      return spread(s, e - 3 * rtt, d, nd, hk(d), 32768) + k * rtt;
     }
     case kUdpGap: {
       uint64_t fifth = (e - s) / 5;

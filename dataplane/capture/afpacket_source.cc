@@ -249,6 +249,9 @@ int AfPacketSource::fill(Packet* out, int max) {
       p.wirelen = std::max(h->tp_len, p.caplen);
       p.ts_ns = uint64_t(h->tp_sec) * 1000000000u + h->tp_nsec;
       p.link = link_;
+      // The host's own frames leave with the checksum still to be filled
+      // in by the NIC; the decoder must not call them corrupt.
+      if (h->tp_status & TP_STATUS_CSUMNOTREADY) p.flags |= kPktChecksumNotReady;
       if (h->tp_status & TP_STATUS_VLAN_VALID) {
         p.flags |= kPktVlanStripped;
         p.vlan_tci = uint16_t(h->hv1.tp_vlan_tci);
@@ -289,10 +292,14 @@ int AfPacketSource::rx_burst(Packet* out, int max) {
   if (n == 0) {
     pollfd pfd{fd_, POLLIN | POLLERR, 0};
     if (poll(&pfd, 1, kPollMs) > 0 && (pfd.revents & POLLERR)) {
-      // E.g. ENETDOWN when the interface goes down; reading clears it.
+      // E.g. ENETDOWN when the interface goes down; reading clears it, and
+      // capture resumes by itself when the interface comes back.
       int err = 0;
       socklen_t len = sizeof err;
-      getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
+        std::lock_guard<std::mutex> lock(error_mu_);
+        error_ = name_ + ": " + std::strerror(err);
+      }
     }
     if (stop_.load(std::memory_order_relaxed)) return kEof;
     n = fill(out, max);
@@ -300,6 +307,11 @@ int AfPacketSource::rx_burst(Packet* out, int max) {
   const uint64_t now = coarse_now_ns();
   if (n == 0 || now >= next_stats_ns_) refresh_stats(now);
   return n;
+}
+
+std::string AfPacketSource::error() const {
+  std::lock_guard<std::mutex> lock(error_mu_);
+  return error_;
 }
 
 SourceStats AfPacketSource::stats() const {

@@ -17,12 +17,14 @@
 // Outgoing frames are captured too by default (the host's own traffic on a
 // sniffing interface, as Suricata does); ignore_outgoing drops them in the
 // kernel where it can, else per frame. Stripped 802.1Q tags come back as
-// kPktVlanStripped + vlan_tci.
+// kPktVlanStripped + vlan_tci; frames the host sends before their checksum
+// is filled in (offload) are marked kPktChecksumNotReady.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "dataplane/source.h"
@@ -61,6 +63,8 @@ class AfPacketSource final : public PacketSource {
   void stop() override { stop_.store(true, std::memory_order_relaxed); }
   SourceStats stats() const override;
   const std::string& name() const override { return name_; }
+  // The last socket error, e.g. "afpacket:eth0/0: Network is down".
+  std::string error() const override;
 
  private:
   AfPacketSource(int fd, uint8_t* ring, uint32_t block_size, uint32_t blocks, std::string name,
@@ -89,6 +93,8 @@ class AfPacketSource final : public PacketSource {
 
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> packets_{0}, bytes_{0}, kernel_drops_{0};
+  mutable std::mutex error_mu_;
+  std::string error_;
 };
 
 }  // namespace ws

@@ -9,6 +9,7 @@
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -250,6 +251,10 @@ class LiveCapture : public ::testing::Test {
         run("ip -n " + g_cap_ns + " link add name " + kCapIf + " type veth peer name " + kPeerIf +
             " netns " + g_peer_ns) &&
         run("ip -n " + g_cap_ns + " link set " + kCapIf + " up") &&
+        // An address and a fixed neighbour, so that a UDP socket can send
+        // out of wsa0 without ARP traffic.
+        run("ip -n " + g_cap_ns + " addr add 10.9.0.1/24 dev " + kCapIf) &&
+        run("ip -n " + g_cap_ns + " neigh add 10.9.0.2 lladdr 02:00:00:00:00:0b dev " + kCapIf) &&
         run("ip -n " + g_peer_ns + " link set " + kPeerIf + " up");
     if (!ok) {
       g_skip_reason = "cannot create a veth pair between namespaces";
@@ -362,6 +367,48 @@ TEST_F(LiveCapture, AfPacketIgnoreOutgoingAndVlanStripping) {
     }
   }
   EXPECT_EQ(drain_idle(srcs), 0u);
+}
+
+TEST_F(LiveCapture, AfPacketMarksChecksumNotReadyOnLocallySentFrames) {
+  CaptureOptions o;
+  o.iface = kCapIf;
+  o.ring_block_kb = 64;
+  o.ring_blocks = 8;
+  auto srcs = open_in_cap_ns(o);
+  ASSERT_EQ(srcs.size(), 1u);
+  RawSender from_peer(g_peer_ns, kPeerIf);
+  ASSERT_TRUE(from_peer.ok());
+  // A datagram from the host's own UDP stack leaves with the checksum for
+  // the (veth) NIC to fill in; a frame built whole by a raw socket on the
+  // peer arrives complete.
+  int fd;
+  {
+    InNetns in(g_cap_ns);
+    ASSERT_TRUE(in.ok());
+    fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  }
+  ASSERT_GE(fd, 0);
+  const Tag local{77, 0, 0};
+  const std::vector<uint8_t> f = make_frame(local);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(20000 + 77);
+  to.sin_addr.s_addr = htonl(0x0a090002);
+  ASSERT_EQ(sendto(fd, f.data() + kPayloadAt, f.size() - kPayloadAt, 0,
+                   reinterpret_cast<sockaddr*>(&to), sizeof to),
+            ssize_t(f.size() - kPayloadAt));
+  close(fd);
+  ASSERT_TRUE(from_peer.send(make_frame({77, 1, 1})));
+  const auto got = collect(srcs, 2);
+  ASSERT_EQ(got.size(), 2u);
+  for (const Received& r : got) {
+    if (r.tag.dir == 0) {
+      EXPECT_NE(r.pkt.flags & kPktChecksumNotReady, 0) << "locally sent UDP";
+      EXPECT_EQ(r.pkt.wirelen, f.size());
+    } else {
+      EXPECT_EQ(r.pkt.flags & kPktChecksumNotReady, 0) << "frame from the peer";
+    }
+  }
 }
 
 TEST_F(LiveCapture, AfPacketReportsKernelDropsExactly) {

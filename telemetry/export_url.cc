@@ -13,15 +13,14 @@ ExportUrlResult fail(std::string_view text, std::string why) {
 }
 
 bool valid_host_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '-' || c == '_';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+         c == '_';
 }
 
 // Hex digits, ':' and '.' (an embedded IPv4 tail); a zone after '%' ("fe80::1%eth0")
 // is an interface name and checked as a host name.
 bool valid_ipv6_char(char c) {
-  return (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || (c >= '0' && c <= '9') ||
-         c == ':' || c == '.';
+  return (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || (c >= '0' && c <= '9') || c == ':' || c == '.';
 }
 
 }  // namespace
@@ -72,9 +71,9 @@ ExportUrlResult parse_export_url(std::string_view text) {
     for (size_t i = 0; i < host.size(); ++i) {
       const char c = host[i];
       if (zone == std::string_view::npos || i < zone ? !valid_ipv6_char(c)
-                                                      : (i > zone && !valid_host_char(c))) {
-        return fail(text, "IPv6 host '" + std::string(host) + "' has invalid character '" +
-                              std::string(1, c) + "'");
+                                                     : (i > zone && !valid_host_char(c))) {
+        return fail(
+            text, "IPv6 host '" + std::string(host) + "' has invalid character '" + std::string(1, c) + "'");
       }
     }
     if (host.find(':') == std::string_view::npos) {
@@ -96,8 +95,8 @@ ExportUrlResult parse_export_url(std::string_view text) {
     if (host.empty()) return fail(text, "empty host");
     for (char c : host) {
       if (!valid_host_char(c)) {
-        return fail(text, "host '" + std::string(host) + "' has invalid character '" +
-                              std::string(1, c) + "'");
+        return fail(text,
+                    "host '" + std::string(host) + "' has invalid character '" + std::string(1, c) + "'");
       }
     }
   }

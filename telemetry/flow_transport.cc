@@ -1,5 +1,6 @@
 #include "telemetry/flow_transport.h"
 
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -11,7 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <fcntl.h>
+#include <system_error>
 #include <vector>
 
 namespace ws {
@@ -52,7 +53,8 @@ bool resolve(const ExportUrl& url, int socktype, Resolved* out, std::string* err
   const std::string port = std::to_string(url.port);
   const int rc = getaddrinfo(url.host.c_str(), port.c_str(), &hints, &res);
   if (rc != 0 || res == nullptr) {
-    if (error) *error = "export to " + url.str() + ": cannot resolve host '" + url.host + "': " + gai_strerror(rc);
+    if (error)
+      *error = "export to " + url.str() + ": cannot resolve host '" + url.host + "': " + gai_strerror(rc);
     return false;
   }
   std::memcpy(&out->addr, res->ai_addr, res->ai_addrlen);
@@ -100,7 +102,9 @@ class UdpTransport final : public FlowTransport {
 class TcpTransport final : public FlowTransport {
  public:
   TcpTransport(const Resolved& to, const FlowTransportOptions& o)
-      : to_(to), opts_(o), backoff_(uint64_t(o.backoff_min_ms) * 1000000, uint64_t(o.backoff_max_ms) * 1000000) {}
+      : to_(to),
+        opts_(o),
+        backoff_(uint64_t(o.backoff_min_ms) * 1000000, uint64_t(o.backoff_max_ms) * 1000000) {}
   ~TcpTransport() override { drop(); }
 
   bool prepare() override {
@@ -226,8 +230,7 @@ void Backoff::failed(uint64_t now_ns) {
   delay_ns_ = delay_ns_ * 2 > max_ns_ ? max_ns_ : delay_ns_ * 2;
 }
 
-std::unique_ptr<FlowTransport> make_flow_transport(const ExportUrl& url,
-                                                   const FlowTransportOptions& opts,
+std::unique_ptr<FlowTransport> make_flow_transport(const ExportUrl& url, const FlowTransportOptions& opts,
                                                    std::string* error) {
   const bool tcp = url.protocol == ExportProtocol::kTcp;
   Resolved to;
@@ -236,14 +239,14 @@ std::unique_ptr<FlowTransport> make_flow_transport(const ExportUrl& url,
 
   const int fd = socket(to.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    if (error) *error = "export to " + url.str() + ": socket: " + std::strerror(errno);
+    if (error) *error = "export to " + url.str() + ": socket: " + std::generic_category().message(errno);
     return nullptr;
   }
   // A full local send buffer blocks send(); bound that wait like TCP's.
   timeval tv{time_t(opts.send_timeout_ms / 1000), suseconds_t((opts.send_timeout_ms % 1000) * 1000)};
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   if (connect(fd, reinterpret_cast<const sockaddr*>(&to.addr), to.len) != 0) {
-    if (error) *error = "export to " + url.str() + ": connect: " + std::strerror(errno);
+    if (error) *error = "export to " + url.str() + ": connect: " + std::generic_category().message(errno);
     close(fd);
     return nullptr;
   }

@@ -46,9 +46,9 @@ class Pacer {
   bool enabled() const { return interval_ns_ != 0; }
 
  private:
-  uint64_t interval_ns_ = 0;  // 1e9 / rate
-  uint64_t tolerance_ns_ = 0; // (burst - 1) × interval
-  uint64_t tat_ns_ = 0;       // theoretical arrival time of the next message
+  uint64_t interval_ns_ = 0;   // 1e9 / rate
+  uint64_t tolerance_ns_ = 0;  // (burst - 1) × interval
+  uint64_t tat_ns_ = 0;        // theoretical arrival time of the next message
 };
 
 // Exponential reconnect backoff as a pure function of time.
@@ -57,7 +57,10 @@ class Backoff {
   Backoff(uint64_t min_ns, uint64_t max_ns) : min_ns_(min_ns), max_ns_(max_ns), delay_ns_(min_ns) {}
   bool may_try(uint64_t now_ns) const { return now_ns >= next_ns_; }
   void failed(uint64_t now_ns);
-  void succeeded() { delay_ns_ = min_ns_; next_ns_ = 0; }
+  void succeeded() {
+    delay_ns_ = min_ns_;
+    next_ns_ = 0;
+  }
   uint64_t next_try_ns() const { return next_ns_; }
 
  private:
@@ -85,8 +88,7 @@ class FlowTransport {
 
 // Resolves url.host (a literal or a name) and opens the socket. Errors name
 // the url and the failing step.
-std::unique_ptr<FlowTransport> make_flow_transport(const ExportUrl& url,
-                                                   const FlowTransportOptions& opts,
+std::unique_ptr<FlowTransport> make_flow_transport(const ExportUrl& url, const FlowTransportOptions& opts,
                                                    std::string* error);
 
 }  // namespace ws

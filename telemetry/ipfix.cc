@@ -99,8 +99,8 @@ std::unique_ptr<Exporter> make_ipfix_exporter(const IpfixOptions& opts, const Ex
   TemplateRefresh refresh;
   refresh.interval_ns = uint64_t(opts.template_refresh_s) * 1000000000ull;
   refresh.messages = opts.template_refresh_messages;
-  return std::make_unique<FlowMessageExporter>("ipfix", std::move(encoder), std::move(transport),
-                                               opts.biflow, refresh);
+  return std::make_unique<FlowMessageExporter>("ipfix", std::move(encoder), std::move(transport), opts.biflow,
+                                               refresh);
 }
 
 }  // namespace ws

@@ -26,15 +26,15 @@
 namespace ws {
 
 struct IpfixOptions {
-  ExportUrl collector;          // udp:// or tcp://, from parse_export_url()
-  bool biflow = false;          // RFC 5103 biflow records instead of two uniflows
-  uint32_t mtu = 1400;          // largest IPFIX message (header included), bytes
+  ExportUrl collector;  // udp:// or tcp://, from parse_export_url()
+  bool biflow = false;  // RFC 5103 biflow records instead of two uniflows
+  uint32_t mtu = 1400;  // largest IPFIX message (header included), bytes
   // UDP template refresh, whichever comes first. 30 s is short enough that a
   // restarted collector decodes again quickly; 100 messages keeps template
   // overhead under 0.2% of the stream at high rates.
-  uint32_t template_refresh_s = 30;       // 0 = never by time
+  uint32_t template_refresh_s = 30;          // 0 = never by time
   uint32_t template_refresh_messages = 100;  // 0 = never by count
-  FlowTransportOptions transport;  // pacing (UDP), timeouts and backoff (TCP)
+  FlowTransportOptions transport;            // pacing (UDP), timeouts and backoff (TCP)
 };
 
 // Template set for the options, exposed for tests and tools.

@@ -30,7 +30,9 @@ void put_uint(uint8_t* p, uint64_t v, size_t len) {
   }
 }
 
-size_t align4(size_t n) { return (n + 3) & ~size_t(3); }
+size_t align4(size_t n) {
+  return (n + 3) & ~size_t(3);
+}
 
 ExportRecord one_direction(const FlowRecord& rec, int d) {
   ExportRecord r;
@@ -42,8 +44,8 @@ ExportRecord one_direction(const FlowRecord& rec, int d) {
   const bool swap = d == 1;
   std::memcpy(r.src, swap ? rec.key.dst : rec.key.src, 16);
   std::memcpy(r.dst, swap ? rec.key.src : rec.key.dst, 16);
-  const bool icmp = (rec.key.family == 4 && rec.key.proto == 1) ||
-                    (rec.key.family == 6 && rec.key.proto == 58);
+  const bool icmp =
+      (rec.key.family == 4 && rec.key.proto == 1) || (rec.key.family == 6 && rec.key.proto == 58);
   if (icmp) {
     // nfdump and softflowd read ICMP type/code from the destination port.
     r.src_port = 0;
@@ -194,8 +196,7 @@ MessageEncoder::Add MessageEncoder::add(const ExportRecord& rec) {
 
   // Size of the message with this record in it, padding of a v9 set included.
   const bool fresh = !open_;
-  const size_t now_len = fresh ? header_length() + (templates_due_ ? template_set_length() : 0)
-                               : buf_.size();
+  const size_t now_len = fresh ? header_length() + (templates_due_ ? template_set_length() : 0) : buf_.size();
   size_t need;
   if (!fresh && open_template_ == idx) {
     need = now_len + len;
@@ -244,25 +245,63 @@ void MessageEncoder::write_record(const RecordTemplate& t, const ExportRecord& r
   for (const TemplateField& f : t.fields) {
     uint64_t v = 0;
     switch (f.value) {
-      case FlowField::kOctets: v = rec.fwd.octets; break;
-      case FlowField::kPackets: v = rec.fwd.packets; break;
-      case FlowField::kTcpFlags: v = rec.fwd.tcp_flags; break;
-      case FlowField::kRevOctets: v = rec.rev.octets; break;
-      case FlowField::kRevPackets: v = rec.rev.packets; break;
-      case FlowField::kRevTcpFlags: v = rec.rev.tcp_flags; break;
-      case FlowField::kStartMs: v = rec.fwd.start_ns / 1000000; break;
-      case FlowField::kEndMs: v = rec.fwd.end_ns / 1000000; break;
-      case FlowField::kRevStartMs: v = rec.rev.start_ns / 1000000; break;
-      case FlowField::kRevEndMs: v = rec.rev.end_ns / 1000000; break;
-      case FlowField::kStartUptime: v = uptime_ms(rec.fwd.start_ns); break;
-      case FlowField::kEndUptime: v = uptime_ms(rec.fwd.end_ns); break;
-      case FlowField::kProtocol: v = rec.protocol; break;
-      case FlowField::kSrcPort: v = rec.src_port; break;
-      case FlowField::kDstPort: v = rec.dst_port; break;
-      case FlowField::kIcmpTypeCode: v = rec.icmp_type_code; break;
-      case FlowField::kEndReason: v = rec.end_reason; break;
-      case FlowField::kVlan: v = rec.vlan; break;
-      case FlowField::kIngress: v = rec.ingress; break;
+      case FlowField::kOctets:
+        v = rec.fwd.octets;
+        break;
+      case FlowField::kPackets:
+        v = rec.fwd.packets;
+        break;
+      case FlowField::kTcpFlags:
+        v = rec.fwd.tcp_flags;
+        break;
+      case FlowField::kRevOctets:
+        v = rec.rev.octets;
+        break;
+      case FlowField::kRevPackets:
+        v = rec.rev.packets;
+        break;
+      case FlowField::kRevTcpFlags:
+        v = rec.rev.tcp_flags;
+        break;
+      case FlowField::kStartMs:
+        v = rec.fwd.start_ns / 1000000;
+        break;
+      case FlowField::kEndMs:
+        v = rec.fwd.end_ns / 1000000;
+        break;
+      case FlowField::kRevStartMs:
+        v = rec.rev.start_ns / 1000000;
+        break;
+      case FlowField::kRevEndMs:
+        v = rec.rev.end_ns / 1000000;
+        break;
+      case FlowField::kStartUptime:
+        v = uptime_ms(rec.fwd.start_ns);
+        break;
+      case FlowField::kEndUptime:
+        v = uptime_ms(rec.fwd.end_ns);
+        break;
+      case FlowField::kProtocol:
+        v = rec.protocol;
+        break;
+      case FlowField::kSrcPort:
+        v = rec.src_port;
+        break;
+      case FlowField::kDstPort:
+        v = rec.dst_port;
+        break;
+      case FlowField::kIcmpTypeCode:
+        v = rec.icmp_type_code;
+        break;
+      case FlowField::kEndReason:
+        v = rec.end_reason;
+        break;
+      case FlowField::kVlan:
+        v = rec.vlan;
+        break;
+      case FlowField::kIngress:
+        v = rec.ingress;
+        break;
       case FlowField::kSrcIpv4:
       case FlowField::kSrcIpv6:
         std::memcpy(p, rec.src, f.length <= 16 ? f.length : 16);

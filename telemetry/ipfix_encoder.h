@@ -29,7 +29,7 @@ enum class MessageFormat : uint8_t { kIpfix, kNetflow9 };
 
 // One direction's counters and times.
 struct ExportDirection {
-  uint64_t octets = 0;   // IP header + payload
+  uint64_t octets = 0;  // IP header + payload
   uint64_t packets = 0;
   uint64_t start_ns = 0;  // ns since the Unix epoch
   uint64_t end_ns = 0;
@@ -44,8 +44,8 @@ struct ExportRecord {
   uint8_t dst[16] = {};
   uint8_t family = 4;
   uint8_t protocol = 0;
-  uint16_t src_port = 0;   // 0 for ICMP
-  uint16_t dst_port = 0;   // ICMP: type << 8 | code
+  uint16_t src_port = 0;        // 0 for ICMP
+  uint16_t dst_port = 0;        // ICMP: type << 8 | code
   uint16_t icmp_type_code = 0;  // type << 8 | code; 0 unless ICMP or ICMPv6
   uint16_t vlan = 0;
   uint32_t ingress = 0;
@@ -63,25 +63,41 @@ size_t to_export_records(const FlowRecord& rec, bool biflow, ExportRecord out[2]
 
 // Where a template field's value comes from.
 enum class FlowField : uint8_t {
-  kOctets, kPackets, kTcpFlags,
-  kRevOctets, kRevPackets, kRevTcpFlags,
-  kStartMs, kEndMs, kRevStartMs, kRevEndMs,  // ms since the Unix epoch (IPFIX)
-  kStartUptime, kEndUptime,                  // ms since boot (NetFlow v9)
-  kProtocol, kSrcPort, kDstPort,
-  kSrcIpv4, kDstIpv4, kSrcIpv6, kDstIpv6,
-  kIcmpTypeCode, kEndReason, kVlan, kIngress,
+  kOctets,
+  kPackets,
+  kTcpFlags,
+  kRevOctets,
+  kRevPackets,
+  kRevTcpFlags,
+  kStartMs,
+  kEndMs,
+  kRevStartMs,
+  kRevEndMs,  // ms since the Unix epoch (IPFIX)
+  kStartUptime,
+  kEndUptime,  // ms since boot (NetFlow v9)
+  kProtocol,
+  kSrcPort,
+  kDstPort,
+  kSrcIpv4,
+  kDstIpv4,
+  kSrcIpv6,
+  kDstIpv6,
+  kIcmpTypeCode,
+  kEndReason,
+  kVlan,
+  kIngress,
 };
 
 struct TemplateField {
-  uint16_t id;            // IPFIX IE id or NetFlow v9 field type
-  uint16_t length;        // bytes on the wire; integers are written big-endian, truncated
-  uint32_t enterprise;    // IPFIX private enterprise number, 0 for IANA elements
+  uint16_t id;          // IPFIX IE id or NetFlow v9 field type
+  uint16_t length;      // bytes on the wire; integers are written big-endian, truncated
+  uint32_t enterprise;  // IPFIX private enterprise number, 0 for IANA elements
   FlowField value;
 };
 
 struct RecordTemplate {
-  uint16_t id;            // >= 256
-  uint8_t family;         // the ExportRecord family this template carries
+  uint16_t id;     // >= 256
+  uint8_t family;  // the ExportRecord family this template carries
   std::vector<TemplateField> fields;
 };
 
@@ -89,9 +105,9 @@ constexpr uint32_t kReversePen = 29305;  // RFC 5103 reverse information element
 
 struct EncoderConfig {
   MessageFormat format = MessageFormat::kIpfix;
-  uint32_t domain = 1;          // IPFIX observation domain / NetFlow v9 source id
-  uint32_t mtu = 1400;          // largest message, header included
-  uint64_t boot_ns = 0;         // NetFlow v9 sysUptime origin; 0 = first record's start
+  uint32_t domain = 1;                    // IPFIX observation domain / NetFlow v9 source id
+  uint32_t mtu = 1400;                    // largest message, header included
+  uint64_t boot_ns = 0;                   // NetFlow v9 sysUptime origin; 0 = first record's start
   std::vector<RecordTemplate> templates;  // one per family
 };
 
@@ -144,18 +160,18 @@ class MessageEncoder {
 
   EncoderConfig cfg_;
   std::vector<uint8_t> buf_;
-  size_t set_start_ = 0;         // offset of the open data set's header
-  int open_template_ = -1;       // index into cfg_.templates of the open set, -1 none
-  uint32_t data_records_ = 0;    // in the open message
+  size_t set_start_ = 0;       // offset of the open data set's header
+  int open_template_ = -1;     // index into cfg_.templates of the open set, -1 none
+  uint32_t data_records_ = 0;  // in the open message
   uint32_t template_records_ = 0;
   uint32_t sequence_ = 0;
   uint64_t boot_ms_ = 0;
   bool boot_known_ = false;
-  bool open_ = false;             // a message has been begun and not finished
+  bool open_ = false;  // a message has been begun and not finished
   bool templates_due_ = true;
-  bool had_templates_ = false;     // the open message carries the templates
+  bool had_templates_ = false;  // the open message carries the templates
   bool last_had_templates_ = false;
-  uint64_t clamped_times_ = 0;   // v9 times before boot, sent as uptime 0
+  uint64_t clamped_times_ = 0;  // v9 times before boot, sent as uptime 0
 };
 
 }  // namespace ws

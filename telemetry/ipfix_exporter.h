@@ -31,18 +31,17 @@ struct TemplateRefresh {
 
 // Counters beyond ExporterStats, for the metrics page.
 struct FlowMessageCounters {
-  uint64_t data_records = 0;     // export records put into sent messages
+  uint64_t data_records = 0;       // export records put into sent messages
   uint64_t template_messages = 0;  // sent messages that carried templates
-  uint64_t skipped_records = 0;  // flow records with no packets or an unknown family
-  uint64_t oversize_records = 0; // export records larger than the MTU (dropped)
-  uint64_t clamped_times = 0;    // NetFlow v9 times before boot_ns, sent as uptime 0
+  uint64_t skipped_records = 0;    // flow records with no packets or an unknown family
+  uint64_t oversize_records = 0;   // export records larger than the MTU (dropped)
+  uint64_t clamped_times = 0;      // NetFlow v9 times before boot_ns, sent as uptime 0
 };
 
 class FlowMessageExporter final : public Exporter {
  public:
-  FlowMessageExporter(std::string name, MessageEncoder encoder,
-                      std::unique_ptr<FlowTransport> transport, bool biflow,
-                      TemplateRefresh refresh);
+  FlowMessageExporter(std::string name, MessageEncoder encoder, std::unique_ptr<FlowTransport> transport,
+                      bool biflow, TemplateRefresh refresh);
 
   void export_flows(std::span<const FlowRecord> recs, uint64_t now_ns) override;
   void tick(uint64_t now_ns, bool final) override;

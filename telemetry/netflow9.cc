@@ -70,8 +70,8 @@ EncoderConfig netflow9_encoder_config(const Netflow9Options& opts, const ExportC
   return cfg;
 }
 
-std::unique_ptr<Exporter> make_netflow9_exporter(const Netflow9Options& opts,
-                                                 const ExportContext& ctx, std::string* error) {
+std::unique_ptr<Exporter> make_netflow9_exporter(const Netflow9Options& opts, const ExportContext& ctx,
+                                                 std::string* error) {
   if (opts.collector.protocol != ExportProtocol::kUdp) {
     if (error) *error = "netflow9: export is UDP only, got " + opts.collector.str() + "; use udp://HOST:PORT";
     return nullptr;
@@ -93,8 +93,8 @@ std::unique_ptr<Exporter> make_netflow9_exporter(const Netflow9Options& opts,
   TemplateRefresh refresh;
   refresh.interval_ns = uint64_t(opts.template_refresh_s) * 1000000000ull;
   refresh.messages = opts.template_refresh_messages;
-  return std::make_unique<FlowMessageExporter>("netflow9", std::move(encoder), std::move(transport),
-                                               false, refresh);
+  return std::make_unique<FlowMessageExporter>("netflow9", std::move(encoder), std::move(transport), false,
+                                               refresh);
 }
 
 }  // namespace ws

@@ -27,8 +27,8 @@
 namespace ws {
 
 struct Netflow9Options {
-  ExportUrl collector;          // udp:// only
-  uint32_t mtu = 1400;          // largest export packet (header included), bytes
+  ExportUrl collector;                       // udp:// only
+  uint32_t mtu = 1400;                       // largest export packet (header included), bytes
   uint32_t template_refresh_s = 30;          // 0 = never by time
   uint32_t template_refresh_messages = 100;  // 0 = never by count
   FlowTransportOptions transport;            // pacing
@@ -39,7 +39,7 @@ EncoderConfig netflow9_encoder_config(const Netflow9Options& opts, const ExportC
 
 // nullptr and *error set when the options are unusable (tcp:// url, MTU too
 // small, collector unresolvable). The exporter's name() is "netflow9".
-std::unique_ptr<Exporter> make_netflow9_exporter(const Netflow9Options& opts,
-                                                 const ExportContext& ctx, std::string* error);
+std::unique_ptr<Exporter> make_netflow9_exporter(const Netflow9Options& opts, const ExportContext& ctx,
+                                                 std::string* error);
 
 }  // namespace ws

@@ -58,8 +58,7 @@ uint64_t rel_ms(const std::string& s) {
 // Values per exported record, in export order, derived from the flows.
 struct Want {
   std::vector<std::string> v4src, v4dst, v6src, v6dst;
-  std::vector<uint64_t> sport, dport, proto, octets, packets, flags, vlan, ifindex, reason, start_ms,
-      end_ms;
+  std::vector<uint64_t> sport, dport, proto, octets, packets, flags, vlan, ifindex, reason, start_ms, end_ms;
   size_t records = 0;
 };
 
@@ -70,7 +69,8 @@ void add_dir(Want& w, const FlowRecord& r, int d) {
   (r.key.family == 6 ? w.v6dst : w.v4dst).push_back(addr_text(dst, r.key.family));
   const bool icmp = r.key.proto == 1 || r.key.proto == 58;
   w.sport.push_back(icmp ? 0 : (d == 0 ? r.key.sport : r.key.dport));
-  w.dport.push_back(icmp ? uint64_t(r.icmp_type[d] << 8 | r.icmp_code[d]) : (d == 0 ? r.key.dport : r.key.sport));
+  w.dport.push_back(icmp ? uint64_t(r.icmp_type[d] << 8 | r.icmp_code[d])
+                         : (d == 0 ? r.key.dport : r.key.sport));
   w.proto.push_back(r.key.proto);
   w.vlan.push_back(r.vlan[0]);
   w.ifindex.push_back(r.ifindex);
@@ -159,12 +159,24 @@ void run_tshark_case(Mode mode) {
       << verbose.substr(expert == std::string::npos ? 0 : (expert > 1500 ? expert - 1500 : 0), 3000);
   EXPECT_EQ(verbose.find("no template found"), std::string::npos);
 
-  const std::vector<std::string> fields = {
-      "cflow.version", "cflow.sequence", v9 ? "cflow.source_id" : "cflow.od_id",
-      "cflow.srcaddr", "cflow.dstaddr", "cflow.srcaddrv6", "cflow.dstaddrv6", "cflow.srcport",
-      "cflow.dstport", "cflow.protocol", "cflow.octets", "cflow.packets", "cflow.tcpflags",
-      "cflow.vlanid", "cflow.inputint", "cflow.flow_end_reason",
-      v9 ? "cflow.timestart" : "cflow.abstimestart", v9 ? "cflow.timeend" : "cflow.abstimeend"};
+  const std::vector<std::string> fields = {"cflow.version",
+                                           "cflow.sequence",
+                                           v9 ? "cflow.source_id" : "cflow.od_id",
+                                           "cflow.srcaddr",
+                                           "cflow.dstaddr",
+                                           "cflow.srcaddrv6",
+                                           "cflow.dstaddrv6",
+                                           "cflow.srcport",
+                                           "cflow.dstport",
+                                           "cflow.protocol",
+                                           "cflow.octets",
+                                           "cflow.packets",
+                                           "cflow.tcpflags",
+                                           "cflow.vlanid",
+                                           "cflow.inputint",
+                                           "cflow.flow_end_reason",
+                                           v9 ? "cflow.timestart" : "cflow.abstimestart",
+                                           v9 ? "cflow.timeend" : "cflow.abstimeend"};
   std::string cmd = base + "-T fields -E separator=/t -E aggregator='|' -E occurrence=a";
   for (const auto& f : fields) cmd += " -e " + f;
   const std::string table = run(cmd + " 2>/dev/null", &rc);
@@ -214,9 +226,15 @@ void run_tshark_case(Mode mode) {
   EXPECT_EQ(nums(col[17], v9 ? rel_ms : abs_ms), w.end_ms);
 }
 
-TEST(ExportTshark, IpfixUniflow) { run_tshark_case(Mode::kIpfix); }
-TEST(ExportTshark, IpfixBiflow) { run_tshark_case(Mode::kIpfixBiflow); }
-TEST(ExportTshark, Netflow9) { run_tshark_case(Mode::kNetflow9); }
+TEST(ExportTshark, IpfixUniflow) {
+  run_tshark_case(Mode::kIpfix);
+}
+TEST(ExportTshark, IpfixBiflow) {
+  run_tshark_case(Mode::kIpfixBiflow);
+}
+TEST(ExportTshark, Netflow9) {
+  run_tshark_case(Mode::kNetflow9);
+}
 
 }  // namespace
 }  // namespace ws

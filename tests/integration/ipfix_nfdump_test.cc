@@ -70,8 +70,8 @@ std::map<Key, Expected> expected_records(const std::vector<FlowRecord>& flows) {
       const int sport = icmp ? 0 : (d == 0 ? r.key.sport : r.key.dport);
       const int dport = icmp ? (r.icmp_type[d] << 8 | r.icmp_code[d]) : (d == 0 ? r.key.dport : r.key.sport);
       Key k{addr_text(src, r.key.family), addr_text(dst, r.key.family), sport, dport, r.key.proto};
-      out[k] = Expected{r.pkts[d], r.l3_bytes[d], r.dir_start_ns[d] / kMs, r.dir_end_ns[d] / kMs, r.vlan[0],
-                        r.tcp_flags[d]};
+      out[k] = Expected{r.pkts[d], r.l3_bytes[d], r.dir_start_ns[d] / kMs, r.dir_end_ns[d] / kMs,
+                        r.vlan[0], r.tcp_flags[d]};
     }
   }
   return out;
@@ -86,8 +86,8 @@ void run_against_nfcapd(bool netflow9) {
   std::filesystem::create_directory(flowdir);
   const std::string log = (tmp.path / "nfcapd.log").string();
   const uint16_t port = free_udp_port();
-  Child nfcapd({"nfcapd", "-w", flowdir.string(), "-b", "127.0.0.1", "-p", std::to_string(port), "-t",
-                "3600", "-B", "4194304"},
+  Child nfcapd({"nfcapd", "-w", flowdir.string(), "-b", "127.0.0.1", "-p", std::to_string(port), "-t", "3600",
+                "-B", "4194304"},
                log);
   ASSERT_GT(nfcapd.pid, 0) << "cannot start nfcapd";
   for (int i = 0; i < 200 && !udp_port_taken(port); ++i) usleep(25000);
@@ -139,7 +139,8 @@ void run_against_nfcapd(bool netflow9) {
   ASSERT_EQ(rc, 0) << info << nflog;
   auto stat = [&](const std::string& name) -> uint64_t {
     const size_t at = info.find("\n" + name + ": ");
-    return at == std::string::npos ? ~uint64_t(0) : std::strtoull(info.c_str() + at + name.size() + 3, nullptr, 10);
+    return at == std::string::npos ? ~uint64_t(0)
+                                   : std::strtoull(info.c_str() + at + name.size() + 3, nullptr, 10);
   };
   EXPECT_EQ(stat("Flows"), totals.uniflows) << info;
   EXPECT_EQ(stat("Packets"), totals.packets) << info;
@@ -148,9 +149,11 @@ void run_against_nfcapd(bool netflow9) {
   EXPECT_NE(nflog.find("Sequence Errors: 0,"), std::string::npos) << nflog;
 
   // Per exporter: version and observation domain as sent.
-  const std::string exporters = run("cd " + flowdir.string() + " && for f in nfcapd.*; do nfdump -E $f; done 2>&1");
-  EXPECT_NE(exporters.find(std::string("version: ") + (netflow9 ? "9" : "10") + ", ID:  5, Sequence failures: 0"),
-            std::string::npos)
+  const std::string exporters =
+      run("cd " + flowdir.string() + " && for f in nfcapd.*; do nfdump -E $f; done 2>&1");
+  EXPECT_NE(
+      exporters.find(std::string("version: ") + (netflow9 ? "9" : "10") + ", ID:  5, Sequence failures: 0"),
+      std::string::npos)
       << exporters;
 
   // Every record, as nfdump decoded it.
@@ -194,9 +197,13 @@ void run_against_nfcapd(bool netflow9) {
   for (const auto& [k, e] : want) EXPECT_EQ(e.seen, 1) << std::get<0>(k) << " -> " << std::get<1>(k);
 }
 
-TEST(IpfixNfdump, TotalsFieldsAndNoSequenceErrors) { run_against_nfcapd(false); }
+TEST(IpfixNfdump, TotalsFieldsAndNoSequenceErrors) {
+  run_against_nfcapd(false);
+}
 
-TEST(Netflow9Nfdump, TotalsFieldsAndNoSequenceErrors) { run_against_nfcapd(true); }
+TEST(Netflow9Nfdump, TotalsFieldsAndNoSequenceErrors) {
+  run_against_nfcapd(true);
+}
 
 }  // namespace
 }  // namespace ws

@@ -224,14 +224,13 @@ inline bool write_udp_pcap(const std::string& path, const std::vector<std::vecto
 
 struct FlowTotals {
   uint64_t packets = 0;
-  uint64_t octets = 0;   // l3 bytes
-  uint64_t uniflows = 0; // directions that carried packets
+  uint64_t octets = 0;    // l3 bytes
+  uint64_t uniflows = 0;  // directions that carried packets
 };
 
 // Deterministic flows: TCP, UDP and ICMP over IPv4 and IPv6, some one-sided,
 // with times in [t0, t0 + 60 s).
-inline std::vector<FlowRecord> synthetic_flows(size_t n, uint32_t seed, uint64_t t0_ns,
-                                               FlowTotals* totals) {
+inline std::vector<FlowRecord> synthetic_flows(size_t n, uint32_t seed, uint64_t t0_ns, FlowTotals* totals) {
   std::mt19937 rng(seed);
   std::vector<FlowRecord> out;
   for (size_t i = 0; i < n; ++i) {

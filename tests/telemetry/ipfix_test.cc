@@ -29,9 +29,9 @@ constexpr uint64_t kMs = 1000000ull;
 constexpr uint64_t kT0 = 1700000000ull * kSec;  // 2023-11-14
 
 // IANA ids, written out here rather than taken from the code under test.
-constexpr uint16_t kOctets = 1, kPackets = 2, kProto = 4, kFlags = 6, kSport = 7, kSrc4 = 8,
-                   kIngress = 10, kDport = 11, kDst4 = 12, kSrc6 = 27, kDst6 = 28, kIcmp4 = 32,
-                   kVlan = 58, kReason = 136, kIcmp6 = 139, kStart = 152, kEnd = 153;
+constexpr uint16_t kOctets = 1, kPackets = 2, kProto = 4, kFlags = 6, kSport = 7, kSrc4 = 8, kIngress = 10,
+                   kDport = 11, kDst4 = 12, kSrc6 = 27, kDst6 = 28, kIcmp4 = 32, kVlan = 58, kReason = 136,
+                   kIcmp6 = 139, kStart = 152, kEnd = 153;
 constexpr uint32_t kRev = 29305;
 
 FlowRecord tcp4(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport) {
@@ -113,11 +113,9 @@ class FakeTransport final : public FlowTransport {
 };
 
 std::unique_ptr<FlowMessageExporter> fake_exporter(FakeLink* link, IpfixOptions o = {},
-                                                   ExportContext ctx = {},
-                                                   TemplateRefresh refresh = {}) {
+                                                   ExportContext ctx = {}, TemplateRefresh refresh = {}) {
   return std::make_unique<FlowMessageExporter>("ipfix", MessageEncoder(ipfix_encoder_config(o, ctx)),
-                                               std::make_unique<FakeTransport>(link), o.biflow,
-                                               refresh);
+                                               std::make_unique<FakeTransport>(link), o.biflow, refresh);
 }
 
 std::vector<DecodedMessage> decode_all(const std::vector<std::vector<uint8_t>>& msgs) {
@@ -266,9 +264,8 @@ TEST(Ipfix, UniflowIpv4RecordsCarryEachDirection) {
     v4[f.id] = f.length;
   }
   const std::map<uint16_t, uint16_t> want4 = {
-      {kOctets, 8}, {kPackets, 8}, {kProto, 1},  {kFlags, 1}, {kSport, 2},  {kSrc4, 4},
-      {kIngress, 4}, {kDport, 2}, {kDst4, 4},   {kIcmp4, 2}, {kVlan, 2},   {kReason, 1},
-      {kStart, 8},  {kEnd, 8}};
+      {kOctets, 8}, {kPackets, 8}, {kProto, 1}, {kFlags, 1}, {kSport, 2},  {kSrc4, 4},  {kIngress, 4},
+      {kDport, 2},  {kDst4, 4},    {kIcmp4, 2}, {kVlan, 2},  {kReason, 1}, {kStart, 8}, {kEnd, 8}};
   EXPECT_EQ(v4, want4);
   std::set<uint16_t> v6;
   for (const auto& f : m.templates[1].fields) v6.insert(f.id);
@@ -481,7 +478,7 @@ TEST(Ipfix, ManyRecordsFillMtuSizedMessagesWithRunningSequence) {
   for (size_t i = 0; i + 1 < msgs.size(); ++i) {
     const auto& next = msgs[i + 1].records.front();
     const size_t need = next.template_id == msgs[i].set_ids.back() ? rec_len[next.template_id]
-                                                                  : 4 + rec_len[next.template_id];
+                                                                   : 4 + rec_len[next.template_id];
     if (msgs[i].size + need > 1400) ++full;
   }
   EXPECT_GE(full, msgs.size() * 3 / 4) << "messages leave room unused";
@@ -667,6 +664,32 @@ TEST(Ipfix, SendsOverUdp) {
   EXPECT_EQ(n, 400u);
   EXPECT_EQ(ex->stats().messages, got.size());
   EXPECT_EQ(ex->stats().send_errors, 0u);
+}
+
+TEST(Ipfix, SendsToIpv6Collector) {
+  const int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_addr = in6addr_loopback;
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    if (fd >= 0) close(fd);
+    GTEST_SKIP() << "no IPv6 loopback here";
+  }
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  IpfixOptions o;
+  o.collector = *parse_export_url("udp://[::1]:" + std::to_string(ntohs(a.sin6_port))).url;
+  std::string err;
+  auto ex = make_ipfix_exporter(o, {}, &err);
+  ASSERT_NE(ex, nullptr) << err;
+  const FlowRecord rec = tcp6();
+  ex->export_flows({&rec, 1}, kT0);
+  ex->tick(kT0, true);
+  auto msgs = decode_all(drain_udp(fd));
+  close(fd);
+  ASSERT_EQ(msgs.size(), 1u);
+  ASSERT_EQ(msgs[0].records.size(), 2u);
+  EXPECT_EQ(msgs[0].records[0].template_id, 257);
 }
 
 TEST(Ipfix, FactoryRejectsUnresolvableHost) {

@@ -55,7 +55,7 @@ struct DecodedMessage {
   uint32_t sys_uptime = 0;       // v9 only
   uint32_t sequence = 0;
   uint32_t domain = 0;
-  size_t size = 0;               // bytes of the datagram
+  size_t size = 0;                         // bytes of the datagram
   std::vector<DecodedTemplate> templates;  // template records in this message
   std::vector<DecodedRecord> records;      // data records in this message
   std::vector<uint16_t> set_ids;           // in order

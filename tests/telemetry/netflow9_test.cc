@@ -74,11 +74,9 @@ class FakeTransport final : public FlowTransport {
 };
 
 std::unique_ptr<FlowMessageExporter> fake_exporter(FakeLink* link, Netflow9Options o = {},
-                                                   ExportContext ctx = {},
-                                                   TemplateRefresh refresh = {}) {
-  return std::make_unique<FlowMessageExporter>(
-      "netflow9", MessageEncoder(netflow9_encoder_config(o, ctx)), std::make_unique<FakeTransport>(link),
-      false, refresh);
+                                                   ExportContext ctx = {}, TemplateRefresh refresh = {}) {
+  return std::make_unique<FlowMessageExporter>("netflow9", MessageEncoder(netflow9_encoder_config(o, ctx)),
+                                               std::make_unique<FakeTransport>(link), false, refresh);
 }
 
 std::vector<DecodedMessage> decode_all(const std::vector<std::vector<uint8_t>>& msgs) {
@@ -124,8 +122,8 @@ TEST(Netflow9, HeaderTemplatesAndFields) {
   EXPECT_EQ(m.templates[1].id, 257);
   std::map<uint16_t, uint16_t> f4;
   for (const auto& f : m.templates[0].fields) f4[f.id] = f.length;
-  for (uint16_t id : {kInBytes, kInPkts, kProtocol, kTcpFlags, kL4Src, kV4Src, kInputSnmp, kL4Dst,
-                      kV4Dst, kLast, kFirst, kSrcVlan, kEndReason}) {
+  for (uint16_t id : {kInBytes, kInPkts, kProtocol, kTcpFlags, kL4Src, kV4Src, kInputSnmp, kL4Dst, kV4Dst,
+                      kLast, kFirst, kSrcVlan, kEndReason}) {
     EXPECT_TRUE(f4.count(id)) << "field type " << id;
   }
   EXPECT_EQ(f4[kV4Src], 4);

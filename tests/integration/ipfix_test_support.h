@@ -153,7 +153,10 @@ struct UdpSink {
   UdpSink() {
     fd = socket(AF_INET, SOCK_DGRAM, 0);
     const int buf = 8 << 20;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+    // Beyond net.core.rmem_max when allowed (root), else up to it.
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf) != 0) {
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+    }
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

@@ -11,14 +11,17 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
@@ -225,6 +228,22 @@ size_t drain_idle(std::vector<std::unique_ptr<PacketSource>>& srcs) {
   return ours;
 }
 
+// Namespaces left behind by an earlier run that crashed before its
+// teardown: their names end in the pid of a process that is gone.
+void remove_stale_namespaces() {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/run/netns", ec)) {
+    const std::string n = e.path().filename().string();
+    for (const char* prefix : {"wscap", "wspeer"}) {
+      const size_t len = std::strlen(prefix);
+      if (n.compare(0, len, prefix) != 0 || n.size() == len) continue;
+      if (n.find_first_not_of("0123456789", len) != std::string::npos) continue;
+      const pid_t pid = pid_t(std::stol(n.substr(len)));
+      if (kill(pid, 0) != 0 && errno == ESRCH) run("ip netns del " + n);
+    }
+  }
+}
+
 class LiveCapture : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -232,6 +251,7 @@ class LiveCapture : public ::testing::Test {
       g_skip_reason = "needs root for network namespaces and raw sockets";
       return;
     }
+    remove_stale_namespaces();
     const std::string id = std::to_string(getpid());
     g_cap_ns = "wscap" + id;
     g_peer_ns = "wspeer" + id;

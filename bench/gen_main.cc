@@ -17,14 +17,11 @@ int main(int argc, char** argv) {
   app.add_option("--packets", cfg.packets, "Total packets")->capture_default_str();
   app.add_option("--flows", cfg.flows, "Distinct bidirectional 5-tuple flows")->capture_default_str();
   app.add_option("--seed", cfg.seed, "PRNG seed")->capture_default_str();
-  app.add_option("--ipv6-share", cfg.ipv6_share, "Share of flows over IPv6 (0..1)")
-      ->capture_default_str();
+  app.add_option("--ipv6-share", cfg.ipv6_share, "Share of flows over IPv6 (0..1)")->capture_default_str();
   app.add_option("--vlan-share", cfg.vlan_share, "Share of flows 802.1Q tagged (0..1)")
       ->capture_default_str();
-  app.add_option("--duration-s", cfg.duration_s, "Timeline length in seconds")
-      ->capture_default_str();
-  app.add_option("--snaplen", cfg.snaplen, "Snapshot length written to the file")
-      ->capture_default_str();
+  app.add_option("--duration-s", cfg.duration_s, "Timeline length in seconds")->capture_default_str();
+  app.add_option("--snaplen", cfg.snaplen, "Snapshot length written to the file")->capture_default_str();
   app.add_flag("--nano", cfg.nano, "Nanosecond timestamps (pcap magic a1b23c4d)");
   app.add_option("--truth", truth_path, "Also write the ground-truth summary (JSON) here");
   CLI11_PARSE(app, argc, argv);

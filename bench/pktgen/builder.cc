@@ -26,7 +26,9 @@ void put32(uint8_t* p, uint32_t v) {
   p[2] = static_cast<uint8_t>(v >> 8);
   p[3] = static_cast<uint8_t>(v);
 }
-uint16_t get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint16_t get16(const uint8_t* p) {
+  return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
 
 uint16_t fold(uint32_t sum) {
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
@@ -45,7 +47,9 @@ struct Crc32cTable {
 };
 constexpr Crc32cTable kCrc32c;
 
-size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
+size_t round_up(size_t n, size_t m) {
+  return (n + m - 1) / m * m;
+}
 
 }  // namespace
 
@@ -53,8 +57,7 @@ Mac mac(std::string_view text) {
   Mac m{};
   unsigned v[6];
   std::string s(text);
-  if (std::sscanf(s.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x", &v[0], &v[1], &v[2], &v[3], &v[4],
-                  &v[5]) != 6)
+  if (std::sscanf(s.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
     die("bad MAC address", text);
   for (int i = 0; i < 6; ++i) m[i] = static_cast<uint8_t>(v[i]);
   return m;
@@ -95,7 +98,9 @@ uint32_t crc32c(const uint8_t* p, size_t n) {
 
 // ---------------------------------------------------------------------------
 
-Builder::Builder() { buf_.reserve(2048); }
+Builder::Builder() {
+  buf_.reserve(2048);
+}
 
 Builder& Builder::reset() {
   buf_.clear();
@@ -135,13 +140,20 @@ void Builder::set_next_type(Kind next, uint32_t value_eth, uint32_t value_ip) {
   if (p.type_off == kNone || p.type_set) return;
   uint8_t* f = at(p.type_off);
   switch (p.kind) {
-    case Kind::kEth: case Kind::kVlan: case Kind::kSll: case Kind::kSll2: case Kind::kGre:
+    case Kind::kEth:
+    case Kind::kVlan:
+    case Kind::kSll:
+    case Kind::kSll2:
+    case Kind::kGre:
       if (value_eth) put16(f, static_cast<uint16_t>(value_eth));
       break;
-    case Kind::kIpv4: case Kind::kIpv6: case Kind::kExt6:
+    case Kind::kIpv4:
+    case Kind::kIpv6:
+    case Kind::kExt6:
       if (value_ip <= 255) *f = static_cast<uint8_t>(value_ip);
       break;
-    case Kind::kNull: case Kind::kLoop: {
+    case Kind::kNull:
+    case Kind::kLoop: {
       uint32_t fam = value_eth == 0x0800 ? 2 : value_eth == 0x86DD ? p.aux : 0;
       if (!fam) break;
       if (p.kind == Kind::kLoop) {
@@ -201,7 +213,9 @@ Builder& Builder::svlan(uint16_t vid, uint8_t pcp) {
   return *this;
 }
 
-Builder& Builder::qinq(uint16_t outer, uint16_t inner) { return svlan(outer).vlan(inner); }
+Builder& Builder::qinq(uint16_t outer, uint16_t inner) {
+  return svlan(outer).vlan(inner);
+}
 
 Builder& Builder::mpls(uint32_t label, uint8_t tc, uint8_t ttl) {
   set_next_type(Kind::kMpls, 0x8847, 137);  // 137: MPLS-in-IP
@@ -274,8 +288,7 @@ Builder& Builder::ipv4(uint32_t src, uint32_t dst, const Ipv4Opts& o) {
   h[0] = 0x40;  // IHL filled in by finish()
   h[1] = o.tos;
   put16(h + 4, o.id);
-  put16(h + 6, static_cast<uint16_t>((o.df ? 0x4000 : 0) | (o.mf ? 0x2000 : 0) |
-                                     (o.frag_offset & 0x1fff)));
+  put16(h + 6, static_cast<uint16_t>((o.df ? 0x4000 : 0) | (o.mf ? 0x2000 : 0) | (o.frag_offset & 0x1fff)));
   h[8] = o.ttl;
   h[9] = 253;  // "experimentation" until a next layer says otherwise
   put32(h + 12, src);
@@ -398,8 +411,7 @@ Builder& Builder::gre(const GreOpts& o) {
   size_t len = 4 + (o.checksum ? 4 : 0) + (o.has_key ? 4 : 0) + (o.has_seq ? 4 : 0);
   Layer& l = push(Kind::kGre, len);
   uint8_t* h = at(l.off);
-  h[0] = static_cast<uint8_t>((o.checksum ? 0x80 : 0) | (o.has_key ? 0x20 : 0) |
-                              (o.has_seq ? 0x10 : 0));
+  h[0] = static_cast<uint8_t>((o.checksum ? 0x80 : 0) | (o.has_key ? 0x20 : 0) | (o.has_seq ? 0x10 : 0));
   size_t p = 4 + (o.checksum ? 4 : 0);
   if (o.has_key) put32(h + p, o.key), p += 4;
   if (o.has_seq) put32(h + p, o.seq);
@@ -510,8 +522,7 @@ Builder& Builder::payload(std::span<const uint8_t> bytes) {
 }
 
 Builder& Builder::payload(std::string_view text) {
-  return payload(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()),
-                                          text.size()));
+  return payload(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
 }
 
 Builder& Builder::payload_fill(size_t n, uint8_t value) {
@@ -540,8 +551,7 @@ Builder& Builder::bad_checksum() {
   for (int i = nlayers_ - 1; i >= 0; --i) {
     Kind k = layers_[i].kind;
     bool has = k == Kind::kIpv4 || k == Kind::kTcp || k == Kind::kUdp || k == Kind::kIcmp ||
-               k == Kind::kIcmp6 || k == Kind::kSctp ||
-               (k == Kind::kGre && (*at(layers_[i].off) & 0x80));
+               k == Kind::kIcmp6 || k == Kind::kSctp || (k == Kind::kGre && (*at(layers_[i].off) & 0x80));
     if (has) {
       layers_[i].corrupt = true;
       return *this;
@@ -685,8 +695,7 @@ Bytes Builder::build() {
 
 // ---------------------------------------------------------------------------
 
-std::vector<Bytes> fragment(std::span<const uint8_t> frame, size_t l3_off, size_t max_payload,
-                            uint32_t id) {
+std::vector<Bytes> fragment(std::span<const uint8_t> frame, size_t l3_off, size_t max_payload, uint32_t id) {
   std::vector<Bytes> out;
   if (frame.size() < l3_off + 20) {
     out.emplace_back(frame.begin(), frame.end());
@@ -745,10 +754,11 @@ std::vector<Bytes> fragment(std::span<const uint8_t> frame, size_t l3_off, size_
 
 // ---------------------------------------------------------------------------
 
-PcapWriter::~PcapWriter() { close(); }
+PcapWriter::~PcapWriter() {
+  close();
+}
 
-bool PcapWriter::open(const std::string& path, uint32_t linktype, uint32_t snaplen,
-                      TsResolution res) {
+bool PcapWriter::open(const std::string& path, uint32_t linktype, uint32_t snaplen, TsResolution res) {
   close();
   failed_ = false;
   records_ = 0;
@@ -781,10 +791,9 @@ bool PcapWriter::write(uint64_t ts_ns, std::span<const uint8_t> frame, uint32_t 
   if (!f_ || failed_) return false;
   uint32_t incl = static_cast<uint32_t>(std::min<size_t>(frame.size(), snaplen_));
   uint32_t rec[4] = {static_cast<uint32_t>(ts_ns / 1000000000u),
-                     static_cast<uint32_t>(nano_ ? ts_ns % 1000000000u : ts_ns % 1000000000u / 1000u),
-                     incl, orig_len ? orig_len : static_cast<uint32_t>(frame.size())};
-  if (std::fwrite(rec, sizeof rec, 1, f_) != 1 ||
-      (incl && std::fwrite(frame.data(), incl, 1, f_) != 1)) {
+                     static_cast<uint32_t>(nano_ ? ts_ns % 1000000000u : ts_ns % 1000000000u / 1000u), incl,
+                     orig_len ? orig_len : static_cast<uint32_t>(frame.size())};
+  if (std::fwrite(rec, sizeof rec, 1, f_) != 1 || (incl && std::fwrite(frame.data(), incl, 1, f_) != 1)) {
     error_ = std::string("write failed: ") + std::strerror(errno);
     failed_ = true;
     return false;
@@ -803,7 +812,9 @@ bool PcapWriter::close() {
   return !failed_;
 }
 
-PcapngWriter::~PcapngWriter() { close(); }
+PcapngWriter::~PcapngWriter() {
+  close();
+}
 
 bool PcapngWriter::put(const void* p, size_t n) {
   if (failed_) return false;
@@ -814,8 +825,7 @@ bool PcapngWriter::put(const void* p, size_t n) {
   return !failed_;
 }
 
-bool PcapngWriter::open(const std::string& path, uint32_t linktype, uint32_t snaplen,
-                        TsResolution res) {
+bool PcapngWriter::open(const std::string& path, uint32_t linktype, uint32_t snaplen, TsResolution res) {
   close();
   failed_ = false;
   error_.clear();
@@ -827,8 +837,7 @@ bool PcapngWriter::open(const std::string& path, uint32_t linktype, uint32_t sna
   snaplen_ = snaplen ? snaplen : 262144;
   nano_ = res == TsResolution::kNano;
   // Section header block.
-  uint32_t shb[7] = {0x0A0D0D0Au, 28, 0x1A2B3C4Du, 1 /* major 1, minor 0 */, 0xffffffffu,
-                     0xffffffffu, 28};
+  uint32_t shb[7] = {0x0A0D0D0Au, 28, 0x1A2B3C4Du, 1 /* major 1, minor 0 */, 0xffffffffu, 0xffffffffu, 28};
   if (!put(shb, sizeof shb)) return false;
   // Interface description block, with if_tsresol when nanosecond.
   uint32_t idb_len = 20 + (nano_ ? 12 : 0);
@@ -847,11 +856,16 @@ bool PcapngWriter::write(uint64_t ts_ns, std::span<const uint8_t> frame, uint32_
   uint32_t padded = static_cast<uint32_t>(round_up(incl, 4));
   uint32_t total = 32 + padded;
   uint64_t ts = nano_ ? ts_ns : ts_ns / 1000;
-  uint32_t hdr[7] = {6, total, 0, static_cast<uint32_t>(ts >> 32), static_cast<uint32_t>(ts),
-                     incl, orig_len ? orig_len : static_cast<uint32_t>(frame.size())};
+  uint32_t hdr[7] = {6,
+                     total,
+                     0,
+                     static_cast<uint32_t>(ts >> 32),
+                     static_cast<uint32_t>(ts),
+                     incl,
+                     orig_len ? orig_len : static_cast<uint32_t>(frame.size())};
   static const uint8_t zeros[4] = {0, 0, 0, 0};
-  return put(hdr, sizeof hdr) && (incl == 0 || put(frame.data(), incl)) &&
-         put(zeros, padded - incl) && put(&total, 4);
+  return put(hdr, sizeof hdr) && (incl == 0 || put(frame.data(), incl)) && put(zeros, padded - incl) &&
+         put(&total, 4);
 }
 
 bool PcapngWriter::close() {

@@ -75,24 +75,24 @@ uint16_t inet_checksum(const uint8_t* p, size_t n);
 uint32_t crc32c(const uint8_t* p, size_t n);
 
 struct Ipv4Opts {
-  uint8_t tos = 0;          // whole byte: DSCP << 2 | ECN
+  uint8_t tos = 0;  // whole byte: DSCP << 2 | ECN
   uint8_t ttl = 64;
   uint16_t id = 1;
   bool df = false;
   bool mf = false;
-  uint16_t frag_offset = 0;  // in 8-byte units
-  int proto = -1;            // -1: set by the next layer (253, experimental, if none)
+  uint16_t frag_offset = 0;          // in 8-byte units
+  int proto = -1;                    // -1: set by the next layer (253, experimental, if none)
   std::span<const uint8_t> options;  // raw option bytes, padded with EOL to 4
-  int total_len = -1;        // -1: computed; else written as is
-  int ihl = -1;              // -1: computed; else written as is (words)
+  int total_len = -1;                // -1: computed; else written as is
+  int ihl = -1;                      // -1: computed; else written as is (words)
 };
 
 struct Ipv6Opts {
   uint8_t tclass = 0;
   uint32_t flow_label = 0;
   uint8_t hop_limit = 64;
-  int next_header = -1;   // -1: set by the next layer (59, no next header, if none)
-  int payload_len = -1;   // -1: computed
+  int next_header = -1;  // -1: set by the next layer (59, no next header, if none)
+  int payload_len = -1;  // -1: computed
 };
 
 struct TcpOpts {
@@ -105,12 +105,12 @@ struct TcpOpts {
 };
 
 struct GreOpts {
-  bool checksum = false;   // C bit: checksum over GRE header and payload
+  bool checksum = false;  // C bit: checksum over GRE header and payload
   bool has_key = false;
   uint32_t key = 0;
   bool has_seq = false;
   uint32_t seq = 0;
-  int proto = -1;          // -1: set by the next layer
+  int proto = -1;  // -1: set by the next layer
 };
 
 class Builder {
@@ -213,16 +213,32 @@ class Builder {
 
  private:
   enum class Kind : uint8_t {
-    kEth, kVlan, kMpls, kSll, kSll2, kNull, kLoop, kIpv4, kIpv6, kExt6, kGre,
-    kTcp, kUdp, kIcmp, kIcmp6, kSctp, kChunk, kPayload,
+    kEth,
+    kVlan,
+    kMpls,
+    kSll,
+    kSll2,
+    kNull,
+    kLoop,
+    kIpv4,
+    kIpv6,
+    kExt6,
+    kGre,
+    kTcp,
+    kUdp,
+    kIcmp,
+    kIcmp6,
+    kSctp,
+    kChunk,
+    kPayload,
   };
   struct Layer {
     Kind kind;
-    uint32_t off;       // start of the layer in buf_
-    uint32_t type_off;  // where the next layer's type goes, or kNone
-    uint8_t type_width; // 1, 2 or 4 bytes; 4 = host-order (DLT_NULL) unless net
-    bool type_set;      // explicitly set by an option; don't overwrite
-    bool type_net;      // for 4-byte types: network order (DLT_LOOP)
+    uint32_t off;        // start of the layer in buf_
+    uint32_t type_off;   // where the next layer's type goes, or kNone
+    uint8_t type_width;  // 1, 2 or 4 bytes; 4 = host-order (DLT_NULL) unless net
+    bool type_set;       // explicitly set by an option; don't overwrite
+    bool type_net;       // for 4-byte types: network order (DLT_LOOP)
     bool corrupt;
     int len_override;   // layer-specific explicit length, -1 auto
     int hlen_override;  // IHL / data offset override
@@ -252,11 +268,11 @@ class Builder {
 // Splits a built IPv4 or IPv6 packet (the outermost IP layer of `frame`,
 // whose link header is `l3_off` bytes) into fragments carrying at most
 // `max_payload` bytes of IP payload each (rounded down to a multiple of 8).
-// IPv4 fragments copy the header and set MF/offset; IPv6 fragments insert a
-// fragment header after the base header. Each fragment repeats the link
-// header. Returns the input unchanged if it already fits.
-std::vector<Bytes> fragment(std::span<const uint8_t> frame, size_t l3_off, size_t max_payload,
-                            uint32_t id);
+// IPv4 fragments copy the header (keeping its identification) and set
+// MF/offset; IPv6 fragments insert a fragment header with identification
+// `id` after the base header. Each fragment repeats the link header.
+// Returns the input unchanged if it already fits.
+std::vector<Bytes> fragment(std::span<const uint8_t> frame, size_t l3_off, size_t max_payload, uint32_t id);
 
 enum class TsResolution { kMicro, kNano };
 

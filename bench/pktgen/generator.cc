@@ -31,7 +31,9 @@ constexpr uint32_t kMinPackets[kKinds] = {8, 6, 2, 7, 2, 3, 4, 4, 2};
 // pings and fragmented streams stay small.
 constexpr uint64_t kAppetite[kKinds] = {8, 4, 0, 0, 0, 6, 2, 1, 1};
 
-bool is_long(uint8_t k) { return kAppetite[k] != 0; }
+bool is_long(uint8_t k) {
+  return kAppetite[k] != 0;
+}
 
 constexpr uint64_t kSec = 1000000000ull;
 
@@ -87,7 +89,9 @@ void put16(uint8_t* p, uint16_t v) {
   p[0] = static_cast<uint8_t>(v >> 8);
   p[1] = static_cast<uint8_t>(v);
 }
-uint16_t get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint16_t get16(const uint8_t* p) {
+  return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
 
 // Payload bytes come from one fixed block: cheaper than generating them
 // per packet, and the content does not matter to a flow meter.
@@ -111,9 +115,8 @@ constexpr uint8_t kSynOpts[] = {2, 4, 0x05, 0xb4, 1, 3, 3, 7, 4, 2};  // MSS 146
 }  // namespace
 
 const char* GenTruth::kind_name(int k) {
-  static const char* const names[kKinds] = {"tcp",      "tcp_rst",      "tcp_refused",
-                                            "tcp_short", "dns",          "udp_bulk",
-                                            "udp_idle_gap", "icmp_echo", "udp_fragmented"};
+  static const char* const names[kKinds] = {"tcp",      "tcp_rst",      "tcp_refused", "tcp_short",     "dns",
+                                            "udp_bulk", "udp_idle_gap", "icmp_echo",   "udp_fragmented"};
   return k >= 0 && k < kKinds ? names[k] : "?";
 }
 
@@ -136,8 +139,7 @@ struct TrafficGenerator::Flow {
 TrafficGenerator::TrafficGenerator(const GenConfig& cfg) : cfg_(cfg) {}
 TrafficGenerator::~TrafficGenerator() = default;
 
-std::unique_ptr<TrafficGenerator> TrafficGenerator::create(const GenConfig& cfg,
-                                                           std::string& error) {
+std::unique_ptr<TrafficGenerator> TrafficGenerator::create(const GenConfig& cfg, std::string& error) {
   std::unique_ptr<TrafficGenerator> g(new TrafficGenerator(cfg));
   if (!g->plan(error)) return nullptr;
   return g;
@@ -198,16 +200,24 @@ bool TrafficGenerator::plan(std::string& error) {
     // Eight flows per client address, each in its own port block, so
     // every flow's 5-tuple is distinct without a set to check against.
     f.caddr = 0x0A000001u + static_cast<uint32_t>(idx / 8);
-    f.saddr = 0xAC100000u + static_cast<uint32_t>(rng.range(1, 4000));  // 172.16.0.0/12
+    f.saddr = 0xAC100000u + static_cast<uint32_t>(rng.range(1, 4000));                    // 172.16.0.0/12
     uint16_t port = static_cast<uint16_t>(49152 + (idx % 8) * 2048 + rng.next() % 2048);  // ephemeral range
     f.sport = port;
     switch (kind) {
-      case kDns: f.dport = 53; break;
-      case kUdpBulk: case kUdpGap: case kUdpFrag:
+      case kDns:
+        f.dport = 53;
+        break;
+      case kUdpBulk:
+      case kUdpGap:
+      case kUdpFrag:
         f.dport = static_cast<uint16_t>(rng.range(0, 3) == 0 ? 443 : rng.range(40000, 40100));
         break;
-      case kIcmp: f.sport = f.dport = port; break;
-      default: f.dport = rng.range(0, 3) == 0 ? 80 : 443; break;
+      case kIcmp:
+        f.sport = f.dport = port;
+        break;
+      default:
+        f.dport = rng.range(0, 3) == 0 ? 80 : 443;
+        break;
     }
     f.profile = static_cast<uint8_t>(rng.next() % 3);
     f.seq_c = static_cast<uint32_t>(rng.next());
@@ -258,8 +268,8 @@ bool TrafficGenerator::plan(std::string& error) {
   }
 
   if (min_total > c.packets) {
-    error = "--packets " + std::to_string(c.packets) + " is too few for --flows " +
-            std::to_string(c.flows) + ": this mix needs at least " + std::to_string(min_total) +
+    error = "--packets " + std::to_string(c.packets) + " is too few for --flows " + std::to_string(c.flows) +
+            ": this mix needs at least " + std::to_string(min_total) +
             " packets (raise --packets or lower --flows)";
     return false;
   }
@@ -364,7 +374,9 @@ uint64_t TrafficGenerator::time_of(const Flow& f, uint32_t i) const {
   const uint64_t h = hk(i);
   const uint64_t rtt = f.rtt_ns;
   switch (f.kind) {
-    case kTcp: case kTcpShort: case kTcpRst: {
+    case kTcp:
+    case kTcpShort:
+    case kTcpRst: {
       if (i < 3) return s + i * rtt;
       bool rst = f.kind == kTcpRst;
       uint32_t tail = rst ? 1 : 4;
@@ -372,7 +384,8 @@ uint64_t TrafficGenerator::time_of(const Flow& f, uint32_t i) const {
       uint32_t m = f.n - 3 - tail;
       return spread(s + 3 * rtt, e - (rst ? 1 : 4) * rtt, i - 3, m, h, 65535);
     }
-    case kDns: case kTcpRefused:
+    case kDns:
+    case kTcpRefused:
       return i == 0 ? s : e;
     case kIcmp: {
       uint32_t np = (f.n + 1) / 2;
@@ -430,7 +443,10 @@ void TrafficGenerator::emit(Flow& f, uint32_t idx) {
   size_t len = 0;
   uint8_t tflags = 0;
   switch (f.kind) {
-    case kTcp: case kTcpRst: case kTcpShort: case kTcpRefused: {
+    case kTcp:
+    case kTcpRst:
+    case kTcpShort:
+    case kTcpRefused: {
       uint32_t tail = f.kind == kTcpRst ? 1 : 4;
       if (i == 0) {
         tflags = TCP_SYN;
@@ -474,7 +490,8 @@ void TrafficGenerator::emit(Flow& f, uint32_t idx) {
       s2c = i == 1;
       len = s2c ? 60 + (h >> 16) % 340 : 20 + (h >> 16) % 40;
       break;
-    case kUdpBulk: case kUdpGap: {
+    case kUdpBulk:
+    case kUdpGap: {
       uint32_t dir = h & 0xff;
       if (f.profile == 0) {  // voice-like: both ways, small
         s2c = dir < 128;
@@ -497,8 +514,12 @@ void TrafficGenerator::emit(Flow& f, uint32_t idx) {
   }
 
   // Link, VLAN and IP headers.
-  Mac cmac = {0x02, 0x0c, static_cast<uint8_t>(f.caddr >> 24), static_cast<uint8_t>(f.caddr >> 16),
-              static_cast<uint8_t>(f.caddr >> 8), static_cast<uint8_t>(f.caddr)};
+  Mac cmac = {0x02,
+              0x0c,
+              static_cast<uint8_t>(f.caddr >> 24),
+              static_cast<uint8_t>(f.caddr >> 16),
+              static_cast<uint8_t>(f.caddr >> 8),
+              static_cast<uint8_t>(f.caddr)};
   static constexpr Mac kGateway = {0x02, 0x00, 0x5e, 0x00, 0x01, 0x01};
   Builder& b = b_;
   b.reset();
@@ -540,7 +561,10 @@ void TrafficGenerator::emit(Flow& f, uint32_t idx) {
   }
 
   switch (f.kind) {
-    case kTcp: case kTcpRst: case kTcpShort: case kTcpRefused: {
+    case kTcp:
+    case kTcpRst:
+    case kTcpShort:
+    case kTcpRefused: {
       TcpOpts o;
       uint32_t& mine = s2c ? f.seq_s : f.seq_c;
       uint32_t& theirs = s2c ? f.seq_c : f.seq_s;
@@ -595,7 +619,8 @@ void TrafficGenerator::emit(Flow& f, uint32_t idx) {
       b.udp(sp, dp).payload(std::span<const uint8_t>(m, p));
       break;
     }
-    case kUdpBulk: case kUdpGap:
+    case kUdpBulk:
+    case kUdpGap:
       b.udp(sp, dp).payload(data(len));
       break;
     case kIcmp:
@@ -675,15 +700,12 @@ void TrafficGenerator::account(const Flow& f, std::span<const uint8_t> frame, ui
   (f.family == 4 ? t.ipv4_packets : t.ipv6_packets)++;
   if (f.vlan_count) ++t.vlan_packets;
   if (f.vlan_count == 2) ++t.qinq_packets;
-  ProtoTruth& p = f.kind <= kTcpShort ? t.tcp
-                  : f.kind == kIcmp   ? (f.family == 4 ? t.icmp : t.icmpv6)
-                                      : t.udp;
+  ProtoTruth& p = f.kind <= kTcpShort ? t.tcp : f.kind == kIcmp ? (f.family == 4 ? t.icmp : t.icmpv6) : t.udp;
   ++p.packets;
   p.ip_bytes += ipb;
 }
 
-bool write_capture(const GenConfig& cfg, const std::string& path, GenTruth& truth,
-                   std::string& error) {
+bool write_capture(const GenConfig& cfg, const std::string& path, GenTruth& truth, std::string& error) {
   auto gen = TrafficGenerator::create(cfg, error);
   if (!gen) return false;
   PcapWriter w;
@@ -713,9 +735,14 @@ std::string truth_json(const GenConfig& cfg, const GenTruth& t) {
   for (int k = 0; k < kKinds; ++k) kinds[GenTruth::kind_name(k)] = t.kind_flows[k];
   json j = {
       {"config",
-       {{"packets", cfg.packets}, {"flows", cfg.flows}, {"seed", cfg.seed},
-        {"ipv6_share", cfg.ipv6_share}, {"vlan_share", cfg.vlan_share},
-        {"duration_s", cfg.duration_s}, {"snaplen", cfg.snaplen}, {"nano", cfg.nano}}},
+       {{"packets", cfg.packets},
+        {"flows", cfg.flows},
+        {"seed", cfg.seed},
+        {"ipv6_share", cfg.ipv6_share},
+        {"vlan_share", cfg.vlan_share},
+        {"duration_s", cfg.duration_s},
+        {"snaplen", cfg.snaplen},
+        {"nano", cfg.nano}}},
       {"packets", t.packets},
       {"frame_bytes", t.frame_bytes},
       {"captured_bytes", t.captured_bytes},
@@ -735,8 +762,8 @@ std::string truth_json(const GenConfig& cfg, const GenTruth& t) {
       {"tcp_fin_packets", t.tcp_fin_packets},
       {"first_ts_ns", t.first_ts_ns},
       {"last_ts_ns", t.last_ts_ns},
-      {"protocols", {{"tcp", proto(t.tcp)}, {"udp", proto(t.udp)}, {"icmp", proto(t.icmp)},
-                     {"icmpv6", proto(t.icmpv6)}}},
+      {"protocols",
+       {{"tcp", proto(t.tcp)}, {"udp", proto(t.udp)}, {"icmp", proto(t.icmp)}, {"icmpv6", proto(t.icmpv6)}}},
       {"kind_flows", kinds},
   };
   return j.dump(2) + "\n";

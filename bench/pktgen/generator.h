@@ -47,11 +47,11 @@ struct GenConfig {
   uint64_t packets = 100000;
   uint64_t flows = 3000;
   uint64_t seed = 1;
-  double ipv6_share = 0.3;   // share of flows over IPv6
-  double vlan_share = 0.2;   // share of flows 802.1Q tagged
-  uint32_t duration_s = 300; // timeline length
-  uint32_t snaplen = 262144; // frames longer than this are cut in the file
-  bool nano = false;         // nanosecond pcap timestamps
+  double ipv6_share = 0.3;    // share of flows over IPv6
+  double vlan_share = 0.2;    // share of flows 802.1Q tagged
+  uint32_t duration_s = 300;  // timeline length
+  uint32_t snaplen = 262144;  // frames longer than this are cut in the file
+  bool nano = false;          // nanosecond pcap timestamps
 };
 
 // Packets, IP bytes and flows of one IP protocol.
@@ -70,11 +70,11 @@ struct GenTruth {
   uint64_t flows_ignoring_vlan = 0;
   uint64_t max_concurrent_flows = 0;  // most flows between their first and last packet at once
   uint64_t flows_longer_than_60s = 0;
-  uint64_t flows_with_idle_gap = 0;   // flows with a silence of >= duration/3 inside
+  uint64_t flows_with_idle_gap = 0;  // flows with a silence of >= duration/3 inside
   uint64_t ipv4_packets = 0;
   uint64_t ipv6_packets = 0;
-  uint64_t vlan_packets = 0;    // with at least one tag
-  uint64_t qinq_packets = 0;    // with two tags
+  uint64_t vlan_packets = 0;      // with at least one tag
+  uint64_t qinq_packets = 0;      // with two tags
   uint64_t fragment_packets = 0;  // IPv4/IPv6 fragments (first ones included)
   uint64_t tcp_syn_packets = 0;   // SYN without ACK
   uint64_t tcp_rst_packets = 0;
@@ -134,8 +134,7 @@ class TrafficGenerator {
 // Generates cfg into a classic pcap file at path (Ethernet linktype).
 // Returns false with a message in `error` on a bad configuration or an
 // I/O failure; `truth` is filled in either way as far as it got.
-bool write_capture(const GenConfig& cfg, const std::string& path, GenTruth& truth,
-                   std::string& error);
+bool write_capture(const GenConfig& cfg, const std::string& path, GenTruth& truth, std::string& error);
 
 // The truth as a JSON document (stable key order), including the config.
 std::string truth_json(const GenConfig& cfg, const GenTruth& truth);

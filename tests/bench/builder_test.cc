@@ -16,7 +16,9 @@ namespace {
 
 using namespace ws::pktgen;
 
-uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint16_t be16(const uint8_t* p) {
+  return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
 uint32_t be32(const uint8_t* p) {
   return static_cast<uint32_t>(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3];
 }
@@ -32,7 +34,9 @@ uint16_t folded(uint32_t acc) {
 }
 // A checksummed region verifies when its folded sum (with pseudo-header)
 // is 0xffff.
-bool verifies(uint32_t acc) { return folded(acc) == 0xffff; }
+bool verifies(uint32_t acc) {
+  return folded(acc) == 0xffff;
+}
 
 uint32_t pseudo4(const uint8_t* ip, uint8_t proto, uint32_t len) {
   return sum16(ip + 12, 8) + proto + len;
@@ -121,7 +125,8 @@ TEST(Builder, QinqAndMplsTypesAndBottomOfStack) {
   EXPECT_EQ(be16(&q[18]) & 0xfff, 200);
   EXPECT_EQ(be16(&q[20]), 0x86dd);
 
-  auto m = Builder().eth().mpls(100, 3, 9).mpls(0xfffff).ipv4("1.1.1.1", "2.2.2.2").icmp_echo(true, 1, 2).build();
+  auto m =
+      Builder().eth().mpls(100, 3, 9).mpls(0xfffff).ipv4("1.1.1.1", "2.2.2.2").icmp_echo(true, 1, 2).build();
   EXPECT_EQ(be16(&m[12]), 0x8847);
   uint32_t e0 = be32(&m[14]), e1 = be32(&m[18]);
   EXPECT_EQ(e0 >> 12, 100u);
@@ -214,7 +219,12 @@ TEST(Builder, UdpIcmpv6SctpGreChecksums) {
   EXPECT_TRUE(l4_ok(ip, ip + 40, 9, 58));
 
   uint8_t d[5] = {1, 2, 3, 4, 5};
-  auto s = Builder().eth().ipv4("10.0.0.1", "10.0.0.2").sctp(100, 200, 0xdeadbeef).sctp_data(7, 1, 2, 3, d).build();
+  auto s = Builder()
+               .eth()
+               .ipv4("10.0.0.1", "10.0.0.2")
+               .sctp(100, 200, 0xdeadbeef)
+               .sctp_data(7, 1, 2, 3, d)
+               .build();
   ip = &s[14];
   EXPECT_EQ(ip[9], 132);
   const uint8_t* sc = ip + 20;
@@ -230,7 +240,8 @@ TEST(Builder, UdpIcmpv6SctpGreChecksums) {
   g.checksum = true;
   g.has_key = true;
   g.key = 42;
-  auto gre = Builder().eth().ipv4("1.0.0.1", "1.0.0.2").gre(g).ipv6("::1", "::2").udp(1, 2).payload("in").build();
+  auto gre =
+      Builder().eth().ipv4("1.0.0.1", "1.0.0.2").gre(g).ipv6("::1", "::2").udp(1, 2).payload("in").build();
   ip = &gre[14];
   EXPECT_EQ(ip[9], 47);
   const uint8_t* gh = ip + 20;
@@ -258,7 +269,8 @@ TEST(Builder, BadChecksumAndTruncateAndPadding) {
   EXPECT_TRUE(l4_ok(&badip[14], &badip[34], 10, 17));
 
   uint8_t d[1] = {9};
-  auto badsctp = Builder().raw().ipv4("10.0.0.1", "10.0.0.2").sctp(1, 2).sctp_data(1, 0, 0, 0, d).bad_checksum().build();
+  auto badsctp =
+      Builder().raw().ipv4("10.0.0.1", "10.0.0.2").sctp(1, 2).sctp_data(1, 0, 0, 0, d).bad_checksum().build();
   std::vector<uint8_t> c(badsctp.begin() + 20, badsctp.end());
   uint32_t stored = c[8] | c[9] << 8 | c[10] << 16 | static_cast<uint32_t>(c[11]) << 24;
   std::memset(&c[8], 0, 4);

@@ -31,7 +31,9 @@ std::string slurp(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
-uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint16_t be16(const uint8_t* p) {
+  return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
 
 struct Recount {
   uint64_t packets = 0, frame_bytes = 0, captured = 0, ip_bytes = 0;
@@ -48,12 +50,12 @@ struct Recount {
 
 // Flow key text: outer VLAN, protocol, and the two (address, port) ends in
 // sorted order, so both directions give the same key.
-std::string key_of(int vlan, int proto, const std::string& a, uint16_t ap, const std::string& b,
-                   uint16_t bp, bool with_vlan) {
+std::string key_of(int vlan, int proto, const std::string& a, uint16_t ap, const std::string& b, uint16_t bp,
+                   bool with_vlan) {
   std::string x = a + ":" + std::to_string(ap), y = b + ":" + std::to_string(bp);
   if (y < x) std::swap(x, y);
-  return (with_vlan ? std::to_string(vlan) : std::string("-")) + "/" + std::to_string(proto) + "/" +
-         x + "/" + y;
+  return (with_vlan ? std::to_string(vlan) : std::string("-")) + "/" + std::to_string(proto) + "/" + x + "/" +
+         y;
 }
 
 Recount recount(const std::string& path) {
@@ -137,7 +139,8 @@ Recount recount(const std::string& path) {
         EXPECT_NE(it, frag_ports.end()) << "fragment before its first fragment";
         if (it != frag_ports.end()) std::tie(sp, dp) = it->second;
       }
-    } else if ((proto == 1 && (l4[0] == 8 || l4[0] == 0)) || (proto == 58 && (l4[0] == 128 || l4[0] == 129))) {
+    } else if ((proto == 1 && (l4[0] == 8 || l4[0] == 0)) ||
+               (proto == 58 && (l4[0] == 128 || l4[0] == 129))) {
       sp = dp = be16(l4 + 4);  // echo id on both sides, as FlowKey does
     }
     std::string k = key_of(vlan, proto, src, sp, dst, dp, true);
@@ -155,9 +158,8 @@ Recount recount(const std::string& path) {
     ev.emplace_back(fl.first, 1);
     ev.emplace_back(fl.second, -1);
   }
-  std::sort(ev.begin(), ev.end(), [](auto& a, auto& b) {
-    return a.first != b.first ? a.first < b.first : a.second > b.second;
-  });
+  std::sort(ev.begin(), ev.end(),
+            [](auto& a, auto& b) { return a.first != b.first ? a.first < b.first : a.second > b.second; });
   int64_t cur = 0, best = 0;
   for (auto& e : ev) best = std::max(best, cur += e.second);
   r.max_concurrent = static_cast<uint64_t>(best);

@@ -63,7 +63,9 @@ std::string errors(const std::string& path, const std::string& extra_filter = ""
              extra_filter + "' 2>/dev/null");
 }
 
-bool tshark_present() { return std::system("tshark --version >/dev/null 2>&1") == 0; }
+bool tshark_present() {
+  return std::system("tshark --version >/dev/null 2>&1") == 0;
+}
 
 TEST(Tshark, BuilderPacketsHaveGoodChecksumsAndSpoiledOnesAreBad) {
   if (!tshark_present()) GTEST_SKIP() << "tshark not installed (deploy/setup.sh test)";
@@ -91,15 +93,44 @@ TEST(Tshark, BuilderPacketsHaveGoodChecksumsAndSpoiledOnesAreBad) {
   Builder b;
   put(b.reset().eth().vlan(10).ipv4("10.0.0.1", "10.0.0.2").tcp(40000, 80, TCP_SYN).payload("GET /"));
   put(b.reset().eth().qinq(100, 200).ipv6("2001:db8::1", "2001:db8::2").udp(5, 6).payload("hello"));
-  put(b.reset().eth().mpls(16).mpls(17).ipv4("1.2.3.4", "5.6.7.8").icmp_echo(true, 7, 1).payload_pattern(56, 5));
+  put(b.reset()
+          .eth()
+          .mpls(16)
+          .mpls(17)
+          .ipv4("1.2.3.4", "5.6.7.8")
+          .icmp_echo(true, 7, 1)
+          .payload_pattern(56, 5));
   put(b.reset().eth().ipv4("10.0.0.1", "10.0.0.2", o4).udp(1, 2).payload_fill(3, 7).pad_to(60));
-  put(b.reset().eth().ipv6("2001:db8::1", "2001:db8::2").hop_by_hop().dest_opts().routing(0, 1, segs)
-          .tcp(5, 6, TCP_ACK | TCP_PSH).payload("xyz"));
+  put(b.reset()
+          .eth()
+          .ipv6("2001:db8::1", "2001:db8::2")
+          .hop_by_hop()
+          .dest_opts()
+          .routing(0, 1, segs)
+          .tcp(5, 6, TCP_ACK | TCP_PSH)
+          .payload("xyz"));
   put(b.reset().eth().ipv6("2001:db8::1", "2001:db8::2").icmpv6_echo(true, 1, 2).payload("ping"));
   put(b.reset().eth().ipv4("10.0.0.1", "10.0.0.2").sctp(100, 200, 5).sctp_data(1, 0, 0, 0, d));
-  put(b.reset().eth().ipv4("10.0.0.1", "10.0.0.2").gre(g).ipv4("192.168.0.1", "192.168.0.2").tcp(1, 2, TCP_SYN));
-  put(b.reset().eth().vlan(5).ipv6("2001:db8::1", "2001:db8::2").gre().ipv6("::1", "::2").udp(3, 4).payload("in"));
-  put(b.reset().eth().ipv4("10.0.0.1", "10.0.0.2").tcp(40000, 80, TCP_ACK).payload_fill(500, 1).truncate(100));
+  put(b.reset()
+          .eth()
+          .ipv4("10.0.0.1", "10.0.0.2")
+          .gre(g)
+          .ipv4("192.168.0.1", "192.168.0.2")
+          .tcp(1, 2, TCP_SYN));
+  put(b.reset()
+          .eth()
+          .vlan(5)
+          .ipv6("2001:db8::1", "2001:db8::2")
+          .gre()
+          .ipv6("::1", "::2")
+          .udp(3, 4)
+          .payload("in"));
+  put(b.reset()
+          .eth()
+          .ipv4("10.0.0.1", "10.0.0.2")
+          .tcp(40000, 80, TCP_ACK)
+          .payload_fill(500, 1)
+          .truncate(100));
   const int good = n;
   put(b.reset().eth().ipv4("10.0.0.1", "10.0.0.2").tcp(40001, 80, TCP_SYN).bad_checksum());
   put(b.reset().eth().ipv4("10.0.0.1", "10.0.0.2").bad_checksum().udp(1, 2).payload("abc"));

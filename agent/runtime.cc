@@ -73,7 +73,9 @@ std::string Runtime::open() {
            " workers";
   }
 
-  ctx_.boot_ns = wall_ns();
+  // NetFlow v9 uptimes count from boot_ns. A replay's clock is packet time,
+  // so there it is left 0: the exporter then starts it at the first flow.
+  ctx_.boot_ns = sources_.front()->live() ? wall_ns() : 0;
   ctx_.iface_name = cfg_.interface;
   if (!cfg_.log_dir.empty()) {
     EveOptions eo;
@@ -122,7 +124,8 @@ void Runtime::run(const std::atomic<bool>& stop) {
     Worker* w = workers_[i].get();
     if (dispatcher_) {
       threads.emplace_back([this, w, i, &stop_workers] {
-        w->run(*rings_[i], arenas_.empty() ? nullptr : arenas_[i].get(), dispatcher_->done(), stop_workers);
+        w->run(*rings_[i], arenas_.empty() ? nullptr : arenas_[i].get(), dispatcher_->done(), stop_workers,
+               &dispatcher_->clock());
       });
     } else {
       PacketSource* s = sources_[sources_.size() == 1 ? 0 : i].get();

@@ -1,6 +1,8 @@
 #include "dataplane/flow_table.h"
 
 #include <algorithm>
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -23,11 +25,13 @@ size_t pow2_at_least(size_t v) {
   return p;
 }
 
+// Zeroed, page-aligned memory straight from mmap: the kernel hands out
+// zero pages on first touch, so a large table costs nothing until used
+// (a memset of a 1M-flow pool would fault in 200 MB at start-up).
 template <typename T>
 T* alloc_array(size_t n) {
-  void* p = std::aligned_alloc(64, ((n * sizeof(T) + 63) / 64) * 64);
-  if (!p) throw std::bad_alloc();
-  std::memset(p, 0, n * sizeof(T));
+  void* p = mmap(nullptr, n * sizeof(T), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
   return static_cast<T*>(p);
 }
 
@@ -47,8 +51,8 @@ FlowTable::FlowTable(const FlowTableConfig& cfg, RecordSink* sink, uint16_t work
 }
 
 FlowTable::~FlowTable() {
-  std::free(buckets_);
-  std::free(entries_);
+  munmap(buckets_, nbuckets_ * sizeof(Bucket));
+  munmap(entries_, cap_ * sizeof(FlowEntry));
 }
 
 size_t FlowTable::bytes_per_flow() const {
@@ -97,12 +101,14 @@ void FlowTable::wheel_insert(FlowEntry& e, uint64_t due) {
 }
 
 void FlowTable::wheel_unlink(FlowEntry& e) {
+  if (e.wheel_slot == kNil) return;  // detached by advance()
   if (e.wheel_prev != kNil)
     entries_[e.wheel_prev].wheel_next = e.wheel_next;
   else
     wheel_[e.wheel_slot] = e.wheel_next;
   if (e.wheel_next != kNil) entries_[e.wheel_next].wheel_prev = e.wheel_prev;
   e.wheel_prev = e.wheel_next = kNil;
+  e.wheel_slot = kNil;
 }
 
 FlowEntry* FlowTable::lookup(const FlowKey& canon, uint64_t hash, uint32_t sig) const {
@@ -175,16 +181,17 @@ FlowEntry* FlowTable::insert(const FlowKey& canon, uint64_t hash, uint32_t sig, 
         }
       }
     }
-    if (slot < 0 || (victim && free_.empty())) {
-      if (!victim) return nullptr;  // capacity 0 cannot happen; keeps the compiler sure
-      stats_.flows_ended_forced.inc();
-      end_flow(*victim, FlowEndReason::kForced);
-      if (slot < 0) {
-        bucket = vb;
-        slot = vs;
-      }
+    if (!victim) {
+      // The pool is full but both candidate buckets are empty: every entry
+      // is in use, so take the one under a rotating hand (a clock sweep).
+      victim = &entries_[evict_hand_++ % cap_];
     }
-    if (free_.empty()) return nullptr;
+    stats_.flows_ended_forced.inc();
+    end_flow(*victim, FlowEndReason::kForced);
+    if (slot < 0) {
+      bucket = vb;
+      slot = vs;
+    }
   }
   const uint32_t ix = free_.back();
   free_.pop_back();
@@ -193,11 +200,12 @@ FlowEntry* FlowTable::insert(const FlowKey& canon, uint64_t hash, uint32_t sig, 
   e.key = canon;
   e.hash = hash;
   e.flow_start_ns = e.slice_start_ns = e.last_ns = now_ns;
-  // Suricata prints flow_id as a JSON integer; keep it below 2^53 so that
-  // every JSON reader, JavaScript included, keeps it exact.
-  e.flow_id = ((hash ^ (now_ns * 0x9e3779b97f4a7c15ull)) & ((1ull << 53) - 1)) | 1;
-  e.wheel_prev = e.wheel_next = kNil;
+  // Suricata prints flow_id as a JSON integer masked to 51 bits, so that
+  // every JSON reader, JavaScript included, keeps it exact; do the same here
+  // so every output carries the same id.
+  e.flow_id = ((hash ^ (now_ns * 0x9e3779b97f4a7c15ull)) & ((1ull << 51) - 1)) | 1;
   e.in_use = 1;
+  wheel_insert(e, due_ns(e));
   buckets_[bucket].sig[slot] = sig;
   buckets_[bucket].idx[slot] = ix + 1;
   ++active_;
@@ -249,16 +257,17 @@ void FlowTable::to_record(const FlowEntry& e, FlowEndReason reason, bool last_sl
   r.last_slice = last_slice;
 }
 
-void FlowTable::emit(FlowEntry& e, FlowEndReason reason, bool last_slice) {
+void FlowTable::emit(FlowEntry& e, FlowEndReason reason, bool last_slice, uint64_t at_ns) {
   // A slice without packets (the flow was quiet since the last active-
   // timeout record) has nothing to report: the records still sum exactly.
   if (!sink_ || (!e.pkts[0] && !e.pkts[1])) return;
   to_record(e, reason, last_slice, worker_, scratch_);
+  scratch_.emit_ns = at_ns ? at_ns : std::max(now_ns_, e.last_ns);
   sink_->put(scratch_);
 }
 
-void FlowTable::end_flow(FlowEntry& e, FlowEndReason reason) {
-  emit(e, reason, true);
+void FlowTable::end_flow(FlowEntry& e, FlowEndReason reason, uint64_t at_ns) {
+  emit(e, reason, true, at_ns);
   wheel_unlink(e);
   unlink_bucket(e);
   e.in_use = 0;
@@ -347,10 +356,21 @@ FlowEntry* FlowTable::update(const Packet& p, const Decoded& d) {
   const uint64_t hash = flow_hash(canon);
   const uint32_t sig = static_cast<uint32_t>(hash >> 32) | 1u;
   const uint64_t now = p.ts_ns;
+  if (now > now_ns_) now_ns_ = now;
   const bool tcp = canon.proto == 6;
   const uint8_t flags = d.tcp_flags;
 
   FlowEntry* e = lookup(canon, hash, sig);
+  // A flow whose time ran out before this packet ends (or is cut) first, as
+  // if the timer had fired: the outcome must not depend on burst boundaries
+  // or on how often this worker's clock moved.
+  if (e && due_ns(*e) <= now) {
+    wheel_unlink(*e);
+    if (expire_due(*e, now))
+      e = nullptr;
+    else
+      wheel_insert(*e, due_ns(*e));
+  }
   if (e && tcp && (flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn &&
       e->flow_state == static_cast<uint8_t>(FlowState::kClosed)) {
     // A new connection on a 5-tuple whose previous one has closed.
@@ -359,10 +379,8 @@ FlowEntry* FlowTable::update(const Packet& p, const Decoded& d) {
     end_flow(*e, FlowEndReason::kEndOfFlow);
     e = nullptr;
   }
-  bool fresh = false;
   if (!e) {
     e = insert(canon, hash, sig, now);
-    fresh = true;
     e->client_is_b = static_cast<uint8_t>(side);
     e->vlan[0] = d.vlan[0];
     e->vlan[1] = d.vlan[1];
@@ -393,11 +411,48 @@ FlowEntry* FlowTable::update(const Packet& p, const Decoded& d) {
   } else if (e->flow_state == static_cast<uint8_t>(FlowState::kNew) && e->pkts[0] && e->pkts[1]) {
     e->flow_state = static_cast<uint8_t>(FlowState::kEstablished);
   }
-  if (fresh) wheel_insert(*e, due_ns(*e));
   return e;
 }
 
+bool FlowTable::expire_due(FlowEntry& e, uint64_t now_ns) {
+  const StateTimeouts& to = timeouts_for(e.key.proto);
+  uint64_t idle_s;
+  switch (static_cast<FlowState>(e.flow_state)) {
+    case FlowState::kNew: idle_s = to.new_s; break;
+    case FlowState::kEstablished: idle_s = to.established_s; break;
+    default: idle_s = to.closed_s; break;
+  }
+  if (e.last_ns + idle_s * kNsPerSec <= now_ns) {
+    const bool closed = e.flow_state == static_cast<uint8_t>(FlowState::kClosed) && e.key.proto == 6;
+    if (closed)
+      stats_.flows_ended_closed.inc();
+    else
+      stats_.flows_ended_idle.inc();
+    // Stamped with the moment the timeout ran out, not when it was noticed,
+    // so the record is the same whichever worker and burst noticed it.
+    end_flow(e, closed ? FlowEndReason::kEndOfFlow : FlowEndReason::kIdleTimeout,
+             e.last_ns + idle_s * kNsPerSec);
+    return true;
+  }
+  // Active timeout: slices are fixed windows from the flow's start, so
+  // where a flow is cut depends on its own packets only, never on when the
+  // timer wheel happened to run.
+  const uint64_t active = uint64_t{cfg_.active_timeout_s} * kNsPerSec;
+  if (e.slice_start_ns + active <= now_ns) {
+    stats_.active_timeout_records.inc();
+    emit(e, FlowEndReason::kActiveTimeout, false, e.slice_start_ns + active);
+    e.slice_start_ns += active * ((now_ns - e.slice_start_ns) / active);
+    for (int s = 0; s < 2; ++s) {
+      e.pkts[s] = e.bytes[s] = e.l3_bytes[s] = 0;
+      e.dir_first_ns[s] = e.dir_last_ns[s] = 0;
+      e.tcp_flags[s] = 0;
+    }
+  }
+  return false;
+}
+
 void FlowTable::advance(uint64_t now_ns) {
+  if (now_ns > now_ns_) now_ns_ = now_ns;
   const uint64_t now_tick = now_ns / kTickNs;
   if (!wheel_started_) {
     wheel_started_ = true;
@@ -421,44 +476,8 @@ void FlowTable::advance(uint64_t now_ns) {
       e.wheel_prev = e.wheel_next = kNil;
       if (next != kNil) entries_[next].wheel_prev = kNil;
       ix = next;
-      const uint64_t due = due_ns(e);
-      if (due > now_ns) {
-        wheel_insert(e, due);
-        continue;
-      }
-      const StateTimeouts& to = timeouts_for(e.key.proto);
-      uint64_t idle_s;
-      switch (static_cast<FlowState>(e.flow_state)) {
-        case FlowState::kNew: idle_s = to.new_s; break;
-        case FlowState::kEstablished: idle_s = to.established_s; break;
-        default: idle_s = to.closed_s; break;
-      }
-      const bool idle = e.last_ns + idle_s * kNsPerSec <= now_ns;
-      if (idle) {
-        const bool closed = e.flow_state == static_cast<uint8_t>(FlowState::kClosed) && e.key.proto == 6;
-        if (closed)
-          stats_.flows_ended_closed.inc();
-        else
-          stats_.flows_ended_idle.inc();
-        // Already detached from the wheel: free it without end_flow's unlink.
-        emit(e, closed ? FlowEndReason::kEndOfFlow : FlowEndReason::kIdleTimeout, true);
-        unlink_bucket(e);
-        e.in_use = 0;
-        free_.push_back(index_of(e));
-        --active_;
-        stats_.active.set(active_);
-      } else {
-        // Active timeout: report this slice, keep the flow, start a new slice.
-        stats_.active_timeout_records.inc();
-        emit(e, FlowEndReason::kActiveTimeout, false);
-        e.slice_start_ns = now_ns;
-        for (int s = 0; s < 2; ++s) {
-          e.pkts[s] = e.bytes[s] = e.l3_bytes[s] = 0;
-          e.dir_first_ns[s] = e.dir_last_ns[s] = 0;
-          e.tcp_flags[s] = 0;
-        }
-        wheel_insert(e, due_ns(e));
-      }
+      e.wheel_slot = kNil;
+      if (!expire_due(e, now_ns)) wheel_insert(e, due_ns(e));
     }
   }
   wheel_now_ = now_tick;
@@ -468,6 +487,9 @@ void FlowTable::flush_all(FlowEndReason reason) {
   for (size_t i = 0; i < cap_; ++i) {
     FlowEntry& e = entries_[i];
     if (!e.in_use) continue;
+    // A flow whose timeout already ran out (the wheel works in whole
+    // seconds) ends as a timeout, not as part of the shutdown.
+    if (due_ns(e) <= now_ns_ && expire_due(e, now_ns_)) continue;
     if (reason == FlowEndReason::kShutdown) stats_.flows_ended_shutdown.inc();
     end_flow(e, reason);
   }

@@ -152,8 +152,11 @@ class FlowTable {
 
   FlowEntry* lookup(const FlowKey& canon, uint64_t hash, uint32_t sig) const;
   FlowEntry* insert(const FlowKey& canon, uint64_t hash, uint32_t sig, uint64_t now_ns);
-  void end_flow(FlowEntry& e, FlowEndReason reason);
-  void emit(FlowEntry& e, FlowEndReason reason, bool last_slice);
+  // at_ns: the record's time; 0 = the table's current time.
+  void end_flow(FlowEntry& e, FlowEndReason reason, uint64_t at_ns = 0);
+  // Ends e (idle) or cuts its slice (active) if due by now_ns; true if it ended.
+  bool expire_due(FlowEntry& e, uint64_t now_ns);
+  void emit(FlowEntry& e, FlowEndReason reason, bool last_slice, uint64_t at_ns = 0);
   void unlink_bucket(const FlowEntry& e);
   uint64_t due_ns(const FlowEntry& e) const;
   const StateTimeouts& timeouts_for(uint8_t proto) const;
@@ -172,6 +175,8 @@ class FlowTable {
   FlowEntry* entries_ = nullptr;
   std::vector<uint32_t> free_;  // free entry indices (a stack; reserved up front)
   std::vector<uint32_t> wheel_; // head entry index per slot
+  size_t evict_hand_ = 0;       // clock hand for evictions outside the candidate buckets
+  uint64_t now_ns_ = 0;         // newest time seen by update() or advance()
   uint64_t wheel_now_ = 0;      // time of the slot the wheel has processed up to (ticks)
   bool wheel_started_ = false;
   size_t active_ = 0;

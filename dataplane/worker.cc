@@ -82,7 +82,11 @@ void Worker::tick_idle() {
   flows_.advance(now);
 }
 
-void Worker::finish() {
+void Worker::finish(uint64_t end_ns) {
+  // Flows whose timeout passed before the input ended end as timeouts;
+  // only those still open are flushed as `shutdown`.
+  if (cfg_.live) end_ns = std::max(end_ns, wall_ns());
+  if (end_ns) flows_.advance(end_ns);
   flows_.flush_all(FlowEndReason::kShutdown);
   finished_.store(true, std::memory_order_release);
   records_.consumer_parker.wake();
@@ -110,11 +114,11 @@ void Worker::run(PacketSource& src, const std::atomic<bool>& stop) {
     process(ok_pkts, dec, k);
     src.release(burst, n);
   }
-  finish();
+  finish(now_ns_.load(std::memory_order_relaxed));
 }
 
 void Worker::run(DispatchRing& in, FrameArena* arena, const std::atomic<bool>& input_done,
-                 const std::atomic<bool>& stop) {
+                 const std::atomic<bool>& stop, const std::atomic<uint64_t>* input_clock) {
   Packet pkts[kBurst];
   Decoded dec[kBurst];
   for (;;) {
@@ -143,7 +147,9 @@ void Worker::run(DispatchRing& in, FrameArena* arena, const std::atomic<bool>& i
     if (arena && arena_end) arena->release_to(arena_end);
     in.producer_parker.wake();
   }
-  finish();
+  uint64_t end = now_ns_.load(std::memory_order_relaxed);
+  if (input_clock) end = std::max(end, input_clock->load(std::memory_order_acquire));
+  finish(end);
 }
 
 Dispatcher::Dispatcher(PacketSource& src, std::vector<DispatchRing*> rings, std::vector<FrameArena*> arenas,
@@ -191,6 +197,9 @@ void Dispatcher::run(const std::atomic<bool>& stop) {
     if (n == PacketSource::kEof) break;
     if (n <= 0) continue;
     stats_.frames.inc(static_cast<uint64_t>(n));
+    uint64_t clock = clock_.load(std::memory_order_relaxed);
+    for (int i = 0; i < n; ++i) clock = std::max(clock, burst[i].ts_ns);
+    clock_.store(clock, std::memory_order_release);
     for (int i = 0; i < n && running; ++i) {
       if (!decoder_.decode(burst[i], dec)) continue;
       FlowKey canon = dec.key;

@@ -95,8 +95,11 @@ class Worker : private RecordSink {
   void run(PacketSource& src, const std::atomic<bool>& stop);
   // Consumes its dispatch ring until the dispatcher is done and the ring is
   // drained (or stop), then flushes every flow.
+  // input_clock: the newest packet time the dispatcher has read; at the end
+  // every worker advances to it before the final flush, so flows that timed
+  // out before the capture ended say so, whichever worker holds them.
   void run(DispatchRing& in, FrameArena* arena, const std::atomic<bool>& input_done,
-           const std::atomic<bool>& stop);
+           const std::atomic<bool>& stop, const std::atomic<uint64_t>* input_clock = nullptr);
 
   // The per-packet path for one burst of decoded frames.
   void process(const Packet* pkts, const Decoded* dec, int n);
@@ -113,7 +116,7 @@ class Worker : private RecordSink {
  private:
   void put(const FlowRecord& r) override;
   void tick_idle();
-  void finish();
+  void finish(uint64_t end_ns);
 
   uint16_t id_;
   WorkerConfig cfg_;
@@ -145,6 +148,8 @@ class Dispatcher {
   // Reads until EOF or stop, then sets done().
   void run(const std::atomic<bool>& stop);
   const std::atomic<bool>& done() const { return done_; }
+  // Newest packet time read so far (packet clock).
+  const std::atomic<uint64_t>& clock() const { return clock_; }
   const DecodeStats& decode_stats() const { return decoder_.stats(); }
   const DispatchStats& stats() const { return stats_; }
 
@@ -157,6 +162,7 @@ class Dispatcher {
   Decoder decoder_;
   DispatchStats stats_;
   std::atomic<bool> done_{false};
+  std::atomic<uint64_t> clock_{0};
 };
 
 // Wall-clock time in ns since the Unix epoch.

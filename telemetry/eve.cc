@@ -316,7 +316,9 @@ void EveExporter::export_flows(std::span<const FlowRecord> recs, uint64_t now_ns
   constexpr size_t kChunk = 64 * 1024;
   line_.clear();
   for (const FlowRecord& r : recs) {
-    format_flow_event(r, ctx_, now_ns, format_, line_);
+    // The event's time is when its flow ended (Suricata logs a flow when it
+    // times out), which on replay is packet time, not when this batch left.
+    format_flow_event(r, ctx_, r.emit_ns ? r.emit_ns : now_ns, format_, line_);
     ++lines_;
     if (line_.size() >= kChunk) {
       writer_->write(line_.view());

@@ -37,7 +37,7 @@ size_t ExportLoop::drain_once() {
     if (!n) continue;
     ring->producer_parker.wake();
     for (size_t i = 0; i < n; ++i)
-      if (batch_[i].end_ns > packet_now_) packet_now_ = batch_[i].end_ns;
+      if (batch_[i].emit_ns > packet_now_) packet_now_ = batch_[i].emit_ns;
     const uint64_t now = now_ns();
     for (Exporter* e : exporters_) e->export_flows(std::span<const FlowRecord>(batch_.data(), n), now);
     total += n;

@@ -62,6 +62,7 @@ struct FlowRecord {
   uint16_t worker = 0;
   bool last_slice = true;      // false for active-timeout records of a flow that continues
   char app_proto[16] = {};  // lowercase Suricata-style name; empty = none
+  uint64_t emit_ns = 0;     // when the record was made: the worker's clock (packet time on replay)
 };
 
 }  // namespace ws

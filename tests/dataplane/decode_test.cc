@@ -172,7 +172,7 @@ const std::vector<Case>& cases() {
        {.ok = false, .counter = "bad_udp_length"}},
       {"icmp cut inside the header",
        [](Builder& b) { return b.eth().ipv4("1.1.1.1", "2.2.2.2").icmp_echo(true, 1, 1).build(); },
-       {.ok = false, .counter = "truncated_icmp"}, LinkType::kEthernet, 14 + 20 + 2}},
+       {.ok = false, .counter = "truncated_icmp"}, LinkType::kEthernet, 14 + 20 + 2},
       {"truncated ipv6 header",
        [](Builder& b) { return b.eth().ipv6("::1", "::2").udp(1, 2).build(); },
        {.ok = false, .counter = "truncated_ipv6"}, LinkType::kEthernet, 14 + 30},

@@ -1,8 +1,10 @@
 // wirescope: capture → decode → flows → EVE / IPFIX / NetFlow v9.
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -62,7 +64,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version end here too, with 0; every usage error exits 2
+    // like the config checks below (CLI11's own codes are 100 and up).
+    return app.exit(e) == 0 ? 0 : 2;
   }
 
   if (!config_file.empty()) {
@@ -97,6 +101,14 @@ int main(int argc, char** argv) {
   const std::string bad = ws::validate_config(cfg);
   if (!bad.empty()) {
     std::fprintf(stderr, "wirescope: %s\n", bad.c_str());
+    return 2;
+  }
+
+  // A capture file that is not there is a usage error (exit 2), found
+  // before anything is opened; a file that is there but unreadable or not
+  // a capture is reported by the source (exit 1).
+  if (!cfg.read_file.empty() && access(cfg.read_file.c_str(), F_OK) != 0) {
+    std::fprintf(stderr, "wirescope: capture file '%s': %s\n", cfg.read_file.c_str(), std::strerror(errno));
     return 2;
   }
 

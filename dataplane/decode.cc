@@ -55,7 +55,22 @@ uint64_t decode_counter_value(const DecodeStats& s, size_t i) {
 uint16_t ones_sum(const uint8_t* p, size_t len, uint32_t initial) {
   // 32-bit words into a 64-bit accumulator: no carry is lost below 2^32
   // words, and the folded result is byte-order independent (RFC 1071 §2B).
-  uint64_t acc = initial;
+  // Bulk: 64-bit words with end-around carry (add/adc), 32 bytes a turn.
+  unsigned __int128 wide = initial;
+  while (len >= 32) {
+    uint64_t w[4];
+    std::memcpy(w, p, 32);
+    wide += w[0];
+    wide += w[1];
+    wide += w[2];
+    wide += w[3];
+    p += 32;
+    len -= 32;
+  }
+  uint64_t acc = static_cast<uint64_t>(wide) + static_cast<uint64_t>(wide >> 64);
+  if (acc < static_cast<uint64_t>(wide >> 64)) ++acc;  // carry out of the fold
+  // Fold to 32 bits before the 32-bit tail loop can add to it.
+  acc = (acc & 0xffffffffu) + (acc >> 32);
   while (len >= 16) {
     uint32_t w[4];
     std::memcpy(w, p, 16);
@@ -128,7 +143,7 @@ bool FragTable::recall(Decoded& d, uint32_t id, uint64_t now_ns, bool /*last*/) 
   return true;
 }
 
-bool Decoder::decode(const Packet& p, Decoded& d) {
+bool Decoder::decode(const Packet& p, Decoded& d, bool l4_checksum) {
   d = Decoded{};
   std::memset(&d.key, 0, sizeof d.key);
   const uint8_t* b = p.data;
@@ -231,12 +246,20 @@ bool Decoder::decode(const Packet& p, Decoded& d) {
     return false;
   }
   if (!ok) return false;
+  stats_.decoded.inc();
+  return l4_checksum ? verify_checksums(p, d) : true;
+}
 
+bool Decoder::verify_checksums(const Packet& p, Decoded& d) {
+  if (d.flags & kDecL4Complete && !(d.flags & kDecFragment) && !(p.flags & kPktChecksumNotReady) &&
+      !checksum_ok(p, d, size_t{d.l3_off} + d.l3_len)) {
+    stats_.bad_l4_checksum.inc();
+    d.flags |= kDecBadChecksum;
+  }
   if (d.flags & kDecBadChecksum && opt_.checksum == ChecksumMode::kAll) {
     stats_.checksum_drop.inc();
     return false;
   }
-  stats_.decoded.inc();
   return true;
 }
 
@@ -284,11 +307,6 @@ bool Decoder::decode_ipv4(const Packet& p, size_t off, Decoded& d) {
   }
   if (!decode_l4(p, off + hlen, end, d.key.proto, d, false)) return false;
   if (more) frags_.remember(d, id, p.ts_ns);
-  if (d.flags & kDecL4Complete && !(d.flags & kDecFragment) && !(p.flags & kPktChecksumNotReady) &&
-      !checksum_ok(p, d, end)) {
-    stats_.bad_l4_checksum.inc();
-    d.flags |= kDecBadChecksum;
-  }
   return true;
 }
 
@@ -347,11 +365,6 @@ bool Decoder::decode_ipv6(const Packet& p, size_t off, Decoded& d) {
   }
   if (!decode_l4(p, pos, end, nh, d, false)) return false;
   if (frag && more) frags_.remember(d, frag_id, p.ts_ns);
-  if (d.flags & kDecL4Complete && !(d.flags & kDecFragment) && !(p.flags & kPktChecksumNotReady) &&
-      !checksum_ok(p, d, end)) {
-    stats_.bad_l4_checksum.inc();
-    d.flags |= kDecBadChecksum;
-  }
   return true;
 }
 

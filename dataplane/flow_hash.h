@@ -14,8 +14,13 @@ namespace ws {
 
 // Puts k in canonical order; returns true if it had to swap the sides.
 inline bool canonicalize(FlowKey& k) {
-  const int c = std::memcmp(k.src, k.dst, 16);
-  if (c < 0 || (c == 0 && k.sport <= k.dport)) return false;
+  // Any total order will do as long as both directions agree on it: compare
+  // the addresses as two native 64-bit words, then the ports.
+  uint64_t s[2], d[2];
+  std::memcpy(s, k.src, 16);
+  std::memcpy(d, k.dst, 16);
+  const bool less = s[0] != d[0] ? s[0] < d[0] : s[1] != d[1] ? s[1] < d[1] : k.sport <= k.dport;
+  if (less) return false;
   uint8_t t[16];
   std::memcpy(t, k.src, 16);
   std::memcpy(k.src, k.dst, 16);

@@ -352,8 +352,26 @@ void FlowTable::track_tcp(FlowEntry& e, int side, uint8_t flags) {
 
 FlowEntry* FlowTable::update(const Packet& p, const Decoded& d) {
   FlowKey canon = d.key;
-  const int side = canonicalize(canon) ? 1 : 0;  // 0: packet goes a→b
-  const uint64_t hash = flow_hash(canon);
+  const int side = canonicalize(canon) ? 1 : 0;
+  return update(p, d, canon, flow_hash(canon), side);
+}
+
+void FlowTable::prefetch_entry(const FlowKey& canon, uint64_t hash) const {
+  (void)canon;
+  const uint32_t sig = static_cast<uint32_t>(hash >> 32) | 1u;
+  const Bucket& bk = buckets_[hash & bucket_mask_];
+  for (int i = 0; i < 8; ++i)
+    if (bk.sig[i] == sig && bk.idx[i]) {
+      const char* e = reinterpret_cast<const char*>(&entries_[bk.idx[i] - 1]);
+      __builtin_prefetch(e, 1);
+      __builtin_prefetch(e + 64, 1);
+      __builtin_prefetch(e + 128, 1);
+      return;
+    }
+}
+
+FlowEntry* FlowTable::update(const Packet& p, const Decoded& d, const FlowKey& canon, uint64_t hash,
+                             int side) {
   const uint32_t sig = static_cast<uint32_t>(hash >> 32) | 1u;
   const uint64_t now = p.ts_ns;
   if (now > now_ns_) now_ns_ = now;

@@ -118,8 +118,15 @@ class FlowTable {
   // Returns the entry (valid until the next call), never null.
   FlowEntry* update(const Packet& p, const Decoded& d);
 
-  // Hints the CPU to fetch the bucket of a flow hash ahead of update().
+  // The burst form: the caller has put the key in canonical order (side
+  // is 1 if that swapped it) and hashed it, and has prefetched.
+  FlowEntry* update(const Packet& p, const Decoded& d, const FlowKey& canon, uint64_t hash, int side);
+
+  // Two prefetch stages for a burst: the bucket first, then (once the
+  // bucket has arrived) the entry it points to, so that update() finds
+  // both in cache. Missing both costs ~2 × 80 ns per packet at 1M flows.
   void prefetch(uint64_t hash) const;
+  void prefetch_entry(const FlowKey& canon, uint64_t hash) const;
 
   // Ends every flow whose time has come, up to now_ns.
   void advance(uint64_t now_ns);

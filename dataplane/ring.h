@@ -30,7 +30,7 @@ class Parker {
   // races with the check is never lost.
   template <typename Ready>
   void wait(Ready ready, uint64_t timeout_ns) {
-    for (int i = 0; i < 64; ++i) {
+    for (int i = 0; i < 16; ++i) {
       if (ready()) return;
       __builtin_ia32_pause();
     }

@@ -14,6 +14,11 @@ namespace {
 // timeout and that stop requests are seen promptly.
 constexpr uint64_t kIdleWaitNs = 50'000'000;  // 50 ms
 
+// A worker fed by the dispatcher sleeps until this many frames wait for it
+// (or the source goes quiet): with more threads than cores, each futex
+// wake-up is a context switch, so it must buy several bursts of work.
+constexpr size_t kWakeBatch = 8 * kBurst;
+
 }  // namespace
 
 uint64_t wall_ns() {
@@ -56,19 +61,31 @@ void Worker::put(const FlowRecord& r) {
     records_.consumer_parker.wake();
     records_.producer_parker.wait([&] { return !records_.full(); }, kIdleWaitNs);
   }
-  records_.consumer_parker.wake();
+  // The export thread polls every few ms anyway; waking it per record
+  // would cost a futex call and two context switches per flow.
+  if (records_.size() >= records_.capacity() / 4) records_.consumer_parker.wake();
 }
 
-void Worker::process(const Packet* pkts, const Decoded* dec, int n) {
-  uint64_t now = now_ns_.load(std::memory_order_relaxed);
-  uint64_t bytes = 0;
+void Worker::process(const Packet* const* pkts, const Decoded* const* dec, int n) {
+  // Three passes over the burst so that memory latency overlaps: hash and
+  // prefetch every bucket, then prefetch every entry, then update (DPDK's
+  // l3fwd does the same with its lookups).
+  FlowKey canon[kBurst];
+  uint64_t hash[kBurst];
+  int side[kBurst];
   for (int i = 0; i < n; ++i) {
-    flows_.update(pkts[i], dec[i]);
-    bytes += dec[i].frame_len;
-    if (pkts[i].ts_ns > now) now = pkts[i].ts_ns;
+    canon[i] = dec[i]->key;
+    side[i] = canonicalize(canon[i]) ? 1 : 0;
+    hash[i] = flow_hash(canon[i]);
+    flows_.prefetch(hash[i]);
+  }
+  for (int i = 0; i < n; ++i) flows_.prefetch_entry(canon[i], hash[i]);
+  uint64_t now = now_ns_.load(std::memory_order_relaxed);
+  for (int i = 0; i < n; ++i) {
+    flows_.update(*pkts[i], *dec[i], canon[i], hash[i], side[i]);
+    if (pkts[i]->ts_ns > now) now = pkts[i]->ts_ns;
   }
   stats_.flow_packets.inc(static_cast<uint64_t>(n));
-  (void)bytes;
   now_ns_.store(now, std::memory_order_relaxed);
   flows_.advance(now);
 }
@@ -95,7 +112,8 @@ void Worker::finish(uint64_t end_ns) {
 void Worker::run(PacketSource& src, const std::atomic<bool>& stop) {
   Packet burst[kBurst];
   Decoded dec[kBurst];
-  Packet ok_pkts[kBurst];
+  const Packet* pp[kBurst];
+  const Decoded* dp[kBurst];
   while (!stop.load(std::memory_order_relaxed)) {
     const int n = src.rx_burst(burst, kBurst);
     if (n == PacketSource::kEof) break;
@@ -107,11 +125,15 @@ void Worker::run(PacketSource& src, const std::atomic<bool>& stop) {
     uint64_t bytes = 0;
     for (int i = 0; i < n; ++i) {
       bytes += burst[i].wirelen;
-      if (decoder_.decode(burst[i], dec[k])) ok_pkts[k++] = burst[i];
+      if (decoder_.decode(burst[i], dec[k])) {
+        pp[k] = &burst[i];
+        dp[k] = &dec[k];
+        ++k;
+      }
     }
     stats_.packets.inc(static_cast<uint64_t>(n));
     stats_.bytes.inc(bytes);
-    process(ok_pkts, dec, k);
+    process(pp, dp, k);
     src.release(burst, n);
   }
   finish(now_ns_.load(std::memory_order_relaxed));
@@ -119,33 +141,40 @@ void Worker::run(PacketSource& src, const std::atomic<bool>& stop) {
 
 void Worker::run(DispatchRing& in, FrameArena* arena, const std::atomic<bool>& input_done,
                  const std::atomic<bool>& stop, const std::atomic<uint64_t>* input_clock) {
-  Packet pkts[kBurst];
-  Decoded dec[kBurst];
+  const Packet* pp[kBurst];
+  const Decoded* dp[kBurst];
   for (;;) {
     DispatchItem* items;
     const size_t n = in.peek(&items, kBurst);
     if (n == 0) {
       if (stop.load(std::memory_order_relaxed)) break;
       if (input_done.load(std::memory_order_acquire) && in.empty()) break;
-      in.consumer_parker.wait([&] { return !in.empty() || input_done.load(std::memory_order_acquire); },
-                              kIdleWaitNs);
+      // Sleep until there is a batch worth waking for: the dispatcher
+      // wakes us at kWakeBatch items, when its source goes idle, or at the end.
+      in.consumer_parker.wait(
+          [&] { return in.size() >= kWakeBatch || input_done.load(std::memory_order_acquire); }, kIdleWaitNs);
       if (in.empty()) tick_idle();
       continue;
     }
     uint64_t bytes = 0;
     uint64_t arena_end = 0;
+    int k = 0;
+    // Items are processed in place in the ring. The dispatcher left the
+    // payload checksum to this worker.
     for (size_t i = 0; i < n; ++i) {
-      pkts[i] = items[i].pkt;
-      dec[i] = items[i].dec;
       bytes += items[i].pkt.wirelen;
       if (items[i].arena_end) arena_end = items[i].arena_end;
+      if (!decoder_.verify_checksums(items[i].pkt, items[i].dec)) continue;
+      pp[k] = &items[i].pkt;
+      dp[k] = &items[i].dec;
+      ++k;
     }
     stats_.packets.inc(n);
     stats_.bytes.inc(bytes);
-    process(pkts, dec, static_cast<int>(n));
+    process(pp, dp, k);
     in.release(n);
     if (arena && arena_end) arena->release_to(arena_end);
-    in.producer_parker.wake();
+    if (in.size() <= in.capacity() / 2) in.producer_parker.wake();
   }
   uint64_t end = now_ns_.load(std::memory_order_relaxed);
   if (input_clock) end = std::max(end, input_clock->load(std::memory_order_acquire));
@@ -162,7 +191,9 @@ bool Dispatcher::push(uint32_t w, const Packet& p, const Decoded& d, const std::
   while ((slot = ring.reserve()) == nullptr) {
     stats_.ring_waits.inc();
     ring.consumer_parker.wake();
-    ring.producer_parker.wait([&] { return !ring.full(); }, kIdleWaitNs);
+    // Sleep until the worker has drained half the ring, so that one
+    // wake-up buys many bursts, not one.
+    ring.producer_parker.wait([&] { return ring.size() <= ring.capacity() / 2; }, kIdleWaitNs);
     if (stop.load(std::memory_order_relaxed)) return false;
   }
   slot->pkt = p;
@@ -195,20 +226,26 @@ void Dispatcher::run(const std::atomic<bool>& stop) {
   while (running && !stop.load(std::memory_order_relaxed)) {
     const int n = src_.rx_burst(burst, kBurst);
     if (n == PacketSource::kEof) break;
-    if (n <= 0) continue;
+    if (n <= 0) {
+      for (DispatchRing* r : rings_) r->consumer_parker.wake();
+      continue;
+    }
     stats_.frames.inc(static_cast<uint64_t>(n));
     uint64_t clock = clock_.load(std::memory_order_relaxed);
     for (int i = 0; i < n; ++i) clock = std::max(clock, burst[i].ts_ns);
     clock_.store(clock, std::memory_order_release);
     for (int i = 0; i < n && running; ++i) {
-      if (!decoder_.decode(burst[i], dec)) continue;
+      if (!decoder_.decode(burst[i], dec, /*l4_checksum=*/false)) continue;
       FlowKey canon = dec.key;
       canonicalize(canon);
       const uint32_t w = shard_of(flow_hash(canon), nw);
       running = push(w, burst[i], dec, stop);
     }
     src_.release(burst, n);
-    for (DispatchRing* r : rings_) r->consumer_parker.wake();
+    // Wake a sleeping worker only once it has a burst's worth to do; it
+    // also wakes on its own every few ms, and at the end of the input.
+    for (DispatchRing* r : rings_)
+      if (r->size() >= kWakeBatch) r->consumer_parker.wake();
   }
   done_.store(true, std::memory_order_release);
   for (DispatchRing* r : rings_) r->consumer_parker.wake();

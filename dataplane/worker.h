@@ -102,7 +102,7 @@ class Worker : private RecordSink {
            const std::atomic<bool>& stop, const std::atomic<uint64_t>* input_clock = nullptr);
 
   // The per-packet path for one burst of decoded frames.
-  void process(const Packet* pkts, const Decoded* dec, int n);
+  void process(const Packet* const* pkts, const Decoded* const* dec, int n);
 
   RecordRing& records() { return records_; }
   bool finished() const { return finished_.load(std::memory_order_acquire); }

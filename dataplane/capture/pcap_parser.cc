@@ -4,7 +4,11 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include <bit>
+
 namespace ws {
+
+static_assert(std::endian::native == std::endian::little, "PcapParser::u32 assumes a little-endian host");
 namespace {
 
 __extension__ typedef unsigned __int128 u128;
@@ -59,7 +63,6 @@ uint16_t PcapParser::u16(const uint8_t* p) const {
   return big_endian_ ? uint16_t(p[0] << 8 | p[1]) : uint16_t(p[1] << 8 | p[0]);
 }
 
-uint32_t PcapParser::u32(const uint8_t* p) const { return big_endian_ ? be32(p) : le32(p); }
 
 uint64_t PcapParser::u64(const uint8_t* p) const {
   // pcapng stores 64-bit values as one integer in section byte order.

@@ -110,7 +110,12 @@ class PcapParser {
   uint64_t scale_ts(const Interface& ifc, uint64_t units) const;
 
   uint16_t u16(const uint8_t* p) const;
-  uint32_t u32(const uint8_t* p) const;
+  // Inline: it runs several times per record on the read path.
+  uint32_t u32(const uint8_t* p) const {
+    uint32_t v;
+    __builtin_memcpy(&v, p, 4);
+    return big_endian_ ? __builtin_bswap32(v) : v;  // the parser only runs on little-endian hosts
+  }
   uint64_t u64(const uint8_t* p) const;
 
   Format format_ = Format::kUnknown;

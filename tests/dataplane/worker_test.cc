@@ -173,3 +173,66 @@ TEST(Worker, FrameArenaCopiesAndRecycles) {
 
 }  // namespace
 }  // namespace ws
+
+namespace ws {
+namespace {
+
+// A live source that delivers a fixed list of frames stamped with the wall
+// clock, then stays quiet (returns 0, as a poll timeout does) until stopped.
+class QuietLinkSource : public PacketSource {
+ public:
+  explicit QuietLinkSource(std::vector<pktgen::Bytes> frames) : frames_(std::move(frames)) {}
+  int rx_burst(Packet* out, int max) override {
+    if (stop_.load()) return kEof;
+    if (next_ >= frames_.size()) {
+      usleep(10'000);
+      return 0;
+    }
+    int n = 0;
+    for (; n < max && next_ < frames_.size(); ++n, ++next_) {
+      out[n] = Packet{};
+      out[n].data = frames_[next_].data();
+      out[n].caplen = out[n].wirelen = static_cast<uint32_t>(frames_[next_].size());
+      out[n].ts_ns = wall_ns();
+    }
+    return n;
+  }
+  bool live() const override { return true; }
+  void stop() override { stop_.store(true); }
+  SourceStats stats() const override { return {}; }
+  const std::string& name() const override { return name_; }
+
+ private:
+  std::vector<pktgen::Bytes> frames_;
+  size_t next_ = 0;
+  std::atomic<bool> stop_{false};
+  std::string name_ = "quiet";
+};
+
+TEST(Worker, QuietLiveLinkExpiresFlowsOnWallClock) {
+  WorkerConfig c = config();
+  c.live = true;
+  c.flows.udp = {1, 1, 0};  // one-second idle timeout
+  Worker w(0, c);
+  QuietLinkSource src({Builder().eth().ipv4("10.0.0.1", "10.0.0.2").udp(1, 2).build(),
+                       Builder().eth().ipv4("10.0.0.2", "10.0.0.1").udp(2, 1).build()});
+  std::atomic<bool> stop{false};
+  std::thread t([&] { w.run(src, stop); });
+  // No packet arrives after the first two; the flow must still end, on
+  // wall-clock time, well before the source stops.
+  FlowRecord r;
+  bool got = false;
+  for (int i = 0; i < 400 && !got; ++i) {
+    got = w.records().pop(&r, 1) == 1;
+    if (!got) usleep(10'000);
+  }
+  src.stop();
+  t.join();
+  ASSERT_TRUE(got) << "flow not expired within 4 s on a quiet live link";
+  EXPECT_EQ(r.reason, FlowEndReason::kIdleTimeout);
+  EXPECT_EQ(r.pkts[0] + r.pkts[1], 2u);
+  EXPECT_EQ(w.flows().active(), 0u);
+}
+
+}  // namespace
+}  // namespace ws

@@ -1,5 +1,7 @@
 #include "agent/runtime.h"
 
+#include <pthread.h>
+
 #include <chrono>
 #include <thread>
 
@@ -17,6 +19,9 @@ namespace {
 // typical size for sources whose buffers are reused.
 constexpr size_t kDispatchRing = 4096;
 constexpr size_t kArenaBytes = 8u << 20;
+
+// Names show in top -H, perf and gdb (15 characters at most).
+void name_thread(const std::string& name) { pthread_setname_np(pthread_self(), name.substr(0, 15).c_str()); }
 
 }  // namespace
 
@@ -124,17 +129,26 @@ void Runtime::run(const std::atomic<bool>& stop) {
     Worker* w = workers_[i].get();
     if (dispatcher_) {
       threads.emplace_back([this, w, i, &stop_workers] {
+        name_thread("ws-worker-" + std::to_string(i));
         w->run(*rings_[i], arenas_.empty() ? nullptr : arenas_[i].get(), dispatcher_->done(), stop_workers,
                &dispatcher_->clock());
       });
     } else {
       PacketSource* s = sources_[sources_.size() == 1 ? 0 : i].get();
-      threads.emplace_back([w, s] { w->run(*s, kNever); });
+      threads.emplace_back([w, s, i] {
+        name_thread("ws-worker-" + std::to_string(i));
+        w->run(*s, kNever);
+      });
     }
   }
   std::thread dispatch;
-  if (dispatcher_) dispatch = std::thread([this] { dispatcher_->run(kNever); });
+  if (dispatcher_)
+    dispatch = std::thread([this] {
+      name_thread("ws-reader");
+      dispatcher_->run(kNever);
+    });
   std::thread exporter([this] {
+    name_thread("ws-export");
     export_loop_->run([this] {
       for (auto& w : workers_)
         if (!w->finished()) return false;

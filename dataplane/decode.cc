@@ -143,7 +143,7 @@ bool FragTable::recall(Decoded& d, uint32_t id, uint64_t now_ns, bool /*last*/) 
   return true;
 }
 
-bool Decoder::decode(const Packet& p, Decoded& d, bool l4_checksum) {
+bool Decoder::decode(const Packet& p, Decoded& d, bool checksums) {
   d = Decoded{};
   std::memset(&d.key, 0, sizeof d.key);
   const uint8_t* b = p.data;
@@ -247,10 +247,14 @@ bool Decoder::decode(const Packet& p, Decoded& d, bool l4_checksum) {
   }
   if (!ok) return false;
   stats_.decoded.inc();
-  return l4_checksum ? verify_checksums(p, d) : true;
+  return checksums ? verify_checksums(p, d) : true;
 }
 
 bool Decoder::verify_checksums(const Packet& p, Decoded& d) {
+  if (d.key.family == 4 && ones_sum(p.data + d.l3_off, size_t{d.l4_off} - d.l3_off) != 0xffff) {
+    stats_.bad_ipv4_checksum.inc();
+    d.flags |= kDecBadChecksum;
+  }
   if (d.flags & kDecL4Complete && !(d.flags & kDecFragment) && !(p.flags & kPktChecksumNotReady) &&
       !checksum_ok(p, d, size_t{d.l3_off} + d.l3_len)) {
     stats_.bad_l4_checksum.inc();
@@ -281,11 +285,6 @@ bool Decoder::decode_ipv4(const Packet& p, size_t off, Decoded& d) {
   d.ttl = ip[8];
   d.l3_off = static_cast<uint16_t>(off);
   d.l3_len = static_cast<uint32_t>(total);
-
-  if (ones_sum(ip, hlen) != 0xffff) {
-    stats_.bad_ipv4_checksum.inc();
-    d.flags |= kDecBadChecksum;
-  }
 
   // Ethernet pads short frames: the IP total length, not the capture,
   // says where the datagram ends. A snaplen cut ends it earlier.

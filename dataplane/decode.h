@@ -139,11 +139,12 @@ class Decoder {
 
   // Decodes p into d. Returns false when the frame carries no flow (non-IP,
   // malformed, or dropped for its checksum); the reason is counted.
-  // l4_checksum=false leaves the TCP/UDP/ICMP checksum (the one part that
-  // reads the whole payload) to a later verify_checksums(), so that a
-  // dispatcher can hand that work to the worker that owns the flow.
-  bool decode(const Packet& p, Decoded& d, bool l4_checksum = true);
-  // Verifies the L4 checksum of a decoded frame and applies the checksum
+  // checksums=false leaves the checksums (the IPv4 header's, and the
+  // TCP/UDP/ICMP one that reads the whole payload) to a later
+  // verify_checksums(), so that a dispatcher can hand that work to the
+  // worker that owns the flow.
+  bool decode(const Packet& p, Decoded& d, bool checksums = true);
+  // Verifies the checksums of a decoded frame and applies the checksum
   // mode; false if the frame is dropped for it (counted).
   bool verify_checksums(const Packet& p, Decoded& d);
 

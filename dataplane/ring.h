@@ -84,16 +84,18 @@ class SpscRing {
     return n;
   }
 
-  // Producer: a slot to fill in place, or nullptr when full; commit() publishes.
-  T* reserve() {
-    const size_t head = head_.load(std::memory_order_relaxed);
+  // Producer: the slot `ahead` places past the head, to fill in place, or
+  // nullptr when the ring has no room for it; commit(n) publishes n filled
+  // slots at once, so a burst costs one store to the shared head line.
+  T* reserve(size_t ahead = 0) {
+    const size_t head = head_.load(std::memory_order_relaxed) + ahead;
     if (head - cached_tail_ > mask_) {
       cached_tail_ = tail_.load(std::memory_order_acquire);
       if (head - cached_tail_ > mask_) return nullptr;
     }
     return &slots_[head & mask_];
   }
-  void commit() { head_.store(head_.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
+  void commit(size_t n = 1) { head_.store(head_.load(std::memory_order_relaxed) + n, std::memory_order_release); }
 
   // Consumer: copies up to n items out; returns how many there were.
   size_t pop(T* out, size_t n) {

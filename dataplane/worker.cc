@@ -183,12 +183,22 @@ void Worker::run(DispatchRing& in, FrameArena* arena, const std::atomic<bool>& i
 
 Dispatcher::Dispatcher(PacketSource& src, std::vector<DispatchRing*> rings, std::vector<FrameArena*> arenas,
                        DecodeOptions decode)
-    : src_(src), rings_(std::move(rings)), arenas_(std::move(arenas)), decoder_(decode) {}
+    : src_(src), rings_(std::move(rings)), arenas_(std::move(arenas)), pending_(rings_.size(), 0), decoder_(decode) {}
+
+void Dispatcher::commit_all() {
+  for (size_t w = 0; w < rings_.size(); ++w) {
+    if (!pending_[w]) continue;
+    rings_[w]->commit(pending_[w]);
+    stats_.dispatched.inc(pending_[w]);
+    pending_[w] = 0;
+  }
+}
 
 bool Dispatcher::push(uint32_t w, const Packet& p, const Decoded& d, const std::atomic<bool>& stop) {
   DispatchRing& ring = *rings_[w];
   DispatchItem* slot;
-  while ((slot = ring.reserve()) == nullptr) {
+  while ((slot = ring.reserve(pending_[w])) == nullptr) {
+    commit_all();  // publish what is filled before waiting for room
     stats_.ring_waits.inc();
     ring.consumer_parker.wake();
     // Sleep until the worker has drained half the ring, so that one
@@ -207,14 +217,14 @@ bool Dispatcher::push(uint32_t w, const Packet& p, const Decoded& d, const std::
         return true;
       }
       stats_.arena_waits.inc();
+      commit_all();
       ring.consumer_parker.wake();
       ring.producer_parker.wait([] { return false; }, 1'000'000);
       if (stop.load(std::memory_order_relaxed)) return false;
     }
     slot->pkt.data = copy;
   }
-  ring.commit();
-  stats_.dispatched.inc();
+  ++pending_[w];
   return true;
 }
 
@@ -235,18 +245,20 @@ void Dispatcher::run(const std::atomic<bool>& stop) {
     for (int i = 0; i < n; ++i) clock = std::max(clock, burst[i].ts_ns);
     clock_.store(clock, std::memory_order_release);
     for (int i = 0; i < n && running; ++i) {
-      if (!decoder_.decode(burst[i], dec, /*l4_checksum=*/false)) continue;
+      if (!decoder_.decode(burst[i], dec, /*checksums=*/false)) continue;
       FlowKey canon = dec.key;
       canonicalize(canon);
       const uint32_t w = shard_of(flow_hash(canon), nw);
       running = push(w, burst[i], dec, stop);
     }
+    commit_all();
     src_.release(burst, n);
     // Wake a sleeping worker only once it has a burst's worth to do; it
     // also wakes on its own every few ms, and at the end of the input.
     for (DispatchRing* r : rings_)
       if (r->size() >= kWakeBatch) r->consumer_parker.wake();
   }
+  commit_all();
   done_.store(true, std::memory_order_release);
   for (DispatchRing* r : rings_) r->consumer_parker.wake();
 }

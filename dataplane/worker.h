@@ -155,10 +155,12 @@ class Dispatcher {
 
  private:
   bool push(uint32_t w, const Packet& p, const Decoded& d, const std::atomic<bool>& stop);
+  void commit_all();
 
   PacketSource& src_;
   std::vector<DispatchRing*> rings_;
   std::vector<FrameArena*> arenas_;
+  std::vector<size_t> pending_;  // filled but unpublished slots per ring
   Decoder decoder_;
   DispatchStats stats_;
   std::atomic<bool> done_{false};

@@ -31,24 +31,55 @@ std::vector<Frame> make_frames() {
   ws::pktgen::TcpOpts ack;
   ack.seq = 1000;
   ack.ack = 2000;
-  t.push_back({"tcp4_syn", Builder().eth().ipv4("10.0.0.1", "10.0.0.2").tcp(40000, 443, ws::pktgen::TCP_SYN).build()});
-  t.push_back({"tcp4_1400", Builder().eth().ipv4("10.0.0.1", "10.0.0.2")
+  t.push_back({"tcp4_syn",
+               Builder().eth().ipv4("10.0.0.1", "10.0.0.2").tcp(40000, 443, ws::pktgen::TCP_SYN).build()});
+  t.push_back({"tcp4_1400", Builder()
+                                .eth()
+                                .ipv4("10.0.0.1", "10.0.0.2")
                                 .tcp(40000, 443, ws::pktgen::TCP_ACK | ws::pktgen::TCP_PSH, ack)
-                                .payload_pattern(1400, 1).build()});
-  t.push_back({"udp4_dns", Builder().eth().ipv4("192.168.1.10", "192.168.1.1").udp(53000, 53).payload_pattern(40, 2).build()});
-  t.push_back({"tcp6_1200", Builder().eth().ipv6("2001:db8::1", "2001:db8::2")
-                                .tcp(40000, 443, ws::pktgen::TCP_ACK, ack).payload_pattern(1200, 3).build()});
-  t.push_back({"udp6_quic", Builder().eth().ipv6("2001:db8::1", "2001:db8::2").udp(50000, 443).payload_pattern(1250, 4).build()});
-  t.push_back({"vlan_tcp4", Builder().eth().vlan(10).ipv4("10.0.0.1", "10.0.0.2")
-                                .tcp(40000, 80, ws::pktgen::TCP_ACK, ack).payload_pattern(512, 5).build()});
-  t.push_back({"qinq_udp4", Builder().eth().qinq(100, 200).ipv4("10.1.0.1", "10.1.0.2").udp(1000, 2000).payload_pattern(200, 6).build()});
-  t.push_back({"mpls_tcp4", Builder().eth().mpls(16).mpls(17).ipv4("10.2.0.1", "10.2.0.2")
-                                .tcp(40000, 80, ws::pktgen::TCP_ACK, ack).payload_pattern(600, 7).build()});
-  const Bytes big4 = Builder().eth().ipv4("10.3.0.1", "10.3.0.2").udp(7000, 7001).payload_pattern(2000, 8).build();
+                                .payload_pattern(1400, 1)
+                                .build()});
+  t.push_back(
+      {"udp4_dns",
+       Builder().eth().ipv4("192.168.1.10", "192.168.1.1").udp(53000, 53).payload_pattern(40, 2).build()});
+  t.push_back({"tcp6_1200", Builder()
+                                .eth()
+                                .ipv6("2001:db8::1", "2001:db8::2")
+                                .tcp(40000, 443, ws::pktgen::TCP_ACK, ack)
+                                .payload_pattern(1200, 3)
+                                .build()});
+  t.push_back(
+      {"udp6_quic",
+       Builder().eth().ipv6("2001:db8::1", "2001:db8::2").udp(50000, 443).payload_pattern(1250, 4).build()});
+  t.push_back({"vlan_tcp4", Builder()
+                                .eth()
+                                .vlan(10)
+                                .ipv4("10.0.0.1", "10.0.0.2")
+                                .tcp(40000, 80, ws::pktgen::TCP_ACK, ack)
+                                .payload_pattern(512, 5)
+                                .build()});
+  t.push_back({"qinq_udp4", Builder()
+                                .eth()
+                                .qinq(100, 200)
+                                .ipv4("10.1.0.1", "10.1.0.2")
+                                .udp(1000, 2000)
+                                .payload_pattern(200, 6)
+                                .build()});
+  t.push_back({"mpls_tcp4", Builder()
+                                .eth()
+                                .mpls(16)
+                                .mpls(17)
+                                .ipv4("10.2.0.1", "10.2.0.2")
+                                .tcp(40000, 80, ws::pktgen::TCP_ACK, ack)
+                                .payload_pattern(600, 7)
+                                .build()});
+  const Bytes big4 =
+      Builder().eth().ipv4("10.3.0.1", "10.3.0.2").udp(7000, 7001).payload_pattern(2000, 8).build();
   const auto f4 = ws::pktgen::fragment(big4, 14, 1480, 0);
   t.push_back({"frag4_first", f4.at(0)});
   t.push_back({"frag4_later", f4.at(1)});
-  const Bytes big6 = Builder().eth().ipv6("2001:db8:3::1", "2001:db8:3::2").udp(7000, 7001).payload_pattern(2000, 9).build();
+  const Bytes big6 =
+      Builder().eth().ipv6("2001:db8:3::1", "2001:db8:3::2").udp(7000, 7001).payload_pattern(2000, 9).build();
   const auto f6 = ws::pktgen::fragment(big6, 14, 1448, 0xabcd);
   t.push_back({"frag6_first", f6.at(0)});
   t.push_back({"frag6_later", f6.at(1)});

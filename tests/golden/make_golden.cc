@@ -74,7 +74,8 @@ class TcpTalk {
     o.ack = (flags & ws::pktgen::TCP_ACK) ? peer_next : 0;
     o.window = 64240;
     Builder b;
-    b.eth(from_client ? Builder::kSrcMac : Builder::kDstMac, from_client ? Builder::kDstMac : Builder::kSrcMac);
+    b.eth(from_client ? Builder::kSrcMac : Builder::kDstMac,
+          from_client ? Builder::kDstMac : Builder::kSrcMac);
     const std::string& src = from_client ? c_ : s_;
     const std::string& dst = from_client ? s_ : c_;
     if (v6_)
@@ -154,9 +155,9 @@ void tcp_rst(const std::string& path) {
 void dns_udp(const std::string& path) {
   Capture cap(path);
   // Header: id 0x1a2b, RD; one question example.com A IN.
-  const uint8_t query[] = {0x1a, 0x2b, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-                           7,    'e',  'x',  'a',  'm',  'p',  'l',  'e',  3,    'c',  'o',  'm',
-                           0,    0x00, 0x01, 0x00, 0x01};
+  const uint8_t query[] = {0x1a, 0x2b, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
+                           0x00, 0x00, 7,    'e',  'x',  'a',  'm',  'p',  'l',  'e',
+                           3,    'c',  'o',  'm',  0,    0x00, 0x01, 0x00, 0x01};
   // Response: QR RD RA, one answer: pointer to the name, A IN TTL 300, 93.184.216.34.
   const uint8_t answer[] = {0x1a, 0x2b, 0x81, 0x80, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
                             7,    'e',  'x',  'a',  'm',  'p',  'l',  'e',  3,    'c',  'o',  'm',
@@ -164,17 +165,27 @@ void dns_udp(const std::string& path) {
                             0x00, 0x01, 0x2c, 0x00, 0x04, 93,   184,  216,  34};
   static_assert(sizeof query == 29 && sizeof answer == 45);
   cap.put(kBase, Builder().eth().ipv4("192.168.1.10", "192.168.1.1").udp(53000, 53).payload(query).build());
-  cap.put(kBase + 8 * kMs,
-          Builder().eth(Builder::kDstMac, Builder::kSrcMac).ipv4("192.168.1.1", "192.168.1.10").udp(53, 53000).payload(answer).build());
+  cap.put(kBase + 8 * kMs, Builder()
+                               .eth(Builder::kDstMac, Builder::kSrcMac)
+                               .ipv4("192.168.1.1", "192.168.1.10")
+                               .udp(53, 53000)
+                               .payload(answer)
+                               .build());
 }
 
 // Echo request/reply, and a port unreachable about a datagram that is not
 // in the capture (so it has no flow of its own to join).
 void icmp(const std::string& path) {
   Capture cap(path);
-  cap.put(kBase, Builder().eth().ipv4("10.0.0.7", "10.0.0.8").icmp_echo(true, 0x1234, 1).payload_fill(56, 0x61).build());
-  cap.put(kBase + 2 * kMs,
-          Builder().eth(Builder::kDstMac, Builder::kSrcMac).ipv4("10.0.0.8", "10.0.0.7").icmp_echo(false, 0x1234, 1).payload_fill(56, 0x61).build());
+  cap.put(
+      kBase,
+      Builder().eth().ipv4("10.0.0.7", "10.0.0.8").icmp_echo(true, 0x1234, 1).payload_fill(56, 0x61).build());
+  cap.put(kBase + 2 * kMs, Builder()
+                               .eth(Builder::kDstMac, Builder::kSrcMac)
+                               .ipv4("10.0.0.8", "10.0.0.7")
+                               .icmp_echo(false, 0x1234, 1)
+                               .payload_fill(56, 0x61)
+                               .build());
   // The quoted datagram: IPv4 header + the first 8 bytes (the UDP header).
   Bytes quoted = Builder().raw().ipv4("10.0.0.7", "10.0.0.9").udp(5000, 6000).payload_fill(32, 0).build();
   quoted.resize(28);
@@ -185,23 +196,65 @@ void icmp(const std::string& path) {
 // two-label MPLS stack both ways.
 void qinq_mpls(const std::string& path) {
   Capture cap(path);
-  cap.put(kBase, Builder().eth().qinq(100, 200).ipv4("10.1.0.1", "10.1.0.2").udp(1000, 2000).payload_fill(20, 1).build());
-  cap.put(kBase + 1 * kMs, Builder().eth(Builder::kDstMac, Builder::kSrcMac).qinq(100, 200).ipv4("10.1.0.2", "10.1.0.1").udp(2000, 1000).payload_fill(40, 2).build());
-  cap.put(kBase + 2 * kMs, Builder().eth().mpls(16).mpls(17).ipv4("10.2.0.1", "10.2.0.2").udp(33000, 34000).payload_fill(20, 3).build());
-  cap.put(kBase + 3 * kMs, Builder().eth(Builder::kDstMac, Builder::kSrcMac).mpls(18).mpls(19).ipv4("10.2.0.2", "10.2.0.1").udp(34000, 33000).payload_fill(40, 4).build());
+  cap.put(kBase, Builder()
+                     .eth()
+                     .qinq(100, 200)
+                     .ipv4("10.1.0.1", "10.1.0.2")
+                     .udp(1000, 2000)
+                     .payload_fill(20, 1)
+                     .build());
+  cap.put(kBase + 1 * kMs, Builder()
+                               .eth(Builder::kDstMac, Builder::kSrcMac)
+                               .qinq(100, 200)
+                               .ipv4("10.1.0.2", "10.1.0.1")
+                               .udp(2000, 1000)
+                               .payload_fill(40, 2)
+                               .build());
+  cap.put(kBase + 2 * kMs, Builder()
+                               .eth()
+                               .mpls(16)
+                               .mpls(17)
+                               .ipv4("10.2.0.1", "10.2.0.2")
+                               .udp(33000, 34000)
+                               .payload_fill(20, 3)
+                               .build());
+  cap.put(kBase + 3 * kMs, Builder()
+                               .eth(Builder::kDstMac, Builder::kSrcMac)
+                               .mpls(18)
+                               .mpls(19)
+                               .ipv4("10.2.0.2", "10.2.0.1")
+                               .udp(34000, 33000)
+                               .payload_fill(40, 4)
+                               .build());
 }
 
 // A 3000-byte UDP datagram in three IPv4 fragments, then a small reply;
 // the same over IPv6 with fragment headers.
 void frag_udp(const std::string& path) {
   Capture cap(path);
-  Bytes big4 = Builder().eth().ipv4("10.3.0.1", "10.3.0.2", ip_id(0x4242)).udp(7000, 7001).payload_pattern(3000, 7).build();
+  Bytes big4 = Builder()
+                   .eth()
+                   .ipv4("10.3.0.1", "10.3.0.2", ip_id(0x4242))
+                   .udp(7000, 7001)
+                   .payload_pattern(3000, 7)
+                   .build();
   uint64_t t = kBase;
   for (const Bytes& f : ws::pktgen::fragment(big4, 14, 1480, 0)) cap.put(t += kMs, f);
-  cap.put(t += kMs, Builder().eth(Builder::kDstMac, Builder::kSrcMac).ipv4("10.3.0.2", "10.3.0.1").udp(7001, 7000).payload_fill(10, 5).build());
-  Bytes big6 = Builder().eth().ipv6("2001:db8:3::1", "2001:db8:3::2").udp(7000, 7001).payload_pattern(3000, 8).build();
+  cap.put(t += kMs, Builder()
+                        .eth(Builder::kDstMac, Builder::kSrcMac)
+                        .ipv4("10.3.0.2", "10.3.0.1")
+                        .udp(7001, 7000)
+                        .payload_fill(10, 5)
+                        .build());
+  Bytes big6 =
+      Builder().eth().ipv6("2001:db8:3::1", "2001:db8:3::2").udp(7000, 7001).payload_pattern(3000, 8).build();
   for (const Bytes& f : ws::pktgen::fragment(big6, 14, 1448, 0xabcd)) cap.put(t += kMs, f);
-  cap.put(t += kMs, Builder().eth(Builder::kDstMac, Builder::kSrcMac).ipv6("2001:db8:3::2", "2001:db8:3::1").udp(7001, 7000).payload_fill(10, 6).build());
+  cap.put(t += kMs, Builder()
+                        .eth(Builder::kDstMac, Builder::kSrcMac)
+                        .ipv6("2001:db8:3::2", "2001:db8:3::1")
+                        .udp(7001, 7000)
+                        .payload_fill(10, 6)
+                        .build());
 }
 
 // A UDP exchange every 10 s for 150 s: with --active-timeout 60 it is
@@ -210,8 +263,14 @@ void active_timeout(const std::string& path) {
   Capture cap(path);
   for (int i = 0; i <= 15; ++i) {
     const uint64_t t = kBase + uint64_t(i) * 10 * kSec;
-    cap.put(t, Builder().eth().ipv4("10.4.0.1", "10.4.0.2").udp(9000, 9001).payload_fill(20, uint8_t(i)).build());
-    cap.put(t + 500 * kMs, Builder().eth(Builder::kDstMac, Builder::kSrcMac).ipv4("10.4.0.2", "10.4.0.1").udp(9001, 9000).payload_fill(20, uint8_t(i)).build());
+    cap.put(
+        t, Builder().eth().ipv4("10.4.0.1", "10.4.0.2").udp(9000, 9001).payload_fill(20, uint8_t(i)).build());
+    cap.put(t + 500 * kMs, Builder()
+                               .eth(Builder::kDstMac, Builder::kSrcMac)
+                               .ipv4("10.4.0.2", "10.4.0.1")
+                               .udp(9001, 9000)
+                               .payload_fill(20, uint8_t(i))
+                               .build());
   }
 }
 
@@ -220,13 +279,21 @@ void active_timeout(const std::string& path) {
 // one-way datagram that ends on the 30 s new-flow timeout.
 void idle_gap(const std::string& path) {
   Capture cap(path);
-  auto up = [] { return Builder().eth().ipv4("10.5.0.1", "10.5.0.2").udp(6000, 6001).payload_fill(30, 1).build(); };
+  auto up = [] {
+    return Builder().eth().ipv4("10.5.0.1", "10.5.0.2").udp(6000, 6001).payload_fill(30, 1).build();
+  };
   auto down = [] {
-    return Builder().eth(Builder::kDstMac, Builder::kSrcMac).ipv4("10.5.0.2", "10.5.0.1").udp(6001, 6000).payload_fill(50, 2).build();
+    return Builder()
+        .eth(Builder::kDstMac, Builder::kSrcMac)
+        .ipv4("10.5.0.2", "10.5.0.1")
+        .udp(6001, 6000)
+        .payload_fill(50, 2)
+        .build();
   };
   cap.put(kBase, up());
   cap.put(kBase + 100 * kMs, down());
-  cap.put(kBase + 1 * kSec, Builder().eth().ipv4("10.5.0.3", "10.5.0.4").udp(7000, 7001).payload_fill(10, 3).build());
+  cap.put(kBase + 1 * kSec,
+          Builder().eth().ipv4("10.5.0.3", "10.5.0.4").udp(7000, 7001).payload_fill(10, 3).build());
   cap.put(kBase + 400 * kSec, up());
   cap.put(kBase + 400 * kSec + 100 * kMs, down());
 }
@@ -264,13 +331,18 @@ void refused(const std::string& path) {
   Bytes cutf = cut.build();
   cap.put(kBase + 1 * kMs, cutf, static_cast<uint32_t>(cut.wire_len()));
   // ARP request who-has 10.7.0.2 tell 10.7.0.1 (ethertype 0x0806).
-  const uint8_t arp[] = {0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01, 0x02, 0, 0, 0, 0, 0x01, 10, 7, 0, 1,
-                         0,    0,    0,    0,    0, 0, 10,   7,    0,    2};
-  cap.put(kBase + 2 * kMs, Builder().eth(Builder::kSrcMac, ws::pktgen::mac("ff:ff:ff:ff:ff:ff"), 0x0806).payload(arp).pad_to(60).build());
+  const uint8_t arp[] = {0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01, 0x02, 0, 0,  0, 0, 0x01,
+                         10,   7,    0,    1,    0, 0, 0,    0,    0,    0, 10, 7, 0, 2};
+  cap.put(kBase + 2 * kMs, Builder()
+                               .eth(Builder::kSrcMac, ws::pktgen::mac("ff:ff:ff:ff:ff:ff"), 0x0806)
+                               .payload(arp)
+                               .pad_to(60)
+                               .build());
   ws::pktgen::Ipv4Opts short_ihl;
   short_ihl.ihl = 4;
   cap.put(kBase + 3 * kMs, Builder().eth().ipv4("10.7.0.5", "10.7.0.6", short_ihl).udp(1, 2).build());
-  cap.put(kBase + 4 * kMs, Builder().eth().ipv4("10.7.0.7", "10.7.0.8").udp(3333, 4444).payload_fill(16, 9).build());
+  cap.put(kBase + 4 * kMs,
+          Builder().eth().ipv4("10.7.0.7", "10.7.0.8").udp(3333, 4444).payload_fill(16, 9).build());
 }
 
 struct Case {
@@ -279,12 +351,18 @@ struct Case {
 };
 
 const Case kCases[] = {
-    {"tcp_v4_session", tcp_v4_session}, {"tcp_v6_session", tcp_v6_session},
-    {"tcp_midstream", tcp_midstream},   {"tcp_rst", tcp_rst},
-    {"dns_udp", dns_udp},               {"icmp", icmp},
-    {"qinq_mpls", qinq_mpls},           {"frag_udp", frag_udp},
-    {"active_timeout", active_timeout}, {"idle_gap", idle_gap},
-    {"syn_after_rst", syn_after_rst},   {"refused", refused},
+    {"tcp_v4_session", tcp_v4_session},
+    {"tcp_v6_session", tcp_v6_session},
+    {"tcp_midstream", tcp_midstream},
+    {"tcp_rst", tcp_rst},
+    {"dns_udp", dns_udp},
+    {"icmp", icmp},
+    {"qinq_mpls", qinq_mpls},
+    {"frag_udp", frag_udp},
+    {"active_timeout", active_timeout},
+    {"idle_gap", idle_gap},
+    {"syn_after_rst", syn_after_rst},
+    {"refused", refused},
 };
 
 }  // namespace

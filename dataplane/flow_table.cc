@@ -252,6 +252,7 @@ void FlowTable::to_record(const FlowEntry& e, FlowEndReason reason, bool last_sl
   r.state = static_cast<FlowState>(e.flow_state);
   r.tcp_state = static_cast<TcpState>(e.tcp_state);
   r.alerted = e.alerted;
+  r.payload_seen = (e.bits & kPayloadSeen) != 0;
   r.ifindex = e.ifindex;
   r.worker = worker;
   r.last_slice = last_slice;
@@ -263,6 +264,7 @@ void FlowTable::emit(FlowEntry& e, FlowEndReason reason, bool last_slice, uint64
   if (!sink_ || (!e.pkts[0] && !e.pkts[1])) return;
   to_record(e, reason, last_slice, worker_, scratch_);
   scratch_.emit_ns = at_ns ? at_ns : std::max(now_ns_, e.last_ns);
+  scratch_.tcp_reuse = reuse_;
   sink_->put(scratch_);
 }
 
@@ -289,7 +291,7 @@ void FlowTable::track_tcp(FlowEntry& e, int side, uint8_t flags) {
       s = TcpState::kSynRecv;
     }
   } else if (flags & kTcpFin) {
-    e.fin_mask |= static_cast<uint8_t>(1u << side);
+    e.bits |= static_cast<uint8_t>(side ? kFinB : kFinA);
     switch (s) {
       case TcpState::kSynSent:
       case TcpState::kSynRecv:
@@ -331,11 +333,12 @@ void FlowTable::track_tcp(FlowEntry& e, int side, uint8_t flags) {
   }
   e.tcp_state = static_cast<uint8_t>(s);
   FlowState fs = static_cast<FlowState>(e.flow_state);
-  if (s == TcpState::kClosed || s == TcpState::kTimeWait || s == TcpState::kLastAck ||
-      s == TcpState::kClosing || e.fin_mask == 3) {
+  // As Suricata: CLOSING (both FINs sent, neither acknowledged) is still
+  // established; LAST_ACK, TIME_WAIT and CLOSED are closed.
+  if (s == TcpState::kClosed || s == TcpState::kTimeWait || s == TcpState::kLastAck) {
     fs = FlowState::kClosed;
   } else if (s == TcpState::kEstablished || s == TcpState::kFinWait1 || s == TcpState::kFinWait2 ||
-             s == TcpState::kCloseWait) {
+             s == TcpState::kCloseWait || s == TcpState::kClosing) {
     fs = FlowState::kEstablished;
   }
   if (fs != static_cast<FlowState>(e.flow_state)) {
@@ -394,7 +397,9 @@ FlowEntry* FlowTable::update(const Packet& p, const Decoded& d, const FlowKey& c
     // A new connection on a 5-tuple whose previous one has closed.
     stats_.flows_ended_reuse.inc();
     stats_.flows_ended_closed.inc();
+    reuse_ = true;
     end_flow(*e, FlowEndReason::kEndOfFlow);
+    reuse_ = false;
     e = nullptr;
   }
   if (!e) {
@@ -419,6 +424,7 @@ FlowEntry* FlowTable::update(const Packet& p, const Decoded& d, const FlowKey& c
   e->bytes[side] += d.frame_len;
   e->l3_bytes[side] += d.l3_len;
   e->tcp_flags[side] |= flags;
+  if (d.payload_len) e->bits |= kPayloadSeen;
   if (canon.proto == 1 || canon.proto == 58) {
     e->icmp_type[side] = d.icmp_type;
     e->icmp_code[side] = d.icmp_code;

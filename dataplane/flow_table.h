@@ -76,6 +76,8 @@ struct FlowTableStats {
   Counter active;  // flows in the table now
 };
 
+enum FlowEntryBits : uint8_t { kFinA = 1u << 0, kFinB = 1u << 1, kPayloadSeen = 1u << 2 };
+
 struct alignas(64) FlowEntry {
   FlowKey key;               // canonical
   uint64_t hash;
@@ -100,7 +102,7 @@ struct alignas(64) FlowEntry {
   uint8_t tcp_flags[2];      // by canonical side, this slice
   uint8_t icmp_type[2];
   uint8_t icmp_code[2];
-  uint8_t fin_mask;          // bit per canonical side that has sent a FIN
+  uint8_t bits;              // kFinA/kFinB: side has sent a FIN; kPayload: payload seen
   uint8_t tcp_state;         // TcpState
   uint8_t flow_state;        // FlowState
   uint8_t alerted;
@@ -182,6 +184,7 @@ class FlowTable {
   FlowEntry* entries_ = nullptr;
   std::vector<uint32_t> free_;  // free entry indices (a stack; reserved up front)
   std::vector<uint32_t> wheel_; // head entry index per slot
+  bool reuse_ = false;          // the flow being ended was ended by a new SYN (EVE tcp_reuse)
   size_t evict_hand_ = 0;       // clock hand for evictions outside the candidate buckets
   uint64_t now_ns_ = 0;         // newest time seen by update() or advance()
   uint64_t wheel_now_ = 0;      // time of the slot the wheel has processed up to (ticks)

@@ -23,8 +23,9 @@
 //    response_icmp_type/response_icmp_code only when the server answered.
 //  - ip_v (Suricata 8) follows the ports; proto is the IANA keyword.
 //  - app_proto: Suricata logs it for flows the app-layer looked at (TCP, UDP,
-//    SCTP) and "failed" when detection gave up; a flow without a detected
-//    protocol is "failed" here, ICMP and other port-less flows carry none.
+//    SCTP) and "failed" when detection gave up; here a flow that carried
+//    payload but has no detected protocol is "failed", one without payload
+//    (detection never ran) and port-less flows carry none.
 //  - flow.start/end/age: the record's slice (the counters are the slice's
 //    too, see flow_record.h); age is end seconds minus start seconds, not a
 //    rounded duration, as Suricata computes it.
@@ -230,7 +231,8 @@ void format_flow_event(const FlowRecord& rec, const ExportContext& ctx, uint64_t
   size_t app_len = strnlen(rec.app_proto, sizeof rec.app_proto);
   if (app_len > 0) {
     out.field("app_proto", std::string_view(rec.app_proto, app_len));
-  } else if (has_ports(k.proto)) {
+  } else if (has_ports(k.proto) && rec.payload_seen) {
+    // Detection ran (there was payload) and named nothing.
     out.field_plain("app_proto", "failed");
   }
 
@@ -245,7 +247,7 @@ void format_flow_event(const FlowRecord& rec, const ExportContext& ctx, uint64_t
   const uint64_t end_s = rec.end_ns / 1000000000u;
   out.field_u64("age", end_s > start_s ? end_s - start_s : 0);
   out.field_plain("state", flow_state_name(rec.state));
-  out.field_plain("reason", flow_end_reason_eve(rec.reason));
+  out.field_plain("reason", rec.tcp_reuse ? "tcp_reuse" : flow_end_reason_eve(rec.reason));
   out.field_bool("alerted", rec.alerted != 0);
   out.end_object();
 

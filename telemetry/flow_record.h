@@ -62,6 +62,8 @@ struct FlowRecord {
   uint16_t worker = 0;
   bool last_slice = true;      // false for active-timeout records of a flow that continues
   char app_proto[16] = {};  // lowercase Suricata-style name; empty = none
+  bool payload_seen = false;  // some packet carried L4 payload: application detection could run
+  bool tcp_reuse = false;     // ended by a new SYN on its closed 5-tuple (EVE reason tcp_reuse)
   uint64_t emit_ns = 0;     // when the record was made: the worker's clock (packet time on replay)
 };
 

@@ -44,6 +44,7 @@ FlowRecord make_record(const char* src, const char* dst, uint8_t proto, uint16_t
   r.key.proto = proto;
   r.key.sport = sport;
   r.key.dport = dport;
+  r.payload_seen = true;  // detection ran; tests that need otherwise say so
   return r;
 }
 
@@ -172,6 +173,7 @@ TEST(EveFlow, TcpFlagKeysOnlyWhenSet) {
   r.tcp_flags[0] = 0xe4;  // RST URG ECE CWR
   r.tcp_state = TcpState::kSynSent;
   r.alerted = 1;
+  r.payload_seen = false;
   json j = json::parse(format_one(r, {}, kT0 * kSec));
   const json& t = j["tcp"];
   EXPECT_EQ(t["tcp_flags"], "e4");
@@ -183,7 +185,14 @@ TEST(EveFlow, TcpFlagKeysOnlyWhenSet) {
   EXPECT_EQ(j["flow"]["alerted"], true);
   EXPECT_FALSE(j.contains("in_iface"));  // no interface name: no key, as Suricata
   EXPECT_FALSE(j.contains("vlan"));
+  EXPECT_FALSE(j.contains("app_proto")) << "no payload: detection never ran";
+  EXPECT_EQ(j["flow"]["reason"], "timeout");
+  r.payload_seen = true;
+  r.tcp_reuse = true;
+  r.reason = FlowEndReason::kEndOfFlow;
+  j = json::parse(format_one(r, {}, kT0 * kSec));
   EXPECT_EQ(j["app_proto"], "failed");
+  EXPECT_EQ(j["flow"]["reason"], "tcp_reuse");
 }
 
 TEST(EveFlow, UdpV6WithQinQ) {

@@ -440,39 +440,48 @@ FlowEntry* FlowTable::update(const Packet& p, const Decoded& d, const FlowKey& c
 
 bool FlowTable::expire_due(FlowEntry& e, uint64_t now_ns) {
   const StateTimeouts& to = timeouts_for(e.key.proto);
-  uint64_t idle_s;
-  switch (static_cast<FlowState>(e.flow_state)) {
-    case FlowState::kNew: idle_s = to.new_s; break;
-    case FlowState::kEstablished: idle_s = to.established_s; break;
-    default: idle_s = to.closed_s; break;
-  }
-  if (e.last_ns + idle_s * kNsPerSec <= now_ns) {
-    const bool closed = e.flow_state == static_cast<uint8_t>(FlowState::kClosed) && e.key.proto == 6;
-    if (closed)
-      stats_.flows_ended_closed.inc();
-    else
-      stats_.flows_ended_idle.inc();
-    // Stamped with the moment the timeout ran out, not when it was noticed,
-    // so the record is the same whichever worker and burst noticed it.
-    end_flow(e, closed ? FlowEndReason::kEndOfFlow : FlowEndReason::kIdleTimeout,
-             e.last_ns + idle_s * kNsPerSec);
-    return true;
-  }
-  // Active timeout: slices are fixed windows from the flow's start, so
-  // where a flow is cut depends on its own packets only, never on when the
-  // timer wheel happened to run.
   const uint64_t active = uint64_t{cfg_.active_timeout_s} * kNsPerSec;
-  if (e.slice_start_ns + active <= now_ns) {
-    stats_.active_timeout_records.inc();
-    emit(e, FlowEndReason::kActiveTimeout, false, e.slice_start_ns + active);
-    e.slice_start_ns += active * ((now_ns - e.slice_start_ns) / active);
-    for (int s = 0; s < 2; ++s) {
-      e.pkts[s] = e.bytes[s] = e.l3_bytes[s] = 0;
-      e.dir_first_ns[s] = e.dir_last_ns[s] = 0;
-      e.tcp_flags[s] = 0;
+  // Deadlines are applied in time order, as if a timer had fired at each,
+  // so the outcome never depends on how often this worker's clock moved.
+  for (;;) {
+    uint64_t idle_s;
+    switch (static_cast<FlowState>(e.flow_state)) {
+      case FlowState::kNew: idle_s = to.new_s; break;
+      case FlowState::kEstablished: idle_s = to.established_s; break;
+      default: idle_s = to.closed_s; break;
     }
+    const uint64_t idle_due = e.last_ns + idle_s * kNsPerSec;
+    const uint64_t active_due = e.slice_start_ns + active;
+    if (active_due < idle_due && active_due <= now_ns) {
+      // Active timeout: slices are fixed windows from the flow's start. An
+      // empty slice reports nothing; skip straight over empty windows.
+      if (e.pkts[0] || e.pkts[1]) {
+        stats_.active_timeout_records.inc();
+        emit(e, FlowEndReason::kActiveTimeout, false, active_due);
+        e.slice_start_ns = active_due;
+      } else {
+        const uint64_t until = std::min(idle_due, now_ns);
+        e.slice_start_ns += active * std::max<uint64_t>(1, (until - e.slice_start_ns) / active);
+      }
+      for (int s = 0; s < 2; ++s) {
+        e.pkts[s] = e.bytes[s] = e.l3_bytes[s] = 0;
+        e.dir_first_ns[s] = e.dir_last_ns[s] = 0;
+        e.tcp_flags[s] = 0;
+      }
+      continue;
+    }
+    if (idle_due <= now_ns) {
+      const bool closed = e.flow_state == static_cast<uint8_t>(FlowState::kClosed) && e.key.proto == 6;
+      if (closed)
+        stats_.flows_ended_closed.inc();
+      else
+        stats_.flows_ended_idle.inc();
+      // Stamped with the moment the timeout ran out, not when it was noticed.
+      end_flow(e, closed ? FlowEndReason::kEndOfFlow : FlowEndReason::kIdleTimeout, idle_due);
+      return true;
+    }
+    return false;
   }
-  return false;
 }
 
 void FlowTable::advance(uint64_t now_ns) {

@@ -21,6 +21,60 @@
 namespace ws {
 namespace {
 
+// The fanout program: picks the member for a frame from the sum of its IP
+// source and destination address words, mixed by a multiplication. The sum
+// is symmetric, so both directions of a flow reach one worker, and it
+// ignores ports, so the
+// fragments of a datagram (which carry no ports after the first) reach the
+// same worker as the rest of their flow without the kernel reassembling
+// them: each fragment is counted as captured, as with -r. Frames that are
+// not IPv4/IPv6 go to member 0. The kernel takes the result modulo the
+// members.
+sock_fprog fanout_program() {
+  // Offsets are from the network header (SKF_NET_OFF) and the ethertype is
+  // skb->protocol: at the fanout hook an arriving frame's data starts at
+  // the IP header but a departing one's at the MAC header.
+  constexpr uint32_t kNet = static_cast<uint32_t>(SKF_NET_OFF);
+  static sock_filter code[] = {
+      /* 0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_PROTOCOL)),
+      /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 5),
+      /* 2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 12),
+      /* 3 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+      /* 4 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 16),
+      /* 5 */ BPF_STMT(BPF_ALU | BPF_ADD | BPF_X, 0),
+      /* 6 */ BPF_JUMP(BPF_JMP | BPF_JA, 24, 0, 0),  // to 31: mix
+      /* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 26),  // else to 34: member 0
+      /* 8 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 8),
+      /* 9 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+      /*10 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 12),
+      /*11 */ BPF_STMT(BPF_ALU | BPF_ADD | BPF_X, 0),
+      /*12 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+      /*13 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 16),
+      /*14 */ BPF_STMT(BPF_ALU | BPF_ADD | BPF_X, 0),
+      /*15 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+      /*16 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 20),
+      /*17 */ BPF_STMT(BPF_ALU | BPF_ADD | BPF_X, 0),
+      /*18 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+      /*19 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 24),
+      /*20 */ BPF_STMT(BPF_ALU | BPF_ADD | BPF_X, 0),
+      /*21 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+      /*22 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 28),
+      /*23 */ BPF_STMT(BPF_ALU | BPF_ADD | BPF_X, 0),
+      /*24 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+      /*25 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 32),
+      /*26 */ BPF_STMT(BPF_ALU | BPF_ADD | BPF_X, 0),
+      /*27 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+      /*28 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 36),
+      /*29 */ BPF_STMT(BPF_ALU | BPF_ADD | BPF_X, 0),
+      /*30 */ BPF_STMT(BPF_ALU | BPF_ADD | BPF_K, 0),  // no-op: IPv6 falls through into the mix
+      /*31 */ BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9e3779b1u),  // mix: Fibonacci hashing,
+      /*32 */ BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),            //   keep the well-mixed bits
+      /*33 */ BPF_STMT(BPF_RET | BPF_A, 0),
+      /*34 */ BPF_STMT(BPF_RET | BPF_K, 0),
+  };
+  return sock_fprog{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
+}
+
 constexpr uint64_t kStatsIntervalNs = 1000000000;
 // Only used by the kernel to count frame slots in a V3 block; any aligned
 // size that divides the block works.
@@ -132,6 +186,9 @@ std::unique_ptr<AfPacketSource> AfPacketSource::open(const Options& opts, std::s
     drop_outgoing = opts.fanout ||
                     setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) != 0;
   }
+  // On loopback every frame is seen twice, leaving and arriving; keep the
+  // arriving copy only, as libpcap does.
+  if (ifr.ifr_hwaddr.sa_family == ARPHRD_LOOPBACK) drop_outgoing = true;
   if (!opts.bpf.empty()) {
     std::string ferr;
     if (!attach_filter(fd, opts.bpf, dlt, opts.snaplen, &ferr)) {
@@ -176,8 +233,10 @@ std::unique_ptr<AfPacketSource> AfPacketSource::open(const Options& opts, std::s
       return unmap_fail("promiscuous mode");
   }
   if (opts.fanout) {
-    const int arg = int(opts.fanout_group) | (PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16;
-    if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0) {
+    const int arg = int(opts.fanout_group) | PACKET_FANOUT_CBPF << 16;
+    sock_fprog prog = fanout_program();
+    if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0 ||
+        setsockopt(fd, SOL_PACKET, PACKET_FANOUT_DATA, &prog, sizeof prog) != 0) {
       const int e = errno;
       munmap(ring, ring_len);
       *error = ifc + ": joining fanout group " + std::to_string(opts.fanout_group) + ": " +

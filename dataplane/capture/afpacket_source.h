@@ -2,10 +2,12 @@
 // (`--capture afpacket`, the default for -i).
 //
 // Each worker owns one socket with its own memory-mapped ring; all of them
-// join one fanout group in PACKET_FANOUT_HASH mode, so the kernel spreads
-// flows across workers by a symmetric flow hash (both directions of a flow
-// reach the same worker) and, with PACKET_FANOUT_FLAG_DEFRAG, reassembles IP
-// fragments before hashing so that fragments stay with their flow.
+// join one fanout group in PACKET_FANOUT_CBPF mode with a program that
+// picks the member from the sum of the IP addresses: symmetric, so both
+// directions of a flow reach the same worker, and port-blind, so IP
+// fragments stay with their flow without the kernel reassembling them
+// (each fragment is counted as captured, exactly as a file replay counts
+// it). On loopback only the arriving copy of each frame is kept.
 //
 // TPACKET_V3 fills whole blocks of frames and hands a block to user space
 // when it is full or after kBlockTimeoutMs. rx_burst() walks the frames in

@@ -136,7 +136,8 @@ std::vector<uint8_t> make_frame(const Tag& t, uint16_t vlan = 0) {
   ip[3] = uint8_t(ip_len);
   ip[8] = 64;
   ip[9] = 17;
-  const uint8_t a[4] = {10, 9, 0, 1}, b[4] = {10, 9, 0, 2};
+  // One host pair per flow: the fanout program spreads by address pair.
+  const uint8_t a[4] = {10, 9, uint8_t(t.flow), 1}, b[4] = {10, 9, uint8_t(t.flow), 2};
   std::memcpy(ip + 12, t.dir ? b : a, 4);
   std::memcpy(ip + 16, t.dir ? a : b, 4);
   const uint16_t ck = ip_checksum(ip, 20);

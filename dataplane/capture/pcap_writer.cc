@@ -159,7 +159,8 @@ bool write_file(const std::string& path, std::span<const uint8_t> bytes, std::st
     *error = path + ": " + std::strerror(errno);
     return false;
   }
-  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  // An empty span may have a null data(): fwrite's pointer must not be null.
+  const bool ok = bytes.empty() || std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
   const bool closed = std::fclose(f) == 0;
   if (!ok || !closed) {
     *error = path + ": write failed";

@@ -251,6 +251,8 @@ bool Decoder::decode(const Packet& p, Decoded& d, bool checksums) {
 }
 
 bool Decoder::verify_checksums(const Packet& p, Decoded& d) {
+  if (d.flags & kDecChecked) return true;  // done (and counted) where the frame was decoded
+  d.flags |= kDecChecked;
   if (d.key.family == 4 && ones_sum(p.data + d.l3_off, size_t{d.l4_off} - d.l3_off) != 0xffff) {
     stats_.bad_ipv4_checksum.inc();
     d.flags |= kDecBadChecksum;

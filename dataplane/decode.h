@@ -84,6 +84,7 @@ enum DecodedFlags : uint8_t {
   kDecL4Complete = 1u << 2,    // the whole L4 segment is captured
   kDecIcmpEcho = 1u << 3,      // ICMP/ICMPv6 echo: ports carry the identifier
   kDecBadChecksum = 1u << 4,
+  kDecChecked = 1u << 5,       // verify_checksums() has run
 };
 
 // The result of decoding one frame: 88 bytes.

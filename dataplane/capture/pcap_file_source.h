@@ -59,6 +59,7 @@ class PcapFileSource final : public PacketSource {
   const uint8_t* base_;
   size_t size_;
   size_t pos_ = 0;
+  size_t prefetched_ = 0;  // the mapping is prefetched up to here
   bool loop_;
   bool done_ = false;
   bool damage_counted_ = false;

@@ -129,7 +129,7 @@ void FragTable::remember(const Decoded& d, uint32_t id, uint64_t now_ns) {
   s.icmp_flags = d.flags & kDecIcmpEcho;
 }
 
-bool FragTable::recall(Decoded& d, uint32_t id, uint64_t now_ns, bool /*last*/) {
+bool FragTable::recall(Decoded& d, uint32_t id, uint64_t now_ns) {
   // Entries are not removed at the last fragment: fragments may arrive out
   // of order, and a stale entry is ignored after kTimeoutNs anyway.
   const Slot& s = slots_[slot_of(d, id)];
@@ -302,11 +302,11 @@ bool Decoder::decode_ipv4(const Packet& p, size_t off, Decoded& d) {
       d.flags |= kDecLaterFragment;
       d.l4_off = d.payload_off = static_cast<uint16_t>(off + hlen);
       d.payload_len = static_cast<uint16_t>(end - (off + hlen));
-      if (!frags_.recall(d, id, p.ts_ns, !more)) stats_.fragments_unmatched.inc();
+      if (!frags_.recall(d, id, p.ts_ns)) stats_.fragments_unmatched.inc();
       return true;
     }
   }
-  if (!decode_l4(p, off + hlen, end, d.key.proto, d, false)) return false;
+  if (!decode_l4(p, off + hlen, end, d.key.proto, d)) return false;
   if (more) frags_.remember(d, id, p.ts_ns);
   return true;
 }
@@ -360,17 +360,16 @@ bool Decoder::decode_ipv6(const Packet& p, size_t off, Decoded& d) {
       d.flags |= kDecLaterFragment;
       d.l4_off = d.payload_off = static_cast<uint16_t>(pos);
       d.payload_len = static_cast<uint16_t>(end - pos);
-      if (!frags_.recall(d, frag_id, p.ts_ns, !more)) stats_.fragments_unmatched.inc();
+      if (!frags_.recall(d, frag_id, p.ts_ns)) stats_.fragments_unmatched.inc();
       return true;
     }
   }
-  if (!decode_l4(p, pos, end, nh, d, false)) return false;
+  if (!decode_l4(p, pos, end, nh, d)) return false;
   if (frag && more) frags_.remember(d, frag_id, p.ts_ns);
   return true;
 }
 
-bool Decoder::decode_l4(const Packet& p, size_t off, size_t end, uint8_t proto, Decoded& d,
-                        bool /*later_frag*/) {
+bool Decoder::decode_l4(const Packet& p, size_t off, size_t end, uint8_t proto, Decoded& d) {
   const uint8_t* b = p.data;
   const size_t avail = end > off ? end - off : 0;
   // The L4 segment is complete when the capture holds all the bytes the IP

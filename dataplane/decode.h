@@ -119,7 +119,7 @@ class FragTable {
 
   void remember(const Decoded& d, uint32_t id, uint64_t now_ns);
   // Fills key ports from the first fragment; false if it was not seen.
-  bool recall(Decoded& d, uint32_t id, uint64_t now_ns, bool last) ;
+  bool recall(Decoded& d, uint32_t id, uint64_t now_ns);
 
  private:
   struct Slot {
@@ -155,7 +155,7 @@ class Decoder {
  private:
   bool decode_ipv4(const Packet& p, size_t off, Decoded& d);
   bool decode_ipv6(const Packet& p, size_t off, Decoded& d);
-  bool decode_l4(const Packet& p, size_t off, size_t end, uint8_t proto, Decoded& d, bool later_frag);
+  bool decode_l4(const Packet& p, size_t off, size_t end, uint8_t proto, Decoded& d);
   bool checksum_ok(const Packet& p, const Decoded& d, size_t l4_end);
 
   DecodeOptions opt_;

@@ -363,8 +363,7 @@ FlowEntry* FlowTable::update(const Packet& p, const Decoded& d) {
   return update(p, d, canon, flow_hash(canon), side);
 }
 
-void FlowTable::prefetch_entry(const FlowKey& canon, uint64_t hash) const {
-  (void)canon;
+void FlowTable::prefetch_entry(uint64_t hash) const {
   const uint32_t sig = static_cast<uint32_t>(hash >> 32) | 1u;
   const Bucket& bk = buckets_[hash & bucket_mask_];
   for (int i = 0; i < 8; ++i)

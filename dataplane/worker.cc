@@ -79,7 +79,7 @@ void Worker::process(const Packet* const* pkts, const Decoded* const* dec, int n
     hash[i] = flow_hash(canon[i]);
     flows_.prefetch(hash[i]);
   }
-  for (int i = 0; i < n; ++i) flows_.prefetch_entry(canon[i], hash[i]);
+  for (int i = 0; i < n; ++i) flows_.prefetch_entry(hash[i]);
   uint64_t now = now_ns_.load(std::memory_order_relaxed);
   for (int i = 0; i < n; ++i) {
     flows_.update(*pkts[i], *dec[i], canon[i], hash[i], side[i]);

@@ -211,11 +211,11 @@ bool Dispatcher::push(uint32_t w, const Packet& p, const Decoded& d, const std::
   slot->arena_end = 0;
   if (!arenas_.empty() && arenas_[w]) {
     uint8_t* copy;
+    if (p.caplen > arenas_[w]->max_frame()) {
+      stats_.oversize_frames.inc();
+      return true;
+    }
     while ((copy = arenas_[w]->put(p.data, p.caplen, &slot->arena_end)) == nullptr) {
-      if (p.caplen > (1u << 20)) {
-        stats_.oversize_frames.inc();
-        return true;
-      }
       stats_.arena_waits.inc();
       commit_all();
       ring.consumer_parker.wake();

@@ -59,6 +59,8 @@ class FrameArena {
   // it, or nullptr when the arena is full.
   uint8_t* put(const uint8_t* data, size_t len, uint64_t* end_offset);
   void release_to(uint64_t end_offset) { released_.store(end_offset, std::memory_order_release); }
+  // The largest frame put() can ever take.
+  size_t max_frame() const { return size_ / 2; }
 
  private:
   std::unique_ptr<uint8_t[]> buf_;

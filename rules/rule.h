@@ -37,14 +37,16 @@ struct IpPrefix {
   bool operator==(const IpPrefix&) const = default;
 };
 
-// Address spec as written: `any`, a prefix, or a list (lists nest), each
-// possibly negated. A variable is replaced by its parsed value, and `var`
+// Address spec as written: `any`, a prefix, an inclusive range
+// (`10.0.0.1-10.0.0.9`, both ends full addresses of one family), or a list
+// (lists nest), each possibly negated. A variable is replaced by its parsed value, and `var`
 // keeps the name for diagnostics.
 struct AddressNode {
-  enum class Kind : uint8_t { kAny, kPrefix, kList };
+  enum class Kind : uint8_t { kAny, kPrefix, kRange, kList };
   Kind kind = Kind::kAny;
   bool negated = false;
-  IpPrefix prefix;                    // kPrefix
+  IpPrefix prefix;                    // kPrefix; kRange: the first address
+  IpPrefix range_last;                // kRange: the last address
   std::vector<AddressNode> children;  // kList
   std::string var;                    // "HOME_NET" when it came from $HOME_NET
 };
@@ -107,6 +109,7 @@ enum class ByteBase : uint8_t { kNone, kHex, kDec, kOct };  // kNone: binary
 
 struct ByteTest {
   uint8_t nbytes = 0;
+  std::string nbytes_var;              // byte count from a byte_extract variable
   bool negated = false;                // `!` before the operator
   std::string op;                      // one of < > = <= >= & ^
   IntOrVar value;
@@ -119,7 +122,8 @@ struct ByteTest {
 };
 
 struct ByteJump {
-  uint8_t nbytes = 0;
+  uint8_t nbytes = 0;  // 0 is allowed: jump by post_offset alone
+  std::string nbytes_var;
   IntOrVar offset;
   bool relative = false;
   uint32_t multiplier = 1;

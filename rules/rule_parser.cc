@@ -303,6 +303,26 @@ bool parse_addr(std::string_view s, const RuleVars& vars, int var_depth, int lis
   }
   AddressNode n;
   n.kind = AddressNode::Kind::kPrefix;
+  if (size_t dash = s.find('-'); dash != std::string_view::npos) {
+    n.kind = AddressNode::Kind::kRange;
+    std::string_view a = trim(s.substr(0, dash)), b = trim(s.substr(dash + 1));
+    if (a.find('/') != std::string_view::npos || b.find('/') != std::string_view::npos) {
+      err = "an address range takes two addresses, not prefixes: " + quote(s);
+      return false;
+    }
+    if (!parse_prefix(a, n.prefix, err) || !parse_prefix(b, n.range_last, err)) return false;
+    if (n.prefix.v6 != n.range_last.v6) {
+      err = "address range " + quote(s) + " mixes IPv4 and IPv6";
+      return false;
+    }
+    if (n.range_last.bytes < n.prefix.bytes) {
+      err = "address range " + quote(s) + " has its first address after its last";
+      return false;
+    }
+    n.negated = neg;
+    out = std::move(n);
+    return true;
+  }
   if (!parse_prefix(s, n.prefix, err)) return false;
   n.negated = neg;
   out = std::move(n);
@@ -985,6 +1005,10 @@ bool threshold_like(Ctx& c, std::string_view v, bool with_type, std::optional<Th
       uint64_t n = 0;
       if (!parse_uint(val, 0xffffffffu, n) || n == 0) return c.fail("invalid seconds " + quote(val));
       t.seconds = static_cast<uint32_t>(n);
+    } else if (k == "unique_on" && !with_type) {
+      // Newer Suricata counts distinct ports; a real feature we lack, not a typo.
+      c.kind = RuleError::Kind::kUnsupportedKeyword;
+      return c.fail("unsupported option 'unique_on'");
     } else {
       return c.fail("unknown option " + quote(k));
     }
@@ -1021,11 +1045,24 @@ bool byte_common(Ctx& c, std::string_view o, ByteEndian& endian, ByteBase& base,
   return true;
 }
 
-bool check_nbytes(Ctx& c, std::string_view v, bool is_string, ByteBase& base, uint64_t n, uint8_t& out) {
+// The byte count: a number, or (byte_test, byte_jump) a byte_extract variable.
+bool parse_nbytes(Ctx& c, std::string_view v, bool var_ok, uint64_t& n, std::string& var) {
+  if (parse_uint(v, 255, n)) return true;
+  if (var_ok && is_ident(v)) {
+    if (!c.byte_vars.count(v)) return c.fail("unknown variable " + quote(v) + " (no byte_extract defines it)");
+    var = std::string(v);
+    return true;
+  }
+  return c.fail("invalid byte count " + quote(v));
+}
+
+bool check_nbytes(Ctx& c, std::string_view v, bool is_string, ByteBase& base, uint64_t n, uint8_t& out,
+                  bool from_var = false, uint64_t min = 1) {
   if (base != ByteBase::kNone && !is_string) return c.fail("a number base (hex, dec, oct) needs 'string'");
   if (is_string && base == ByteBase::kNone) base = ByteBase::kDec;
-  if (n < 1 || n > (is_string ? 10u : 8u))
-    return c.fail("cannot read " + std::string(v) + " bytes (1-" + (is_string ? "10" : "8") +
+  if (from_var) return true;
+  if (n < min || n > (is_string ? 10u : 8u))
+    return c.fail("cannot read " + std::string(v) + " bytes (" + std::to_string(min) + "-" + (is_string ? "10" : "8") +
                   (is_string ? " as a string)" : " binary; up to 10 with 'string')"));
   out = static_cast<uint8_t>(n);
   return true;
@@ -1036,7 +1073,7 @@ bool kw_byte_test(Ctx& c, std::string_view v) {
   if (p.size() < 4) return c.fail("expected 'bytes, operator, value, offset[, options]'");
   ByteTest b;
   uint64_t n = 0;
-  if (!parse_uint(p[0], 255, n)) return c.fail("invalid byte count " + quote(p[0]));
+  if (!parse_nbytes(c, p[0], true, n, b.nbytes_var)) return false;
   std::string_view op = p[1];
   if (!op.empty() && op[0] == '!') {
     b.negated = true;
@@ -1051,7 +1088,7 @@ bool kw_byte_test(Ctx& c, std::string_view v) {
   } else if (!int_or_var(c, p[2], 0, INT64_MAX, b.value)) {
     return false;
   }
-  if (!int_or_var(c, p[3], -65535, 65535, b.offset)) return false;
+  if (!int_or_var(c, p[3], INT32_MIN, INT32_MAX, b.offset)) return false;
   bool is_string = false;
   for (size_t i = 4; i < p.size(); ++i) {
     bool handled = false;
@@ -1065,7 +1102,7 @@ bool kw_byte_test(Ctx& c, std::string_view v) {
     }
     return c.fail("unknown option " + quote(p[i]));
   }
-  if (!check_nbytes(c, p[0], is_string, b.base, n, b.nbytes)) return false;
+  if (!check_nbytes(c, p[0], is_string, b.base, n, b.nbytes, !b.nbytes_var.empty())) return false;
   c.r.payload.emplace_back(std::move(b));
   return true;
 }
@@ -1075,8 +1112,8 @@ bool kw_byte_jump(Ctx& c, std::string_view v) {
   if (p.size() < 2) return c.fail("expected 'bytes, offset[, options]'");
   ByteJump b;
   uint64_t n = 0;
-  if (!parse_uint(p[0], 255, n)) return c.fail("invalid byte count " + quote(p[0]));
-  if (!int_or_var(c, p[1], -65535, 65535, b.offset)) return false;
+  if (!parse_nbytes(c, p[0], true, n, b.nbytes_var)) return false;
+  if (!int_or_var(c, p[1], INT32_MIN, INT32_MAX, b.offset)) return false;
   bool is_string = false;
   for (size_t i = 2; i < p.size(); ++i) {
     bool handled = false;
@@ -1103,7 +1140,7 @@ bool kw_byte_jump(Ctx& c, std::string_view v) {
     }
   }
   if (b.from_beginning && b.from_end) return c.fail("from_beginning and from_end together");
-  if (!check_nbytes(c, p[0], is_string, b.base, n, b.nbytes)) return false;
+  if (!check_nbytes(c, p[0], is_string, b.base, n, b.nbytes, !b.nbytes_var.empty(), 0)) return false;
   c.r.payload.emplace_back(std::move(b));
   return true;
 }
@@ -1114,7 +1151,7 @@ bool kw_byte_extract(Ctx& c, std::string_view v) {
   ByteExtract b;
   uint64_t n = 0;
   if (!parse_uint(p[0], 255, n)) return c.fail("invalid byte count " + quote(p[0]));
-  if (!parse_int(p[1], -65535, 65535, b.offset)) return c.fail("invalid offset " + quote(p[1]));
+  if (!parse_int(p[1], INT32_MIN, INT32_MAX, b.offset)) return c.fail("invalid offset " + quote(p[1]));
   if (!is_ident(p[2])) return c.fail("invalid variable name " + quote(p[2]));
   if (c.byte_vars.count(p[2])) return c.fail("variable " + quote(p[2]) + " defined twice");
   b.name = std::string(p[2]);
@@ -1372,18 +1409,20 @@ RuleResult parse_rule(std::string_view text, const RuleVars& vars, std::string_v
   text = trim(text);
   size_t open = text.find('(');
   if (open == std::string_view::npos) return fail(RuleError::Kind::kSyntax, "rule", "rule has no '(' options section");
-  if (text.back() != ')') return fail(RuleError::Kind::kSyntax, "rule", "rule does not end with ')'");
+  const bool closed = text.back() == ')';
   std::string_view header = trim(text.substr(0, open));
-  std::string_view body = text.substr(open + 1, text.size() - open - 2);
+  std::string_view body = text.substr(open + 1, text.size() - open - 1 - (closed ? 1 : 0));
 
   std::vector<Option> options;
   std::string err;
-  if (!split_options(body, options, err)) return fail(RuleError::Kind::kSyntax, "rule", err);
+  const bool split_ok = split_options(body, options, err);
   // The sid first, so every later error can name its rule.
   for (const Option& o : options) {
     uint64_t n = 0;
     if (o.keyword == "sid" && parse_uint(o.value, 0xffffffffu, n) && n > 0) e.sid = static_cast<uint32_t>(n);
   }
+  if (!closed) return fail(RuleError::Kind::kSyntax, "rule", "rule does not end with ')'");
+  if (!split_ok) return fail(RuleError::Kind::kSyntax, "rule", err);
 
   Rule r;
   r.file = std::string(file);

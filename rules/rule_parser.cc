@@ -1355,10 +1355,6 @@ bool parse_proto(std::string_view s, Rule& r) {
 // The checks that need the whole rule.
 bool finish(Ctx& c) {
   Rule& r = c.r;
-  if (r.sid == 0) {
-    c.keyword = "sid";
-    return c.fail("rule has no sid");
-  }
   for (const auto& pm : r.payload) {
     const auto* m = std::get_if<ContentMatch>(&pm);
     if (!m || !m->fast_pattern_only) continue;
@@ -1488,6 +1484,7 @@ RuleResult parse_rule(std::string_view text, const RuleVars& vars, std::string_v
     }
     if (!ok) return fail(c.kind, c.keyword, c.keyword + ": " + c.err);
   }
+  if (r.sid == 0) return fail(RuleError::Kind::kSyntax, "sid", "rule has no sid");
   if (!finish(c)) return fail(c.kind, c.keyword, c.keyword + ": " + c.err);
   res.rule = std::move(r);
   return res;

@@ -459,7 +459,7 @@ TEST(RuleOptions, BadOptions) {
   } cases[] = {
       {"msg:\"x\"; http_uri; sid:2001234;", "t.rules:7: sid 2001234: unsupported keyword 'http_uri'"},
       {"content:\"x\"; http.uri; sid:2001234;", "t.rules:7: sid 2001234: unsupported keyword 'http.uri'"},
-      {"msg:\"x\";", "t.rules:7: sid: rule has no sid"},
+      {"msg:\"x\";", "t.rules:7: rule has no sid"},
       {"sid:0;", "t.rules:7: sid: invalid number '0'"},
       {"sid:abc;", "t.rules:7: sid: invalid number 'abc'"},
       {"sid;", "t.rules:7: sid: needs a value"},

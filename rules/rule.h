@@ -84,6 +84,8 @@ struct ContentMatch {
   std::string bytes;  // decoded: hex and escapes resolved
   bool negated = false;
   bool nocase = false;
+  // Suricata's meaning: offset/depth from the buffer start, depth counted
+  // from offset; distance/within from the end of the previous content match.
   std::optional<IntOrVar> depth, offset, distance, within;
   bool startswith = false, endswith = false;
   bool fast_pattern = false;

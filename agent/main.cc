@@ -142,6 +142,9 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(s.flows), static_cast<unsigned long long>(s.records),
               static_cast<unsigned long long>(dropped), reasons.empty() ? "" : " (", reasons.c_str(),
               reasons.empty() ? "" : ")", s.seconds > 0 ? s.packets / s.seconds / 1e6 : 0.0, s.seconds);
+  if (cfg.verbose)
+    for (const auto& [name, v] : s.counters)
+      std::fprintf(stderr, "wirescope: %s %llu\n", name.c_str(), static_cast<unsigned long long>(v));
   if (!s.errors.empty()) std::fprintf(stderr, "wirescope: %s\n", s.errors.c_str());
   return 0;
 }

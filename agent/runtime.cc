@@ -223,6 +223,33 @@ RunSummary Runtime::summary() const {
     add_decode(w->decode_stats());
     s.flows += w->flows().stats().flows_created.get();
   }
+  auto add_counter = [&](const std::string& name, uint64_t v) {
+    if (!v) return;
+    for (auto& c : s.counters)
+      if (c.first == name) {
+        c.second += v;
+        return;
+      }
+    s.counters.emplace_back(name, v);
+  };
+  auto add_decode_all = [&](const DecodeStats& ds) {
+    for (size_t i = 0; i < ninfo; ++i) add_counter(std::string("decode.") + info[i].name, decode_counter_value(ds, i));
+  };
+  if (dispatcher_) {
+    add_decode_all(dispatcher_->decode_stats());
+#define WS_X(name, help) add_counter("dispatch." #name, dispatcher_->stats().name.get());
+    WS_DISPATCH_COUNTERS(WS_X)
+#undef WS_X
+  }
+  for (auto& w : workers_) {
+    add_decode_all(w->decode_stats());
+#define WS_X(name, help) add_counter("worker." #name, w->stats().name.get());
+    WS_WORKER_COUNTERS(WS_X)
+#undef WS_X
+#define WS_X(name, help) add_counter("flow." #name, w->flows().stats().name.get());
+    WS_FLOW_COUNTERS(WS_X)
+#undef WS_X
+  }
   s.records = export_loop_ ? export_loop_->records() : 0;
   for (auto& e : exporters_) {
     const ExporterStats st = e->stats();

@@ -29,6 +29,7 @@ struct RunSummary {
   uint64_t records = 0;  // flow records exported
   double seconds = 0;
   std::vector<std::pair<std::string, uint64_t>> drops;  // non-zero reasons only
+  std::vector<std::pair<std::string, uint64_t>> counters;  // every non-zero counter, summed over threads
   std::string errors;    // source/exporter errors worth telling the user
 };
 

@@ -1,0 +1,730 @@
+#include "rules/matcher.h"
+
+#include <hs/hs.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <algorithm>
+#include <bit>
+#include <cctype>
+#include <cstring>
+#include <map>
+#include <utility>
+
+namespace ws {
+
+namespace {
+
+// Protocol classes and directions of the prefilter groups; group index is
+// class * 2 + (to_server ? 0 : 1).
+enum ProtoClass : uint8_t { kClassTcp, kClassUdp, kClassIcmp, kClassOther, kClassCount };
+constexpr const char* kClassName[] = {"tcp", "udp", "icmp", "other"};
+
+ProtoClass packet_class(uint8_t ip_proto) {
+  switch (ip_proto) {
+    case 6: return kClassTcp;
+    case 17: return kClassUdp;
+    case 1: case 58: return kClassIcmp;
+    default: return kClassOther;
+  }
+}
+
+// Suricata caps recursive content inspection (inspection-recursion-limit,
+// 3000) so a rule with many repeated relative contents cannot take
+// quadratic time on a crafted payload; the same bound here.
+constexpr int kInspectionBudget = 3000;
+
+// The pcre limits Suricata applies unless a rule says `O` (its
+// pcre.match-limit / match-limit-recursion defaults).
+constexpr uint32_t kPcreMatchLimit = 3500;
+constexpr uint32_t kPcreDepthLimit = 1500;
+
+bool uint_cond(const UintCond& c, uint64_t x) {
+  switch (c.op) {
+    case UintCond::Op::kEq: return x == c.a;
+    case UintCond::Op::kNe: return x != c.a;
+    case UintCond::Op::kLt: return x < c.a;
+    case UintCond::Op::kLe: return x <= c.a;
+    case UintCond::Op::kGt: return x > c.a;
+    case UintCond::Op::kGe: return x >= c.a;
+    case UintCond::Op::kRange: return c.a < x && x < c.b;
+  }
+  return false;
+}
+
+bool prefix_match(const IpPrefix& p, bool v6, const std::array<uint8_t, 16>& a) {
+  if (p.v6 != v6) return false;
+  unsigned bits = p.len;
+  size_t i = 0;
+  for (; bits >= 8; bits -= 8, ++i)
+    if (p.bytes[i] != a[i]) return false;
+  if (bits == 0) return true;
+  uint8_t mask = static_cast<uint8_t>(0xFF << (8 - bits));
+  return (p.bytes[i] & mask) == (a[i] & mask);
+}
+
+bool range_match(const AddressNode& n, bool v6, const std::array<uint8_t, 16>& a) {
+  if (n.prefix.v6 != v6) return false;
+  size_t w = v6 ? 16 : 4;
+  return std::memcmp(n.prefix.bytes.data(), a.data(), w) <= 0 &&
+         std::memcmp(a.data(), n.range_last.bytes.data(), w) <= 0;
+}
+
+// A list matches when any positive member matches (or it has none) and no
+// negated member's inner spec matches: `[10.0.0.0/8,!10.1.0.0/16]`.
+bool address_match(const AddressNode& n, bool v6, const std::array<uint8_t, 16>& a) {
+  bool r = true;
+  switch (n.kind) {
+    case AddressNode::Kind::kAny: r = true; break;
+    case AddressNode::Kind::kPrefix: r = prefix_match(n.prefix, v6, a); break;
+    case AddressNode::Kind::kRange: r = range_match(n, v6, a); break;
+    case AddressNode::Kind::kList: {
+      bool has_pos = false, pos = false;
+      r = true;
+      for (const AddressNode& c : n.children) {
+        bool m = address_match(c, v6, a);
+        if (c.negated) {
+          if (!m) { r = false; break; }
+        } else {
+          has_pos = true;
+          pos = pos || m;
+        }
+      }
+      if (r && has_pos) r = pos;
+      break;
+    }
+  }
+  return n.negated ? !r : r;
+}
+
+bool port_match(const PortNode& n, uint16_t p) {
+  bool r = true;
+  switch (n.kind) {
+    case PortNode::Kind::kAny: r = true; break;
+    case PortNode::Kind::kRange: r = n.lo <= p && p <= n.hi; break;
+    case PortNode::Kind::kList: {
+      bool has_pos = false, pos = false;
+      for (const PortNode& c : n.children) {
+        bool m = port_match(c, p);
+        if (c.negated) {
+          if (!m) { r = false; break; }
+        } else {
+          has_pos = true;
+          pos = pos || m;
+        }
+      }
+      if (r && has_pos) r = pos;
+      break;
+    }
+  }
+  return n.negated ? !r : r;
+}
+
+bool ports_apply(uint8_t ip_proto) { return ip_proto == 6 || ip_proto == 17 || ip_proto == 132; }
+
+bool header_oneway(const Rule& r, const MatchInput& in, bool swap) {
+  const auto& s = swap ? in.dst : in.src;
+  const auto& d = swap ? in.src : in.dst;
+  if (!address_match(r.src, in.ipv6, s) || !address_match(r.dst, in.ipv6, d)) return false;
+  if (ports_apply(in.ip_proto)) {
+    uint16_t sp = swap ? in.dport : in.sport, dp = swap ? in.sport : in.dport;
+    return port_match(r.sport, sp) && port_match(r.dport, dp);
+  }
+  // A packet without ports only matches a rule that does not ask for them.
+  return r.sport.kind == PortNode::Kind::kAny && !r.sport.negated &&
+         r.dport.kind == PortNode::Kind::kAny && !r.dport.negated;
+}
+
+bool proto_match(const Rule& r, const MatchInput& in) {
+  switch (r.proto) {
+    case RuleProto::kIp: return true;
+    case RuleProto::kTcp: return in.ip_proto == 6;
+    case RuleProto::kTcpPkt: return in.ip_proto == 6 && !in.stream;
+    case RuleProto::kTcpStream: return in.ip_proto == 6 && in.stream;
+    case RuleProto::kUdp: return in.ip_proto == 17;
+    case RuleProto::kIcmp: return in.ip_proto == 1 || in.ip_proto == 58;
+    case RuleProto::kIcmpV4: return in.ip_proto == 1;
+    case RuleProto::kIcmpV6: return in.ip_proto == 58;
+    case RuleProto::kAppLayer: return false;
+  }
+  return false;
+}
+
+bool flow_match(const FlowOpts& f, const MatchInput& in) {
+  if (f.dir != FlowOpts::Dir::kAny) {
+    if (!in.has_flow) return false;
+    if ((f.dir == FlowOpts::Dir::kToServer) != in.to_server) return false;
+  }
+  switch (f.state) {
+    case FlowOpts::State::kAny: case FlowOpts::State::kStateless: break;
+    case FlowOpts::State::kEstablished: if (!in.has_flow || !in.established) return false; break;
+    case FlowOpts::State::kNotEstablished: if (!in.has_flow || in.established) return false; break;
+  }
+  if (f.stream == FlowOpts::Stream::kOnlyStream && !in.stream) return false;
+  if (f.stream == FlowOpts::Stream::kNoStream && in.stream) return false;
+  return true;
+}
+
+// Suricata's flags test: `ignore` bits are masked out first; no modifier
+// means the remaining flags equal the rule's exactly.
+bool flags_match(const TcpFlags& f, uint8_t pkt) {
+  if (f.bits == 0 && pkt != 0) return f.mod == TcpFlags::Mod::kNot;
+  uint8_t x = pkt & static_cast<uint8_t>(~f.ignore);
+  switch (f.mod) {
+    case TcpFlags::Mod::kAny: return (x & f.bits) != 0;
+    case TcpFlags::Mod::kPlus: return (x & f.bits) == f.bits;
+    case TcpFlags::Mod::kNot: return (x & f.bits) != f.bits;
+    case TcpFlags::Mod::kExact: return x == f.bits;
+  }
+  return false;
+}
+
+bool is_relative(const PayloadMatch& pm) {
+  if (auto* c = std::get_if<ContentMatch>(&pm)) return c->distance || c->within;
+  if (auto* p = std::get_if<PcreMatch>(&pm)) return p->relative;
+  if (auto* b = std::get_if<ByteTest>(&pm)) return b->relative;
+  if (auto* b = std::get_if<ByteJump>(&pm)) return b->relative;
+  if (auto* b = std::get_if<ByteExtract>(&pm)) return b->relative;
+  if (auto* d = std::get_if<IsDataAt>(&pm)) return d->relative;
+  return false;
+}
+
+bool byte_eq(uint8_t a, uint8_t b, bool nocase) {
+  if (!nocase) return a == b;
+  return std::tolower(a) == std::tolower(b);
+}
+
+// First occurrence of pat in buf[from, to) (the whole pattern inside), or -1.
+int64_t find(const uint8_t* buf, int64_t from, int64_t to, const std::string& pat, bool nocase) {
+  auto n = static_cast<int64_t>(pat.size());
+  const auto* p = reinterpret_cast<const uint8_t*>(pat.data());
+  for (int64_t i = from; i + n <= to; ++i) {
+    if (!byte_eq(buf[i], p[0], nocase)) continue;
+    int64_t k = 1;
+    while (k < n && byte_eq(buf[i + k], p[k], nocase)) ++k;
+    if (k == n) return i;
+  }
+  return -1;
+}
+
+// Reads nbytes at pos as a number: binary in the given byte order, or
+// text in a base (Suricata reads leading digits and fails on none).
+bool read_number(const uint8_t* buf, int64_t len, int64_t pos, int64_t nbytes, ByteEndian endian,
+                 ByteBase base, uint64_t& out) {
+  if (pos < 0 || nbytes < 0 || pos + nbytes > len) return false;
+  uint64_t v = 0;
+  if (base == ByteBase::kNone) {
+    if (nbytes > 8) return false;
+    for (int64_t i = 0; i < nbytes; ++i) {
+      uint64_t b = buf[pos + i];
+      if (endian == ByteEndian::kLittle) v |= b << (8 * i);
+      else v = (v << 8) | b;
+    }
+    out = v;
+    return true;
+  }
+  unsigned radix = base == ByteBase::kHex ? 16 : base == ByteBase::kOct ? 8 : 10;
+  int64_t digits = 0;
+  for (int64_t i = 0; i < nbytes; ++i) {
+    int c = buf[pos + i];
+    unsigned d;
+    if (c >= '0' && c <= '9') d = static_cast<unsigned>(c - '0');
+    else if (c >= 'a' && c <= 'f') d = static_cast<unsigned>(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') d = static_cast<unsigned>(c - 'A' + 10);
+    else break;
+    if (d >= radix) break;
+    v = v * radix + d;
+    ++digits;
+  }
+  if (digits == 0) return false;
+  out = v;
+  return true;
+}
+
+// One rule's payload inspection: Suricata's recursive content inspection.
+// run(i, prev) checks payload items i.. with `prev` the end of the previous
+// match (the base of relative keywords). A content whose next keyword is
+// relative to it retries from each later occurrence when the rest fails;
+// an absolute keyword that fails ends the whole inspection (`discontinue`),
+// since no other earlier match can change its result.
+struct Inspection {
+  const uint8_t* buf;
+  int64_t len;
+  const std::vector<PayloadMatch>& items;
+  const std::vector<void*>& pcre;
+  pcre2_match_data* md;
+  pcre2_match_context* mctx;
+  MatchCounters& counters;
+  std::array<std::string_view, 8> var_name{};
+  std::array<int64_t, 8> var_value{};
+  size_t vars = 0;
+  bool discontinue = false;
+  int budget = kInspectionBudget;
+
+  int64_t value(const IntOrVar& v) const {
+    if (v.var.empty()) return v.value;
+    for (size_t i = 0; i < vars; ++i)
+      if (var_name[i] == v.var) return var_value[i];
+    return 0;
+  }
+  int64_t var(std::string_view name) const {
+    for (size_t i = 0; i < vars; ++i)
+      if (var_name[i] == name) return var_value[i];
+    return 0;
+  }
+  void set_var(std::string_view name, int64_t v) {
+    for (size_t i = 0; i < vars; ++i)
+      if (var_name[i] == name) { var_value[i] = v; return; }
+    if (vars < var_name.size()) {
+      var_name[vars] = name;
+      var_value[vars++] = v;
+    }
+  }
+  bool next_relative(size_t i) const { return i + 1 < items.size() && is_relative(items[i + 1]); }
+
+  bool run(size_t i, int64_t prev) {
+    if (i == items.size()) return true;
+    if (--budget < 0) {
+      discontinue = true;
+      return false;
+    }
+    const PayloadMatch& pm = items[i];
+    if (auto* c = std::get_if<ContentMatch>(&pm)) return content(i, *c, prev);
+    if (auto* p = std::get_if<PcreMatch>(&pm)) return regex(i, *p, static_cast<pcre2_code*>(pcre[i]), prev);
+    if (auto* b = std::get_if<ByteTest>(&pm)) return byte_test(i, *b, prev);
+    if (auto* b = std::get_if<ByteJump>(&pm)) return byte_jump(i, *b, prev);
+    if (auto* b = std::get_if<ByteExtract>(&pm)) return byte_extract(i, *b, prev);
+    if (auto* d = std::get_if<IsDataAt>(&pm)) return isdataat(i, *d, prev);
+    return false;
+  }
+
+  bool content(size_t i, const ContentMatch& c, int64_t prev) {
+    bool relative = c.distance || c.within;
+    auto plen = static_cast<int64_t>(c.bytes.size());
+    int64_t offset = 0, depth = len;
+    if (relative) {
+      offset = prev;
+      int64_t dist = c.distance ? value(*c.distance) : 0;
+      if (c.distance) offset = (dist < 0 && -dist > offset) ? 0 : offset + dist;
+      if (c.within) depth = std::min(depth, prev + value(*c.within) + dist);
+    } else {
+      if (c.offset) offset = value(*c.offset);
+      // depth counts from offset (rule.h); startswith is depth:len at 0.
+      if (c.depth) depth = std::min(depth, offset + value(*c.depth));
+      if (c.startswith) depth = std::min(depth, plen);
+    }
+    int64_t from = offset;
+    for (;;) {
+      int64_t pos = -1;
+      if (from <= depth && depth > 0) {
+        if (c.endswith) {
+          pos = depth == len && len - plen >= from ? len - plen : -1;
+          if (pos >= 0 && find(buf, pos, len, c.bytes, c.nocase) != pos) pos = -1;
+        } else {
+          pos = find(buf, from, depth, c.bytes, c.nocase);
+        }
+      }
+      if (pos < 0) {
+        if (c.negated) return run(i + 1, prev);
+        if (!relative) discontinue = true;
+        return false;
+      }
+      if (c.negated) {
+        if (!relative) discontinue = true;
+        return false;
+      }
+      int64_t end = pos + plen;
+      if (!next_relative(i)) return run(i + 1, end);
+      if (run(i + 1, end)) return true;
+      if (discontinue || c.endswith) return false;
+      from = pos + 1;
+    }
+  }
+
+  // A relative pcre sees the buffer from the previous match on, as in
+  // Suricata: `^` anchors there and offsets count from there.
+  bool regex(size_t i, const PcreMatch& p, pcre2_code* code, int64_t prev) {
+    int64_t base = p.relative ? std::min(prev, len) : 0;
+    int64_t from = 0;
+    for (;;) {
+      int rc = base + from > len ? PCRE2_ERROR_NOMATCH
+                                 : pcre2_match(code, buf + base, static_cast<PCRE2_SIZE>(len - base),
+                                               static_cast<PCRE2_SIZE>(from), 0, md,
+                                               p.match_limit_off ? nullptr : mctx);
+      if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) ++counters.pcre_errors;
+      if (rc < 0) {
+        if (p.negated) return run(i + 1, prev);
+        if (!p.relative) discontinue = true;
+        return false;
+      }
+      if (p.negated) {
+        if (!p.relative) discontinue = true;
+        return false;
+      }
+      PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+      auto start = static_cast<int64_t>(ov[0]), end = base + static_cast<int64_t>(ov[1]);
+      if (!next_relative(i)) return run(i + 1, end);
+      if (run(i + 1, end)) return true;
+      if (discontinue) return false;
+      from = start + 1;
+    }
+  }
+
+  bool byte_test(size_t i, const ByteTest& b, int64_t prev) {
+    int64_t n = b.nbytes_var.empty() ? b.nbytes : var(b.nbytes_var);
+    int64_t pos = (b.relative ? prev : 0) + value(b.offset);
+    uint64_t v = 0;
+    if (!read_number(buf, len, pos, n, b.endian, b.base, v)) return false;
+    if (b.bitmask && *b.bitmask) v = (v & *b.bitmask) >> std::countr_zero(*b.bitmask);
+    auto x = static_cast<uint64_t>(value(b.value));
+    bool m = false;
+    if (b.op == "<") m = v < x;
+    else if (b.op == ">") m = v > x;
+    else if (b.op == "=") m = v == x;
+    else if (b.op == "<=") m = v <= x;
+    else if (b.op == ">=") m = v >= x;
+    else if (b.op == "&") m = (v & x) != 0;
+    else if (b.op == "^") m = (v ^ x) != 0;
+    if (b.negated) m = !m;
+    return m && run(i + 1, prev);
+  }
+
+  bool byte_jump(size_t i, const ByteJump& b, int64_t prev) {
+    int64_t n = b.nbytes_var.empty() ? b.nbytes : var(b.nbytes_var);
+    int64_t pos = (b.relative ? prev : 0) + value(b.offset);
+    uint64_t v = 0;
+    if (n > 0 && !read_number(buf, len, pos, n, b.endian, b.base, v)) return false;
+    if (n == 0 && (pos < 0 || pos > len)) return false;
+    if (b.bitmask && *b.bitmask) v = (v & *b.bitmask) >> std::countr_zero(*b.bitmask);
+    auto val = static_cast<int64_t>(v) * b.multiplier;
+    if (b.align && val % 4) val += 4 - val % 4;
+    int64_t jump = b.from_beginning ? val : b.from_end ? len + val : pos + n + val;
+    jump += b.post_offset;
+    // Suricata: the jump target must be inside the buffer.
+    if (jump < 0 || jump >= len) return false;
+    return run(i + 1, jump);
+  }
+
+  bool byte_extract(size_t i, const ByteExtract& b, int64_t prev) {
+    int64_t pos = (b.relative ? prev : 0) + b.offset;
+    uint64_t v = 0;
+    if (!read_number(buf, len, pos, b.nbytes, b.endian, b.base, v)) return false;
+    auto val = static_cast<int64_t>(v) * b.multiplier;
+    if (b.align && val % b.align) val += b.align - val % b.align;
+    set_var(b.name, val);
+    return run(i + 1, pos + b.nbytes);
+  }
+
+  bool isdataat(size_t i, const IsDataAt& d, int64_t prev) {
+    int64_t n = value(d.size);
+    // Suricata: relative asks for n more bytes after prev; absolute for a
+    // byte at offset n.
+    bool ok = d.relative ? prev + n <= len : n < len;
+    if (d.negated) ok = !ok;
+    if (!ok) {
+      if (!d.relative) discontinue = true;
+      return false;
+    }
+    return run(i + 1, prev);
+  }
+};
+
+std::string unsupported_reason(const Rule& r, std::string& keyword) {
+  if (r.proto == RuleProto::kAppLayer) {
+    keyword = "header";
+    return "app-layer protocol '" + r.app_proto + "' needs protocol detection, not supported by the matcher yet";
+  }
+  for (const Flowbits& f : r.flowbits) {
+    if (f.cmd != Flowbits::Cmd::kNoAlert) {
+      keyword = "flowbits";
+      return "flowbits need per-flow state, not supported by the matcher yet";
+    }
+  }
+  if (r.threshold) {
+    keyword = "threshold";
+    return "threshold needs per-host state in the alert stage, not supported yet";
+  }
+  if (r.detection_filter) {
+    keyword = "detection_filter";
+    return "detection_filter needs per-host state in the alert stage, not supported yet";
+  }
+  size_t vars = 0;
+  for (const PayloadMatch& pm : r.payload) {
+    bool dce = false;
+    if (auto* b = std::get_if<ByteTest>(&pm)) { dce = b->dce || b->endian == ByteEndian::kDce; keyword = "byte_test"; }
+    if (auto* b = std::get_if<ByteJump>(&pm)) { dce = b->dce || b->endian == ByteEndian::kDce; keyword = "byte_jump"; }
+    if (auto* b = std::get_if<ByteExtract>(&pm)) {
+      dce = b->dce || b->endian == ByteEndian::kDce;
+      keyword = "byte_extract";
+      if (++vars > 8) return "more than 8 byte_extract variables in one rule";
+    }
+    if (dce) return "the dce option needs the DCERPC parser, not supported yet";
+  }
+  keyword.clear();
+  return {};
+}
+
+}  // namespace
+
+RuleSet::CompiledRule::~CompiledRule() {
+  for (void* p : pcre) pcre2_code_free(static_cast<pcre2_code*>(p));
+}
+
+RuleSet::CompiledRule::CompiledRule(CompiledRule&& o) noexcept
+    : rule(std::move(o.rule)), fp(std::move(o.fp)), pcre(std::move(o.pcre)) {
+  o.pcre.clear();
+}
+
+RuleSet::~RuleSet() {
+  for (Group& g : groups_) hs_free_database(g.db);
+  pcre2_match_context_free(static_cast<pcre2_match_context*>(match_ctx_));
+}
+
+MatchScratch::~MatchScratch() {
+  if (hs_) hs_free_scratch(hs_);
+  pcre2_match_data_free(static_cast<pcre2_match_data*>(pcre_data_));
+}
+
+std::unique_ptr<MatchScratch> MatchScratch::clone() const {
+  std::unique_ptr<MatchScratch> s(new MatchScratch());
+  s->set_ = set_;
+  if (hs_ && hs_clone_scratch(hs_, &s->hs_) != HS_SUCCESS) return nullptr;
+  s->pcre_data_ = pcre2_match_data_create(32, nullptr);
+  s->pattern_hit_.assign(pattern_hit_.size(), 0);
+  s->hit_patterns_.reserve(hit_patterns_.capacity());
+  s->candidates_.reserve(candidates_.capacity());
+  return s;
+}
+
+std::shared_ptr<const RuleSet> RuleSet::build(const std::vector<Rule>& rules, std::string* error,
+                                              std::vector<RuleError>* rejected) {
+  auto fail = [&](std::string msg) {
+    if (error) *error = std::move(msg);
+    return std::shared_ptr<const RuleSet>();
+  };
+  std::shared_ptr<RuleSet> set(new RuleSet());
+  auto* mctx = pcre2_match_context_create(nullptr);
+  pcre2_set_match_limit(mctx, kPcreMatchLimit);
+  pcre2_set_depth_limit(mctx, kPcreDepthLimit);
+  set->match_ctx_ = mctx;
+  set->rules_.reserve(rules.size());
+
+  for (const Rule& r : rules) {
+    std::string keyword;
+    std::string reason = unsupported_reason(r, keyword);
+    CompiledRule cr;
+    if (reason.empty()) {
+      cr.pcre.assign(r.payload.size(), nullptr);
+      for (size_t i = 0; i < r.payload.size() && reason.empty(); ++i) {
+        const auto* p = std::get_if<PcreMatch>(&r.payload[i]);
+        if (!p) continue;
+        uint32_t opts = 0;
+        if (p->caseless) opts |= PCRE2_CASELESS;
+        if (p->dotall) opts |= PCRE2_DOTALL;
+        if (p->multiline) opts |= PCRE2_MULTILINE;
+        if (p->extended) opts |= PCRE2_EXTENDED;
+        if (p->anchored) opts |= PCRE2_ANCHORED;
+        if (p->dollar_endonly) opts |= PCRE2_DOLLAR_ENDONLY;
+        if (p->ungreedy) opts |= PCRE2_UNGREEDY;
+        int err = 0;
+        PCRE2_SIZE at = 0;
+        pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(p->pattern.data()), p->pattern.size(),
+                                         opts, &err, &at, nullptr);
+        if (!code) {
+          PCRE2_UCHAR msg[160];
+          pcre2_get_error_message(err, msg, sizeof msg);
+          keyword = "pcre";
+          reason = "pcre compile error at offset " + std::to_string(at) + ": " + reinterpret_cast<char*>(msg);
+          break;
+        }
+        pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter when JIT is unavailable
+        cr.pcre[i] = code;
+      }
+    }
+    if (!reason.empty()) {
+      RuleError e;
+      e.kind = RuleError::Kind::kUnsupportedKeyword;
+      e.file = r.file;
+      e.line = r.line;
+      e.sid = r.sid;
+      e.keyword = keyword;
+      e.reason = reason;
+      if (!rejected) return fail(e.str());
+      rejected->push_back(std::move(e));
+      continue;
+    }
+    cr.rule = r;
+    cr.fp = select_fast_pattern(r);
+    set->rules_.push_back(std::move(cr));
+  }
+
+  // Groups: which rules can match a packet of each class and direction.
+  set->groups_.resize(kClassCount * 2);
+  uint32_t base = 0;
+  size_t max_patterns = 0;
+  for (size_t gi = 0; gi < set->groups_.size(); ++gi) {
+    Group& g = set->groups_[gi];
+    auto cls = static_cast<ProtoClass>(gi / 2);
+    bool to_server = gi % 2 == 0;
+    g.name = std::string(kClassName[cls]) + (to_server ? " to_server" : " to_client");
+    std::map<std::pair<std::string, bool>, uint32_t> ids;
+    for (size_t ri = 0; ri < set->rules_.size(); ++ri) {
+      const CompiledRule& cr = set->rules_[ri];
+      const Rule& r = cr.rule;
+      bool in_class = false;
+      switch (r.proto) {
+        case RuleProto::kIp: in_class = true; break;
+        case RuleProto::kTcp: case RuleProto::kTcpPkt: case RuleProto::kTcpStream: in_class = cls == kClassTcp; break;
+        case RuleProto::kUdp: in_class = cls == kClassUdp; break;
+        case RuleProto::kIcmp: case RuleProto::kIcmpV4: case RuleProto::kIcmpV6: in_class = cls == kClassIcmp; break;
+        case RuleProto::kAppLayer: break;
+      }
+      if (!in_class) continue;
+      if (r.flow && r.flow->dir != FlowOpts::Dir::kAny &&
+          (r.flow->dir == FlowOpts::Dir::kToServer) != to_server)
+        continue;
+      ++g.rules;
+      auto idx = static_cast<uint32_t>(ri);
+      if (!cr.fp || cr.fp->negated) {
+        g.always.push_back(idx);
+        continue;
+      }
+      auto [it, fresh] = ids.try_emplace({cr.fp->bytes, cr.fp->nocase}, static_cast<uint32_t>(ids.size()));
+      if (fresh) g.pattern_rules.emplace_back();
+      g.pattern_rules[it->second].push_back(idx);
+    }
+    g.pattern_base = base;
+    base += static_cast<uint32_t>(ids.size());
+    max_patterns = std::max(max_patterns, ids.size());
+    set->max_rules_per_group_ = std::max(set->max_rules_per_group_, g.rules);
+    if (ids.empty()) continue;
+
+    std::vector<const char*> exprs(ids.size());
+    std::vector<size_t> lens(ids.size());
+    std::vector<unsigned> flags(ids.size()), hs_ids(ids.size());
+    for (const auto& [key, id] : ids) {
+      exprs[id] = key.first.data();
+      lens[id] = key.first.size();
+      flags[id] = HS_FLAG_SINGLEMATCH | (key.second ? HS_FLAG_CASELESS : 0);
+      hs_ids[id] = id;
+    }
+    hs_compile_error_t* cerr = nullptr;
+    if (hs_compile_lit_multi(exprs.data(), flags.data(), hs_ids.data(), lens.data(),
+                             static_cast<unsigned>(ids.size()), HS_MODE_BLOCK, nullptr, &g.db,
+                             &cerr) != HS_SUCCESS) {
+      std::string msg = "hyperscan compile failed for group " + g.name;
+      if (cerr) {
+        if (cerr->expression >= 0) {
+          const auto& rl = g.pattern_rules[static_cast<size_t>(cerr->expression)];
+          if (!rl.empty()) msg += " (sid " + std::to_string(set->rules_[rl[0]].rule.sid) + ")";
+        }
+        msg += std::string(": ") + cerr->message;
+        hs_free_compile_error(cerr);
+      }
+      return fail(msg);
+    }
+    hs_database_size(g.db, &g.db_bytes);
+  }
+  set->pattern_count_ = base;
+  (void)max_patterns;
+  return set;
+}
+
+std::unique_ptr<MatchScratch> RuleSet::make_scratch() const {
+  std::unique_ptr<MatchScratch> s(new MatchScratch());
+  s->set_ = this;
+  for (const Group& g : groups_) {
+    if (g.db && hs_alloc_scratch(g.db, &s->hs_) != HS_SUCCESS) return nullptr;
+  }
+  s->pcre_data_ = pcre2_match_data_create(32, nullptr);
+  s->pattern_hit_.assign(pattern_count_, 0);
+  size_t max_patterns = 0;
+  for (const Group& g : groups_) max_patterns = std::max(max_patterns, g.pattern_rules.size());
+  s->hit_patterns_.reserve(max_patterns);
+  s->candidates_.reserve(max_rules_per_group_);
+  return s;
+}
+
+namespace {
+
+struct ScanContext {
+  uint8_t* hit;
+  std::vector<uint32_t>* list;
+};
+
+int on_hs_match(unsigned id, unsigned long long, unsigned long long, unsigned, void* ctx) {
+  auto* c = static_cast<ScanContext*>(ctx);
+  if (!c->hit[id]) {
+    c->hit[id] = 1;
+    c->list->push_back(id);  // capacity reserved: the group's pattern count
+  }
+  return 0;
+}
+
+}  // namespace
+
+size_t RuleSet::collect(const MatchInput& in, MatchScratch& s) const {
+  s.candidates_.clear();
+  s.hit_patterns_.clear();
+  const Group& g = groups_[packet_class(in.ip_proto) * 2 + (in.to_server ? 0 : 1)];
+  if (g.db && !in.payload.empty()) {
+    ScanContext ctx{s.pattern_hit_.data() + g.pattern_base, &s.hit_patterns_};
+    ++s.counters.scans;
+    if (hs_scan(g.db, reinterpret_cast<const char*>(in.payload.data()), static_cast<unsigned>(in.payload.size()),
+                0, s.hs_, on_hs_match, &ctx) != HS_SUCCESS)
+      ++s.counters.scan_errors;
+    for (uint32_t id : s.hit_patterns_) {
+      ctx.hit[id] = 0;
+      for (uint32_t r : g.pattern_rules[id]) s.candidates_.push_back(r);
+    }
+  }
+  s.counters.candidates += s.candidates_.size();
+  s.counters.always_checked += g.always.size();
+  s.candidates_.insert(s.candidates_.end(), g.always.begin(), g.always.end());
+  std::sort(s.candidates_.begin(), s.candidates_.end());
+  return s.candidates_.size();
+}
+
+bool RuleSet::confirm(size_t rule_index, const MatchInput& in, MatchScratch& s) const {
+  const CompiledRule& cr = rules_[rule_index];
+  const Rule& r = cr.rule;
+  if (!proto_match(r, in)) return false;
+  if (!header_oneway(r, in, false) && !(r.direction == RuleDirection::kBoth && header_oneway(r, in, true)))
+    return false;
+  if (r.flow && !flow_match(*r.flow, in)) return false;
+  if (r.dsize && !uint_cond(*r.dsize, in.payload.size())) return false;
+  if (r.ttl && !uint_cond(*r.ttl, in.ttl)) return false;
+  if (r.ip_proto && !uint_cond(*r.ip_proto, in.ip_proto)) return false;
+  bool icmp = in.ip_proto == 1 || in.ip_proto == 58;
+  if (r.itype && !(icmp && uint_cond(*r.itype, in.icmp_type))) return false;
+  if (r.icode && !(icmp && uint_cond(*r.icode, in.icmp_code))) return false;
+  if (r.icmp_id && !(icmp && in.icmp_has_id && *r.icmp_id == in.icmp_id)) return false;
+  if (r.icmp_seq && !(icmp && in.icmp_has_id && *r.icmp_seq == in.icmp_seq)) return false;
+  if (r.flags && !(in.ip_proto == 6 && flags_match(*r.flags, in.tcp_flags))) return false;
+  if (r.payload.empty()) return true;
+  static const uint8_t kEmpty[1] = {0};  // PCRE2 refuses a null subject
+  Inspection insp{in.payload.empty() ? kEmpty : in.payload.data(), static_cast<int64_t>(in.payload.size()), r.payload, cr.pcre,
+                  static_cast<pcre2_match_data*>(s.pcre_data_), static_cast<pcre2_match_context*>(match_ctx_),
+                  s.counters};
+  return insp.run(0, 0);
+}
+
+size_t RuleSet::size() const { return rules_.size(); }
+const Rule& RuleSet::rule(size_t i) const { return rules_[i].rule; }
+const FastPattern* RuleSet::fast_pattern(size_t i) const { return rules_[i].fp ? &*rules_[i].fp : nullptr; }
+
+std::vector<RuleGroupInfo> RuleSet::groups() const {
+  std::vector<RuleGroupInfo> out;
+  for (const Group& g : groups_)
+    out.push_back({g.name, g.rules, g.pattern_rules.size(), g.always.size(), g.db_bytes});
+  return out;
+}
+
+size_t RuleSet::database_bytes() const {
+  size_t n = 0;
+  for (const Group& g : groups_) n += g.db_bytes;
+  return n;
+}
+
+}  // namespace ws

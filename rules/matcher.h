@@ -1,0 +1,189 @@
+// RuleSet: parsed rules compiled for matching. Two stages, as in Suricata:
+//
+//   prefilter  - each rule's fast pattern (rules/fast_pattern.h) goes into a
+//                Hyperscan block-mode literal database; one scan of the
+//                payload yields the rules worth confirming.
+//   confirm    - each candidate, plus the group's rules without a usable
+//                fast pattern ("always check"), is checked in full in rule
+//                order: header, flow, packet fields, then the payload
+//                keywords in the rule's own order with Suricata's content
+//                inspection semantics (relative positions, backtracking over
+//                earlier matches, negation, pcre, byte_*).
+//
+// Groups are keyed by the packet's protocol class (tcp, udp, icmp, other)
+// and direction (to_server, to_client). A rule goes into every group it can
+// match: an `ip` rule into all four protocol classes, a rule without a flow
+// direction into both directions. Patterns are duplicated across groups so
+// a packet costs exactly one scan.
+//
+// A built RuleSet is immutable and shared between workers by pointer (a
+// reload builds a new one off the data path). Everything mutable during a
+// match lives in a MatchScratch, one per worker: Hyperscan scratch, PCRE2
+// match data, candidate lists. match() neither allocates nor locks.
+//
+// Not supported yet (build() rejects the rule and says why): flowbits other
+// than `noalert` (need per-flow state), threshold / detection_filter (need
+// per-host state in the alert stage), app-layer protocols, dce byte options.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "rules/fast_pattern.h"
+#include "rules/rule.h"
+#include "rules/rule_parser.h"
+
+struct hs_database;
+struct hs_scratch;
+
+namespace ws {
+
+// What the matcher needs to know about one packet (or one reassembled
+// stream chunk). Addresses are in network order; IPv4 uses the first 4 bytes.
+struct MatchInput {
+  std::span<const uint8_t> payload;
+  uint8_t ip_proto = 0;  // 6 tcp, 17 udp, 1 icmp, 58 icmpv6, ...
+  bool ipv6 = false;
+  std::array<uint8_t, 16> src{}, dst{};
+  uint16_t sport = 0, dport = 0;
+  // Flow state. Without a flow (has_flow false) `flow:to_server`,
+  // `established` and friends do not match; `stateless` always does.
+  bool has_flow = true;
+  bool to_server = true;
+  bool established = false;
+  bool stream = false;  // payload is reassembled stream data, not one packet
+  uint8_t ttl = 0;
+  uint8_t tcp_flags = 0;  // the TCP header's flag byte (CWR 0x80 .. FIN 0x01)
+  uint8_t icmp_type = 0, icmp_code = 0;
+  bool icmp_has_id = false;  // echo / echo reply and the like carry id+seq
+  uint16_t icmp_id = 0, icmp_seq = 0;
+};
+
+// Counters of one worker's matching; summed by the caller when scraped.
+struct MatchCounters {
+  uint64_t scans = 0;               // prefilter scans run
+  uint64_t scan_errors = 0;         // hs_scan failures (packet skipped)
+  uint64_t candidates = 0;          // rules confirmed because of the prefilter
+  uint64_t always_checked = 0;      // rules confirmed without a prefilter hit
+  uint64_t matches = 0;             // rules that matched
+  uint64_t pcre_errors = 0;         // pcre2_match errors other than no-match (limits)
+};
+
+class RuleSet;
+
+// Per-worker mutable state. Make one per worker with RuleSet::make_scratch
+// (or clone one); it is tied to the RuleSet it was made for.
+class MatchScratch {
+ public:
+  MatchScratch(const MatchScratch&) = delete;
+  MatchScratch& operator=(const MatchScratch&) = delete;
+  ~MatchScratch();
+  // A copy for another worker (hs_clone_scratch + fresh buffers).
+  std::unique_ptr<MatchScratch> clone() const;
+  MatchCounters counters;
+
+ private:
+  friend class RuleSet;
+  MatchScratch() = default;
+  const RuleSet* set_ = nullptr;
+  hs_scratch* hs_ = nullptr;
+  void* pcre_data_ = nullptr;             // pcre2_match_data_8*
+  std::vector<uint8_t> pattern_hit_;      // per pattern id, this scan
+  std::vector<uint32_t> hit_patterns_;    // pattern ids hit, this scan
+  std::vector<uint32_t> candidates_;      // rule indices to confirm
+};
+
+// One group's figures, for reports and the "rule groups without a usable
+// fast pattern" diagnostic.
+struct RuleGroupInfo {
+  std::string name;          // "tcp to_server"
+  size_t rules = 0;          // rules in the group
+  size_t patterns = 0;       // distinct prefilter patterns
+  size_t always_check = 0;   // rules confirmed on every packet of the group
+  size_t database_bytes = 0;
+};
+
+class RuleSet {
+ public:
+  // Compiles rules. Rules the matcher cannot honour (see the header comment)
+  // are skipped and listed in *rejected when it is given; when it is null
+  // any such rule fails the whole build. Returns null on failure with the
+  // reason in *error (a Hyperscan or PCRE2 compile error names the sid).
+  static std::shared_ptr<const RuleSet> build(const std::vector<Rule>& rules, std::string* error,
+                                              std::vector<RuleError>* rejected = nullptr);
+  ~RuleSet();
+  RuleSet(const RuleSet&) = delete;
+  RuleSet& operator=(const RuleSet&) = delete;
+
+  std::unique_ptr<MatchScratch> make_scratch() const;
+
+  // Calls on_match(const Rule&) for each matching rule, in rule order.
+  // Returns the number of matching rules.
+  template <typename F>
+  size_t match(const MatchInput& in, MatchScratch& scratch, F&& on_match) const {
+    size_t n = collect(in, scratch);
+    size_t hits = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (confirm(scratch.candidates_[i], in, scratch)) {
+        ++hits;
+        on_match(rule(scratch.candidates_[i]));
+      }
+    }
+    scratch.counters.matches += hits;
+    return hits;
+  }
+
+  // Confirms one rule against the input, without the prefilter. For tests
+  // and for callers that already know the candidate.
+  bool confirm(size_t rule_index, const MatchInput& in, MatchScratch& scratch) const;
+
+  size_t size() const;
+  const Rule& rule(size_t i) const;
+  // The rule's prefilter pattern; null when it has no content.
+  const FastPattern* fast_pattern(size_t i) const;
+  std::vector<RuleGroupInfo> groups() const;
+  size_t database_bytes() const;
+
+  struct CompiledRule;
+  struct Group;
+
+ private:
+  RuleSet() = default;
+  // Prefilter scan; leaves the rule indices to confirm, sorted, in
+  // scratch.candidates_ and returns how many.
+  size_t collect(const MatchInput& in, MatchScratch& scratch) const;
+
+  std::vector<CompiledRule> rules_;
+  std::vector<Group> groups_;
+  size_t pattern_count_ = 0;  // distinct pattern ids across groups
+  size_t max_rules_per_group_ = 0;
+  void* match_ctx_ = nullptr;  // pcre2_match_context_8*, read-only after build
+  friend class MatchScratch;
+};
+
+struct RuleSet::CompiledRule {
+  Rule rule;
+  std::optional<FastPattern> fp;
+  std::vector<void*> pcre;  // pcre2_code_8* per payload item (null if not pcre)
+  ~CompiledRule();
+  CompiledRule() = default;
+  CompiledRule(CompiledRule&&) noexcept;
+  CompiledRule& operator=(CompiledRule&&) = delete;
+};
+
+struct RuleSet::Group {
+  std::string name;
+  hs_database* db = nullptr;
+  std::vector<std::vector<uint32_t>> pattern_rules;  // pattern id (local) -> rule indices
+  uint32_t pattern_base = 0;  // offset of this group's ids in the scratch hit table
+  std::vector<uint32_t> always;  // rule indices, sorted
+  size_t rules = 0;
+  size_t db_bytes = 0;
+};
+
+}  // namespace ws

@@ -180,6 +180,16 @@ bool flags_match(const TcpFlags& f, uint8_t pkt) {
   return false;
 }
 
+bool bit_get(std::span<uint64_t> words, uint32_t b) {
+  return b / 64 < words.size() && (words[b / 64] >> (b % 64)) & 1;
+}
+
+void bit_put(std::span<uint64_t> words, uint32_t b, bool v) {
+  if (b / 64 >= words.size()) return;
+  uint64_t m = uint64_t{1} << (b % 64);
+  words[b / 64] = v ? words[b / 64] | m : words[b / 64] & ~m;
+}
+
 bool is_relative(const PayloadMatch& pm) {
   if (auto* c = std::get_if<ContentMatch>(&pm)) return c->distance || c->within;
   if (auto* p = std::get_if<PcreMatch>(&pm)) return p->relative;
@@ -435,12 +445,6 @@ std::string unsupported_reason(const Rule& r, std::string& keyword) {
     keyword = "header";
     return "app-layer protocol '" + r.app_proto + "' needs protocol detection, not supported by the matcher yet";
   }
-  for (const Flowbits& f : r.flowbits) {
-    if (f.cmd != Flowbits::Cmd::kNoAlert) {
-      keyword = "flowbits";
-      return "flowbits need per-flow state, not supported by the matcher yet";
-    }
-  }
   if (r.threshold) {
     keyword = "threshold";
     return "threshold needs per-host state in the alert stage, not supported yet";
@@ -472,7 +476,7 @@ RuleSet::CompiledRule::~CompiledRule() {
 }
 
 RuleSet::CompiledRule::CompiledRule(CompiledRule&& o) noexcept
-    : rule(std::move(o.rule)), fp(std::move(o.fp)), pcre(std::move(o.pcre)) {
+    : rule(std::move(o.rule)), fp(std::move(o.fp)), pcre(std::move(o.pcre)), flowbits(std::move(o.flowbits)) {
   o.pcre.clear();
 }
 
@@ -509,6 +513,7 @@ std::shared_ptr<const RuleSet> RuleSet::build(const std::vector<Rule>& rules, st
   pcre2_set_depth_limit(mctx, kPcreDepthLimit);
   set->match_ctx_ = mctx;
   set->rules_.reserve(rules.size());
+  std::map<std::string, uint32_t> flowbit_ids;
 
   for (const Rule& r : rules) {
     std::string keyword;
@@ -556,6 +561,16 @@ std::shared_ptr<const RuleSet> RuleSet::build(const std::vector<Rule>& rules, st
     }
     cr.rule = r;
     cr.fp = select_fast_pattern(r);
+    for (const Flowbits& f : r.flowbits) {
+      if (f.cmd == Flowbits::Cmd::kNoAlert) continue;
+      CompiledRule::FlowbitOp op{f.cmd, f.any_of, {}};
+      for (const std::string& name : f.names) {
+        auto [it, fresh] = flowbit_ids.try_emplace(name, static_cast<uint32_t>(set->flowbit_names_.size()));
+        if (fresh) set->flowbit_names_.push_back(name);
+        op.bits.push_back(it->second);
+      }
+      cr.flowbits.push_back(std::move(op));
+    }
     set->rules_.push_back(std::move(cr));
   }
 
@@ -702,12 +717,35 @@ bool RuleSet::confirm(size_t rule_index, const MatchInput& in, MatchScratch& s) 
   if (r.icmp_id && !(icmp && in.icmp_has_id && *r.icmp_id == in.icmp_id)) return false;
   if (r.icmp_seq && !(icmp && in.icmp_has_id && *r.icmp_seq == in.icmp_seq)) return false;
   if (r.flags && !(in.ip_proto == 6 && flags_match(*r.flags, in.tcp_flags))) return false;
-  if (r.payload.empty()) return true;
-  static const uint8_t kEmpty[1] = {0};  // PCRE2 refuses a null subject
-  Inspection insp{in.payload.empty() ? kEmpty : in.payload.data(), static_cast<int64_t>(in.payload.size()), r.payload, cr.pcre,
+  for (const CompiledRule::FlowbitOp& op : cr.flowbits) {
+    if (op.cmd != Flowbits::Cmd::kIsSet && op.cmd != Flowbits::Cmd::kIsNotSet) continue;
+    bool want = op.cmd == Flowbits::Cmd::kIsSet;
+    bool any = false, all = true;
+    for (uint32_t b : op.bits) {
+      bool ok = bit_get(in.flowbits, b) == want;
+      any = any || ok;
+      all = all && ok;
+    }
+    if (!(op.any_of ? any : all)) return false;
+  }
+  if (!r.payload.empty()) {
+    static const uint8_t kEmpty[1] = {0};  // PCRE2 refuses a null subject
+    Inspection insp{in.payload.empty() ? kEmpty : in.payload.data(), static_cast<int64_t>(in.payload.size()), r.payload, cr.pcre,
                   static_cast<pcre2_match_data*>(s.pcre_data_), static_cast<pcre2_match_context*>(match_ctx_),
-                  s.counters};
-  return insp.run(0, 0);
+                    s.counters};
+    if (!insp.run(0, 0)) return false;
+  }
+  for (const CompiledRule::FlowbitOp& op : cr.flowbits) {
+    for (uint32_t b : op.bits) {
+      switch (op.cmd) {
+        case Flowbits::Cmd::kSet: bit_put(in.flowbits, b, true); break;
+        case Flowbits::Cmd::kUnset: bit_put(in.flowbits, b, false); break;
+        case Flowbits::Cmd::kToggle: bit_put(in.flowbits, b, !bit_get(in.flowbits, b)); break;
+        default: break;
+      }
+    }
+  }
+  return true;
 }
 
 size_t RuleSet::size() const { return rules_.size(); }

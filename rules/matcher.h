@@ -21,9 +21,18 @@
 // match lives in a MatchScratch, one per worker: Hyperscan scratch, PCRE2
 // match data, candidate lists. match() neither allocates nor locks.
 //
-// Not supported yet (build() rejects the rule and says why): flowbits other
-// than `noalert` (need per-flow state), threshold / detection_filter (need
-// per-host state in the alert stage), app-layer protocols, dce byte options.
+// Flowbits: names are numbered at build (flowbit_count()); the bits live with
+// the flow, owned by the caller, and come in through MatchInput::flowbits.
+// isset/isnotset are conditions; set/unset/toggle are applied when the rule
+// has matched in full, before the next rule is confirmed, so a later rule in
+// the same packet sees them (rules are confirmed in the order given; put
+// setters before checkers as Suricata's rule ordering does). A rule with
+// `noalert` still reaches the callback: it may have set bits, and the caller
+// decides not to alert.
+//
+// Not supported yet (build() rejects the rule and says why): threshold and
+// detection_filter (need per-host state in the alert stage), app-layer
+// protocols, dce byte options.
 #pragma once
 
 #include <array>
@@ -62,6 +71,10 @@ struct MatchInput {
   uint8_t icmp_type = 0, icmp_code = 0;
   bool icmp_has_id = false;  // echo / echo reply and the like carry id+seq
   uint16_t icmp_id = 0, icmp_seq = 0;
+  // The flow's flowbits, ceil(flowbit_count() / 64) words, owned by the flow
+  // and updated in place by set/unset/toggle. Empty: no flow, every bit
+  // reads as unset and changes are dropped.
+  std::span<uint64_t> flowbits;
 };
 
 // Counters of one worker's matching; summed by the caller when scraped.
@@ -148,6 +161,9 @@ class RuleSet {
   const FastPattern* fast_pattern(size_t i) const;
   std::vector<RuleGroupInfo> groups() const;
   size_t database_bytes() const;
+  // Distinct flowbit names; bit i is word i / 64, bit i % 64.
+  size_t flowbit_count() const { return flowbit_names_.size(); }
+  const std::vector<std::string>& flowbit_names() const { return flowbit_names_; }
 
   struct CompiledRule;
   struct Group;
@@ -163,6 +179,7 @@ class RuleSet {
   size_t pattern_count_ = 0;  // distinct pattern ids across groups
   size_t max_rules_per_group_ = 0;
   void* match_ctx_ = nullptr;  // pcre2_match_context_8*, read-only after build
+  std::vector<std::string> flowbit_names_;
   friend class MatchScratch;
 };
 
@@ -170,6 +187,12 @@ struct RuleSet::CompiledRule {
   Rule rule;
   std::optional<FastPattern> fp;
   std::vector<void*> pcre;  // pcre2_code_8* per payload item (null if not pcre)
+  struct FlowbitOp {
+    Flowbits::Cmd cmd;
+    bool any_of;
+    std::vector<uint32_t> bits;
+  };
+  std::vector<FlowbitOp> flowbits;  // conditions and actions, as written
   ~CompiledRule();
   CompiledRule() = default;
   CompiledRule(CompiledRule&&) noexcept;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -488,12 +489,75 @@ TEST(Scratch, CloneMatchesLikeTheOriginal) {
   EXPECT_EQ(sa, sb);
 }
 
+// ---------------------------------------------------------------- flowbits
+
+TEST(Flowbits, SetThenCheckAcrossPackets) {
+  std::vector<Rule> rules{
+      parse(R"(alert tcp any any -> any any (content:"login"; flowbits:set,auth; flowbits:noalert; sid:1;))"),
+      parse(R"(alert tcp any any -> any any (content:"secret"; flowbits:isset,auth; sid:2;))"),
+      parse(R"(alert tcp any any -> any any (content:"secret"; flowbits:isnotset,auth; sid:3;))"),
+      parse(R"(alert tcp any any -> any any (content:"logout"; flowbits:unset,auth; sid:4;))"),
+  };
+  std::string err;
+  auto set = RuleSet::build(rules, &err);
+  ASSERT_TRUE(set) << err;
+  ASSERT_EQ(set->flowbit_count(), 1u);
+  auto scratch = set->make_scratch();
+  std::vector<uint64_t> bits(1, 0);
+  auto run = [&](const std::string& p, std::span<uint64_t> fb) {
+    MatchInput in = make_input(p, Meta{});
+    in.flowbits = fb;
+    std::vector<uint32_t> sids;
+    set->match(in, *scratch, [&](const Rule& r) { sids.push_back(r.sid); });
+    return sids;
+  };
+  EXPECT_EQ(run("secret", bits), std::vector<uint32_t>{3});  // not yet logged in
+  EXPECT_EQ(run("login", bits), std::vector<uint32_t>{1});   // sets the bit (the rule is noalert)
+  EXPECT_TRUE(set->rule(0).noalert);
+  EXPECT_EQ(bits[0], 1u);
+  EXPECT_EQ(run("secret", bits), std::vector<uint32_t>{2});
+  EXPECT_EQ(run("logout", bits), std::vector<uint32_t>{4});
+  EXPECT_EQ(bits[0], 0u);
+  // Within one packet a setter earlier in rule order is seen by a later checker.
+  EXPECT_EQ(run("login secret", bits), (std::vector<uint32_t>{1, 2}));
+  // Without flow storage nothing is set and nothing reads as set.
+  EXPECT_EQ(run("login secret", {}), (std::vector<uint32_t>{1, 3}));
+}
+
+TEST(Flowbits, GroupsAndToggle) {
+  std::vector<Rule> rules{
+      parse(R"(alert tcp any any -> any any (content:"t"; flowbits:toggle,b; sid:1;))"),
+      parse(R"(alert tcp any any -> any any (content:"q"; flowbits:isset,a|b; sid:2;))"),
+      parse(R"(alert tcp any any -> any any (content:"q"; flowbits:isset,a&b; sid:3;))"),
+      parse(R"(alert tcp any any -> any any (content:"s"; flowbits:set,a; sid:4;))"),
+  };
+  std::string err;
+  auto set = RuleSet::build(rules, &err);
+  ASSERT_TRUE(set) << err;
+  auto scratch = set->make_scratch();
+  std::vector<uint64_t> bits(1, 0);
+  auto run = [&](const std::string& p) {
+    MatchInput in = make_input(p, Meta{});
+    in.flowbits = bits;
+    std::vector<uint32_t> sids;
+    set->match(in, *scratch, [&](const Rule& r) { sids.push_back(r.sid); });
+    return sids;
+  };
+  EXPECT_EQ(run("q"), std::vector<uint32_t>{});       // neither set
+  EXPECT_EQ(run("t"), std::vector<uint32_t>{1});      // b on
+  EXPECT_EQ(run("q"), std::vector<uint32_t>{2});      // a|b holds, a&b does not
+  EXPECT_EQ(run("s"), std::vector<uint32_t>{4});      // a on
+  EXPECT_EQ(run("q"), (std::vector<uint32_t>{2, 3}));
+  EXPECT_EQ(run("t"), std::vector<uint32_t>{1});      // b off again
+  EXPECT_EQ(run("q"), std::vector<uint32_t>{2});
+}
+
 // ---------------------------------------------------------------- rejections
 
 TEST(Build, RejectsWhatItCannotHonour) {
   std::vector<Rule> rules{
       parse(R"(alert tcp any any -> any any (content:"ok"; sid:1;))"),
-      parse(R"(alert tcp any any -> any any (flowbits:set,foo; sid:2;))"),
+      parse(R"(alert tcp any any -> any any (content:"c"; detection_filter:track by_src,count 5,seconds 60; sid:2;))"),
       parse(R"(alert tcp any any -> any any (content:"a"; threshold:type limit,track by_src,count 1,seconds 60; sid:3;))"),
       parse(R"(alert tcp any any -> any any (flowbits:noalert; content:"b"; sid:4;))"),
   };
@@ -504,7 +568,7 @@ TEST(Build, RejectsWhatItCannotHonour) {
   EXPECT_EQ(set->size(), 2u);
   ASSERT_EQ(rejected.size(), 2u);
   EXPECT_EQ(rejected[0].sid, 2u);
-  EXPECT_EQ(rejected[0].keyword, "flowbits");
+  EXPECT_EQ(rejected[0].keyword, "detection_filter");
   EXPECT_EQ(rejected[1].sid, 3u);
   EXPECT_EQ(rejected[1].keyword, "threshold");
 
@@ -512,7 +576,7 @@ TEST(Build, RejectsWhatItCannotHonour) {
   auto none = RuleSet::build(rules, &err);
   EXPECT_FALSE(none);
   EXPECT_NE(err.find("sid 2"), std::string::npos) << err;
-  EXPECT_NE(err.find("flowbits"), std::string::npos) << err;
+  EXPECT_NE(err.find("detection_filter"), std::string::npos) << err;
 }
 
 // ---------------------------------------------------------------- ET Open
@@ -546,6 +610,9 @@ TEST(Build, EtOpen2017Compiles) {
   ASSERT_TRUE(set) << err;
   EXPECT_GT(set->size(), 300u);
   EXPECT_EQ(set->size() + rejected.size(), rules.size());
+  std::map<std::string, size_t> reasons;
+  for (const RuleError& e : rejected) reasons[e.reason]++;
+  for (const auto& [reason, n] : reasons) std::printf("  rejected %6zu  %s\n", n, reason.c_str());
   size_t patterns = 0, always = 0;
   for (const RuleGroupInfo& g : set->groups()) {
     patterns += g.patterns;
@@ -553,8 +620,9 @@ TEST(Build, EtOpen2017Compiles) {
     std::printf("  %-16s rules=%zu patterns=%zu always_check=%zu db=%zu bytes\n", g.name.c_str(), g.rules,
                 g.patterns, g.always_check, g.database_bytes);
   }
-  std::printf("ET Open 2017 matcher: parsed=%zu compiled=%zu rejected=%zu build=%.0f ms databases=%zu bytes\n",
-              rules.size(), set->size(), rejected.size(), ms, set->database_bytes());
+  std::printf("ET Open 2017 matcher: parsed=%zu compiled=%zu rejected=%zu build=%.0f ms databases=%zu bytes "
+              "always_check=%zu flowbits=%zu\n",
+              rules.size(), set->size(), rejected.size(), ms, set->database_bytes(), always, set->flowbit_count());
   EXPECT_GT(patterns, 0u);
   EXPECT_GT(set->database_bytes(), 0u);
 

@@ -208,11 +208,16 @@ bool byte_eq(uint8_t a, uint8_t b, bool nocase) {
 // First occurrence of pat in buf[from, to) (the whole pattern inside), or -1.
 int64_t find(const uint8_t* buf, int64_t from, int64_t to, const std::string& pat, bool nocase) {
   auto n = static_cast<int64_t>(pat.size());
+  if (from < 0 || to - from < n) return -1;
+  if (!nocase) {
+    const void* hit = memmem(buf + from, static_cast<size_t>(to - from), pat.data(), pat.size());
+    return hit ? static_cast<const uint8_t*>(hit) - buf : -1;
+  }
   const auto* p = reinterpret_cast<const uint8_t*>(pat.data());
   for (int64_t i = from; i + n <= to; ++i) {
-    if (!byte_eq(buf[i], p[0], nocase)) continue;
+    if (!byte_eq(buf[i], p[0], true)) continue;
     int64_t k = 1;
-    while (k < n && byte_eq(buf[i + k], p[k], nocase)) ++k;
+    while (k < n && byte_eq(buf[i + k], p[k], true)) ++k;
     if (k == n) return i;
   }
   return -1;

@@ -6,12 +6,14 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash deploy/setup.sh build
-[ -d build ] || meson setup build >/dev/null
-ninja -C build agent/wirescope >/dev/null
+# A build of its own without the test suites, whose libraries the demo
+# does not install.
+[ -d build-demo ] || meson setup build-demo -Dtests=false >/dev/null
+ninja -C build-demo agent/wirescope >/dev/null
 out=build/demo
 mkdir -p "$out"
 rm -f "$out/eve.json"
-./build/agent/wirescope -r deploy/demo/demo.pcap -l "$out" "$@"
+./build-demo/agent/wirescope -r deploy/demo/demo.pcap -l "$out" "$@"
 echo
 echo "First flow records of $out/eve.json:"
 head -n 3 "$out/eve.json"

@@ -45,14 +45,14 @@ run_suites() {  # dir, suites...
 }
 
 echo "== release build: fast + integration"
-if setup build && ninja -C build -j "$jobs"; then
+if setup build -Dtests=true && ninja -C build -j "$jobs"; then
   run_suites build fast integration
 else
   echo "release build failed" >&2; status=1; failed=$((failed + 1))
 fi
 
 echo "== ASan+UBSan build: fast"
-if setup build-asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false &&
+if setup build-asan -Dtests=true -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false &&
    ninja -C build-asan -j "$jobs"; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     run_suites build-asan fast

@@ -11,7 +11,7 @@
 #include "dataplane/capture/afpacket_source.h"
 #include "dataplane/capture/pcap_file_source.h"
 #include "dataplane/capture/pcap_live_source.h"
-#include "dataplane/capture/pcap_writer.h"
+#include "bench/pktgen/capture_image.h"
 
 namespace ws {
 namespace {
@@ -22,7 +22,7 @@ constexpr const char* kNoSuchIface = "wsnosuchif0042";
 TEST(OpenSources, FileGivesOneStableSource) {
   std::string tmpl = (std::filesystem::temp_directory_path() / "ws-open-XXXXXX").string();
   ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-  PcapWriter w({});
+  PcapImage w({});
   const std::vector<uint8_t> f(64, 0xab);
   w.add(f, 5);
   w.add(f, 6);

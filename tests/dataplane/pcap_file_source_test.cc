@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/capture/pcap_writer.h"
+#include "bench/pktgen/capture_image.h"
 
 namespace ws {
 namespace {
@@ -66,7 +66,7 @@ Got drain(PacketSource& s, int burst = 4) {
 
 TEST(PcapFileSource, ReadsAllPacketsZeroCopy) {
   TempDir dir;
-  PcapWriter w({});
+  PcapImage w({});
   std::vector<std::vector<uint8_t>> frames;
   for (int i = 0; i < 10; ++i) {
     frames.push_back(frame(size_t(60 + i), uint8_t(i)));
@@ -120,7 +120,7 @@ TEST(PcapFileSource, OpenErrorsNameTheFileAndReason) {
   EXPECT_NE(err.find("not a regular file"), std::string::npos) << err;
 
   if (geteuid() != 0) {  // root reads anything
-    PcapWriter w({});
+    PcapImage w({});
     const std::string locked = dir.write("locked.pcap", w.bytes());
     std::filesystem::permissions(locked, std::filesystem::perms::none);
     EXPECT_FALSE(PcapFileSource::open(locked, false, &err));
@@ -179,7 +179,7 @@ void truncate_everywhere(const std::vector<uint8_t>& img, size_t header_len,
 }
 
 TEST(PcapFileSource, ClassicTruncatedAtEveryOffset) {
-  PcapWriter w({});
+  PcapImage w({});
   std::vector<std::pair<size_t, size_t>> recs;
   std::vector<size_t> items = {0};
   for (size_t len : {60, 1, 100, 0, 42}) {
@@ -192,7 +192,7 @@ TEST(PcapFileSource, ClassicTruncatedAtEveryOffset) {
 }
 
 TEST(PcapFileSource, PcapngTruncatedAtEveryOffset) {
-  PcapngWriter w;
+  PcapngImage w;
   const size_t shb_len = w.bytes().size();
   std::vector<std::pair<size_t, size_t>> recs;
   std::vector<size_t> items = {0};
@@ -214,7 +214,7 @@ TEST(PcapFileSource, PcapngTruncatedAtEveryOffset) {
 
 TEST(PcapFileSource, DamagedRecordStopsWithOffset) {
   TempDir dir;
-  PcapWriter w({});
+  PcapImage w({});
   w.add(frame(60, 1), 1);
   w.add(frame(60, 2), 2);
   const size_t at = w.bytes().size();
@@ -234,7 +234,7 @@ TEST(PcapFileSource, DamagedRecordStopsWithOffset) {
 
 TEST(PcapFileSource, UnsupportedLinkTypesAreCountedAndSkipped) {
   TempDir dir;
-  PcapngWriter w;
+  PcapngImage w;
   w.interface(1, 0, 9);
   w.interface(147, 0, 9);  // LINKTYPE_USER0: not decoded
   w.interface(12, 0, 9);   // DLT_RAW as OpenBSD writes it: same as 101
@@ -260,9 +260,9 @@ TEST(PcapFileSource, UnsupportedLinkTypesAreCountedAndSkipped) {
   EXPECT_TRUE(src->error().empty());
 
   // A classic file of a foreign link type delivers nothing, counts all.
-  PcapWriter::Options o;
+  PcapImage::Options o;
   o.linktype = 147;
-  PcapWriter c(o);
+  PcapImage c(o);
   for (int i = 0; i < 4; ++i) c.add(frame(20, uint8_t(i)), uint64_t(i));
   auto csrc = PcapFileSource::open(dir.write("user0.pcap", c.bytes()), true, &err);
   ASSERT_TRUE(csrc) << err;
@@ -273,7 +273,7 @@ TEST(PcapFileSource, UnsupportedLinkTypesAreCountedAndSkipped) {
 
 TEST(PcapFileSource, LoopKeepsTimeMovingForward) {
   TempDir dir;
-  PcapWriter w({});
+  PcapImage w({});
   const uint64_t s = 1000000000;
   const std::vector<uint64_t> ts = {10 * s, 10 * s + s / 2, 12 * s};
   for (size_t i = 0; i < ts.size(); ++i) w.add(frame(50 + i, uint8_t(i)), ts[i]);
@@ -336,10 +336,10 @@ TEST(PcapFileSource, AgreesWithLibpcapOnClassicPcap) {
   TempDir dir;
   for (bool big : {false, true}) {
     for (bool nanos : {false, true}) {
-      PcapWriter::Options o;
+      PcapImage::Options o;
       o.big_endian = big;
       o.nanos = nanos;
-      PcapWriter w(o);
+      PcapImage w(o);
       for (int i = 0; i < 40; ++i)
         w.add(frame(size_t(14 + (i * 97) % 1500), uint8_t(i)),
               1700000000000000000ull + uint64_t(i) * 123456789ull, i % 3 ? 0 : 1600);
@@ -353,7 +353,7 @@ TEST(PcapFileSource, AgreesWithLibpcapOnClassicPcap) {
 TEST(PcapFileSource, AgreesWithLibpcapOnPcapng) {
   TempDir dir;
   for (bool big : {false, true}) {
-    PcapngWriter w(big);
+    PcapngImage w(big);
     // libpcap wants one link type and snaplen per file; resolutions may differ.
     w.interface(1, 0, 9);
     w.interface(1, 0, 0x80 | 20);

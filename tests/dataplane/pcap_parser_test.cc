@@ -1,4 +1,4 @@
-// PcapParser over in-memory captures built with PcapWriter/PcapngWriter:
+// PcapParser over in-memory captures built with PcapImage/PcapngImage:
 // both classic byte orders and resolutions, pcapng sections, interfaces,
 // resolutions and block kinds, damage, and incremental feeding.
 #include "dataplane/capture/pcap_parser.h"
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/capture/pcap_writer.h"
+#include "bench/pktgen/capture_image.h"
 
 namespace ws {
 namespace {
@@ -98,11 +98,11 @@ class ClassicPcap : public ::testing::TestWithParam<ClassicCase> {};
 
 TEST_P(ClassicPcap, RecordsTimesAndLinkType) {
   const ClassicCase c = GetParam();
-  PcapWriter::Options o;
+  PcapImage::Options o;
   o.big_endian = c.big_endian;
   o.nanos = c.nanos;
   o.linktype = 101;
-  PcapWriter w(o);
+  PcapImage w(o);
   const uint64_t t0 = 1700000000ull * 1000000000u + 123456789u;
   const auto f0 = frame(60, 1), f1 = frame(1514, 2), f2 = frame(1, 3);
   w.add(f0, t0);
@@ -132,7 +132,7 @@ INSTANTIATE_TEST_SUITE_P(ByteOrderAndResolution, ClassicPcap,
                                            ClassicCase{false, true}, ClassicCase{true, true}));
 
 TEST(ClassicPcapBytes, BigEndianHeaderIsReadFromRawBytes) {
-  // Written by hand rather than by PcapWriter: magic a1 b2 3c 4d (ns, big
+  // Written by hand rather than by PcapImage: magic a1 b2 3c 4d (ns, big
   // endian), linktype 1, one 4-byte record at 2.000000005 s.
   const std::vector<uint8_t> img = {
       0xa1, 0xb2, 0x3c, 0x4d, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 1,
@@ -148,7 +148,7 @@ TEST(ClassicPcapBytes, BigEndianHeaderIsReadFromRawBytes) {
 }
 
 TEST(Pcapng, InterfacesLinkTypesAndResolutions) {
-  PcapngWriter w;
+  PcapngImage w;
   const uint32_t eth_ns = w.interface(1, 0, 9);             // 10^-9
   const uint32_t raw_bin = w.interface(101, 0, 0x80 | 20);  // 2^-20
   const uint32_t eth_us = w.interface(1, 65535);            // default 10^-6
@@ -178,7 +178,7 @@ TEST(Pcapng, InterfacesLinkTypesAndResolutions) {
 }
 
 TEST(Pcapng, SimpleObsoleteAndUnknownBlocks) {
-  PcapngWriter w;
+  PcapngImage w;
   w.interface(1, 64, 9);
   const auto big = frame(100, 4), small = frame(40, 5), f = frame(70, 6);
   w.block(0x0BAD, frame(33, 7));  // custom block: skipped
@@ -204,7 +204,7 @@ TEST(Pcapng, SimpleObsoleteAndUnknownBlocks) {
 }
 
 TEST(Pcapng, SectionsWithTheirOwnByteOrderAndInterfaces) {
-  PcapngWriter w(/*big_endian=*/true);
+  PcapngImage w(/*big_endian=*/true);
   w.interface(1, 0, 9);
   w.epb(0, frame(10, 1), 111);
   w.section(/*big_endian=*/false);
@@ -234,7 +234,7 @@ TEST(Pcapng, SectionsWithTheirOwnByteOrderAndInterfaces) {
 }
 
 TEST(Damage, OversizedCaplenIsAnErrorAtItsOffset) {
-  PcapWriter w({});
+  PcapImage w({});
   w.add(frame(60, 1), 1);
   const size_t at = w.bytes().size();
   std::vector<uint8_t> payload(100);
@@ -251,9 +251,9 @@ TEST(Damage, OversizedCaplenIsAnErrorAtItsOffset) {
   EXPECT_EQ(p.parse({w.bytes().data(), w.bytes().size()}, &r, &used), ParseStatus::kError);
   EXPECT_EQ(used, 0u);
 
-  PcapWriter::Options big;
+  PcapImage::Options big;
   big.snaplen = 1u << 20;  // a writer's snaplen does not lift the hard limit
-  PcapWriter w2(big);
+  PcapImage w2(big);
   w2.add_raw(0, 0, 300000, 300000, payload);
   PcapParser p2;
   parse_all(w2.bytes(), &p2, &clean);
@@ -264,12 +264,12 @@ TEST(Damage, OversizedCaplenIsAnErrorAtItsOffset) {
 }
 
 TEST(Damage, PcapngLengthsAreChecked) {
-  PcapngWriter w;
+  PcapngImage w;
   w.interface(1);
   w.epb(0, frame(20, 1), 1);
   const size_t good_end = w.bytes().size();
   // An EPB whose caplen claims more than the block holds.
-  PcapngWriter bad = w;
+  PcapngImage bad = w;
   bad.epb(0, frame(20, 2), 2);
   std::vector<uint8_t> img = bad.bytes();
   img[good_end + 8 + 12] = 200;  // caplen (little endian) of the second EPB
@@ -309,7 +309,7 @@ TEST(Damage, PcapngLengthsAreChecked) {
 }
 
 TEST(Damage, TruncationIsNeedMoreUntilFinish) {
-  PcapngWriter w;
+  PcapngImage w;
   w.interface(1);
   w.epb(0, frame(50, 1), 1);
   const size_t epb_at = w.bytes().size();
@@ -347,7 +347,7 @@ TEST(Incremental, EmptyStreamStaysNeedMore) {
   EXPECT_TRUE(p.error().empty());
   EXPECT_EQ(p.format(), PcapParser::Format::kUnknown);
   // A stream that then sends only the classic header is healthy but empty.
-  PcapWriter w({});
+  PcapImage w({});
   p.feed(w.bytes());
   EXPECT_EQ(p.next(&r), ParseStatus::kNeedMore);
   EXPECT_TRUE(p.error().empty());
@@ -362,7 +362,7 @@ TEST(Incremental, EmptyStreamStaysNeedMore) {
 }
 
 std::vector<uint8_t> mixed_pcapng() {
-  PcapngWriter w;
+  PcapngImage w;
   w.interface(1, 0, 9);
   w.interface(113, 200, 0x80 | 10);
   for (int i = 0; i < 20; ++i) {
@@ -377,10 +377,10 @@ std::vector<uint8_t> mixed_pcapng() {
 }
 
 std::vector<uint8_t> classic_pcap() {
-  PcapWriter::Options o;
+  PcapImage::Options o;
   o.big_endian = true;
   o.nanos = true;
-  PcapWriter w(o);
+  PcapImage w(o);
   for (int i = 0; i < 25; ++i) w.add(frame(size_t(14 + i * 53), uint8_t(i)), 5000000000ull + uint64_t(i));
   return w.bytes();
 }

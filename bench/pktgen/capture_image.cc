@@ -1,4 +1,4 @@
-#include "dataplane/capture/pcap_writer.h"
+#include "bench/pktgen/capture_image.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -6,7 +6,7 @@
 
 namespace ws {
 
-PcapWriter::PcapWriter(const Options& opts) : opts_(opts) {
+PcapImage::PcapImage(const Options& opts) : opts_(opts) {
   put32(opts.nanos ? 0xa1b23c4d : 0xa1b2c3d4);
   put16(2);
   put16(4);
@@ -16,24 +16,24 @@ PcapWriter::PcapWriter(const Options& opts) : opts_(opts) {
   put32(opts.linktype);
 }
 
-void PcapWriter::put32(uint32_t v) {
+void PcapImage::put32(uint32_t v) {
   for (int i = 0; i < 4; ++i)
     out_.push_back(uint8_t(opts_.big_endian ? v >> (24 - 8 * i) : v >> (8 * i)));
 }
 
-void PcapWriter::put16(uint16_t v) {
+void PcapImage::put16(uint16_t v) {
   for (int i = 0; i < 2; ++i)
     out_.push_back(uint8_t(opts_.big_endian ? v >> (8 - 8 * i) : v >> (8 * i)));
 }
 
-void PcapWriter::add(std::span<const uint8_t> frame, uint64_t ts_ns, uint32_t wirelen) {
+void PcapImage::add(std::span<const uint8_t> frame, uint64_t ts_ns, uint32_t wirelen) {
   const uint32_t sec = uint32_t(ts_ns / 1000000000u);
   const uint32_t ns = uint32_t(ts_ns % 1000000000u);
   add_raw(sec, opts_.nanos ? ns : ns / 1000u, uint32_t(frame.size()),
           wirelen ? wirelen : uint32_t(frame.size()), frame);
 }
 
-void PcapWriter::add_raw(uint32_t ts_sec, uint32_t ts_frac, uint32_t caplen, uint32_t wirelen,
+void PcapImage::add_raw(uint32_t ts_sec, uint32_t ts_frac, uint32_t caplen, uint32_t wirelen,
                          std::span<const uint8_t> data) {
   put32(ts_sec);
   put32(ts_frac);
@@ -42,28 +42,28 @@ void PcapWriter::add_raw(uint32_t ts_sec, uint32_t ts_frac, uint32_t caplen, uin
   out_.insert(out_.end(), data.begin(), data.end());
 }
 
-PcapngWriter::PcapngWriter(bool big_endian) { section(big_endian); }
+PcapngImage::PcapngImage(bool big_endian) { section(big_endian); }
 
-void PcapngWriter::put32(uint32_t v) {
+void PcapngImage::put32(uint32_t v) {
   for (int i = 0; i < 4; ++i) out_.push_back(uint8_t(big_ ? v >> (24 - 8 * i) : v >> (8 * i)));
 }
 
-void PcapngWriter::put16(uint16_t v) {
+void PcapngImage::put16(uint16_t v) {
   for (int i = 0; i < 2; ++i) out_.push_back(uint8_t(big_ ? v >> (8 - 8 * i) : v >> (8 * i)));
 }
 
-void PcapngWriter::pad() {
+void PcapngImage::pad() {
   while (out_.size() % 4 != 0) out_.push_back(0);
 }
 
-size_t PcapngWriter::begin_block(uint32_t type) {
+size_t PcapngImage::begin_block(uint32_t type) {
   const size_t start = out_.size();
   put32(type);
   put32(0);  // length, patched by end_block
   return start;
 }
 
-void PcapngWriter::end_block(size_t start) {
+void PcapngImage::end_block(size_t start) {
   pad();
   const uint32_t len = uint32_t(out_.size() - start + 4);
   put32(len);
@@ -71,7 +71,7 @@ void PcapngWriter::end_block(size_t start) {
     out_[start + 4 + i] = uint8_t(big_ ? len >> (24 - 8 * i) : len >> (8 * i));
 }
 
-void PcapngWriter::section(bool big_endian) {
+void PcapngImage::section(bool big_endian) {
   big_ = big_endian;
   interfaces_ = 0;
   const size_t b = begin_block(0x0A0D0D0A);
@@ -83,7 +83,7 @@ void PcapngWriter::section(bool big_endian) {
   end_block(b);
 }
 
-uint32_t PcapngWriter::interface(uint16_t linktype, uint32_t snaplen, int tsresol,
+uint32_t PcapngImage::interface(uint16_t linktype, uint32_t snaplen, int tsresol,
                                  int64_t tsoffset_s) {
   const size_t b = begin_block(1);
   put16(linktype);
@@ -115,7 +115,7 @@ uint32_t PcapngWriter::interface(uint16_t linktype, uint32_t snaplen, int tsreso
   return interfaces_++;
 }
 
-void PcapngWriter::epb(uint32_t ifid, std::span<const uint8_t> frame, uint64_t ts_units,
+void PcapngImage::epb(uint32_t ifid, std::span<const uint8_t> frame, uint64_t ts_units,
                        uint32_t wirelen) {
   const size_t b = begin_block(6);
   put32(ifid);
@@ -127,14 +127,14 @@ void PcapngWriter::epb(uint32_t ifid, std::span<const uint8_t> frame, uint64_t t
   end_block(b);
 }
 
-void PcapngWriter::spb(std::span<const uint8_t> frame, uint32_t wirelen) {
+void PcapngImage::spb(std::span<const uint8_t> frame, uint32_t wirelen) {
   const size_t b = begin_block(3);
   put32(wirelen ? wirelen : uint32_t(frame.size()));
   out_.insert(out_.end(), frame.begin(), frame.end());
   end_block(b);
 }
 
-void PcapngWriter::opb(uint16_t ifid, std::span<const uint8_t> frame, uint64_t ts_units,
+void PcapngImage::opb(uint16_t ifid, std::span<const uint8_t> frame, uint64_t ts_units,
                        uint32_t wirelen) {
   const size_t b = begin_block(2);
   put16(ifid);
@@ -147,7 +147,7 @@ void PcapngWriter::opb(uint16_t ifid, std::span<const uint8_t> frame, uint64_t t
   end_block(b);
 }
 
-void PcapngWriter::block(uint32_t type, std::span<const uint8_t> body) {
+void PcapngImage::block(uint32_t type, std::span<const uint8_t> body) {
   const size_t b = begin_block(type);
   out_.insert(out_.end(), body.begin(), body.end());
   end_block(b);

@@ -1,5 +1,7 @@
-// Capture-file builders: classic pcap and pcapng images in memory, written
-// out with write_file(). Tests and fixtures use them to make exact files
+// Capture-file images: classic pcap and pcapng files built whole in memory
+// and written out with write_file() (pktgen::PcapWriter in builder.h, by
+// contrast, streams records of the generator to a file). Capture tests use
+// them to make exact files
 // (either byte order, any timestamp resolution, several pcapng sections and
 // interfaces, unknown blocks); tools use them to cut captures. Values are
 // written as given: an EPB takes its time in the interface's own units, so
@@ -13,7 +15,7 @@
 
 namespace ws {
 
-class PcapWriter {
+class PcapImage {
  public:
   struct Options {
     bool big_endian = false;
@@ -22,7 +24,7 @@ class PcapWriter {
     uint32_t linktype = 1;
   };
 
-  explicit PcapWriter(const Options& opts);
+  explicit PcapImage(const Options& opts);
 
   // One record. `wirelen` 0 means frame.size().
   void add(std::span<const uint8_t> frame, uint64_t ts_ns, uint32_t wirelen = 0);
@@ -41,10 +43,10 @@ class PcapWriter {
   std::vector<uint8_t> out_;
 };
 
-class PcapngWriter {
+class PcapngImage {
  public:
   // Starts the first section.
-  explicit PcapngWriter(bool big_endian = false);
+  explicit PcapngImage(bool big_endian = false);
 
   // Starts another section; interface ids restart at 0.
   void section(bool big_endian);

@@ -82,25 +82,8 @@ EncoderConfig ipfix_encoder_config(const IpfixOptions& opts, const ExportContext
 
 std::unique_ptr<Exporter> make_ipfix_exporter(const IpfixOptions& opts, const ExportContext& ctx,
                                               std::string* error) {
-  MessageEncoder encoder(ipfix_encoder_config(opts, ctx));
-  if (opts.mtu < encoder.min_mtu() || opts.mtu > 65535) {
-    if (error) {
-      *error = "ipfix: mtu " + std::to_string(opts.mtu) + " must be between " +
-               std::to_string(encoder.min_mtu()) + " and 65535 bytes";
-    }
-    return nullptr;
-  }
-  std::string why;
-  std::unique_ptr<FlowTransport> transport = make_flow_transport(opts.collector, opts.transport, &why);
-  if (!transport) {
-    if (error) *error = "ipfix: " + why;
-    return nullptr;
-  }
-  TemplateRefresh refresh;
-  refresh.interval_ns = uint64_t(opts.template_refresh_s) * 1000000000ull;
-  refresh.messages = opts.template_refresh_messages;
-  return std::make_unique<FlowMessageExporter>("ipfix", std::move(encoder), std::move(transport), opts.biflow,
-                                               refresh);
+  return make_message_exporter("ipfix", ipfix_encoder_config(opts, ctx), opts.collector, opts.transport,
+                               opts.biflow, opts.template_refresh_s, opts.template_refresh_messages, error);
 }
 
 }  // namespace ws

@@ -108,4 +108,29 @@ FlowMessageCounters FlowMessageExporter::counters() const {
   return c;
 }
 
+std::unique_ptr<Exporter> make_message_exporter(const std::string& name, const EncoderConfig& cfg,
+                                                const ExportUrl& collector,
+                                                const FlowTransportOptions& transport, bool biflow,
+                                                uint32_t template_refresh_s,
+                                                uint32_t template_refresh_messages, std::string* error) {
+  MessageEncoder encoder(cfg);
+  if (cfg.mtu < encoder.min_mtu() || cfg.mtu > 65535) {
+    if (error) {
+      *error = name + ": mtu " + std::to_string(cfg.mtu) + " must be between " +
+               std::to_string(encoder.min_mtu()) + " and 65535 bytes";
+    }
+    return nullptr;
+  }
+  std::string why;
+  std::unique_ptr<FlowTransport> sender = make_flow_transport(collector, transport, &why);
+  if (!sender) {
+    if (error) *error = name + ": " + why;
+    return nullptr;
+  }
+  TemplateRefresh refresh;
+  refresh.interval_ns = uint64_t(template_refresh_s) * 1000000000ull;
+  refresh.messages = template_refresh_messages;
+  return std::make_unique<FlowMessageExporter>(name, std::move(encoder), std::move(sender), biflow, refresh);
+}
+
 }  // namespace ws

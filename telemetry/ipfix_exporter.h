@@ -78,4 +78,13 @@ class FlowMessageExporter final : public Exporter {
   std::atomic<bool> up_{true};
 };
 
+// The factory behind make_ipfix_exporter and make_netflow9_exporter: checks
+// the MTU against the encoder, opens the transport and assembles the
+// exporter. nullptr and *error ("NAME: reason") when either fails.
+std::unique_ptr<Exporter> make_message_exporter(const std::string& name, const EncoderConfig& cfg,
+                                                const ExportUrl& collector,
+                                                const FlowTransportOptions& transport, bool biflow,
+                                                uint32_t template_refresh_s,
+                                                uint32_t template_refresh_messages, std::string* error);
+
 }  // namespace ws

@@ -76,25 +76,8 @@ std::unique_ptr<Exporter> make_netflow9_exporter(const Netflow9Options& opts, co
     if (error) *error = "netflow9: export is UDP only, got " + opts.collector.str() + "; use udp://HOST:PORT";
     return nullptr;
   }
-  MessageEncoder encoder(netflow9_encoder_config(opts, ctx));
-  if (opts.mtu < encoder.min_mtu() || opts.mtu > 65535) {
-    if (error) {
-      *error = "netflow9: mtu " + std::to_string(opts.mtu) + " must be between " +
-               std::to_string(encoder.min_mtu()) + " and 65535 bytes";
-    }
-    return nullptr;
-  }
-  std::string why;
-  std::unique_ptr<FlowTransport> transport = make_flow_transport(opts.collector, opts.transport, &why);
-  if (!transport) {
-    if (error) *error = "netflow9: " + why;
-    return nullptr;
-  }
-  TemplateRefresh refresh;
-  refresh.interval_ns = uint64_t(opts.template_refresh_s) * 1000000000ull;
-  refresh.messages = opts.template_refresh_messages;
-  return std::make_unique<FlowMessageExporter>("netflow9", std::move(encoder), std::move(transport), false,
-                                               refresh);
+  return make_message_exporter("netflow9", netflow9_encoder_config(opts, ctx), opts.collector, opts.transport,
+                               false, opts.template_refresh_s, opts.template_refresh_messages, error);
 }
 
 }  // namespace ws

@@ -222,8 +222,15 @@ bool parse_prefix(std::string_view s, IpPrefix& out, std::string& err) {
   return true;
 }
 
-bool parse_addr(std::string_view s, const RuleVars& vars, int var_depth, int list_depth,
-                AddressNode& out, std::string& err) {
+// Address and port specs share one grammar: `!` negation, `[a, b, ...]`
+// lists (nested), `$VAR` from a variable table, and `any`; only the leaves
+// differ. `what` ("address" / "port") names them in errors, and `leaf`
+// parses a leaf (s, negated, out, err).
+template <typename Node, typename Leaf>
+bool parse_spec(std::string_view s, const std::map<std::string, std::string, std::less<>>& table,
+                const char* what, int var_depth, int list_depth, Node& out, std::string& err,
+                const Leaf& leaf) {
+  const std::string w = what;
   s = trim(s);
   bool neg = false;
   while (!s.empty() && s[0] == '!') {
@@ -231,21 +238,21 @@ bool parse_addr(std::string_view s, const RuleVars& vars, int var_depth, int lis
     s = trim(s.substr(1));
   }
   if (s.empty()) {
-    err = "empty address";
+    err = "empty " + w;
     return false;
   }
   if (s[0] == '[') {
     if (list_depth >= kMaxListDepth) {
-      err = "address lists nested too deep";
+      err = w + " lists nested too deep";
       return false;
     }
     if (s.back() != ']') {
-      err = "unbalanced '[' in address " + quote(s);
+      err = "unbalanced '[' in " + w + " " + quote(s);
       return false;
     }
     std::string_view inner = trim(s.substr(1, s.size() - 2));
     if (inner.empty()) {
-      err = "empty address list";
+      err = "empty " + w + " list";
       return false;
     }
     int depth = 0;
@@ -254,14 +261,14 @@ bool parse_addr(std::string_view s, const RuleVars& vars, int var_depth, int lis
       if (depth < 0) break;
     }
     if (depth != 0) {
-      err = "unbalanced brackets in address " + quote(s);
+      err = "unbalanced brackets in " + w + " " + quote(s);
       return false;
     }
-    AddressNode list;
-    list.kind = AddressNode::Kind::kList;
+    Node list;
+    list.kind = Node::Kind::kList;
     for (std::string_view part : split_top(inner, ',')) {
-      AddressNode child;
-      if (!parse_addr(part, vars, var_depth, list_depth + 1, child, err)) return false;
+      Node child;
+      if (!parse_spec(part, table, what, var_depth, list_depth + 1, child, err, leaf)) return false;
       list.children.push_back(std::move(child));
     }
     list.negated = neg;
@@ -270,18 +277,18 @@ bool parse_addr(std::string_view s, const RuleVars& vars, int var_depth, int lis
   }
   if (s[0] == '$') {
     std::string_view name = s.substr(1);
-    auto it = vars.address.find(name);
-    if (it == vars.address.end()) {
-      err = "unknown address variable '$" + std::string(name) + "'";
+    auto it = table.find(name);
+    if (it == table.end()) {
+      err = "unknown " + w + " variable '$" + std::string(name) + "'";
       return false;
     }
     if (var_depth >= kMaxVarDepth) {
-      err = "address variable '$" + std::string(name) + "' refers to itself";
+      err = w + " variable '$" + std::string(name) + "' refers to itself";
       return false;
     }
-    AddressNode v;
-    if (!parse_addr(it->second, vars, var_depth + 1, list_depth, v, err)) {
-      err = "in address variable '$" + std::string(name) + "': " + err;
+    Node v;
+    if (!parse_spec(it->second, table, what, var_depth + 1, list_depth, v, err, leaf)) {
+      err = "in " + w + " variable '$" + std::string(name) + "': " + err;
       return false;
     }
     v.var = std::string(name);
@@ -291,12 +298,16 @@ bool parse_addr(std::string_view s, const RuleVars& vars, int var_depth, int lis
   }
   if (s == "any") {
     if (neg) {
-      err = "'!any' matches no address";
+      err = "'!any' matches no " + w;
       return false;
     }
-    out = AddressNode{};
+    out = Node{};
     return true;
   }
+  return leaf(s, neg, out, err);
+}
+
+bool parse_addr_leaf(std::string_view s, bool neg, AddressNode& out, std::string& err) {
   if (s.find_first_of("[],$! \t") != std::string_view::npos) {
     err = "invalid address " + quote(s);
     return false;
@@ -329,81 +340,7 @@ bool parse_addr(std::string_view s, const RuleVars& vars, int var_depth, int lis
   return true;
 }
 
-bool parse_port(std::string_view s, const RuleVars& vars, int var_depth, int list_depth,
-                PortNode& out, std::string& err) {
-  s = trim(s);
-  bool neg = false;
-  while (!s.empty() && s[0] == '!') {
-    neg = !neg;
-    s = trim(s.substr(1));
-  }
-  if (s.empty()) {
-    err = "empty port";
-    return false;
-  }
-  if (s[0] == '[') {
-    if (list_depth >= kMaxListDepth) {
-      err = "port lists nested too deep";
-      return false;
-    }
-    if (s.back() != ']') {
-      err = "unbalanced '[' in port " + quote(s);
-      return false;
-    }
-    std::string_view inner = trim(s.substr(1, s.size() - 2));
-    if (inner.empty()) {
-      err = "empty port list";
-      return false;
-    }
-    int depth = 0;
-    for (char c : inner) {
-      depth += (c == '[') - (c == ']');
-      if (depth < 0) break;
-    }
-    if (depth != 0) {
-      err = "unbalanced brackets in port " + quote(s);
-      return false;
-    }
-    PortNode list;
-    list.kind = PortNode::Kind::kList;
-    for (std::string_view part : split_top(inner, ',')) {
-      PortNode child;
-      if (!parse_port(part, vars, var_depth, list_depth + 1, child, err)) return false;
-      list.children.push_back(std::move(child));
-    }
-    list.negated = neg;
-    out = std::move(list);
-    return true;
-  }
-  if (s[0] == '$') {
-    std::string_view name = s.substr(1);
-    auto it = vars.port.find(name);
-    if (it == vars.port.end()) {
-      err = "unknown port variable '$" + std::string(name) + "'";
-      return false;
-    }
-    if (var_depth >= kMaxVarDepth) {
-      err = "port variable '$" + std::string(name) + "' refers to itself";
-      return false;
-    }
-    PortNode v;
-    if (!parse_port(it->second, vars, var_depth + 1, list_depth, v, err)) {
-      err = "in port variable '$" + std::string(name) + "': " + err;
-      return false;
-    }
-    v.var = std::string(name);
-    if (neg) v.negated = !v.negated;
-    out = std::move(v);
-    return true;
-  }
-  if (s == "any") {
-    if (neg) {
-      err = "'!any' matches no port";
-      return false;
-    }
-    out = PortNode{};
-    return true;
-  }
+bool parse_port_leaf(std::string_view s, bool neg, PortNode& out, std::string& err) {
   PortNode n;
   n.kind = PortNode::Kind::kRange;
   n.negated = neg;
@@ -434,6 +371,16 @@ bool parse_port(std::string_view s, const RuleVars& vars, int var_depth, int lis
   n.hi = static_cast<uint16_t>(hi);
   out = std::move(n);
   return true;
+}
+
+bool parse_addr(std::string_view s, const RuleVars& vars, int var_depth, int list_depth, AddressNode& out,
+                std::string& err) {
+  return parse_spec(s, vars.address, "address", var_depth, list_depth, out, err, parse_addr_leaf);
+}
+
+bool parse_port(std::string_view s, const RuleVars& vars, int var_depth, int list_depth, PortNode& out,
+                std::string& err) {
+  return parse_spec(s, vars.port, "port", var_depth, list_depth, out, err, parse_port_leaf);
 }
 
 // ---- options ------------------------------------------------------------

@@ -114,6 +114,35 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
           else w.fail(v, k + ": expected none or all, got '" + s + "'");
         }},
        {"verbose", [&](auto& v, auto& k) { c.verbose = int(w.uint(v, k, 4)); }},
+       {"rules", [&](auto& n, auto& where) {
+          w.map(n, where,
+            {{"files", [&](auto& v, auto& k) {
+                c.rule_files.clear();
+                if (v.IsScalar()) {
+                  c.rule_files.push_back(w.scalar(v, k));
+                  return;
+                }
+                if (!v.IsSequence()) w.fail(v, k + ": expected a list of rule files");
+                for (const auto& f : v) c.rule_files.push_back(w.scalar(f, k));
+              }},
+             {"classification_file", [&](auto& v, auto& k) { c.classification_file = w.scalar(v, k); }},
+             {"threshold_file", [&](auto& v, auto& k) { c.threshold_file = w.scalar(v, k); }},
+             {"cache_dir", [&](auto& v, auto& k) { c.rule_cache_dir = w.scalar(v, k); }},
+             {"strict", [&](auto& v, auto& k) { c.strict_rules = w.boolean(v, k); }},
+             {"max_alerts_per_packet", [&](auto& v, auto& k) {
+                c.max_alerts_per_packet = uint32_t(w.uint(v, k, 1000));
+              }},
+             {"vars", [&](auto& vn, auto& vw) {
+                auto vars = [&](const YAML::Node& m, const std::string& mk, std::map<std::string, std::string>& out) {
+                  if (m.IsNull()) return;
+                  if (!m.IsMap()) w.fail(m, mk + ": expected a map of NAME: value");
+                  for (const auto& kv : m) out[kv.first.Scalar()] = w.scalar(kv.second, mk + "." + kv.first.Scalar());
+                };
+                w.map(vn, vw,
+                  {{"address", [&](auto& v, auto& k) { vars(v, k, c.address_vars); }},
+                   {"port", [&](auto& v, auto& k) { vars(v, k, c.port_vars); }}});
+              }}});
+        }},
        {"flow", [&](auto& n, auto& where) {
           w.map(n, where,
             {{"max_flows", [&](auto& v, auto& k) { c.max_flows = w.uint(v, k, 1ull << 28); }},
@@ -130,7 +159,9 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
           w.map(n, where,
             {{"log_dir", [&](auto& v, auto& k) { c.log_dir = w.scalar(v, k); }},
              {"eve", [&](auto& e, auto& ew) {
-                w.map(e, ew, {{"filename", [&](auto& v, auto& k) { c.eve_filename = w.scalar(v, k); }}});
+                w.map(e, ew,
+                  {{"filename", [&](auto& v, auto& k) { c.eve_filename = w.scalar(v, k); }},
+                   {"payload", [&](auto& v, auto& k) { c.eve_payload = w.boolean(v, k); }}});
               }},
              {"ipfix", [&](auto& e, auto& ew) {
                 w.map(e, ew,
@@ -155,8 +186,8 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
   return "";
 }
 
-std::string validate_config(const AgentConfig& c) {
-  if (c.read_file.empty() && c.interface.empty())
+std::string validate_config(const AgentConfig& c, bool need_input) {
+  if (need_input && c.read_file.empty() && c.interface.empty())
     return "no input: give a capture file (-r FILE, input.file) or an interface (-i IFACE, input.interface)";
   if (!c.read_file.empty() && !c.interface.empty())
     return "both a capture file (-r) and an interface (-i) given: choose one";
@@ -175,6 +206,7 @@ std::string validate_config(const AgentConfig& c) {
     if (!r) return "--netflow9: " + r.error;
     if (r.url->protocol != ExportProtocol::kUdp) return "--netflow9: NetFlow v9 is exported over udp:// only";
   }
+  if (c.max_alerts_per_packet < 1) return "rules.max_alerts_per_packet must be at least 1";
   if (c.export_mtu < 256) return "output.export.mtu " + std::to_string(c.export_mtu) + " is too small: at least 256";
   return "";
 }

@@ -15,11 +15,18 @@
 //   --export-rate N    output.export.rate    --template-refresh S  output.export.template_refresh
 //   --max-flows N      flow.max_flows        --active-timeout S    flow.active_timeout
 //   (per-state idle timeouts: flow.timeouts.{tcp,udp,icmp,other}.{new,established,closed})
+//   -S FILE (repeatable) rules.files      --strict-rules    rules.strict
+//   (rules.classification_file, rules.threshold_file, rules.cache_dir,
+//    rules.max_alerts_per_packet, rules.vars.address.NAME, rules.vars.port.NAME,
+//    output.eve.payload)
+//   -T                 test the config and rules, then exit (no key: an action)
 //   -v                 verbose (a count)
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "dataplane/decode.h"
 #include "dataplane/flow_table.h"
@@ -57,6 +64,18 @@ struct AgentConfig {
   uint32_t export_rate = 20000;       // datagrams/s, 0 = unpaced
   uint32_t template_refresh_s = 30;
 
+  bool eve_payload = false;  // alerts carry payload / payload_printable
+
+  // rules
+  std::vector<std::string> rule_files;
+  std::string classification_file;  // empty: Suricata's default table
+  std::string threshold_file;
+  std::string rule_cache_dir;       // compiled Hyperscan databases; empty: no cache
+  bool strict_rules = false;        // a rule that fails to load is an error
+  uint32_t max_alerts_per_packet = 15;
+  std::map<std::string, std::string> address_vars;  // override Suricata's defaults
+  std::map<std::string, std::string> port_vars;
+
   int verbose = 0;
 };
 
@@ -66,6 +85,7 @@ std::string load_config_file(const std::string& path, AgentConfig& cfg);
 
 // Checks cross-field rules (exactly one input, known capture method,
 // parseable export URLs, sane sizes). Returns "" or the reason.
-std::string validate_config(const AgentConfig& cfg);
+// need_input false (-T) skips the input checks.
+std::string validate_config(const AgentConfig& cfg, bool need_input = true);
 
 }  // namespace ws

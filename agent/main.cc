@@ -15,8 +15,17 @@
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 
 void on_signal(int) { g_stop.store(true); }
+void on_hup(int) { g_reload.store(true); }
+
+// `rules: loaded=N failed=M`, then each failure as file:line: sid N: reason.
+void print_rule_report(const ws::RuleLoadReport& rep, FILE* summary_to, const char* prefix) {
+  for (const ws::RuleError& e : rep.errors) std::fprintf(stderr, "%s%s\n", prefix, e.str().c_str());
+  for (const std::string& e : rep.config_errors) std::fprintf(stderr, "%s%s\n", prefix, e.c_str());
+  std::fprintf(summary_to, "%srules: loaded=%zu failed=%zu\n", prefix, rep.loaded, rep.failed);
+}
 
 }  // namespace
 
@@ -27,7 +36,8 @@ int main(int argc, char** argv) {
 
   std::string config_file, read_file, iface, capture, log_dir, ipfix, netflow9, checksum, bpf, eve_file;
   unsigned workers = 0;
-  bool f_loop = false, f_nopromisc = false, f_biflow = false;
+  bool f_loop = false, f_nopromisc = false, f_biflow = false, f_test = false, f_strict = false;
+  std::vector<std::string> rule_files;
   int f_verbose = 0;
   int snaplen = 0;
   uint64_t max_flows = 0;
@@ -54,11 +64,16 @@ int main(int argc, char** argv) {
   app.add_option("--template-refresh", template_refresh, "UDP template refresh interval, seconds (default 30)");
   app.add_option("--max-flows", max_flows, "Flow table capacity for the whole agent (default 1048576)");
   app.add_option("--active-timeout", active_timeout, "Report long flows every S seconds (default 1800)");
+  app.add_option("-S,--rules", rule_files, "Load Suricata-syntax rules from FILE (repeatable)")->take_all();
+  app.add_flag("-T,--test", f_test, "Test the config and rules, print rules: loaded=N failed=M, and exit");
+  app.add_flag("--strict-rules", f_strict, "Any rule that fails to load is an error");
   auto* verbose = app.add_flag("-v,--verbose", f_verbose, "More output (repeatable)");
   app.footer(
       "Examples:\n"
       "  wirescope -r capture.pcap -l out/ --ipfix udp://127.0.0.1:4739\n"
       "  wirescope -i eth0 --workers 2 --netflow9 udp://collector:2055\n"
+      "  wirescope -r capture.pcap -S local.rules -l out/\n"
+      "  wirescope -T -S emerging.rules --strict-rules\n"
       "  wirescope -c /etc/wirescope/wirescope.yaml");
 
   try {
@@ -97,11 +112,25 @@ int main(int argc, char** argv) {
   if (app.count("--max-flows")) cfg.max_flows = max_flows;
   if (app.count("--active-timeout")) cfg.active_timeout_s = active_timeout;
   if (verbose->count()) cfg.verbose = static_cast<int>(verbose->count());
+  if (app.count("-S")) cfg.rule_files = rule_files;
+  if (app.count("--strict-rules")) cfg.strict_rules = true;
 
-  const std::string bad = ws::validate_config(cfg);
+  const std::string bad = ws::validate_config(cfg, !f_test);
   if (!bad.empty()) {
     std::fprintf(stderr, "wirescope: %s\n", bad.c_str());
     return 2;
+  }
+
+  if (f_test) {
+    // The config is valid (checked above); now the rules.
+    bool ok = true;
+    const ws::RuleLoadReport rep = ws::test_rules(cfg, &ok);
+    if (!rep.fatal.empty()) {
+      std::fprintf(stderr, "wirescope: rules: %s\n", rep.fatal.c_str());
+      return 1;
+    }
+    print_rule_report(rep, stdout, "");
+    return ok ? 0 : 1;
   }
 
   // A capture file that is not there is a usage error (exit 2), found
@@ -118,6 +147,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "wirescope: %s\n", err.c_str());
     return 1;
   }
+  if (const ws::RuleLoadReport* rep = rt.rules_report()) print_rule_report(*rep, stderr, "wirescope: ");
   if (cfg.verbose)
     std::fprintf(stderr, "wirescope: %u workers, %zu bytes per flow entry\n", rt.workers(), rt.bytes_per_flow());
 
@@ -126,9 +156,11 @@ int main(int argc, char** argv) {
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_handler = on_hup;
+  sigaction(SIGHUP, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  rt.run(g_stop);
+  rt.run(g_stop, &g_reload);
 
   const ws::RunSummary s = rt.summary();
   uint64_t dropped = 0;
@@ -137,9 +169,10 @@ int main(int argc, char** argv) {
     dropped += v;
     reasons += (reasons.empty() ? "" : " ") + name + "=" + std::to_string(v);
   }
-  std::printf("wirescope: %llu packets, %llu bytes, %llu flows, %llu records, %llu dropped%s%s%s, %.2f Mpps in %.3f s\n",
+  const std::string alerts = s.rules ? ", " + std::to_string(s.alerts) + " alerts" : "";
+  std::printf("wirescope: %llu packets, %llu bytes, %llu flows, %llu records%s, %llu dropped%s%s%s, %.2f Mpps in %.3f s\n",
               static_cast<unsigned long long>(s.packets), static_cast<unsigned long long>(s.bytes),
-              static_cast<unsigned long long>(s.flows), static_cast<unsigned long long>(s.records),
+              static_cast<unsigned long long>(s.flows), static_cast<unsigned long long>(s.records), alerts.c_str(),
               static_cast<unsigned long long>(dropped), reasons.empty() ? "" : " (", reasons.c_str(),
               reasons.empty() ? "" : ")", s.seconds > 0 ? s.packets / s.seconds / 1e6 : 0.0, s.seconds);
   if (cfg.verbose)

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 #include "dataplane/capture/open.h"
@@ -24,6 +25,22 @@ constexpr size_t kArenaBytes = 8u << 20;
 void name_thread(const std::string& name) { pthread_setname_np(pthread_self(), name.substr(0, 15).c_str()); }
 
 }  // namespace
+
+RuleLoadOptions rule_load_options(const AgentConfig& cfg, size_t workers) {
+  RuleLoadOptions o;
+  o.files = cfg.rule_files;
+  for (const auto& [k, v] : cfg.address_vars) o.vars.address[k] = v;
+  for (const auto& [k, v] : cfg.port_vars) o.vars.port[k] = v;
+  o.classification_file = cfg.classification_file;
+  o.workers = workers;
+  return o;
+}
+
+RuleLoadReport test_rules(const AgentConfig& cfg, bool* ok) {
+  auto snap = load_rule_snapshot(rule_load_options(cfg, 1), nullptr);
+  *ok = snap->report.fatal.empty() && !(cfg.strict_rules && snap->report.failed > 0);
+  return std::move(snap->report);
+}
 
 Runtime::Runtime(AgentConfig cfg) : cfg_(std::move(cfg)) {}
 
@@ -49,8 +66,23 @@ std::string Runtime::open() {
   sources_ = open_sources(co, &err);
   if (sources_.empty()) return err.empty() ? "no capture source could be opened" : err;
 
+  if (!cfg_.rule_files.empty()) {
+    rule_opts_ = rule_load_options(cfg_, nworkers_);
+    auto snap = load_rule_snapshot(rule_opts_, nullptr);
+    const RuleLoadReport& rep = snap->report;
+    if (!rep.fatal.empty()) return "rules: " + rep.fatal;
+    if (cfg_.strict_rules && rep.failed)
+      return "rules: " + std::to_string(rep.failed) + " rules failed to load and strict rules are on; first: " +
+             rep.errors.front().str();
+    rule_slot_ = std::make_unique<RuleSlot>(nworkers_);
+    rule_slot_->publish(std::move(snap));
+  }
+
   WorkerConfig wc;
   wc.decode.checksum = cfg_.checksum;
+  wc.rules = rule_slot_.get();
+  wc.detect.payload = cfg_.eve_payload;
+  wc.detect.max_alerts_per_packet = cfg_.max_alerts_per_packet;
   wc.live = sources_.front()->live();
   wc.flows.capacity = std::max<uint64_t>(1, cfg_.max_flows / nworkers_);
   wc.flows.active_timeout_s = cfg_.active_timeout_s;
@@ -112,14 +144,40 @@ std::string Runtime::open() {
     exporters_.push_back(std::move(e));
   }
   std::vector<RecordRing*> rrings;
-  for (auto& w : workers_) rrings.push_back(&w->records());
+  std::vector<AlertRing*> arings;
+  for (auto& w : workers_) {
+    rrings.push_back(&w->records());
+    arings.push_back(w->alerts());
+  }
   std::vector<Exporter*> ex;
   for (auto& e : exporters_) ex.push_back(e.get());
-  export_loop_ = std::make_unique<ExportLoop>(rrings, ex, !sources_.front()->live());
+  export_loop_ = std::make_unique<ExportLoop>(rrings, ex, !sources_.front()->live(), arings);
   return "";
 }
 
-void Runtime::run(const std::atomic<bool>& stop) {
+RuleLoadReport Runtime::reload_rules() {
+  if (!rule_slot_) {
+    RuleLoadReport r;
+    r.fatal = "no rules configured (-S FILE or rules.files)";
+    return r;
+  }
+  auto snap = load_rule_snapshot(rule_opts_, rule_slot_->current());
+  RuleLoadReport rep = snap->report;
+  if (!rep.fatal.empty()) return rep;
+  if (cfg_.strict_rules && rep.failed) {
+    rep.fatal = std::to_string(rep.failed) + " rules failed to load and strict rules are on; first: " +
+                rep.errors.front().str();
+    return rep;
+  }
+  rule_slot_->publish(std::move(snap));
+  return rep;
+}
+
+const RuleLoadReport* Runtime::rules_report() const {
+  return rule_slot_ ? &rule_slot_->current()->report : nullptr;
+}
+
+void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
   const auto t0 = std::chrono::steady_clock::now();
   // Sources stop when asked; workers then drain and flush.
   std::atomic<bool> stop_workers{false};
@@ -167,6 +225,16 @@ void Runtime::run(const std::atomic<bool>& stop) {
       stopping = true;
       for (auto& s : sources_) s->stop();
     }
+    if (reload && reload->exchange(false)) {
+      const RuleLoadReport rep = reload_rules();
+      if (!rep.fatal.empty()) {
+        std::fprintf(stderr, "wirescope: rule reload failed, the running rules stay: %s\n", rep.fatal.c_str());
+      } else {
+        std::fprintf(stderr, "wirescope: rules reloaded: loaded=%zu failed=%zu (generation %llu)\n", rep.loaded,
+                     rep.failed, static_cast<unsigned long long>(rules_generation()));
+      }
+    }
+    if (rule_slot_) rule_slot_->collect();
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   for (auto& t : threads) t.join();
@@ -251,6 +319,23 @@ RunSummary Runtime::summary() const {
 #undef WS_X
   }
   s.records = export_loop_ ? export_loop_->records() : 0;
+  s.alerts = export_loop_ ? export_loop_->alerts() : 0;
+  s.rules = rule_slot_ != nullptr;
+  for (auto& w : workers_) {
+    const DetectStage* d = w->detect();
+    if (!d) continue;
+#define WS_X(name, help) add_counter("detect." #name, d->stats().name.get());
+    WS_DETECT_COUNTERS(WS_X)
+#undef WS_X
+    if (const MatchCounters* m = d->match_counters()) {
+      add_counter("match.scans", m->scans);
+      add_counter("match.scan_errors", m->scan_errors);
+      add_counter("match.candidates", m->candidates);
+      add_counter("match.always_checked", m->always_checked);
+      add_counter("match.matches", m->matches);
+      add_counter("match.pcre_errors", m->pcre_errors);
+    }
+  }
   for (auto& e : exporters_) {
     const ExporterStats st = e->stats();
     if (st.send_errors) add_drop(e->name() + "_send_errors", st.send_errors);

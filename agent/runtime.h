@@ -17,6 +17,7 @@
 #include "agent/config.h"
 #include "dataplane/source.h"
 #include "dataplane/worker.h"
+#include "rules/rule_snapshot.h"
 #include "telemetry/export_loop.h"
 #include "telemetry/exporter.h"
 
@@ -27,6 +28,8 @@ struct RunSummary {
   uint64_t bytes = 0;
   uint64_t flows = 0;    // flows created
   uint64_t records = 0;  // flow records exported
+  uint64_t alerts = 0;   // alerts exported
+  bool rules = false;    // rules were loaded (the summary then reports alerts)
   double seconds = 0;
   std::vector<std::pair<std::string, uint64_t>> drops;  // non-zero reasons only
   std::vector<std::pair<std::string, uint64_t>> counters;  // every non-zero counter, summed over threads
@@ -41,8 +44,18 @@ class Runtime {
   // Opens sources and exporters. Returns "" or what went wrong.
   std::string open();
   // Runs until the input ends or stop becomes true; returns when every flow
-  // has been flushed and every exporter has finished.
-  void run(const std::atomic<bool>& stop);
+  // has been flushed and every exporter has finished. Each time reload is
+  // found true it is reset and the rules are reloaded (SIGHUP).
+  void run(const std::atomic<bool>& stop, std::atomic<bool>* reload = nullptr);
+
+  // Parses and compiles the configured rules off the data path and, when
+  // that succeeds, swaps them in; workers switch at their next burst. On
+  // failure (report.fatal, or any failed rule with strict_rules) the running
+  // rules stay. Thread-safe against the workers; one reload at a time.
+  RuleLoadReport reload_rules();
+  // The report of the rules running now (null without rules).
+  const RuleLoadReport* rules_report() const;
+  uint64_t rules_generation() const { return rule_slot_ ? rule_slot_->generation() : 0; }
 
   RunSummary summary() const;
   unsigned workers() const { return nworkers_; }
@@ -51,6 +64,9 @@ class Runtime {
  private:
   AgentConfig cfg_;
   unsigned nworkers_ = 1;
+  // Declared before the workers: they hold it until they are destroyed.
+  std::unique_ptr<RuleSlot> rule_slot_;
+  RuleLoadOptions rule_opts_;
   std::vector<std::unique_ptr<PacketSource>> sources_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<DispatchRing>> rings_;
@@ -61,5 +77,12 @@ class Runtime {
   ExportContext ctx_;
   double seconds_ = 0;
 };
+
+// What the config says about rules, as loader options.
+RuleLoadOptions rule_load_options(const AgentConfig& cfg, size_t workers);
+
+// -T: loads the configured rules once. With strict_rules any failed rule
+// makes *ok false; a fatal error always does.
+RuleLoadReport test_rules(const AgentConfig& cfg, bool* ok);
 
 }  // namespace ws

@@ -255,7 +255,7 @@ void FlowTable::to_record(const FlowEntry& e, FlowEndReason reason, bool last_sl
   r.reason = reason;
   r.state = static_cast<FlowState>(e.flow_state);
   r.tcp_state = static_cast<TcpState>(e.tcp_state);
-  r.alerted = e.alerted;
+  r.alerted = (e.bits & kAlerted) ? 1 : 0;
   r.payload_seen = (e.bits & kPayloadSeen) != 0;
   r.ifindex = e.ifindex;
   r.worker = worker;
@@ -434,6 +434,7 @@ FlowEntry* FlowTable::update(const Packet& p, const Decoded& d, const FlowKey& c
   }
 
   if (tcp) {
+    e->pkt_tcp_state = e->tcp_state;
     track_tcp(*e, side, flags);
   } else if (e->flow_state == static_cast<uint8_t>(FlowState::kNew) && e->pkts[0] && e->pkts[1]) {
     e->flow_state = static_cast<uint8_t>(FlowState::kEstablished);

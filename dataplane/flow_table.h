@@ -76,7 +76,13 @@ struct FlowTableStats {
   Counter active;  // flows in the table now
 };
 
-enum FlowEntryBits : uint8_t { kFinA = 1u << 0, kFinB = 1u << 1, kPayloadSeen = 1u << 2 };
+// kFlowbitsUsed: the flow has set a flowbit (its bits live in the detect
+// stage's slot for this entry). kFlowPassed: a pass rule exempted the flow.
+// kAlerted: a rule alerted on the flow (EVE flow.alerted).
+enum FlowEntryBits : uint8_t {
+  kFinA = 1u << 0, kFinB = 1u << 1, kPayloadSeen = 1u << 2, kFlowbitsUsed = 1u << 3, kFlowPassed = 1u << 4,
+  kAlerted = 1u << 5
+};
 
 struct alignas(64) FlowEntry {
   FlowKey key;               // canonical
@@ -104,10 +110,14 @@ struct alignas(64) FlowEntry {
   uint8_t icmp_code[2];
   uint8_t bits;              // kFinA/kFinB: side has sent a FIN; kPayload: payload seen
   uint8_t tcp_state;         // TcpState
+  uint8_t pkt_tcp_state;     // TcpState before the latest packet (rule matching's `established`)
   uint8_t flow_state;        // FlowState
-  uint8_t alerted;
   uint8_t in_use;
 };
+
+
+
+static_assert(sizeof(FlowEntry) == 192, "three cache lines");
 
 class FlowTable {
  public:
@@ -143,6 +153,9 @@ class FlowTable {
   static constexpr size_t entry_bytes() { return sizeof(FlowEntry); }
   size_t bytes_per_flow() const;
 
+  // The entry's slot number, 0..capacity()-1, for per-flow side tables.
+  uint32_t index_of(const FlowEntry& e) const { return static_cast<uint32_t>(&e - entries_); }
+
   // Looks a flow up without changing anything (tests, API).
   const FlowEntry* find(const FlowKey& any_direction) const;
 
@@ -171,7 +184,6 @@ class FlowTable {
   const StateTimeouts& timeouts_for(uint8_t proto) const;
   void wheel_insert(FlowEntry& e, uint64_t due);
   void wheel_unlink(FlowEntry& e);
-  uint32_t index_of(const FlowEntry& e) const { return static_cast<uint32_t>(&e - entries_); }
   void track_tcp(FlowEntry& e, int side, uint8_t flags);
 
   FlowTableConfig cfg_;

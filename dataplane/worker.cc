@@ -50,7 +50,9 @@ Worker::Worker(uint16_t id, const WorkerConfig& cfg)
       cfg_(cfg),
       decoder_(cfg.decode),
       records_(cfg.record_ring_size),
-      flows_(cfg.flows, this, id) {}
+      flows_(cfg.flows, this, id) {
+  if (cfg.rules) detect_ = std::make_unique<DetectStage>(id, *cfg.rules, cfg.flows.capacity, cfg.detect);
+}
 
 void Worker::put(const FlowRecord& r) {
   // The exporter thread drains this ring. When it is full the worker waits
@@ -81,8 +83,14 @@ void Worker::process(const Packet* const* pkts, const Decoded* const* dec, int n
   }
   for (int i = 0; i < n; ++i) flows_.prefetch_entry(hash[i]);
   uint64_t now = now_ns_.load(std::memory_order_relaxed);
+  DetectStage* detect = nullptr;
+  if (detect_) {
+    detect_->begin_burst();
+    if (detect_->active()) detect = detect_.get();
+  }
   for (int i = 0; i < n; ++i) {
-    flows_.update(*pkts[i], *dec[i], canon[i], hash[i], side[i]);
+    FlowEntry* e = flows_.update(*pkts[i], *dec[i], canon[i], hash[i], side[i]);
+    if (detect) detect->inspect(*pkts[i], *dec[i], *e, flows_.index_of(*e), side[i] == e->client_is_b);
     if (pkts[i]->ts_ns > now) now = pkts[i]->ts_ns;
   }
   stats_.flow_packets.inc(static_cast<uint64_t>(n));
@@ -92,6 +100,7 @@ void Worker::process(const Packet* const* pkts, const Decoded* const* dec, int n
 
 void Worker::tick_idle() {
   stats_.idle_polls.inc();
+  if (detect_) detect_->begin_burst();  // an idle worker still lets a reload retire the old rules
   if (!cfg_.live) return;
   // A quiet live link: let wall-clock time expire flows.
   const uint64_t now = std::max(now_ns_.load(std::memory_order_relaxed), wall_ns());
@@ -105,6 +114,10 @@ void Worker::finish(uint64_t end_ns) {
   if (cfg_.live) end_ns = std::max(end_ns, wall_ns());
   if (end_ns) flows_.advance(end_ns);
   flows_.flush_all(FlowEndReason::kShutdown);
+  if (detect_) {
+    detect_->quiesce();
+    detect_->alerts().consumer_parker.wake();
+  }
   finished_.store(true, std::memory_order_release);
   records_.consumer_parker.wake();
 }

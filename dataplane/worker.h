@@ -4,8 +4,9 @@
 // locks and allocates nothing.
 //
 // The per-packet path, in order (Worker::process):
-//   decode → flow table (→ nDPI → rule matching → traffic control, in later
-//   stages) → records of ended flows out through the worker's record ring.
+//   decode → flow table (→ nDPI, in a later stage) → rule matching (alerts
+//   out through the worker's alert ring) (→ traffic control, later) →
+//   records of ended flows out through the worker's record ring.
 //
 // A worker gets packets one of two ways:
 //   - from its own queue of a multi-queue source (AF_PACKET fanout member,
@@ -28,6 +29,7 @@
 
 #include "dataplane/counters.h"
 #include "dataplane/decode.h"
+#include "dataplane/detect.h"
 #include "dataplane/flow_table.h"
 #include "dataplane/packet.h"
 #include "dataplane/ring.h"
@@ -87,6 +89,9 @@ struct WorkerConfig {
   DecodeOptions decode;
   bool live = false;              // expire flows on wall-clock time when idle
   size_t record_ring_size = 1 << 14;
+  // Rule matching: the slot reloads publish into (null: no detection).
+  RuleSlot* rules = nullptr;
+  DetectOptions detect;
 };
 
 class Worker : private RecordSink {
@@ -107,6 +112,9 @@ class Worker : private RecordSink {
   void process(const Packet* const* pkts, const Decoded* const* dec, int n);
 
   RecordRing& records() { return records_; }
+  // Null when the worker runs without rules.
+  AlertRing* alerts() { return detect_ ? &detect_->alerts() : nullptr; }
+  const DetectStage* detect() const { return detect_.get(); }
   bool finished() const { return finished_.load(std::memory_order_acquire); }
   uint16_t id() const { return id_; }
   const WorkerStats& stats() const { return stats_; }
@@ -125,6 +133,7 @@ class Worker : private RecordSink {
   Decoder decoder_;
   RecordRing records_;
   FlowTable flows_;
+  std::unique_ptr<DetectStage> detect_;
   WorkerStats stats_;
   std::atomic<uint64_t> now_ns_{0};
   std::atomic<bool> finished_{false};

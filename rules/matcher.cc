@@ -507,7 +507,8 @@ std::unique_ptr<MatchScratch> MatchScratch::clone() const {
 }
 
 std::shared_ptr<const RuleSet> RuleSet::build(const std::vector<Rule>& rules, std::string* error,
-                                              std::vector<RuleError>* rejected) {
+                                              std::vector<RuleError>* rejected,
+                                              const std::vector<std::string>* flowbit_names) {
   auto fail = [&](std::string msg) {
     if (error) *error = std::move(msg);
     return std::shared_ptr<const RuleSet>();
@@ -519,6 +520,12 @@ std::shared_ptr<const RuleSet> RuleSet::build(const std::vector<Rule>& rules, st
   set->match_ctx_ = mctx;
   set->rules_.reserve(rules.size());
   std::map<std::string, uint32_t> flowbit_ids;
+  if (flowbit_names) {
+    for (const std::string& name : *flowbit_names) {
+      if (flowbit_ids.try_emplace(name, static_cast<uint32_t>(set->flowbit_names_.size())).second)
+        set->flowbit_names_.push_back(name);
+    }
+  }
 
   for (const Rule& r : rules) {
     std::string keyword;
@@ -560,6 +567,22 @@ std::shared_ptr<const RuleSet> RuleSet::build(const std::vector<Rule>& rules, st
       e.sid = r.sid;
       e.keyword = keyword;
       e.reason = reason;
+      if (!rejected) return fail(e.str());
+      rejected->push_back(std::move(e));
+      continue;
+    }
+    size_t fresh_names = 0;
+    for (const Flowbits& f : r.flowbits)
+      for (const std::string& name : f.names)
+        if (f.cmd != Flowbits::Cmd::kNoAlert && !flowbit_ids.count(name)) ++fresh_names;
+    if (set->flowbit_names_.size() + fresh_names > kMaxFlowbits) {
+      RuleError e;
+      e.kind = RuleError::Kind::kUnsupportedKeyword;
+      e.file = r.file;
+      e.line = r.line;
+      e.sid = r.sid;
+      e.keyword = "flowbits";
+      e.reason = "more than " + std::to_string(kMaxFlowbits) + " distinct flowbit names";
       if (!rejected) return fail(e.str());
       rejected->push_back(std::move(e));
       continue;

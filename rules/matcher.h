@@ -41,6 +41,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "rules/fast_pattern.h"
@@ -89,6 +90,10 @@ struct MatchCounters {
 
 class RuleSet;
 
+// Flowbit names a rule set may number (the per-flow bit storage is sized
+// for this many: 16 words).
+constexpr size_t kMaxFlowbits = 1024;
+
 // Per-worker mutable state. Make one per worker with RuleSet::make_scratch
 // (or clone one); it is tied to the RuleSet it was made for.
 class MatchScratch {
@@ -127,25 +132,34 @@ class RuleSet {
   // are skipped and listed in *rejected when it is given; when it is null
   // any such rule fails the whole build. Returns null on failure with the
   // reason in *error (a Hyperscan or PCRE2 compile error names the sid).
+  //
+  // flowbit_names: names numbered before these rules' own, in that order.
+  // A reload passes the running set's flowbit_names() so a name keeps its
+  // bit and flows keep their bits across the swap. A rule that would take
+  // the count past kMaxFlowbits is rejected.
   static std::shared_ptr<const RuleSet> build(const std::vector<Rule>& rules, std::string* error,
-                                              std::vector<RuleError>* rejected = nullptr);
+                                              std::vector<RuleError>* rejected = nullptr,
+                                              const std::vector<std::string>* flowbit_names = nullptr);
   ~RuleSet();
   RuleSet(const RuleSet&) = delete;
   RuleSet& operator=(const RuleSet&) = delete;
 
   std::unique_ptr<MatchScratch> make_scratch() const;
 
-  // Calls on_match(const Rule&) for each matching rule, in rule order.
-  // Returns the number of matching rules.
+  // Calls on_match(const Rule&) or on_match(const Rule&, size_t rule_index)
+  // for each matching rule, in rule order. When on_match returns bool, false
+  // stops the packet's inspection there (a `pass` rule): later rules are
+  // neither confirmed nor allowed to change flowbits. Returns the number of
+  // matching rules.
   template <typename F>
   size_t match(const MatchInput& in, MatchScratch& scratch, F&& on_match) const {
     size_t n = collect(in, scratch);
     size_t hits = 0;
     for (size_t i = 0; i < n; ++i) {
-      if (confirm(scratch.candidates_[i], in, scratch)) {
-        ++hits;
-        on_match(rule(scratch.candidates_[i]));
-      }
+      const uint32_t ri = scratch.candidates_[i];
+      if (!confirm(ri, in, scratch)) continue;
+      ++hits;
+      if (!call_on_match(on_match, rule(ri), ri)) break;
     }
     scratch.counters.matches += hits;
     return hits;
@@ -170,6 +184,17 @@ class RuleSet {
 
  private:
   RuleSet() = default;
+  template <typename F>
+  static bool call_on_match(F& f, const Rule& r, size_t i) {
+    if constexpr (std::is_invocable_v<F&, const Rule&, size_t>) {
+      if constexpr (std::is_same_v<std::invoke_result_t<F&, const Rule&, size_t>, bool>) return f(r, i);
+      else f(r, i);
+    } else {
+      if constexpr (std::is_same_v<std::invoke_result_t<F&, const Rule&>, bool>) return f(r);
+      else f(r);
+    }
+    return true;
+  }
   // Prefilter scan; leaves the rule indices to confirm, sorted, in
   // scratch.candidates_ and returns how many.
   size_t collect(const MatchInput& in, MatchScratch& scratch) const;

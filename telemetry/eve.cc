@@ -154,6 +154,44 @@ void hex_byte_field(JsonWriter& out, std::string_view k, uint8_t v) {
 
 bool has_ports(uint8_t proto) { return proto == kTcp || proto == kUdp || proto == kSctp; }
 
+// RFC 4648 base64 with padding, appended as a JSON string.
+void base64_field(JsonWriter& out, std::string_view k, const uint8_t* p, size_t n) {
+  static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  out.key(k);
+  const size_t len = (n + 2) / 3 * 4;
+  out.reserve_more(len + 3);
+  char* t = out.tail();
+  size_t o = 0;
+  t[o++] = '"';
+  size_t i = 0;
+  for (; i + 3 <= n; i += 3) {
+    const uint32_t v = uint32_t(p[i]) << 16 | uint32_t(p[i + 1]) << 8 | p[i + 2];
+    t[o++] = kB64[v >> 18];
+    t[o++] = kB64[(v >> 12) & 63];
+    t[o++] = kB64[(v >> 6) & 63];
+    t[o++] = kB64[v & 63];
+  }
+  if (i < n) {
+    uint32_t v = uint32_t(p[i]) << 16;
+    if (i + 1 < n) v |= uint32_t(p[i + 1]) << 8;
+    t[o++] = kB64[v >> 18];
+    t[o++] = kB64[(v >> 12) & 63];
+    t[o++] = i + 1 < n ? kB64[(v >> 6) & 63] : '=';
+    t[o++] = '=';
+  }
+  t[o++] = '"';
+  out.commit_value(o);
+}
+
+// Suricata's payload_printable: printable ASCII, CR and LF kept, every
+// other byte shown as '.'.
+void printable_field(JsonWriter& out, std::string_view k, const uint8_t* p, size_t n) {
+  std::string text(n, '.');
+  for (size_t i = 0; i < n; ++i)
+    if ((p[i] >= 0x20 && p[i] < 0x7f) || p[i] == '\n' || p[i] == '\r') text[i] = static_cast<char>(p[i]);
+  out.field(k, text);
+}
+
 }  // namespace
 
 size_t format_eve_timestamp(uint64_t ns, char* out) {
@@ -280,6 +318,82 @@ void format_flow_event(const FlowRecord& rec, const ExportContext& ctx, uint64_t
   out.newline();
 }
 
+void format_alert_event(const AlertRecord& a, const ExportContext& ctx, const EveFormatOptions& opts,
+                        JsonWriter& out) {
+  const FlowKey& k = a.pkt;
+  const AlertMeta& m = *a.meta;
+  const bool icmp = k.proto == kIcmp || k.proto == kIcmp6;
+  out.reserve_more(1024 + m.signature.size() * 6 + m.category.size() + a.payload_len * 3);
+  out.begin_object();
+  timestamp_field(out, "timestamp", a.ts_ns);
+  out.field_u64("flow_id", a.flow_id & 0x7ffffffffffffULL);
+  if (!ctx.iface_name.empty()) out.field("in_iface", ctx.iface_name);
+  out.field_plain("event_type", "alert");
+  if (a.vlan_count > 0) {
+    out.begin_array("vlan");
+    out.u64(a.vlan[0]);
+    if (a.vlan_count > 1) out.u64(a.vlan[1]);
+    out.end_array();
+  }
+  address_field(out, "src_ip", k.src, k.family, opts.ipv6_compressed);
+  if (has_ports(k.proto)) out.field_u64("src_port", k.sport);
+  address_field(out, "dest_ip", k.dst, k.family, opts.ipv6_compressed);
+  if (has_ports(k.proto)) out.field_u64("dest_port", k.dport);
+  out.field_u64("ip_v", k.family == 6 ? 6 : 4);
+  out.field_plain("proto", eve_proto_name(k.proto));
+  if (icmp) {
+    out.field_u64("icmp_type", a.icmp_type);
+    out.field_u64("icmp_code", a.icmp_code);
+  }
+  out.field_plain("pkt_src", "wire/pcap");
+  if (opts.community_id) {
+    char cid[kCommunityIdLen];
+    size_t n = community_id_for_flow(a.flow, a.icmp_type, a.icmp_code, opts.community_id_seed, cid);
+    out.field_plain("community_id", std::string_view(cid, n));
+  }
+  out.begin_object("alert");
+  out.field_plain("action", a.blocked ? "blocked" : "allowed");
+  out.field_u64("gid", m.gid);
+  out.field_u64("signature_id", m.sid);
+  out.field_u64("rev", m.rev);
+  out.field("signature", m.signature);
+  if (!m.category.empty()) out.field("category", m.category);
+  out.field_u64("severity", m.severity);
+  if (!m.metadata.empty()) {
+    out.begin_object("metadata");
+    for (const auto& [key, values] : m.metadata) {
+      out.begin_array(key);
+      for (const std::string& v : values) out.string(v);
+      out.end_array();
+    }
+    out.end_object();
+  }
+  out.end_object();
+  size_t app_len = strnlen(a.app_proto, sizeof a.app_proto);
+  if (app_len > 0) out.field("app_proto", std::string_view(a.app_proto, app_len));
+  out.field_plain("direction", a.to_server ? "to_server" : "to_client");
+  out.begin_object("flow");
+  out.field_u64("pkts_toserver", a.pkts[0]);
+  out.field_u64("pkts_toclient", a.pkts[1]);
+  out.field_u64("bytes_toserver", a.bytes[0]);
+  out.field_u64("bytes_toclient", a.bytes[1]);
+  timestamp_field(out, "start", a.flow_start_ns);
+  address_field(out, "src_ip", a.flow.src, a.flow.family, opts.ipv6_compressed);
+  address_field(out, "dest_ip", a.flow.dst, a.flow.family, opts.ipv6_compressed);
+  if (has_ports(a.flow.proto)) {
+    out.field_u64("src_port", a.flow.sport);
+    out.field_u64("dest_port", a.flow.dport);
+  }
+  out.end_object();
+  if (a.payload_len > 0) {
+    base64_field(out, "payload", a.payload, a.payload_len);
+    printable_field(out, "payload_printable", a.payload, a.payload_len);
+    out.field_u64("stream", a.stream ? 1 : 0);
+  }
+  out.end_object();
+  out.newline();
+}
+
 std::unique_ptr<EveWriter> EveWriter::open(const EveOptions& opts, std::string* error) {
   auto fail = [&](std::string msg) -> std::unique_ptr<EveWriter> {
     if (error) *error = std::move(msg);
@@ -332,6 +446,17 @@ void EveExporter::export_flows(std::span<const FlowRecord> recs, uint64_t now_ns
   records_ += recs.size();
 }
 
+void EveExporter::export_alerts(std::span<const AlertRecord> alerts, uint64_t /*now_ns*/) {
+  line_.clear();
+  for (const AlertRecord& a : alerts) {
+    format_alert_event(a, ctx_, format_, line_);
+    ++lines_;
+  }
+  if (line_.size() > 0) writer_->write(line_.view());
+  line_.clear();
+  alerts_ += alerts.size();
+}
+
 void EveExporter::tick(uint64_t /*now_ns*/, bool final) {
   if (final) {
     writer_->sync();
@@ -344,6 +469,7 @@ ExporterStats EveExporter::stats() const {
   const UringFileStats& f = writer_->file().stats();
   ExporterStats s;
   s.records = records_;
+  s.alerts = alerts_;
   s.messages = lines_;
   s.bytes = f.bytes_written;
   s.send_errors = f.write_errors + f.open_errors;

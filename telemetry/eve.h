@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 
+#include "telemetry/alert_record.h"
 #include "telemetry/exporter.h"
 #include "telemetry/flow_record.h"
 #include "telemetry/json_writer.h"
@@ -60,6 +61,13 @@ std::string_view eve_proto_name(uint8_t proto);
 void format_flow_event(const FlowRecord& rec, const ExportContext& ctx, uint64_t now_ns,
                        const EveFormatOptions& opts, JsonWriter& out);
 
+// Appends one `alert` event for a, terminated by '\n', with Suricata's
+// fields: the packet's own addresses and direction, the rule's alert
+// object, the flow's counters so far, and the payload when the record
+// carries one.
+void format_alert_event(const AlertRecord& a, const ExportContext& ctx, const EveFormatOptions& opts,
+                        JsonWriter& out);
+
 // The line sink for DIR/eve.json, shared by every EVE event type.
 class EveWriter {
  public:
@@ -88,6 +96,7 @@ class EveExporter final : public Exporter {
   ~EveExporter() override;
 
   void export_flows(std::span<const FlowRecord> recs, uint64_t now_ns) override;
+  void export_alerts(std::span<const AlertRecord> alerts, uint64_t now_ns) override;
   void tick(uint64_t now_ns, bool final) override;
   ExporterStats stats() const override;
   const std::string& name() const override { return name_; }
@@ -105,6 +114,7 @@ class EveExporter final : public Exporter {
   JsonWriter line_;
   std::string name_ = "eve";
   uint64_t records_ = 0;
+  uint64_t alerts_ = 0;
   uint64_t lines_ = 0;
 };
 

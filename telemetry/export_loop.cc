@@ -23,16 +23,47 @@ uint64_t realtime_ns() {
 
 }  // namespace
 
-ExportLoop::ExportLoop(std::vector<RecordRing*> rings, std::vector<Exporter*> exporters, bool packet_clock)
-    : rings_(std::move(rings)), exporters_(std::move(exporters)), packet_clock_(packet_clock) {
+ExportLoop::ExportLoop(std::vector<RecordRing*> rings, std::vector<Exporter*> exporters, bool packet_clock,
+                       std::vector<AlertRing*> alert_rings)
+    : rings_(std::move(rings)),
+      alert_rings_(std::move(alert_rings)),
+      exporters_(std::move(exporters)),
+      packet_clock_(packet_clock) {
   batch_.resize(kBatch);
+  alert_rings_.resize(rings_.size(), nullptr);
+}
+
+size_t ExportLoop::drain_alerts(AlertRing& ring) {
+  size_t total = 0;
+  for (;;) {
+    AlertRecord* items;
+    // In place: an alert is large (it may carry its payload).
+    const size_t n = ring.peek(&items, 64);
+    if (!n) break;
+    for (size_t i = 0; i < n; ++i)
+      if (items[i].ts_ns > packet_now_) packet_now_ = items[i].ts_ns;
+    const uint64_t now = now_ns();
+    for (Exporter* e : exporters_) e->export_alerts(std::span<const AlertRecord>(items, n), now);
+    // Every exporter is done with them: their rule snapshot may now go.
+    for (size_t i = 0; i < n; ++i)
+      if (items[i].in_flight) items[i].in_flight->fetch_sub(1, std::memory_order_release);
+    ring.release(n);
+    ring.producer_parker.wake();
+    total += n;
+  }
+  alerts_.fetch_add(total, std::memory_order_relaxed);
+  return total;
 }
 
 uint64_t ExportLoop::now_ns() const { return packet_clock_ && packet_now_ ? packet_now_ : realtime_ns(); }
 
 size_t ExportLoop::drain_once() {
   size_t total = 0;
-  for (RecordRing* ring : rings_) {
+  for (size_t r = 0; r < rings_.size(); ++r) {
+    RecordRing* ring = rings_[r];
+    // A worker's alerts before its flow records, so a flow's alerts are
+    // written ahead of its end (the order Suricata's log has).
+    if (alert_rings_[r]) total += drain_alerts(*alert_rings_[r]);
     const size_t n = ring->pop(batch_.data(), batch_.size());
     if (!n) continue;
     ring->producer_parker.wake();
@@ -41,8 +72,8 @@ size_t ExportLoop::drain_once() {
     const uint64_t now = now_ns();
     for (Exporter* e : exporters_) e->export_flows(std::span<const FlowRecord>(batch_.data(), n), now);
     total += n;
+    records_.fetch_add(n, std::memory_order_relaxed);
   }
-  records_.fetch_add(total, std::memory_order_relaxed);
   return total;
 }
 

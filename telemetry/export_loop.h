@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dataplane/ring.h"
+#include "telemetry/alert_record.h"
 #include "telemetry/exporter.h"
 #include "telemetry/flow_record.h"
 
@@ -22,24 +23,32 @@ class ExportLoop {
 
   // packet_clock: exporters see packet time (file replay) instead of wall
   // time, so a replay's export timestamps match the capture.
-  ExportLoop(std::vector<RecordRing*> rings, std::vector<Exporter*> exporters, bool packet_clock);
+  // alert_rings: one per worker, in the same order as rings, or empty (no
+  // detection); an entry may be null.
+  ExportLoop(std::vector<RecordRing*> rings, std::vector<Exporter*> exporters, bool packet_clock,
+             std::vector<AlertRing*> alert_rings = {});
 
   // Runs until producers_done() is true and every ring is drained; then
   // ticks every exporter once more with final=true.
   void run(const std::function<bool()>& producers_done);
 
   uint64_t records() const { return records_.load(std::memory_order_relaxed); }
+  uint64_t alerts() const { return alerts_.load(std::memory_order_relaxed); }
 
  private:
   size_t drain_once();
   uint64_t now_ns() const;
 
+  size_t drain_alerts(AlertRing& ring);
+
   std::vector<RecordRing*> rings_;
+  std::vector<AlertRing*> alert_rings_;
   std::vector<Exporter*> exporters_;
   bool packet_clock_;
   uint64_t packet_now_ = 0;
   std::vector<FlowRecord> batch_;
   std::atomic<uint64_t> records_{0};
+  std::atomic<uint64_t> alerts_{0};
 };
 
 }  // namespace ws

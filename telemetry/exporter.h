@@ -10,12 +10,14 @@
 #include <span>
 #include <string>
 
+#include "telemetry/alert_record.h"
 #include "telemetry/flow_record.h"
 
 namespace ws {
 
 struct ExporterStats {
   uint64_t records = 0;        // flow records accepted
+  uint64_t alerts = 0;         // alerts accepted
   uint64_t messages = 0;       // datagrams / stream messages / lines written
   uint64_t bytes = 0;          // bytes written
   uint64_t send_errors = 0;    // failed sends or writes (never fatal)
@@ -37,6 +39,11 @@ class Exporter {
   // Takes a batch of ended flow records. now_ns is the export thread's
   // clock (packet time when replaying a file).
   virtual void export_flows(std::span<const FlowRecord> recs, uint64_t now_ns) = 0;
+  // Takes a batch of alerts. Flow-only outputs (IPFIX, NetFlow v9) ignore them.
+  virtual void export_alerts(std::span<const AlertRecord> alerts, uint64_t now_ns) {
+    (void)alerts;
+    (void)now_ns;
+  }
   // Called periodically (about every 100 ms) and once more at shutdown with
   // final=true: send partial messages, refresh templates, sync files.
   virtual void tick(uint64_t now_ns, bool final) = 0;

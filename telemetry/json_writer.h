@@ -112,6 +112,11 @@ class JsonWriter {
   // addresses) straight into the buffer: reserve, write, then commit.
   char* tail() { return buf_ + len_; }
   void commit(size_t n) { len_ += n; }
+  // After key(): reserve, write a whole value at tail(), then commit it.
+  void commit_value(size_t n) {
+    separator();  // consumes the pending key
+    len_ += n;
+  }
 
  private:
   void grow(size_t want) {

@@ -196,7 +196,7 @@ def pcap_records(path):
 
 SUMMARY_RE = re.compile(
     r"^wirescope: (?P<packets>\d+) packets, (?P<bytes>\d+) bytes, (?P<flows>\d+) flows, "
-    r"(?P<records>\d+) records, (?P<dropped>\d+) dropped(?: \((?P<reasons>[^)]*)\))?, "
+    r"(?P<records>\d+) records(?:, (?P<alerts>\d+) alerts)?, (?P<dropped>\d+) dropped(?: \((?P<reasons>[^)]*)\))?, "
     r"(?P<mpps>[\d.]+) Mpps in (?P<seconds>[\d.]+) s$")
 
 
@@ -209,6 +209,7 @@ def parse_summary(stdout):
     if not m:
         return None
     s = {k: int(m.group(k)) for k in ("packets", "bytes", "flows", "records", "dropped")}
+    s["alerts"] = int(m.group("alerts")) if m.group("alerts") else None
     s["seconds"] = float(m.group("seconds"))
     s["drops"] = {}
     if m.group("reasons"):

@@ -1,0 +1,182 @@
+#include "dataplane/detect.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "dataplane/flow_hash.h"
+
+namespace ws {
+namespace {
+
+constexpr uint64_t kIdleWaitNs = 1'000'000;
+
+// ICMP messages that carry an identifier and sequence number after the
+// checksum (Suricata's icmp_id/icmp_seq apply to these).
+bool icmp_has_id(bool v6, uint8_t type) {
+  if (v6) return type == 128 || type == 129;
+  switch (type) {
+    case 0: case 8: case 13: case 14: case 15: case 16: case 17: case 18: return true;
+    default: return false;
+  }
+}
+
+}  // namespace
+
+DetectStage::DetectStage(uint16_t worker, RuleSlot& slot, size_t flow_capacity, const DetectOptions& opts)
+    : worker_(worker), slot_(slot), opts_(opts), alerts_(opts.alert_ring_size) {
+  flowbits_bytes_ = std::max<size_t>(flow_capacity, 1) * kWords * sizeof(uint64_t);
+  // Reserved, not committed: pages appear only under flows that set a bit.
+  void* m = ::mmap(nullptr, flowbits_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+  if (m == MAP_FAILED) {
+    flowbits_bytes_ = 0;
+  } else {
+    flowbits_ = static_cast<uint64_t*>(m);
+  }
+}
+
+DetectStage::~DetectStage() {
+  slot_.quiesce(worker_);
+  if (flowbits_) ::munmap(flowbits_, flowbits_bytes_);
+}
+
+void DetectStage::switch_to(const RuleSnapshot* s) {
+  if (snap_) stats_.rule_swaps.inc();
+  snap_ = s;
+  scratch_ = worker_ < s->scratch.size() ? s->scratch[worker_].get() : nullptr;
+  active_ = scratch_ && s->set && s->set->size() > 0;
+}
+
+void DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t flow_index, bool to_server) {
+  if (e.bits & kFlowPassed) {
+    stats_.passed_packets.inc();
+    return;
+  }
+  stats_.inspected.inc();
+  MatchInput in;
+  const uint8_t* data = p.data;
+  in.payload = std::span<const uint8_t>(data + d.payload_off, d.payload_len);
+  in.ip_proto = d.key.proto;
+  in.ipv6 = d.key.family == 6;
+  std::memcpy(in.src.data(), d.key.src, 16);
+  std::memcpy(in.dst.data(), d.key.dst, 16);
+  in.sport = d.key.sport;
+  in.dport = d.key.dport;
+  in.has_flow = true;
+  in.to_server = to_server;
+  if (d.key.proto == 6) {
+    // Suricata: a TCP packet is "established" when the session had reached
+    // ESTABLISHED before it (so not the ACK that completes the handshake),
+    // through the closing states. A session picked up mid-stream never is
+    // (Suricata's default, stream.midstream: false).
+    in.established = e.syn_seen && e.pkt_tcp_state >= static_cast<uint8_t>(TcpState::kEstablished);
+  } else {
+    in.established = e.flow_state != static_cast<uint8_t>(FlowState::kNew);
+  }
+  in.ttl = d.ttl;
+  in.tcp_flags = d.tcp_flags;
+  in.icmp_type = d.icmp_type;
+  in.icmp_code = d.icmp_code;
+  if ((d.key.proto == 1 || d.key.proto == 58) && icmp_has_id(in.ipv6, d.icmp_type) &&
+      size_t{d.l4_off} + 8 <= p.caplen) {
+    const uint8_t* h = data + d.l4_off;
+    in.icmp_has_id = true;
+    in.icmp_id = static_cast<uint16_t>(h[4] << 8 | h[5]);
+    in.icmp_seq = static_cast<uint16_t>(h[6] << 8 | h[7]);
+  }
+  // Flowbits: the flow's own slot once it has set a bit, a zeroed scratch
+  // block until then.
+  const size_t words = (snap_->set->flowbit_count() + 63) / 64;
+  const bool own = (e.bits & kFlowbitsUsed) != 0;
+  uint64_t* bits = nullptr;
+  if (words && flowbits_) {
+    bits = own ? flowbits_ + size_t{flow_index} * kWords : zero_bits_;
+    in.flowbits = std::span<uint64_t>(bits, words);
+  }
+
+  const RuleSet& set = *snap_->set;
+  uint32_t written = 0;
+  set.match(in, *scratch_, [&](const Rule& r, size_t ri) -> bool {
+    if (r.action == RuleAction::kPass) {
+      e.bits |= kFlowPassed;
+      stats_.pass_matches.inc();
+      return false;
+    }
+    if (r.noalert) {
+      stats_.noalert_matches.inc();
+      return true;
+    }
+    if (written >= opts_.max_alerts_per_packet) {
+      stats_.alerts_over_max.inc();
+      return true;
+    }
+    ++written;
+    emit(p, d, e, ri, to_server);
+    return true;
+  });
+
+  if (bits == zero_bits_) {
+    bool any = false;
+    for (size_t i = 0; i < words; ++i) any |= zero_bits_[i] != 0;
+    if (any) {
+      // First bit set on this flow: move the block into the flow's slot,
+      // all of it, so words a later rule set adds read as zero.
+      std::memcpy(flowbits_ + size_t{flow_index} * kWords, zero_bits_, sizeof zero_bits_);
+      std::memset(zero_bits_, 0, sizeof zero_bits_);
+      e.bits |= kFlowbitsUsed;
+    }
+  }
+}
+
+void DetectStage::emit(const Packet& p, const Decoded& d, FlowEntry& e, size_t rule_index, bool to_server) {
+  AlertRecord* a;
+  while ((a = alerts_.reserve()) == nullptr) {
+    // The export thread drains this ring; waiting loses nothing.
+    stats_.alert_ring_waits.inc();
+    alerts_.consumer_parker.wake();
+    alerts_.producer_parker.wait([&] { return !alerts_.full(); }, kIdleWaitNs);
+  }
+  const FlowEntry& f = e;
+  a->ts_ns = p.ts_ns;
+  a->flow_id = f.flow_id;
+  a->flow_start_ns = f.flow_start_ns;
+  // Counters by canonical side; the client is side client_is_b.
+  const int cs = f.client_is_b;
+  a->pkts[0] = f.pkts[cs];
+  a->pkts[1] = f.pkts[1 - cs];
+  a->bytes[0] = f.bytes[cs];
+  a->bytes[1] = f.bytes[1 - cs];
+  a->pkt = d.key;
+  a->flow = cs ? f.key.reversed() : f.key;
+  a->meta = &snap_->meta[rule_index];
+  a->in_flight = &snap_->alerts_in_flight;
+  a->vlan[0] = d.vlan[0];
+  a->vlan[1] = d.vlan[1];
+  a->vlan_count = d.vlan_count;
+  a->action = static_cast<uint8_t>(snap_->set->rule(rule_index).action);
+  a->blocked = false;
+  a->to_server = to_server;
+  a->stream = false;
+  a->icmp_type = d.icmp_type;
+  a->icmp_code = d.icmp_code;
+  a->ifindex = p.ifindex;
+  a->worker = worker_;
+  a->app_proto[0] = 0;
+  a->payload_len = 0;
+  a->payload_truncated = false;
+  if (opts_.payload && d.payload_len) {
+    const size_t n = std::min<size_t>(d.payload_len, kAlertPayloadMax);
+    std::memcpy(a->payload, p.data + d.payload_off, n);
+    a->payload_len = static_cast<uint16_t>(n);
+    a->payload_truncated = n < d.payload_len;
+  }
+  snap_->alerts_in_flight.fetch_add(1, std::memory_order_relaxed);
+  alerts_.commit();
+  e.bits |= kAlerted;
+  stats_.alerts.inc();
+  if (alerts_.size() >= alerts_.capacity() / 4) alerts_.consumer_parker.wake();
+}
+
+}  // namespace ws

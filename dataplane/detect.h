@@ -1,0 +1,104 @@
+// DetectStage: the rule-matching step of a worker's per-packet path, after
+// the flow table and before traffic control. One per worker; like the rest
+// of the worker it takes no lock and allocates nothing per packet.
+//
+// Per burst it looks at the RuleSlot once and switches to a new snapshot if
+// a reload published one (the worker's scratch for it was allocated by the
+// loader). Per packet it fills a MatchInput from the decoded packet and its
+// flow (direction, established, flowbits), runs the RuleSet, and turns each
+// match into an AlertRecord in the worker's alert ring, in rule order:
+//   - a `pass` match ends inspection of the packet and passes the rest of
+//     its flow, as Suricata 7 does for a flow; no alert is written;
+//   - `noalert` matches (and flowbits:noalert) count but write nothing;
+//   - at most max_alerts_per_packet alerts per packet (Suricata's
+//     packet_alert_max, 15), the rest counted;
+//   - alert thresholds and suppressions (shared by all workers) decide last.
+//
+// Flowbits live beside the flow table, not in it: kMaxFlowbits bits (128
+// bytes) per flow slot in a lazily committed mapping, touched only by flows
+// that set a bit. A flow reads its slot only once it has set a bit (the
+// entry's kFlowbitsUsed flag); before that it works on a zeroed scratch
+// block that is copied into the slot when a bit is first set, so a reused
+// slot never leaks a previous flow's bits.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "dataplane/counters.h"
+#include "dataplane/decode.h"
+#include "dataplane/flow_table.h"
+#include "dataplane/packet.h"
+#include "dataplane/ring.h"
+#include "rules/matcher.h"
+#include "rules/rule_snapshot.h"
+#include "telemetry/alert_record.h"
+
+namespace ws {
+
+struct DetectOptions {
+  bool payload = false;                 // copy packet payload into alerts (EVE payload)
+  uint32_t max_alerts_per_packet = 15;  // Suricata's packet_alert_max
+  size_t alert_ring_size = 1024;
+};
+
+#define WS_DETECT_COUNTERS(X)                                                        \
+  X(inspected, "packets run through the rules")                                     \
+  X(alerts, "alerts written")                                                       \
+  X(noalert_matches, "matches of noalert rules (no event by design)")               \
+  X(alerts_over_max, "alerts not written: over the per-packet limit (packet_alert_max)") \
+  X(pass_matches, "packets whose flow a pass rule exempted from inspection")        \
+  X(passed_packets, "packets not inspected because their flow was passed")         \
+  X(alert_ring_waits, "times the worker waited for room in its alert ring")         \
+  X(rule_swaps, "times the worker switched to a reloaded rule set")
+
+struct DetectStats {
+#define WS_X(name, help) Counter name;
+  WS_DETECT_COUNTERS(WS_X)
+#undef WS_X
+};
+
+class DetectStage {
+ public:
+  DetectStage(uint16_t worker, RuleSlot& slot, size_t flow_capacity, const DetectOptions& opts);
+  ~DetectStage();
+  DetectStage(const DetectStage&) = delete;
+  DetectStage& operator=(const DetectStage&) = delete;
+
+  // Once per burst, before inspect(): picks up a reloaded rule set.
+  void begin_burst() {
+    const RuleSnapshot* s = slot_.acquire(worker_, snap_);
+    if (s != snap_) switch_to(s);
+  }
+  // False when the running set has no rules: inspect() need not be called.
+  bool active() const { return active_; }
+
+  // Runs the rules on one packet of flow e (flow_index: FlowTable::index_of).
+  void inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t flow_index, bool to_server);
+
+  // The worker stops: it uses no snapshot any more.
+  void quiesce() { slot_.quiesce(worker_); }
+
+  AlertRing& alerts() { return alerts_; }
+  const DetectStats& stats() const { return stats_; }
+  const MatchCounters* match_counters() const { return scratch_ ? &scratch_->counters : nullptr; }
+
+ private:
+  void switch_to(const RuleSnapshot* s);
+  void emit(const Packet& p, const Decoded& d, FlowEntry& e, size_t rule_index, bool to_server);
+
+  uint16_t worker_;
+  RuleSlot& slot_;
+  DetectOptions opts_;
+  const RuleSnapshot* snap_ = nullptr;
+  MatchScratch* scratch_ = nullptr;
+  bool active_ = false;
+  AlertRing alerts_;
+  uint64_t* flowbits_ = nullptr;  // flow_capacity * kWords words, mmap'd
+  size_t flowbits_bytes_ = 0;
+  uint64_t zero_bits_[kMaxFlowbits / 64] = {};
+  DetectStats stats_;
+  static constexpr size_t kWords = kMaxFlowbits / 64;
+};
+
+}  // namespace ws

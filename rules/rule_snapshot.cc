@@ -1,0 +1,190 @@
+#include "rules/rule_snapshot.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace ws {
+namespace {
+
+int action_rank(RuleAction a) {
+  switch (a) {
+    case RuleAction::kPass: return 0;
+    case RuleAction::kDrop: return 1;
+    case RuleAction::kReject: return 2;
+    case RuleAction::kAlert: return 3;
+  }
+  return 3;
+}
+
+// Suricata ranks flowbit use: only setting (set/unset/toggle) first, setting
+// and reading next, only reading after, and rules without flowbits last.
+int flowbits_rank(const Rule& r) {
+  bool sets = false, reads = false;
+  for (const Flowbits& f : r.flowbits) {
+    switch (f.cmd) {
+      case Flowbits::Cmd::kSet: case Flowbits::Cmd::kUnset: case Flowbits::Cmd::kToggle: sets = true; break;
+      case Flowbits::Cmd::kIsSet: case Flowbits::Cmd::kIsNotSet: reads = true; break;
+      case Flowbits::Cmd::kNoAlert: break;
+    }
+  }
+  if (sets && !reads) return 0;
+  if (sets && reads) return 1;
+  if (reads) return 2;
+  return 3;
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+void sort_rules_for_matching(std::vector<Rule>& rules) {
+  std::stable_sort(rules.begin(), rules.end(), [](const Rule& a, const Rule& b) {
+    const int aa = action_rank(a.action), ab = action_rank(b.action);
+    if (aa != ab) return aa < ab;
+    const int fa = flowbits_rank(a), fb = flowbits_rank(b);
+    if (fa != fb) return fa < fb;
+    // A rule without a priority ranks as Suricata's default, 3.
+    return a.priority.value_or(3) < b.priority.value_or(3);
+  });
+}
+
+AlertMeta make_alert_meta(const Rule& r, const ClassificationTable& classes) {
+  AlertMeta m;
+  m.gid = r.gid;
+  m.sid = r.sid;
+  m.rev = r.rev;
+  m.signature = r.msg;
+  uint8_t severity = 3;
+  if (!r.classtype.empty()) {
+    if (const Classification* c = classes.find(r.classtype)) {
+      m.category = c->description;
+      severity = c->priority;
+    }
+  }
+  if (r.priority) severity = *r.priority;
+  m.severity = severity;
+  for (const std::string& entry : r.metadata) {
+    const size_t sp = entry.find(' ');
+    std::string key = entry.substr(0, sp);
+    std::string value = sp == std::string::npos ? std::string() : entry.substr(sp + 1);
+    auto it = std::find_if(m.metadata.begin(), m.metadata.end(), [&](const auto& kv) { return kv.first == key; });
+    if (it == m.metadata.end()) {
+      m.metadata.emplace_back(std::move(key), std::vector<std::string>{});
+      it = m.metadata.end() - 1;
+    }
+    it->second.push_back(std::move(value));
+  }
+  return m;
+}
+
+std::unique_ptr<RuleSnapshot> empty_rule_snapshot(size_t workers) {
+  auto s = std::make_unique<RuleSnapshot>();
+  std::string error;
+  s->set = RuleSet::build({}, &error);
+  for (size_t w = 0; w < workers; ++w) s->scratch.push_back(s->set->make_scratch());
+  return s;
+}
+
+std::unique_ptr<RuleSnapshot> load_rule_snapshot(const RuleLoadOptions& opts, const RuleSnapshot* previous) {
+  auto s = std::make_unique<RuleSnapshot>();
+  RuleLoadReport& rep = s->report;
+  auto t0 = std::chrono::steady_clock::now();
+
+  ClassificationTable classes = ClassificationTable::suricata_defaults();
+  if (!opts.classification_file.empty()) {
+    ClassificationTable own;
+    auto errs = parse_classification_file(opts.classification_file, own);
+    for (const ClassificationError& e : errs) {
+      if (e.line == 0) {
+        rep.fatal = e.str();
+        return s;
+      }
+      rep.config_errors.push_back(e.str());
+    }
+    classes = std::move(own);
+  }
+  RuleParseOptions popts;
+  popts.classifications = &classes;
+
+  std::vector<Rule> rules;
+  for (const std::string& file : opts.files) {
+    RuleFileResult fr = parse_rules_file(file, opts.vars, popts);
+    for (RuleError& e : fr.errors) {
+      if (e.line == 0) {  // the file itself could not be read
+        rep.fatal = e.str();
+        return s;
+      }
+      rep.errors.push_back(std::move(e));
+    }
+    rep.disabled += fr.disabled;
+    for (Rule& r : fr.rules) rules.push_back(std::move(r));
+  }
+  rep.parse_ms = ms_since(t0);
+
+  t0 = std::chrono::steady_clock::now();
+  sort_rules_for_matching(rules);
+  std::vector<RuleError> rejected;
+  std::string error;
+  s->set = RuleSet::build(rules, &error, &rejected,
+                          previous && previous->set ? &previous->set->flowbit_names() : nullptr);
+  if (!s->set) {
+    rep.fatal = error;
+    return s;
+  }
+  rep.build_ms = ms_since(t0);
+  for (RuleError& e : rejected) rep.errors.push_back(std::move(e));
+  // Report failures in file order, whatever stage found them.
+  auto file_index = [&](const std::string& f) {
+    return std::find(opts.files.begin(), opts.files.end(), f) - opts.files.begin();
+  };
+  std::stable_sort(rep.errors.begin(), rep.errors.end(), [&](const RuleError& a, const RuleError& b) {
+    const auto fa = file_index(a.file), fb = file_index(b.file);
+    return fa != fb ? fa < fb : a.line < b.line;
+  });
+  rep.loaded = s->set->size();
+  rep.failed = rep.errors.size();
+  rep.groups = s->set->groups();
+  for (const RuleGroupInfo& g : rep.groups) rep.always_check_rules += g.always_check;
+
+  s->meta.reserve(s->set->size());
+  for (size_t i = 0; i < s->set->size(); ++i) s->meta.push_back(make_alert_meta(s->set->rule(i), classes));
+  for (size_t w = 0; w < std::max<size_t>(opts.workers, 1); ++w) s->scratch.push_back(s->set->make_scratch());
+  return s;
+}
+
+RuleSlot::RuleSlot(size_t workers) : acks_(new Ack[std::max<size_t>(workers, 1)]), workers_(workers) {
+  publish(empty_rule_snapshot(workers));
+}
+
+RuleSlot::~RuleSlot() = default;
+
+uint64_t RuleSlot::generation() const { return current()->generation; }
+
+void RuleSlot::publish(std::unique_ptr<RuleSnapshot> s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  s->generation = next_gen_++;
+  const RuleSnapshot* raw = s.get();
+  if (owned_) retired_.push_back(std::move(owned_));
+  owned_ = std::move(s);
+  current_.store(raw, std::memory_order_release);
+  collect_locked();
+}
+
+size_t RuleSlot::collect() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return collect_locked();
+}
+
+size_t RuleSlot::collect_locked() {
+  for (auto it = retired_.begin(); it != retired_.end();) {
+    bool used = (*it)->alerts_in_flight.load(std::memory_order_acquire) != 0;
+    for (size_t w = 0; w < workers_ && !used; ++w)
+      if (acks_[w].gen.load(std::memory_order_acquire) <= (*it)->generation) used = true;
+    it = used ? it + 1 : retired_.erase(it);
+  }
+  return retired_.size();
+}
+
+}  // namespace ws

@@ -1,0 +1,127 @@
+// Rule snapshots: what the workers match with, built whole off the data
+// path and swapped in without a lock (the read-copy-update pattern DPDK's
+// RCU library and Envoy's thread-local snapshots use).
+//
+// A RuleSnapshot holds the compiled RuleSet, the per-rule alert metadata,
+// one MatchScratch per worker (allocated by the loader, so a swap allocates
+// nothing on a worker), and the load report. It never changes once built.
+//
+// RuleSlot is the swap point. The control thread publishes a new snapshot;
+// each worker looks at the slot once per burst (one load of a line that is
+// only written by a reload) and, when it has changed, switches to the new
+// snapshot and records the generation it now uses. An old snapshot is freed
+// only when every worker has moved past it and every alert that points into
+// it has been exported, so no packet waits for a reload and no alert is
+// formatted from freed memory.
+//
+// Memory: during a reload two snapshots are alive — the running one and the
+// one being built — and, until the export thread has drained the alerts of
+// the old one, both stay. For ET Open 2017 a snapshot is about the parsed
+// rules plus the Hyperscan databases plus one scratch per worker; see the
+// README's "Rules" section for measured figures.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "rules/classification.h"
+#include "rules/matcher.h"
+#include "rules/rule_parser.h"
+#include "telemetry/alert_record.h"
+
+namespace ws {
+
+struct RuleLoadOptions {
+  std::vector<std::string> files;  // rule files, loaded in order
+  RuleVars vars = RuleVars::suricata_defaults();
+  std::string classification_file;  // empty: the shipped defaults
+  size_t workers = 1;               // scratches to allocate
+};
+
+struct RuleLoadReport {
+  size_t loaded = 0;    // rules in the running set
+  size_t failed = 0;    // rules rejected by the parser or the matcher
+  size_t disabled = 0;  // commented-out rules, not counted as failed
+  std::vector<RuleError> errors;           // one per failed rule, file order
+  std::vector<std::string> config_errors;  // classification.config lines skipped
+  // Set when no snapshot could be built at all (an unreadable rule file,
+  // a database that failed to compile): the previous rules stay.
+  std::string fatal;
+  std::vector<RuleGroupInfo> groups;
+  size_t always_check_rules = 0;  // sum over groups: rules with no usable fast pattern
+  double parse_ms = 0, build_ms = 0;
+};
+
+struct RuleSnapshot {
+  uint64_t generation = 0;  // set by RuleSlot::publish
+  std::shared_ptr<const RuleSet> set;  // never null (an empty set matches nothing)
+  std::vector<AlertMeta> meta;         // by rule index in set
+  std::vector<std::unique_ptr<MatchScratch>> scratch;  // one per worker
+  RuleLoadReport report;
+  // Alerts pushed by workers and not yet exported (see alert_record.h).
+  mutable std::atomic<uint64_t> alerts_in_flight{0};
+};
+
+// Suricata's evaluation order: by action (pass, drop, reject, alert), then
+// flowbit setters before readers before rules without flowbits, then by
+// priority (1 first); otherwise file order. Stable.
+void sort_rules_for_matching(std::vector<Rule>& rules);
+
+// The alert metadata of a rule: category and severity from its classtype.
+AlertMeta make_alert_meta(const Rule& r, const ClassificationTable& classes);
+
+// Parses and compiles. Returns null, with report->fatal set, when nothing
+// could be built. Failed rules do not stop the load: they are listed in the
+// report and left out. previous (may be null) keeps flowbit numbering.
+std::unique_ptr<RuleSnapshot> load_rule_snapshot(const RuleLoadOptions& opts, const RuleSnapshot* previous);
+
+// A snapshot that matches nothing (agent without -S).
+std::unique_ptr<RuleSnapshot> empty_rule_snapshot(size_t workers);
+
+class RuleSlot {
+ public:
+  explicit RuleSlot(size_t workers);
+  ~RuleSlot();
+  RuleSlot(const RuleSlot&) = delete;
+  RuleSlot& operator=(const RuleSlot&) = delete;
+
+  // Control side (any thread; serialised internally). Makes s the current
+  // snapshot and frees whatever older ones are no longer used.
+  void publish(std::unique_ptr<RuleSnapshot> s);
+  // Frees retired snapshots that no worker and no pending alert uses;
+  // returns how many are still held.
+  size_t collect();
+  // The running snapshot, for reports (valid until the next publish).
+  const RuleSnapshot* current() const { return current_.load(std::memory_order_acquire); }
+  uint64_t generation() const;
+
+  // Worker side: the snapshot to use for the next burst. Cheap when
+  // nothing changed.
+  const RuleSnapshot* acquire(size_t worker, const RuleSnapshot* in_use) {
+    const RuleSnapshot* s = current_.load(std::memory_order_acquire);
+    if (s != in_use) acks_[worker].gen.store(s->generation, std::memory_order_release);
+    return s;
+  }
+  // A worker that stops for good releases every snapshot.
+  void quiesce(size_t worker) { acks_[worker].gen.store(UINT64_MAX, std::memory_order_release); }
+
+ private:
+  struct alignas(64) Ack {
+    std::atomic<uint64_t> gen{0};
+  };
+  size_t collect_locked();
+
+  std::atomic<const RuleSnapshot*> current_{nullptr};
+  std::unique_ptr<Ack[]> acks_;
+  size_t workers_;
+  std::mutex mu_;  // control side only
+  std::unique_ptr<RuleSnapshot> owned_;
+  std::vector<std::unique_ptr<RuleSnapshot>> retired_;
+  uint64_t next_gen_ = 1;
+};
+
+}  // namespace ws

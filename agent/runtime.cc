@@ -32,6 +32,7 @@ RuleLoadOptions rule_load_options(const AgentConfig& cfg, size_t workers) {
   for (const auto& [k, v] : cfg.address_vars) o.vars.address[k] = v;
   for (const auto& [k, v] : cfg.port_vars) o.vars.port[k] = v;
   o.classification_file = cfg.classification_file;
+  o.threshold_file = cfg.threshold_file;
   o.workers = workers;
   return o;
 }

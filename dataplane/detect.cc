@@ -97,15 +97,38 @@ void DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint3
   }
 
   const RuleSet& set = *snap_->set;
+  const ThresholdPolicy& policy = *snap_->thresholds;
   uint32_t written = 0;
   set.match(in, *scratch_, [&](const Rule& r, size_t ri) -> bool {
-    if (r.action == RuleAction::kPass) {
+    RuleAction action = r.action;
+    bool alert = !r.noalert;
+    if (policy.affects(r.gid, r.sid)) {
+      ThresholdEvent ev;
+      ev.gid = r.gid;
+      ev.sid = r.sid;
+      ev.ipv6 = in.ipv6;
+      ev.src = in.src;
+      ev.dst = in.dst;
+      ev.flow_id = e.flow_id;
+      ev.ts_ns = p.ts_ns;
+      const ThresholdOutcome o = slot_.thresholds().evaluate(policy, ev);
+      if (o.decision == AlertDecision::kNoMatch) {
+        stats_.threshold_held.inc();
+        return true;  // the rule does not match (yet)
+      }
+      if (o.decision == AlertDecision::kSuppress) {
+        stats_.threshold_suppressed.inc();
+        alert = false;
+      }
+      if (o.new_action) action = *o.new_action;
+    }
+    if (action == RuleAction::kPass) {
       e.bits |= kFlowPassed;
       stats_.pass_matches.inc();
       return false;
     }
-    if (r.noalert) {
-      stats_.noalert_matches.inc();
+    if (!alert) {
+      if (r.noalert) stats_.noalert_matches.inc();
       return true;
     }
     if (written >= opts_.max_alerts_per_packet) {
@@ -113,7 +136,7 @@ void DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint3
       return true;
     }
     ++written;
-    emit(p, d, e, ri, to_server);
+    emit(p, d, e, ri, to_server, action);
     return true;
   });
 
@@ -130,7 +153,8 @@ void DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint3
   }
 }
 
-void DetectStage::emit(const Packet& p, const Decoded& d, FlowEntry& e, size_t rule_index, bool to_server) {
+void DetectStage::emit(const Packet& p, const Decoded& d, FlowEntry& e, size_t rule_index, bool to_server,
+                       RuleAction action) {
   AlertRecord* a;
   while ((a = alerts_.reserve()) == nullptr) {
     // The export thread drains this ring; waiting loses nothing.
@@ -155,7 +179,7 @@ void DetectStage::emit(const Packet& p, const Decoded& d, FlowEntry& e, size_t r
   a->vlan[0] = d.vlan[0];
   a->vlan[1] = d.vlan[1];
   a->vlan_count = d.vlan_count;
-  a->action = static_cast<uint8_t>(snap_->set->rule(rule_index).action);
+  a->action = static_cast<uint8_t>(action);
   a->blocked = false;
   a->to_server = to_server;
   a->stream = false;

@@ -46,6 +46,8 @@ struct DetectOptions {
   X(inspected, "packets run through the rules")                                     \
   X(alerts, "alerts written")                                                       \
   X(noalert_matches, "matches of noalert rules (no event by design)")               \
+  X(threshold_held, "matches a threshold or detection_filter has not let through yet") \
+  X(threshold_suppressed, "matches whose alert a limit or suppress withheld")       \
   X(alerts_over_max, "alerts not written: over the per-packet limit (packet_alert_max)") \
   X(pass_matches, "packets whose flow a pass rule exempted from inspection")        \
   X(passed_packets, "packets not inspected because their flow was passed")         \
@@ -85,7 +87,7 @@ class DetectStage {
 
  private:
   void switch_to(const RuleSnapshot* s);
-  void emit(const Packet& p, const Decoded& d, FlowEntry& e, size_t rule_index, bool to_server);
+  void emit(const Packet& p, const Decoded& d, FlowEntry& e, size_t rule_index, bool to_server, RuleAction action);
 
   uint16_t worker_;
   RuleSlot& slot_;

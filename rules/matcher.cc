@@ -450,14 +450,6 @@ std::string unsupported_reason(const Rule& r, std::string& keyword) {
     keyword = "header";
     return "app-layer protocol '" + r.app_proto + "' needs protocol detection, not supported by the matcher yet";
   }
-  if (r.threshold) {
-    keyword = "threshold";
-    return "threshold needs per-host state in the alert stage, not supported yet";
-  }
-  if (r.detection_filter) {
-    keyword = "detection_filter";
-    return "detection_filter needs per-host state in the alert stage, not supported yet";
-  }
   size_t vars = 0;
   for (const PayloadMatch& pm : r.payload) {
     bool dce = false;

@@ -30,9 +30,10 @@
 // `noalert` still reaches the callback: it may have set bits, and the caller
 // decides not to alert.
 //
-// Not supported yet (build() rejects the rule and says why): threshold and
-// detection_filter (need per-host state in the alert stage), app-layer
-// protocols, dce byte options.
+// Not supported yet (build() rejects the rule and says why): app-layer
+// protocols, dce byte options. threshold and detection_filter are accepted
+// and left to the alert stage (rules/threshold.h): a match here is a
+// candidate alert that the thresholds may still hold back.
 #pragma once
 
 #include <array>

@@ -83,6 +83,7 @@ std::unique_ptr<RuleSnapshot> empty_rule_snapshot(size_t workers) {
   auto s = std::make_unique<RuleSnapshot>();
   std::string error;
   s->set = RuleSet::build({}, &error);
+  s->thresholds = ThresholdPolicy::build({}, ThresholdConfig{});
   for (size_t w = 0; w < workers; ++w) s->scratch.push_back(s->set->make_scratch());
   return s;
 }
@@ -147,6 +148,24 @@ std::unique_ptr<RuleSnapshot> load_rule_snapshot(const RuleLoadOptions& opts, co
   rep.failed = rep.errors.size();
   rep.groups = s->set->groups();
   for (const RuleGroupInfo& g : rep.groups) rep.always_check_rules += g.always_check;
+
+  std::vector<Rule> loaded;
+  loaded.reserve(s->set->size());
+  for (size_t i = 0; i < s->set->size(); ++i) loaded.push_back(s->set->rule(i));
+  ThresholdConfig tc;
+  if (!opts.threshold_file.empty()) {
+    tc = parse_threshold_config_file(opts.threshold_file, opts.vars);
+    for (const ThresholdConfigError& e : tc.errors) {
+      if (e.line == 0) {
+        rep.fatal = e.str();
+        return s;
+      }
+      rep.config_errors.push_back(e.str());
+    }
+  }
+  std::vector<ThresholdConfigError> warnings;
+  s->thresholds = ThresholdPolicy::build(loaded, tc, &warnings);
+  for (const ThresholdConfigError& e : warnings) rep.config_errors.push_back(e.str());
 
   s->meta.reserve(s->set->size());
   for (size_t i = 0; i < s->set->size(); ++i) s->meta.push_back(make_alert_meta(s->set->rule(i), classes));

@@ -31,6 +31,7 @@
 #include "rules/classification.h"
 #include "rules/matcher.h"
 #include "rules/rule_parser.h"
+#include "rules/threshold.h"
 #include "telemetry/alert_record.h"
 
 namespace ws {
@@ -39,6 +40,7 @@ struct RuleLoadOptions {
   std::vector<std::string> files;  // rule files, loaded in order
   RuleVars vars = RuleVars::suricata_defaults();
   std::string classification_file;  // empty: the shipped defaults
+  std::string threshold_file;       // Suricata threshold.config; empty: none
   size_t workers = 1;               // scratches to allocate
 };
 
@@ -47,7 +49,7 @@ struct RuleLoadReport {
   size_t failed = 0;    // rules rejected by the parser or the matcher
   size_t disabled = 0;  // commented-out rules, not counted as failed
   std::vector<RuleError> errors;           // one per failed rule, file order
-  std::vector<std::string> config_errors;  // classification.config lines skipped
+  std::vector<std::string> config_errors;  // classification.config / threshold.config lines skipped
   // Set when no snapshot could be built at all (an unreadable rule file,
   // a database that failed to compile): the previous rules stay.
   std::string fatal;
@@ -60,6 +62,7 @@ struct RuleSnapshot {
   uint64_t generation = 0;  // set by RuleSlot::publish
   std::shared_ptr<const RuleSet> set;  // never null (an empty set matches nothing)
   std::vector<AlertMeta> meta;         // by rule index in set
+  std::shared_ptr<const ThresholdPolicy> thresholds;  // never null
   std::vector<std::unique_ptr<MatchScratch>> scratch;  // one per worker
   RuleLoadReport report;
   // Alerts pushed by workers and not yet exported (see alert_record.h).
@@ -98,6 +101,9 @@ class RuleSlot {
   // The running snapshot, for reports (valid until the next publish).
   const RuleSnapshot* current() const { return current_.load(std::memory_order_acquire); }
   uint64_t generation() const;
+  // Alert rate state, shared by every worker and kept across reloads (a
+  // reload does not reset a running limit).
+  ThresholdTable& thresholds() { return thresholds_; }
 
   // Worker side: the snapshot to use for the next burst. Cheap when
   // nothing changed.
@@ -116,6 +122,7 @@ class RuleSlot {
   size_t collect_locked();
 
   std::atomic<const RuleSnapshot*> current_{nullptr};
+  ThresholdTable thresholds_;
   std::unique_ptr<Ack[]> acks_;
   size_t workers_;
   std::mutex mu_;  // control side only

@@ -557,26 +557,28 @@ TEST(Flowbits, GroupsAndToggle) {
 TEST(Build, RejectsWhatItCannotHonour) {
   std::vector<Rule> rules{
       parse(R"(alert tcp any any -> any any (content:"ok"; sid:1;))"),
-      parse(R"(alert tcp any any -> any any (content:"c"; detection_filter:track by_src,count 5,seconds 60; sid:2;))"),
-      parse(R"(alert tcp any any -> any any (content:"a"; threshold:type limit,track by_src,count 1,seconds 60; sid:3;))"),
+      parse(R"(alert http any any -> any any (content:"c"; sid:2;))"),
+      parse(R"(alert tcp any any -> any any (content:"a"; byte_test:4,>,1,0,dce; sid:3;))"),
+      // Thresholds are the alert stage's business (rules/threshold.h): accepted.
+      parse(R"(alert tcp any any -> any any (content:"d"; detection_filter:track by_src,count 5,seconds 60; sid:5;))"),
       parse(R"(alert tcp any any -> any any (flowbits:noalert; content:"b"; sid:4;))"),
   };
   std::string err;
   std::vector<RuleError> rejected;
   auto set = RuleSet::build(rules, &err, &rejected);
   ASSERT_TRUE(set) << err;
-  EXPECT_EQ(set->size(), 2u);
+  EXPECT_EQ(set->size(), 3u);
   ASSERT_EQ(rejected.size(), 2u);
   EXPECT_EQ(rejected[0].sid, 2u);
-  EXPECT_EQ(rejected[0].keyword, "detection_filter");
+  EXPECT_EQ(rejected[0].keyword, "header");
   EXPECT_EQ(rejected[1].sid, 3u);
-  EXPECT_EQ(rejected[1].keyword, "threshold");
+  EXPECT_EQ(rejected[1].keyword, "byte_test");
 
   // Without a rejection list the build fails and names the rule.
   auto none = RuleSet::build(rules, &err);
   EXPECT_FALSE(none);
   EXPECT_NE(err.find("sid 2"), std::string::npos) << err;
-  EXPECT_NE(err.find("detection_filter"), std::string::npos) << err;
+  EXPECT_NE(err.find("app-layer"), std::string::npos) << err;
 }
 
 // ---------------------------------------------------------------- ET Open

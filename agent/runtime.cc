@@ -33,6 +33,7 @@ RuleLoadOptions rule_load_options(const AgentConfig& cfg, size_t workers) {
   for (const auto& [k, v] : cfg.port_vars) o.vars.port[k] = v;
   o.classification_file = cfg.classification_file;
   o.threshold_file = cfg.threshold_file;
+  o.cache_dir = cfg.rule_cache_dir;
   o.workers = workers;
   return o;
 }

@@ -499,8 +499,8 @@ std::unique_ptr<MatchScratch> MatchScratch::clone() const {
 }
 
 std::shared_ptr<const RuleSet> RuleSet::build(const std::vector<Rule>& rules, std::string* error,
-                                              std::vector<RuleError>* rejected,
-                                              const std::vector<std::string>* flowbit_names) {
+                                              std::vector<RuleError>* rejected, const RuleBuildOptions& opts) {
+  const std::vector<std::string>* flowbit_names = opts.flowbit_names;
   auto fail = [&](std::string msg) {
     if (error) *error = std::move(msg);
     return std::shared_ptr<const RuleSet>();
@@ -635,29 +635,25 @@ std::shared_ptr<const RuleSet> RuleSet::build(const std::vector<Rule>& rules, st
     set->max_rules_per_group_ = std::max(set->max_rules_per_group_, g.rules);
     if (ids.empty()) continue;
 
-    std::vector<const char*> exprs(ids.size());
-    std::vector<size_t> lens(ids.size());
-    std::vector<unsigned> flags(ids.size()), hs_ids(ids.size());
+    HsLiteralSet lits;
+    lits.patterns.resize(ids.size());
+    lits.flags.resize(ids.size());
+    lits.ids.resize(ids.size());
     for (const auto& [key, id] : ids) {
-      exprs[id] = key.first.data();
-      lens[id] = key.first.size();
-      flags[id] = HS_FLAG_SINGLEMATCH | (key.second ? HS_FLAG_CASELESS : 0);
-      hs_ids[id] = id;
+      lits.patterns[id] = key.first;
+      lits.flags[id] = HS_FLAG_SINGLEMATCH | (key.second ? HS_FLAG_CASELESS : 0);
+      lits.ids[id] = id;
     }
-    hs_compile_error_t* cerr = nullptr;
-    if (hs_compile_lit_multi(exprs.data(), flags.data(), hs_ids.data(), lens.data(),
-                             static_cast<unsigned>(ids.size()), HS_MODE_BLOCK, nullptr, &g.db,
-                             &cerr) != HS_SUCCESS) {
+    std::string herr;
+    int failed = -1;
+    g.db = hs_compile_literals_cached(lits, opts.cache_dir, opts.cache_stats, &herr, &failed);
+    if (!g.db) {
       std::string msg = "hyperscan compile failed for group " + g.name;
-      if (cerr) {
-        if (cerr->expression >= 0) {
-          const auto& rl = g.pattern_rules[static_cast<size_t>(cerr->expression)];
-          if (!rl.empty()) msg += " (sid " + std::to_string(set->rules_[rl[0]].rule.sid) + ")";
-        }
-        msg += std::string(": ") + cerr->message;
-        hs_free_compile_error(cerr);
+      if (failed >= 0) {
+        const auto& rl = g.pattern_rules[static_cast<size_t>(failed)];
+        if (!rl.empty()) msg += " (sid " + std::to_string(set->rules_[rl[0]].rule.sid) + ")";
       }
-      return fail(msg);
+      return fail(msg + ": " + herr);
     }
     hs_database_size(g.db, &g.db_bytes);
   }

@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "rules/fast_pattern.h"
+#include "rules/hs_cache.h"
 #include "rules/rule.h"
 #include "rules/rule_parser.h"
 
@@ -91,6 +92,19 @@ struct MatchCounters {
 
 class RuleSet;
 
+// How a RuleSet is built, beyond its rules.
+struct RuleBuildOptions {
+  // Names numbered before these rules' own, in that order. A reload passes
+  // the running set's flowbit_names() so a name keeps its bit and flows keep
+  // their bits across the swap. A rule that would take the count past
+  // kMaxFlowbits is rejected.
+  const std::vector<std::string>* flowbit_names = nullptr;
+  // Compiled prefilter databases are kept here (rules/hs_cache.h); empty:
+  // always compile.
+  std::string cache_dir;
+  HsCacheStats* cache_stats = nullptr;  // may be null
+};
+
 // Flowbit names a rule set may number (the per-flow bit storage is sized
 // for this many: 16 words).
 constexpr size_t kMaxFlowbits = 1024;
@@ -133,14 +147,9 @@ class RuleSet {
   // are skipped and listed in *rejected when it is given; when it is null
   // any such rule fails the whole build. Returns null on failure with the
   // reason in *error (a Hyperscan or PCRE2 compile error names the sid).
-  //
-  // flowbit_names: names numbered before these rules' own, in that order.
-  // A reload passes the running set's flowbit_names() so a name keeps its
-  // bit and flows keep their bits across the swap. A rule that would take
-  // the count past kMaxFlowbits is rejected.
   static std::shared_ptr<const RuleSet> build(const std::vector<Rule>& rules, std::string* error,
                                               std::vector<RuleError>* rejected = nullptr,
-                                              const std::vector<std::string>* flowbit_names = nullptr);
+                                              const RuleBuildOptions& opts = {});
   ~RuleSet();
   RuleSet(const RuleSet&) = delete;
   RuleSet& operator=(const RuleSet&) = delete;

@@ -128,8 +128,11 @@ std::unique_ptr<RuleSnapshot> load_rule_snapshot(const RuleLoadOptions& opts, co
   sort_rules_for_matching(rules);
   std::vector<RuleError> rejected;
   std::string error;
-  s->set = RuleSet::build(rules, &error, &rejected,
-                          previous && previous->set ? &previous->set->flowbit_names() : nullptr);
+  RuleBuildOptions bopts;
+  bopts.flowbit_names = previous && previous->set ? &previous->set->flowbit_names() : nullptr;
+  bopts.cache_dir = opts.cache_dir;
+  bopts.cache_stats = &rep.cache;
+  s->set = RuleSet::build(rules, &error, &rejected, bopts);
   if (!s->set) {
     rep.fatal = error;
     return s;

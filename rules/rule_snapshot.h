@@ -41,6 +41,7 @@ struct RuleLoadOptions {
   RuleVars vars = RuleVars::suricata_defaults();
   std::string classification_file;  // empty: the shipped defaults
   std::string threshold_file;       // Suricata threshold.config; empty: none
+  std::string cache_dir;            // compiled Hyperscan databases; empty: no cache
   size_t workers = 1;               // scratches to allocate
 };
 
@@ -56,6 +57,7 @@ struct RuleLoadReport {
   std::vector<RuleGroupInfo> groups;
   size_t always_check_rules = 0;  // sum over groups: rules with no usable fast pattern
   double parse_ms = 0, build_ms = 0;
+  HsCacheStats cache;  // database cache hits and misses of this load
 };
 
 struct RuleSnapshot {

@@ -21,10 +21,19 @@ void on_signal(int) { g_stop.store(true); }
 void on_hup(int) { g_reload.store(true); }
 
 // `rules: loaded=N failed=M`, then each failure as file:line: sid N: reason.
-void print_rule_report(const ws::RuleLoadReport& rep, FILE* summary_to, const char* prefix) {
+// With verbose, also the rule groups and the rules in them that have no
+// usable fast pattern (confirmed on every packet of their group).
+void print_rule_report(const ws::RuleLoadReport& rep, FILE* summary_to, const char* prefix, int verbose) {
   for (const ws::RuleError& e : rep.errors) std::fprintf(stderr, "%s%s\n", prefix, e.str().c_str());
   for (const std::string& e : rep.config_errors) std::fprintf(stderr, "%s%s\n", prefix, e.c_str());
   std::fprintf(summary_to, "%srules: loaded=%zu failed=%zu\n", prefix, rep.loaded, rep.failed);
+  if (!verbose) return;
+  std::fprintf(stderr, "%srules: parsed in %.0f ms, compiled in %.0f ms; database cache hits=%llu misses=%llu\n",
+               prefix, rep.parse_ms, rep.build_ms, static_cast<unsigned long long>(rep.cache.hits),
+               static_cast<unsigned long long>(rep.cache.misses));
+  for (const ws::RuleGroupInfo& g : rep.groups)
+    std::fprintf(stderr, "%srules: group %s: %zu rules, %zu patterns, %zu without a usable fast pattern, %zu bytes\n",
+                 prefix, g.name.c_str(), g.rules, g.patterns, g.always_check, g.database_bytes);
 }
 
 }  // namespace
@@ -129,7 +138,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "wirescope: rules: %s\n", rep.fatal.c_str());
       return 1;
     }
-    print_rule_report(rep, stdout, "");
+    print_rule_report(rep, stdout, "", cfg.verbose);
     return ok ? 0 : 1;
   }
 
@@ -147,7 +156,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "wirescope: %s\n", err.c_str());
     return 1;
   }
-  if (const ws::RuleLoadReport* rep = rt.rules_report()) print_rule_report(*rep, stderr, "wirescope: ");
+  if (const ws::RuleLoadReport* rep = rt.rules_report()) print_rule_report(*rep, stderr, "wirescope: ", cfg.verbose);
   if (cfg.verbose)
     std::fprintf(stderr, "wirescope: %u workers, %zu bytes per flow entry\n", rt.workers(), rt.bytes_per_flow());
 

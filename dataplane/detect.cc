@@ -99,7 +99,7 @@ void DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint3
   const RuleSet& set = *snap_->set;
   const ThresholdPolicy& policy = *snap_->thresholds;
   uint32_t written = 0;
-  set.match(in, *scratch_, [&](const Rule& r, size_t ri) -> bool {
+  auto on_match = [&](const Rule& r, size_t ri) -> bool {
     RuleAction action = r.action;
     bool alert = !r.noalert;
     if (policy.affects(r.gid, r.sid)) {
@@ -138,7 +138,16 @@ void DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint3
     ++written;
     emit(p, d, e, ri, to_server, action);
     return true;
-  });
+  };
+  // IP-only rules: on the first packet of each direction of the flow, as
+  // Suricata does (rules/ip_only.h); the rest on every packet. Suricata
+  // decodes IP-in-IP and IPv6-in-IP and keeps no flow for the outer packet,
+  // so its IP-only rules see every outer packet; so do they here.
+  const uint8_t ip_only_bit = to_server ? kIpOnlyToServer : kIpOnlyToClient;
+  const bool tunnel = d.key.proto == 4 || d.key.proto == 41;
+  const bool ip_only = tunnel || !(e.bits & ip_only_bit);
+  e.bits |= ip_only_bit;
+  set.match(in, *scratch_, on_match, ip_only);
 
   if (bits == zero_bits_) {
     bool any = false;

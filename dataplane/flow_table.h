@@ -78,10 +78,11 @@ struct FlowTableStats {
 
 // kFlowbitsUsed: the flow has set a flowbit (its bits live in the detect
 // stage's slot for this entry). kFlowPassed: a pass rule exempted the flow.
-// kAlerted: a rule alerted on the flow (EVE flow.alerted).
+// kAlerted: a rule alerted on the flow (EVE flow.alerted). kIpOnlyTo*: the
+// IP-only rules have run for that direction (once per direction).
 enum FlowEntryBits : uint8_t {
   kFinA = 1u << 0, kFinB = 1u << 1, kPayloadSeen = 1u << 2, kFlowbitsUsed = 1u << 3, kFlowPassed = 1u << 4,
-  kAlerted = 1u << 5
+  kAlerted = 1u << 5, kIpOnlyToServer = 1u << 6, kIpOnlyToClient = 1u << 7
 };
 
 struct alignas(64) FlowEntry {

@@ -410,14 +410,19 @@ struct Inspection {
     int64_t pos = (b.relative ? prev : 0) + value(b.offset);
     uint64_t v = 0;
     if (n > 0 && !read_number(buf, len, pos, n, b.endian, b.base, v)) return false;
-    if (n == 0 && (pos < 0 || pos > len)) return false;
+    // A relative jump needs a byte after its base even when it reads none
+    // (Suricata: no relative base left, no match).
+    if (n == 0 && (pos < 0 || pos > len || (b.relative && pos >= len))) return false;
     if (b.bitmask && *b.bitmask) v = (v & *b.bitmask) >> std::countr_zero(*b.bitmask);
     auto val = static_cast<int64_t>(v) * b.multiplier;
     if (b.align && val % 4) val += 4 - val % 4;
     int64_t jump = b.from_beginning ? val : b.from_end ? len + val : pos + n + val;
     jump += b.post_offset;
-    // Suricata: the jump target must be inside the buffer.
-    if (jump < 0 || jump >= len) return false;
+    // Suricata (since its issue 4624): a target before the buffer start,
+    // reachable with a negative post_offset, is clamped to the start rather
+    // than failing; a target at or past the end fails.
+    if (jump >= len) return false;
+    if (jump < 0) jump = 0;
     return run(i + 1, jump);
   }
 
@@ -444,6 +449,25 @@ struct Inspection {
     return run(i + 1, prev);
   }
 };
+
+// Suricata's IP-only class: nothing but addresses, protocol and flowbit
+// setters (no payload, no flow, no ports, no packet fields).
+bool is_ip_only(const Rule& r) {
+  switch (r.proto) {
+    case RuleProto::kIp: case RuleProto::kTcp: case RuleProto::kUdp: case RuleProto::kIcmp:
+    case RuleProto::kIcmpV4: case RuleProto::kIcmpV6: break;
+    default: return false;
+  }
+  if (!r.payload.empty() || r.dsize || r.flow || r.ttl || r.ip_proto || r.itype || r.icode || r.icmp_id ||
+      r.icmp_seq || r.flags)
+    return false;
+  if (r.sport.kind != PortNode::Kind::kAny || r.sport.negated || r.dport.kind != PortNode::Kind::kAny ||
+      r.dport.negated)
+    return false;
+  for (const Flowbits& f : r.flowbits)
+    if (f.cmd == Flowbits::Cmd::kIsSet || f.cmd == Flowbits::Cmd::kIsNotSet) return false;
+  return true;
+}
 
 std::string unsupported_reason(const Rule& r, std::string& keyword) {
   if (r.proto == RuleProto::kAppLayer) {
@@ -473,7 +497,7 @@ RuleSet::CompiledRule::~CompiledRule() {
 }
 
 RuleSet::CompiledRule::CompiledRule(CompiledRule&& o) noexcept
-    : rule(std::move(o.rule)), fp(std::move(o.fp)), pcre(std::move(o.pcre)), flowbits(std::move(o.flowbits)) {
+    : rule(std::move(o.rule)), ip_only(o.ip_only), fp(std::move(o.fp)), pcre(std::move(o.pcre)), flowbits(std::move(o.flowbits)) {
   o.pcre.clear();
 }
 
@@ -580,6 +604,7 @@ std::shared_ptr<const RuleSet> RuleSet::build(const std::vector<Rule>& rules, st
       continue;
     }
     cr.rule = r;
+    cr.ip_only = is_ip_only(r);
     cr.fp = select_fast_pattern(r);
     for (const Flowbits& f : r.flowbits) {
       if (f.cmd == Flowbits::Cmd::kNoAlert) continue;
@@ -619,6 +644,7 @@ std::shared_ptr<const RuleSet> RuleSet::build(const std::vector<Rule>& rules, st
       if (r.flow && r.flow->dir != FlowOpts::Dir::kAny &&
           (r.flow->dir == FlowOpts::Dir::kToServer) != to_server)
         continue;
+      if (cr.ip_only) continue;  // matched per flow direction (match_ip_only)
       ++g.rules;
       auto idx = static_cast<uint32_t>(ri);
       if (!cr.fp || cr.fp->negated) {
@@ -659,6 +685,25 @@ std::shared_ptr<const RuleSet> RuleSet::build(const std::vector<Rule>& rules, st
   }
   set->pattern_count_ = base;
   (void)max_patterns;
+  for (size_t ri = 0; ri < set->rules_.size(); ++ri) {
+    const CompiledRule& cr = set->rules_[ri];
+    if (!cr.ip_only) continue;
+    ++set->ip_only_count_;
+    const auto id = static_cast<uint32_t>(ri);
+    const Rule& r = cr.rule;
+    // A `<>` rule can match with the packet's source in either list. When a
+    // list cannot be indexed the rule is checked on every lookup.
+    bool indexed = r.direction == RuleDirection::kBoth
+                       ? (IpOnlyIndex::indexable(r.src) && IpOnlyIndex::indexable(r.dst))
+                       : IpOnlyIndex::indexable(r.src);
+    if (!indexed) {
+      set->ip_only_always_.push_back(id);
+      continue;
+    }
+    set->ip_index_.add(r.src, id);
+    if (r.direction == RuleDirection::kBoth) set->ip_index_.add(r.dst, id);
+  }
+  set->ip_index_.build();
   return set;
 }
 
@@ -673,7 +718,7 @@ std::unique_ptr<MatchScratch> RuleSet::make_scratch() const {
   size_t max_patterns = 0;
   for (const Group& g : groups_) max_patterns = std::max(max_patterns, g.pattern_rules.size());
   s->hit_patterns_.reserve(max_patterns);
-  s->candidates_.reserve(max_rules_per_group_);
+  s->candidates_.reserve(max_rules_per_group_ + 2 * ip_only_count_);
   return s;
 }
 
@@ -695,7 +740,20 @@ int on_hs_match(unsigned id, unsigned long long, unsigned long long, unsigned, v
 
 }  // namespace
 
-size_t RuleSet::collect(const MatchInput& in, MatchScratch& s) const {
+void RuleSet::append_ip_only(const MatchInput& in, MatchScratch& s) const {
+  auto& c = s.candidates_;
+  // Rules listed by the packet's source address, plus `<>` rules listed by
+  // its destination (their lists are indexed on both sides), plus the ones
+  // the index cannot hold. Confirm sorts out the rest.
+  const size_t before = c.size();
+  for (uint32_t id : ip_index_.lookup(in.ipv6, in.src.data())) c.push_back(id);
+  for (uint32_t id : ip_index_.lookup(in.ipv6, in.dst.data()))
+    if (rules_[id].rule.direction == RuleDirection::kBoth) c.push_back(id);
+  c.insert(c.end(), ip_only_always_.begin(), ip_only_always_.end());
+  s.counters.candidates += c.size() - before;
+}
+
+size_t RuleSet::collect(const MatchInput& in, MatchScratch& s, bool with_ip_only) const {
   s.candidates_.clear();
   s.hit_patterns_.clear();
   const Group& g = groups_[packet_class(in.ip_proto) * 2 + (in.to_server ? 0 : 1)];
@@ -713,7 +771,11 @@ size_t RuleSet::collect(const MatchInput& in, MatchScratch& s) const {
   s.counters.candidates += s.candidates_.size();
   s.counters.always_checked += g.always.size();
   s.candidates_.insert(s.candidates_.end(), g.always.begin(), g.always.end());
+  if (with_ip_only && ip_only_count_) append_ip_only(in, s);
   std::sort(s.candidates_.begin(), s.candidates_.end());
+  // Only a `<>` IP-only rule can be listed twice (by both addresses).
+  if (with_ip_only && ip_only_count_)
+    s.candidates_.erase(std::unique(s.candidates_.begin(), s.candidates_.end()), s.candidates_.end());
   return s.candidates_.size();
 }
 

@@ -47,6 +47,7 @@
 
 #include "rules/fast_pattern.h"
 #include "rules/hs_cache.h"
+#include "rules/ip_only.h"
 #include "rules/rule.h"
 #include "rules/rule_parser.h"
 
@@ -161,9 +162,13 @@ class RuleSet {
   // stops the packet's inspection there (a `pass` rule): later rules are
   // neither confirmed nor allowed to change flowbits. Returns the number of
   // matching rules.
+  //
+  // with_ip_only: also the IP-only rules (rules/ip_only.h), in their place in
+  // rule order. Suricata runs those on the first packet of each direction of
+  // a flow only (and on every packet without a flow); the caller decides.
   template <typename F>
-  size_t match(const MatchInput& in, MatchScratch& scratch, F&& on_match) const {
-    size_t n = collect(in, scratch);
+  size_t match(const MatchInput& in, MatchScratch& scratch, F&& on_match, bool with_ip_only = true) const {
+    size_t n = collect(in, scratch, with_ip_only);
     size_t hits = 0;
     for (size_t i = 0; i < n; ++i) {
       const uint32_t ri = scratch.candidates_[i];
@@ -174,6 +179,8 @@ class RuleSet {
     scratch.counters.matches += hits;
     return hits;
   }
+
+  size_t ip_only_count() const { return ip_only_count_; }
 
   // Confirms one rule against the input, without the prefilter. For tests
   // and for callers that already know the candidate.
@@ -207,7 +214,8 @@ class RuleSet {
   }
   // Prefilter scan; leaves the rule indices to confirm, sorted, in
   // scratch.candidates_ and returns how many.
-  size_t collect(const MatchInput& in, MatchScratch& scratch) const;
+  size_t collect(const MatchInput& in, MatchScratch& scratch, bool with_ip_only) const;
+  void append_ip_only(const MatchInput& in, MatchScratch& scratch) const;
 
   std::vector<CompiledRule> rules_;
   std::vector<Group> groups_;
@@ -215,11 +223,15 @@ class RuleSet {
   size_t max_rules_per_group_ = 0;
   void* match_ctx_ = nullptr;  // pcre2_match_context_8*, read-only after build
   std::vector<std::string> flowbit_names_;
+  IpOnlyIndex ip_index_;
+  std::vector<uint32_t> ip_only_always_;  // IP-only rules the index cannot hold
+  size_t ip_only_count_ = 0;
   friend class MatchScratch;
 };
 
 struct RuleSet::CompiledRule {
   Rule rule;
+  bool ip_only = false;  // header and flowbit setters only: matched once per flow direction
   std::optional<FastPattern> fp;
   std::vector<void*> pcre;  // pcre2_code_8* per payload item (null if not pcre)
   struct FlowbitOp {

@@ -270,6 +270,21 @@ TEST(Match, ByteKeywords) {
       {"byte_jump past the end fails", R(R"(byte_jump:1,0; content:"a"; distance:0;)"), "|09|ab", false},
       {"byte_jump from_beginning", R(R"(byte_jump:1,0,from_beginning; content:"X"; distance:0; within:1;)"), "|03|abXY", true},
       {"byte_jump multiplier", R(R"(byte_jump:1,0,multiplier 2; content:"X"; distance:0; within:1;)"), "|02|abcdXY", true},
+      // Suricata clamps a target before the buffer start to the start
+      // (suricata-verify detect-bytejump-05): "NS" is at 0, the jump from
+      // the end of "|0A 95|" (4) by -4 lands at 0, by -9 would be at -5.
+      {"byte_jump negative post_offset to the start",
+       R(R"(content:"|0A 95|"; byte_jump:0,0,relative,post_offset -4; pcre:"/^NS/R";)"), "NS|0A 95|xx", true},
+      {"byte_jump before the start is clamped to it",
+       R(R"(content:"|0A 95|"; byte_jump:0,0,relative,post_offset -9; pcre:"/^NS/R";)"), "NS|0A 95|xx", true},
+      {"byte_jump clamped, content relative from the start",
+       R(R"(content:"|0A 95|"; byte_jump:0,0,relative,post_offset -100; content:"NS"; distance:0; within:2;)"),
+       "NS|0A 95|xx", true},
+      {"byte_jump clamped target is the start, not the old base",
+       R(R"(content:"|0A 95|"; byte_jump:0,0,relative,post_offset -100; content:"xx"; distance:0; within:2;)"),
+       "NS|0A 95|xx", false},
+      {"byte_jump relative with nothing left after its base",
+       R(R"(content:"|0A 95|"; byte_jump:0,0,relative,post_offset -2;)"), "NS|0A 95|", false},
       {"byte_extract as within", R(R"(byte_extract:1,0,len; content:"abc"; distance:0; within:len;)"), "|05|xxabc", true},
       {"byte_extract as within, too short", R(R"(byte_extract:1,0,len; content:"abc"; distance:0; within:len;)"),
        "|04|xxabc", false},

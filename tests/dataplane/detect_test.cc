@@ -23,6 +23,7 @@
 #include "bench/pktgen/builder.h"
 #include "dataplane/flow_hash.h"
 #include "dataplane/worker.h"
+#include "telemetry/export_loop.h"
 
 namespace ws {
 namespace {
@@ -686,6 +687,51 @@ TEST(Detect, ASlowWorkerHoldsTheOldSnapshotUntilItQuiesces) {
   EXPECT_EQ(old_snap->alerts_in_flight.load(), 0u);
   EXPECT_EQ(rig.slot.collect(), 1u) << "worker 1 still uses the old rules";
   rig.slot.quiesce(1);
+  EXPECT_EQ(rig.slot.collect(), 0u);
+}
+
+// Counts the alerts it is given and what their snapshot's in-flight count
+// was at that moment.
+class AlertTap final : public Exporter {
+ public:
+  void export_flows(std::span<const FlowRecord>, uint64_t) override {}
+  void export_alerts(std::span<const AlertRecord> alerts, uint64_t) override {
+    for (const AlertRecord& a : alerts) {
+      sids.push_back(a.meta->sid);
+      in_flight_seen.push_back(a.in_flight ? a.in_flight->load() : 0);
+    }
+  }
+  void tick(uint64_t, bool) override {}
+  ExporterStats stats() const override { return {}; }
+  const std::string& name() const override { return name_; }
+  std::vector<uint32_t> sids;
+  std::vector<uint64_t> in_flight_seen;
+
+ private:
+  std::string name_ = "tap";
+};
+
+TEST(Detect, ExportLoopReleasesTheOldSnapshotAfterEveryExporter) {
+  TempDir dir;
+  Rig rig(load(dir, kOldRules, nullptr, 1, "old.rules"));
+  const char *c = "10.18.0.1", *s = "10.18.0.2";
+  rig.send({tcp(c, s, 40000, 21, TCP_PSH | TCP_ACK, "old"), tcp(c, s, 40000, 21, TCP_PSH | TCP_ACK, "old")});
+  const RuleSnapshot* old_snap = rig.slot.current();
+  rig.slot.publish(load(dir, kNewRules, old_snap, 1, "new.rules"));
+  rig.send1(tcp(c, s, 40000, 21, TCP_PSH | TCP_ACK, "new"));
+  EXPECT_EQ(rig.slot.collect(), 1u) << "two alerts of the old rules are waiting for export";
+  EXPECT_EQ(old_snap->alerts_in_flight.load(), 2u);
+
+  AlertTap first, second;
+  ExportLoop loop({&rig.worker->records()}, {&first, &second}, /*packet_clock=*/true, {rig.worker->alerts()});
+  loop.run([] { return true; });
+  EXPECT_EQ(loop.alerts(), 3u);
+  EXPECT_EQ(first.sids, (std::vector<uint32_t>{1, 1, 2}));
+  EXPECT_EQ(second.sids, first.sids);
+  // Both exporters saw the alerts before they were counted out.
+  EXPECT_EQ(first.in_flight_seen, (std::vector<uint64_t>{2, 2, 1}));
+  EXPECT_EQ(second.in_flight_seen, first.in_flight_seen);
+  EXPECT_EQ(rig.slot.current()->alerts_in_flight.load(), 0u);
   EXPECT_EQ(rig.slot.collect(), 0u);
 }
 

@@ -154,7 +154,7 @@ TEST(EveAlert, TcpAlertEveryField) {
   EXPECT_EQ(j["flow_id"].get<uint64_t>(), a.flow_id & ((1ull << 51) - 1));
   EXPECT_EQ(j["in_iface"], "eth0");
   EXPECT_EQ(j["event_type"], "alert");
-  EXPECT_EQ(j["vlan"], json::array({100, 200}));
+  EXPECT_EQ(j["vlan"], ordered_json::array({100, 200}));
   // The packet's own addresses: the server sent it.
   EXPECT_EQ(j["src_ip"], "93.184.216.34");
   EXPECT_EQ(j["src_port"], 80);
@@ -254,7 +254,7 @@ TEST(EveAlert, BlockedAndSingleVlan) {
   a.vlan_count = 1;
   ordered_json j = format(a);
   EXPECT_EQ(j["alert"]["action"], "blocked");
-  EXPECT_EQ(j["vlan"], json::array({7}));
+  EXPECT_EQ(j["vlan"], ordered_json::array({7}));
   a.blocked = false;
   j = format(a);
   EXPECT_EQ(j["alert"]["action"], "allowed") << "a drop rule's alert on a packet that was not dropped";
@@ -387,7 +387,7 @@ TEST(EveAlert, EscapesSignatureAndMetadata) {
   const ordered_json j = format(a, ExportContext{}, EveFormatOptions{}, &raw);
   EXPECT_EQ(j["alert"]["signature"], m.signature);
   EXPECT_EQ(j["alert"]["category"], m.category);
-  EXPECT_EQ(j["alert"]["metadata"]["key"], json::array({"v\\al \"q\"", "line\nbreak"}));
+  EXPECT_EQ(j["alert"]["metadata"]["key"], ordered_json::array({"v\\al \"q\"", "line\nbreak"}));
   EXPECT_NE(raw.find(R"(say \"hi\" C:\\path\ttab\u0001)"), std::string::npos) << raw;
 }
 
@@ -406,10 +406,10 @@ TEST(EveAlert, MetadataKeysAreEscaped) {
   format_alert_event(a, ExportContext{}, EveFormatOptions{}, w);
   raw = std::string(w.view());
   ASSERT_TRUE(json::accept(raw)) << raw;
-  const json j = json::parse(raw);
-  EXPECT_EQ(j["alert"]["metadata"]["a\"b"], json::array({"c"}));
-  EXPECT_EQ(j["alert"]["metadata"]["k\\;x"], json::array({"y"}));
-  EXPECT_EQ(j["alert"]["metadata"]["tab\there"], json::array({"z"}));
+  const ordered_json j = ordered_json::parse(raw);
+  EXPECT_EQ(j["alert"]["metadata"]["a\"b"], ordered_json::array({"c"}));
+  EXPECT_EQ(j["alert"]["metadata"]["k\\;x"], ordered_json::array({"y"}));
+  EXPECT_EQ(j["alert"]["metadata"]["tab\there"], ordered_json::array({"z"}));
 }
 
 TEST(EveAlert, PayloadOfEveryLength) {

@@ -1,7 +1,11 @@
 #include "rules/rule_snapshot.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 
 namespace ws {
 namespace {
@@ -31,6 +35,15 @@ int flowbits_rank(const Rule& r) {
   if (sets && reads) return 1;
   if (reads) return 2;
   return 3;
+}
+
+// A rule, classification or threshold path must be a readable regular
+// file: a directory would otherwise read as an empty file.
+std::string check_file(const std::string& path, const char* what) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return path + ": cannot open the " + what + ": " + std::strerror(errno);
+  if (!S_ISREG(st.st_mode)) return path + ": the " + std::string(what) + " is not a regular file";
+  return "";
 }
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
@@ -93,6 +106,20 @@ std::unique_ptr<RuleSnapshot> load_rule_snapshot(const RuleLoadOptions& opts, co
   RuleLoadReport& rep = s->report;
   auto t0 = std::chrono::steady_clock::now();
 
+  for (const std::string& f : opts.files) {
+    if (std::string e = check_file(f, "rules file"); !e.empty()) {
+      rep.fatal = e;
+      return s;
+    }
+  }
+  for (const auto& [f, what] : {std::pair{&opts.classification_file, "classification file"},
+                                std::pair{&opts.threshold_file, "threshold file"}}) {
+    if (f->empty()) continue;
+    if (std::string e = check_file(*f, what); !e.empty()) {
+      rep.fatal = e;
+      return s;
+    }
+  }
   ClassificationTable classes = ClassificationTable::suricata_defaults();
   if (!opts.classification_file.empty()) {
     ClassificationTable own;
@@ -168,7 +195,11 @@ std::unique_ptr<RuleSnapshot> load_rule_snapshot(const RuleLoadOptions& opts, co
   }
   std::vector<ThresholdConfigError> warnings;
   s->thresholds = ThresholdPolicy::build(loaded, tc, &warnings);
-  for (const ThresholdConfigError& e : warnings) rep.config_errors.push_back(e.str());
+  for (ThresholdConfigError& e : warnings) {
+    // Policy warnings come from the parsed entries; name the file they are in.
+    if (e.file.empty() || e.file[0] == '<') e.file = opts.threshold_file;
+    rep.config_errors.push_back(e.str());
+  }
 
   s->meta.reserve(s->set->size());
   for (size_t i = 0; i < s->set->size(); ++i) s->meta.push_back(make_alert_meta(s->set->rule(i), classes));

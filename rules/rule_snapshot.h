@@ -79,8 +79,9 @@ void sort_rules_for_matching(std::vector<Rule>& rules);
 // The alert metadata of a rule: category and severity from its classtype.
 AlertMeta make_alert_meta(const Rule& r, const ClassificationTable& classes);
 
-// Parses and compiles. Returns null, with report->fatal set, when nothing
-// could be built. Failed rules do not stop the load: they are listed in the
+// Parses and compiles. Always returns a snapshot; when nothing could be
+// built its report.fatal says why and its set is null (the caller keeps the
+// rules it has). Failed rules do not stop the load: they are listed in the
 // report and left out. previous (may be null) keeps flowbit numbering.
 std::unique_ptr<RuleSnapshot> load_rule_snapshot(const RuleLoadOptions& opts, const RuleSnapshot* previous);
 

@@ -348,7 +348,9 @@ void format_alert_event(const AlertRecord& a, const ExportContext& ctx, const Ev
   out.field_plain("pkt_src", "wire/pcap");
   if (opts.community_id) {
     char cid[kCommunityIdLen];
-    size_t n = community_id_for_flow(a.flow, a.icmp_type, a.icmp_code, opts.community_id_seed, cid);
+    // The packet's own tuple and ICMP type: the hash is direction-free, so
+    // this is the flow's id (an echo reply maps to its request's ports).
+    size_t n = community_id_for_flow(a.pkt, a.icmp_type, a.icmp_code, opts.community_id_seed, cid);
     out.field_plain("community_id", std::string_view(cid, n));
   }
   out.begin_object("alert");
@@ -362,7 +364,7 @@ void format_alert_event(const AlertRecord& a, const ExportContext& ctx, const Ev
   if (!m.metadata.empty()) {
     out.begin_object("metadata");
     for (const auto& [key, values] : m.metadata) {
-      out.begin_array(key);
+      out.begin_array_escaped_key(key);
       for (const std::string& v : values) out.string(v);
       out.end_array();
     }

@@ -52,6 +52,17 @@ class JsonWriter {
   void begin_object(std::string_view k) { key(k); open_nested('{'); }
   void end_object() { close('}'); }
   void begin_array(std::string_view k) { key(k); open_nested('['); }
+  // For keys that come from input (rule metadata): escaped like a value.
+  void begin_array_escaped_key(std::string_view k) {
+    reserve_more(k.size() * 6 + 4);
+    separator();
+    buf_[len_++] = '"';
+    escape(k);
+    buf_[len_++] = '"';
+    buf_[len_++] = ':';
+    after_key_ = true;
+    open_nested('[');
+  }
   void end_array() { close(']'); }
   // Ends the current top-level value with a newline (JSON lines).
   void newline() { put('\n'); }

@@ -287,10 +287,6 @@ TEST(RuleSnapshot, UnreadableFilesAreFatal) {
 }
 
 TEST(RuleSnapshot, ADirectoryIsNotARuleFile) {
-  GTEST_SKIP() << "BUG: a directory given as a rule file (e.g. -S /etc/suricata/rules) loads as an empty file: "
-                  "parse_rules_file only checks that std::ifstream opened, which succeeds on a directory, and "
-                  "the failed read is not checked, so the load reports loaded=0, failed=0 and no fatal error "
-                  "(parse_classification_file and parse_threshold_config_file do the same)";
   TempDir dir;
   RuleLoadOptions o;
   o.files = {dir.path()};
@@ -352,9 +348,6 @@ TEST(RuleSnapshot, ThresholdConfigErrorsAreListed) {
 }
 
 TEST(RuleSnapshot, ThresholdConfigWarningsNameTheFile) {
-  GTEST_SKIP() << "BUG: load_rule_snapshot copies ThresholdPolicy::build warnings (e.g. an entry for a sid no "
-                  "rule has) into config_errors with an empty file name, so they read '<threshold>:N: ...' "
-                  "instead of naming rules.threshold_file";
   TempDir dir;
   RuleLoadOptions o;
   o.files = {dir.write("t.rules", "alert udp any any -> any any (msg:\"t\"; content:\"x\"; sid:100;)\n")};

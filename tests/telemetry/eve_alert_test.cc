@@ -305,11 +305,6 @@ TEST(EveAlert, IcmpHasTypeAndCodeNoPorts) {
 }
 
 TEST(EveAlert, IcmpReplyCarriesTheFlowsCommunityId) {
-  GTEST_SKIP() << "BUG: format_alert_event computes community_id from the client-first flow tuple with the "
-                  "packet's own ICMP type; for a reply sent by the server (echo reply, type 0) that pairs the "
-                  "client's address with the reply's port mapping, so the alert's Community ID differs from "
-                  "the flow's (the flow event hashes the client's type 8). Hashing the packet's own tuple "
-                  "(a.pkt) with the packet's type, or the flow tuple with the client's type, gives the flow's id";
   AlertMeta m = full_meta();
   AlertRecord a = server_alert(m, 1, "10.0.0.1", "10.0.0.2", 0x1234, 0x1234);
   a.icmp_type = 0;  // echo reply from the server
@@ -392,10 +387,6 @@ TEST(EveAlert, EscapesSignatureAndMetadata) {
 }
 
 TEST(EveAlert, MetadataKeysAreEscaped) {
-  GTEST_SKIP() << "BUG: format_alert_event writes metadata keys through JsonWriter::begin_array(key), which "
-                  "copies the key between quotes unescaped; the rule parser keeps keys as written (e.g. "
-                  "`metadata: a\"b c;` gives key `a\"b`, `metadata: k\\;x y;` gives `k\\;x`), so such a rule "
-                  "makes every alert line invalid JSON";
   AlertMeta m;
   m.sid = 1;
   m.signature = "s";

@@ -9,6 +9,8 @@ same file:
               libpcap-based reader can be)
   softflowd   softflowd -r FILE ... exporting IPFIX to a local UDP sink
   ws-1w/2w    wirescope -r FILE --workers N --ipfix udp://127.0.0.1:PORT
+  ws-1w-rules the same, one worker, with --rules FILE... loaded (-S); the
+              figure is Gbit/s per worker (target >= 1 with ET Open)
 
 Every exporter sends to a UDP socket on 127.0.0.1 that this script reads and
 discards. Each run is repeated --repeat times and the best wall time kept.
@@ -136,6 +138,8 @@ def main():
     ap.add_argument("--no-softflowd", action="store_true", help="skip softflowd")
     ap.add_argument("--enforce", action="store_true", help="exit 1 when a target is missed")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per run")
+    ap.add_argument("--rules", action="append", default=[],
+                    help="also run 1 worker with these rules loaded (-S, repeatable); prints Gbit/s per worker")
     args = ap.parse_args()
     b = args.build_dir
     args.wirescope = args.wirescope or os.path.join(b, "agent", "wirescope")
@@ -173,6 +177,11 @@ def main():
         results[f"ws-{w}w"] = best_of(
             f"ws-{w}w", [args.wirescope, "-r", pcap, "--workers", str(w), "--ipfix", target],
             args.repeat, sink, args.timeout)
+    if args.rules:
+        rule_args = [a for f in args.rules for a in ("-S", f)]
+        results["ws-1w-rules"] = best_of(
+            "ws-1w-rules", [args.wirescope, "-r", pcap, "--workers", "1", "--ipfix", target] + rule_args,
+            args.repeat, sink, args.timeout)
     sink.close()
 
     print()
@@ -198,6 +207,13 @@ def main():
     ratio("wirescope-1w / softflowd", "ws-1w", "softflowd", 20)
     ratio("floor time / wirescope-1w", "ws-1w", "floor", 0.5)
     ratio("wirescope-2w / wirescope-1w", "ws-2w", "ws-1w", 1.7)
+    if results.get("ws-1w-rules"):
+        gbps = truth["frame_bytes"] * 8 / results["ws-1w-rules"] / 1e9
+        ok = gbps >= 1.0
+        if not ok:
+            missed.append("rules")
+        print(f"{'with rules, per worker':28s} {gbps:7.2f}  Gbit/s (target >= 1){'' if ok else '  TARGET MISSED'}")
+        ratio("wirescope-1w rules / none", "ws-1w-rules", "ws-1w", 0.0)
     if failed:
         return 1
     if missed and args.enforce:

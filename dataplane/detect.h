@@ -7,8 +7,10 @@
 // loader). Per packet it fills a MatchInput from the decoded packet and its
 // flow (direction, established, flowbits), runs the RuleSet, and turns each
 // match into an AlertRecord in the worker's alert ring, in rule order:
-//   - a `pass` match ends inspection of the packet and passes the rest of
-//     its flow, as Suricata 7 does for a flow; no alert is written;
+//   - a `pass` match ends inspection of the packet; no alert is written.
+//     Suricata's action scope decides how far it reaches: an IP-only pass
+//     rule passes the rest of the flow, any other pass rule only the packet
+//     (there is no stream or app-layer match here, the other flow scopes);
 //   - `noalert` matches (and flowbits:noalert) count but write nothing;
 //   - at most max_alerts_per_packet alerts per packet (Suricata's
 //     packet_alert_max, 15), the rest counted;
@@ -50,6 +52,7 @@ struct DetectOptions {
   X(threshold_suppressed, "matches whose alert a limit or suppress withheld")       \
   X(alerts_over_max, "alerts not written: over the per-packet limit (packet_alert_max)") \
   X(pass_matches, "packets whose flow a pass rule exempted from inspection")        \
+  X(pass_packet_matches, "packets a pass rule ended inspection of, flow still inspected") \
   X(passed_packets, "packets not inspected because their flow was passed")         \
   X(alert_ring_waits, "times the worker waited for room in its alert ring")         \
   X(rule_swaps, "times the worker switched to a reloaded rule set")

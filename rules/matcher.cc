@@ -829,6 +829,7 @@ bool RuleSet::confirm(size_t rule_index, const MatchInput& in, MatchScratch& s) 
 size_t RuleSet::size() const { return rules_.size(); }
 const Rule& RuleSet::rule(size_t i) const { return rules_[i].rule; }
 const FastPattern* RuleSet::fast_pattern(size_t i) const { return rules_[i].fp ? &*rules_[i].fp : nullptr; }
+bool RuleSet::ip_only(size_t i) const { return rules_[i].ip_only; }
 
 std::vector<RuleGroupInfo> RuleSet::groups() const {
   std::vector<RuleGroupInfo> out;

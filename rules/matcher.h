@@ -190,6 +190,10 @@ class RuleSet {
   const Rule& rule(size_t i) const;
   // The rule's prefilter pattern; null when it has no content.
   const FastPattern* fast_pattern(size_t i) const;
+  // True when rule i is IP-only (rules/ip_only.h). Suricata's action scope:
+  // a pass on such a rule applies to the whole flow, on any other rule
+  // (payload, packet fields, flow keywords) to the matching packet only.
+  bool ip_only(size_t i) const;
   std::vector<RuleGroupInfo> groups() const;
   size_t database_bytes() const;
   // Distinct flowbit names; bit i is word i / 64, bit i % 64.

@@ -123,10 +123,10 @@ void DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint3
       if (o.new_action) action = *o.new_action;
     }
     if (action == RuleAction::kPass) {
-      // Suricata's action scope: only an IP-only rule's pass covers the
-      // flow. A payload or packet-field pass rule says "this packet is
-      // fine", not "this flow is" (suricata-verify util-action-03).
-      if (set.ip_only(ri)) {
+      // Suricata's action scope: only an IP-only (or like IP-only) rule's
+      // pass covers the flow. A payload or packet-field pass rule says "this
+      // packet is fine", not "this flow is" (suricata-verify util-action-03).
+      if (set.header_only(ri)) {
         e.bits |= kFlowPassed;
         stats_.pass_matches.inc();
       } else {

@@ -1,6 +1,7 @@
 #include "rules/ip_only.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace ws {
 namespace {
@@ -34,6 +35,22 @@ bool IpOnlyIndex::collect(const AddressNode& n, std::vector<const AddressNode*>&
 bool IpOnlyIndex::indexable(const AddressNode& spec) {
   std::vector<const AddressNode*> leaves;
   return collect(spec, leaves);
+}
+
+double IpOnlyIndex::coverage(const AddressNode& spec) {
+  std::vector<const AddressNode*> leaves;
+  if (!collect(spec, leaves)) return 1e300;
+  double total = 0;
+  for (const AddressNode* l : leaves) {
+    const bool v6 = l->prefix.v6;
+    const int bits = v6 ? 128 : 32;
+    if (l->kind == AddressNode::Kind::kRange) {
+      total += static_cast<double>(to_u128(l->range_last.bytes.data(), v6) - to_u128(l->prefix.bytes.data(), v6)) + 1;
+    } else {
+      total += std::ldexp(1.0, bits - std::min<int>(l->prefix.len, bits));
+    }
+  }
+  return total;
 }
 
 bool IpOnlyIndex::add(const AddressNode& spec, uint32_t id) {

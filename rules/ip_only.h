@@ -9,10 +9,10 @@
 // a sorted table of disjoint address segments, each listing the rules whose
 // address lists cover it. A lookup is a binary search.
 //
-// A rule is indexed by the positive prefixes and ranges of its source list
-// (and of its destination list too for `<>` rules). A rule whose list is
-// `any`, negated or otherwise not a plain union cannot be indexed; the caller
-// confirms those on every lookup.
+// A rule is indexed by the positive prefixes and ranges of one of its lists,
+// the narrower one (a block list rather than $HOME_NET); the caller keeps one
+// index per side. A rule whose lists are `any`, negated or otherwise not
+// plain unions cannot be indexed; the caller confirms those on every lookup.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +37,10 @@ class IpOnlyIndex {
   std::span<const uint32_t> lookup(bool v6, const uint8_t* addr) const;
 
   size_t segments() const { return v4_.segs.size() + v6_.segs.size(); }
+
+  // How much of the address space a spec covers (IPv4 and IPv6 counted in
+  // /128 units, saturating): the smaller side of a rule is the one to index.
+  static double coverage(const AddressNode& spec);
 
  private:
   using U128 = unsigned __int128;

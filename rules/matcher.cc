@@ -469,6 +469,33 @@ bool is_ip_only(const Rule& r) {
   return true;
 }
 
+bool has_negation(const AddressNode& n) {
+  if (n.negated) return true;
+  for (const AddressNode& c : n.children)
+    if (has_negation(c)) return true;
+  return false;
+}
+
+// The destination ports a `->` rule can match, when few enough to index
+// (at most 64); false for `any`, negation, wide ranges and `<>` rules.
+bool indexable_ports(const Rule& r, std::vector<uint16_t>& out) {
+  if (r.direction == RuleDirection::kBoth) return false;
+  std::vector<const PortNode*> stack{&r.dport};
+  while (!stack.empty()) {
+    const PortNode* n = stack.back();
+    stack.pop_back();
+    if (n->negated || n->kind == PortNode::Kind::kAny) return false;
+    if (n->kind == PortNode::Kind::kList) {
+      for (const PortNode& c : n->children) stack.push_back(&c);
+      continue;
+    }
+    if (uint32_t{n->hi} - n->lo >= 64) return false;
+    for (uint32_t p = n->lo; p <= n->hi; ++p) out.push_back(static_cast<uint16_t>(p));
+    if (out.size() > 64) return false;
+  }
+  return !out.empty();
+}
+
 std::string unsupported_reason(const Rule& r, std::string& keyword) {
   if (r.proto == RuleProto::kAppLayer) {
     keyword = "header";
@@ -497,7 +524,7 @@ RuleSet::CompiledRule::~CompiledRule() {
 }
 
 RuleSet::CompiledRule::CompiledRule(CompiledRule&& o) noexcept
-    : rule(std::move(o.rule)), ip_only(o.ip_only), fp(std::move(o.fp)), pcre(std::move(o.pcre)), flowbits(std::move(o.flowbits)) {
+    : rule(std::move(o.rule)), ip_only(o.ip_only), header_only(o.header_only), fp(std::move(o.fp)), pcre(std::move(o.pcre)), flowbits(std::move(o.flowbits)) {
   o.pcre.clear();
 }
 
@@ -604,7 +631,11 @@ std::shared_ptr<const RuleSet> RuleSet::build(const std::vector<Rule>& rules, st
       continue;
     }
     cr.rule = r;
-    cr.ip_only = is_ip_only(r);
+    // A header-only rule with a negated address (`$EXTERNAL_NET`) is what
+    // Suricata calls "like IP-only": matched on every packet, but its pass
+    // still covers the flow.
+    cr.header_only = is_ip_only(r);
+    cr.ip_only = cr.header_only && !has_negation(r.src) && !has_negation(r.dst);
     cr.fp = select_fast_pattern(r);
     for (const Flowbits& f : r.flowbits) {
       if (f.cmd == Flowbits::Cmd::kNoAlert) continue;
@@ -649,12 +680,21 @@ std::shared_ptr<const RuleSet> RuleSet::build(const std::vector<Rule>& rules, st
       auto idx = static_cast<uint32_t>(ri);
       if (!cr.fp || cr.fp->negated) {
         g.always.push_back(idx);
+        std::vector<uint16_t> ports;
+        if (indexable_ports(r, ports)) {
+          std::sort(ports.begin(), ports.end());
+          ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
+          for (uint16_t p : ports) g.always_by_port.emplace_back(p, idx);
+        } else {
+          g.always_any_port.push_back(idx);
+        }
         continue;
       }
       auto [it, fresh] = ids.try_emplace({cr.fp->bytes, cr.fp->nocase}, static_cast<uint32_t>(ids.size()));
       if (fresh) g.pattern_rules.emplace_back();
       g.pattern_rules[it->second].push_back(idx);
     }
+    std::sort(g.always_by_port.begin(), g.always_by_port.end());
     g.pattern_base = base;
     base += static_cast<uint32_t>(ids.size());
     max_patterns = std::max(max_patterns, ids.size());
@@ -691,19 +731,29 @@ std::shared_ptr<const RuleSet> RuleSet::build(const std::vector<Rule>& rules, st
     ++set->ip_only_count_;
     const auto id = static_cast<uint32_t>(ri);
     const Rule& r = cr.rule;
-    // A `<>` rule can match with the packet's source in either list. When a
-    // list cannot be indexed the rule is checked on every lookup.
-    bool indexed = r.direction == RuleDirection::kBoth
-                       ? (IpOnlyIndex::indexable(r.src) && IpOnlyIndex::indexable(r.dst))
-                       : IpOnlyIndex::indexable(r.src);
-    if (!indexed) {
+    // Index the narrower list: ET's CnC rules are `$HOME_NET -> [list]`, its
+    // reputation rules `[list] -> $HOME_NET`. A `<>` rule can match with the
+    // packet's source in either list, so it goes into the source index
+    // under both. When no list can be indexed the rule is checked on every
+    // lookup.
+    const bool src_ok = IpOnlyIndex::indexable(r.src), dst_ok = IpOnlyIndex::indexable(r.dst);
+    if (r.direction == RuleDirection::kBoth) {
+      if (src_ok && dst_ok) {
+        set->ip_index_.add(r.src, id);
+        set->ip_index_.add(r.dst, id);
+      } else {
+        set->ip_only_always_.push_back(id);
+      }
+    } else if (dst_ok && (!src_ok || IpOnlyIndex::coverage(r.dst) < IpOnlyIndex::coverage(r.src))) {
+      set->ip_dst_index_.add(r.dst, id);
+    } else if (src_ok) {
+      set->ip_index_.add(r.src, id);
+    } else {
       set->ip_only_always_.push_back(id);
-      continue;
     }
-    set->ip_index_.add(r.src, id);
-    if (r.direction == RuleDirection::kBoth) set->ip_index_.add(r.dst, id);
   }
   set->ip_index_.build();
+  set->ip_dst_index_.build();
   return set;
 }
 
@@ -742,13 +792,12 @@ int on_hs_match(unsigned id, unsigned long long, unsigned long long, unsigned, v
 
 void RuleSet::append_ip_only(const MatchInput& in, MatchScratch& s) const {
   auto& c = s.candidates_;
-  // Rules listed by the packet's source address, plus `<>` rules listed by
-  // its destination (their lists are indexed on both sides), plus the ones
-  // the index cannot hold. Confirm sorts out the rest.
+  // Rules listing the packet's source (in the source index) or its
+  // destination (in the destination index), plus the ones no index can
+  // hold. Confirm sorts out the rest.
   const size_t before = c.size();
   for (uint32_t id : ip_index_.lookup(in.ipv6, in.src.data())) c.push_back(id);
-  for (uint32_t id : ip_index_.lookup(in.ipv6, in.dst.data()))
-    if (rules_[id].rule.direction == RuleDirection::kBoth) c.push_back(id);
+  for (uint32_t id : ip_dst_index_.lookup(in.ipv6, in.dst.data())) c.push_back(id);
   c.insert(c.end(), ip_only_always_.begin(), ip_only_always_.end());
   s.counters.candidates += c.size() - before;
 }
@@ -769,8 +818,11 @@ size_t RuleSet::collect(const MatchInput& in, MatchScratch& s, bool with_ip_only
     }
   }
   s.counters.candidates += s.candidates_.size();
-  s.counters.always_checked += g.always.size();
-  s.candidates_.insert(s.candidates_.end(), g.always.begin(), g.always.end());
+  const size_t before = s.candidates_.size();
+  s.candidates_.insert(s.candidates_.end(), g.always_any_port.begin(), g.always_any_port.end());
+  auto lo = std::lower_bound(g.always_by_port.begin(), g.always_by_port.end(), std::make_pair(in.dport, uint32_t{0}));
+  for (; lo != g.always_by_port.end() && lo->first == in.dport; ++lo) s.candidates_.push_back(lo->second);
+  s.counters.always_checked += s.candidates_.size() - before;
   if (with_ip_only && ip_only_count_) append_ip_only(in, s);
   std::sort(s.candidates_.begin(), s.candidates_.end());
   // Only a `<>` IP-only rule can be listed twice (by both addresses).
@@ -830,6 +882,7 @@ size_t RuleSet::size() const { return rules_.size(); }
 const Rule& RuleSet::rule(size_t i) const { return rules_[i].rule; }
 const FastPattern* RuleSet::fast_pattern(size_t i) const { return rules_[i].fp ? &*rules_[i].fp : nullptr; }
 bool RuleSet::ip_only(size_t i) const { return rules_[i].ip_only; }
+bool RuleSet::header_only(size_t i) const { return rules_[i].header_only; }
 
 std::vector<RuleGroupInfo> RuleSet::groups() const {
   std::vector<RuleGroupInfo> out;

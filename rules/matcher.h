@@ -194,6 +194,8 @@ class RuleSet {
   // a pass on such a rule applies to the whole flow, on any other rule
   // (payload, packet fields, flow keywords) to the matching packet only.
   bool ip_only(size_t i) const;
+  // IP-only or "like IP-only" (a negated address): a pass covers the flow.
+  bool header_only(size_t i) const;
   std::vector<RuleGroupInfo> groups() const;
   size_t database_bytes() const;
   // Distinct flowbit names; bit i is word i / 64, bit i % 64.
@@ -227,7 +229,8 @@ class RuleSet {
   size_t max_rules_per_group_ = 0;
   void* match_ctx_ = nullptr;  // pcre2_match_context_8*, read-only after build
   std::vector<std::string> flowbit_names_;
-  IpOnlyIndex ip_index_;
+  IpOnlyIndex ip_index_;      // IP-only rules by source list (`<>`: by both lists)
+  IpOnlyIndex ip_dst_index_;  // IP-only `->` rules whose destination list is the narrower
   std::vector<uint32_t> ip_only_always_;  // IP-only rules the index cannot hold
   size_t ip_only_count_ = 0;
   friend class MatchScratch;
@@ -235,7 +238,8 @@ class RuleSet {
 
 struct RuleSet::CompiledRule {
   Rule rule;
-  bool ip_only = false;  // header and flowbit setters only: matched once per flow direction
+  bool ip_only = false;      // header and flowbit setters only: matched once per flow direction
+  bool header_only = false;  // ip_only, or the same with a negated address ("like IP-only")
   std::optional<FastPattern> fp;
   std::vector<void*> pcre;  // pcre2_code_8* per payload item (null if not pcre)
   struct FlowbitOp {
@@ -256,6 +260,11 @@ struct RuleSet::Group {
   std::vector<std::vector<uint32_t>> pattern_rules;  // pattern id (local) -> rule indices
   uint32_t pattern_base = 0;  // offset of this group's ids in the scratch hit table
   std::vector<uint32_t> always;  // rule indices, sorted
+  // The always-check rules split by destination port, as Suricata's rule
+  // groups split by port: a rule for a few ports is only confirmed for
+  // packets to one of them. Sorted by port.
+  std::vector<std::pair<uint16_t, uint32_t>> always_by_port;
+  std::vector<uint32_t> always_any_port;  // sorted
   size_t rules = 0;
   size_t db_bytes = 0;
 };

@@ -262,12 +262,15 @@ TEST(Detect, FlowToClient) {
 TEST(Detect, PassRulePassesTheRestOfTheFlow) {
   TempDir dir;
   // The pass rule comes last in the file; Suricata's ordering runs it first.
+  // Only an IP-only pass covers the flow (Suricata's action scope). It names
+  // the server, so it matches the server's first packet (IP-only rules run
+  // on the first packet of each direction).
   Rig rig(load(dir,
                "alert udp any any -> any any (msg:\"evil\"; content:\"evil\"; sid:2;)\n"
-               "pass udp any any -> any any (msg:\"ok\"; content:\"PASSME\"; sid:1;)\n"));
+               "pass udp 10.4.0.2 any -> any any (msg:\"ok\"; sid:1;)\n"));
   const char *c = "10.4.0.1", *s = "10.4.0.2";
   rig.send1(udp(c, s, 1000, 2000, "evil"));           // alert
-  rig.send1(udp(c, s, 1000, 2000, "PASSME evil"));    // pass: no alert for this packet either
+  rig.send1(udp(s, c, 2000, 1000, "PASSME evil"));    // pass (server's first packet): no alert for it either
   rig.send1(udp(c, s, 1000, 2000, "evil"));           // flow passed: not inspected
   rig.send1(udp(s, c, 2000, 1000, "evil"));           // either direction
   rig.send1(udp(c, "10.4.0.3", 1000, 2000, "evil"));  // another flow: alert

@@ -117,3 +117,73 @@ TEST(IpOnlyMatch, HeaderOnlyRulesRunOnlyWhenAskedAndInRuleOrder) {
 
 }  // namespace
 }  // namespace ws
+
+namespace ws {
+namespace {
+
+std::shared_ptr<const RuleSet> build_set(std::initializer_list<const char*> texts) {
+  std::vector<Rule> rules;
+  for (const char* t : texts) {
+    RuleResult r = parse_rule(t, RuleVars::suricata_defaults());
+    EXPECT_TRUE(r.rule) << t;
+    if (r.rule) rules.push_back(*r.rule);
+  }
+  std::string err;
+  auto set = RuleSet::build(rules, &err);
+  EXPECT_TRUE(set) << err;
+  return set;
+}
+
+TEST(IpOnlyMatch, NarrowDestinationListIsIndexedAndNegationIsLikeIpOnly) {
+  auto set = build_set({
+      // ET CnC style: $HOME_NET (wide) to a short list: indexed by destination.
+      R"(alert ip $HOME_NET any -> [198.51.100.7,198.51.100.9] any (msg:"cnc"; sid:1;))",
+      // A negated address: "like IP-only", matched on every packet.
+      R"(alert ip $EXTERNAL_NET any -> 192.168.0.0/16 any (msg:"in"; sid:2;))",
+  });
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->ip_only_count(), 1u);
+  EXPECT_TRUE(set->ip_only(0));
+  EXPECT_FALSE(set->ip_only(1));
+  EXPECT_TRUE(set->header_only(1));
+  auto scratch = set->make_scratch();
+  auto sids = [&](const MatchInput& in, bool ip_only) {
+    std::vector<uint32_t> out;
+    set->match(in, *scratch, [&](const Rule& r) { out.push_back(r.sid); }, ip_only);
+    return out;
+  };
+  using V = std::vector<uint32_t>;
+  EXPECT_EQ(sids(packet("10.1.1.1", "198.51.100.9"), true), V{1});
+  EXPECT_EQ(sids(packet("10.1.1.1", "198.51.100.8"), true), V{});
+  EXPECT_EQ(sids(packet("10.1.1.1", "198.51.100.9"), false), V{});
+  // Like IP-only: also without the IP-only pass.
+  EXPECT_EQ(sids(packet("203.0.113.1", "192.168.3.4"), false), V{2});
+  EXPECT_EQ(sids(packet("10.0.0.1", "192.168.3.4"), false), V{});  // source inside HOME_NET
+}
+
+TEST(AlwaysCheck, RulesWithoutContentAreConfirmedOnlyForTheirPorts) {
+  auto set = build_set({
+      R"(alert tcp any any -> any 22 (msg:"ssh syn"; flags:S; sid:1;))",
+      R"(alert tcp any any -> any [6660:6669,7000] (msg:"irc syn"; flags:S; sid:2;))",
+      R"(alert tcp any any -> any any (msg:"any syn"; flags:S; sid:3;))",
+  });
+  ASSERT_TRUE(set);
+  auto scratch = set->make_scratch();
+  auto run = [&](uint16_t dport) {
+    MatchInput in = packet("10.0.0.1", "10.0.0.2");
+    in.dport = dport;
+    in.tcp_flags = 0x02;
+    scratch->counters = MatchCounters{};
+    std::vector<uint32_t> out;
+    set->match(in, *scratch, [&](const Rule& r) { out.push_back(r.sid); });
+    return std::make_pair(out, scratch->counters.always_checked);
+  };
+  using V = std::vector<uint32_t>;
+  EXPECT_EQ(run(22), std::make_pair(V{1, 3}, uint64_t{2}));
+  EXPECT_EQ(run(6665), std::make_pair(V{2, 3}, uint64_t{2}));
+  EXPECT_EQ(run(7000), std::make_pair(V{2, 3}, uint64_t{2}));
+  EXPECT_EQ(run(80), std::make_pair(V{3}, uint64_t{1}));  // neither port rule is even looked at
+}
+
+}  // namespace
+}  // namespace ws

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds wirescope, and replays the bundled demo
-# capture (deploy/demo/demo.pcap, made by bench's wirescope-gen): flows are
-# written to build/demo/eve.json and a summary is printed. No root, no NIC.
+# capture (deploy/demo/demo.pcap, made by bench's wirescope-gen) with the
+# demo rules (deploy/demo/demo.rules): flows and alerts are written to
+# build/demo/eve.json and a summary is printed. No root, no NIC.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -13,8 +14,9 @@ ninja -C build-demo agent/wirescope >/dev/null
 out=build/demo
 mkdir -p "$out"
 rm -f "$out/eve.json"
-./build-demo/agent/wirescope -r deploy/demo/demo.pcap -l "$out" "$@"
+./build-demo/agent/wirescope -r deploy/demo/demo.pcap -S deploy/demo/demo.rules -l "$out" "$@"
 echo
-echo "First flow records of $out/eve.json:"
-head -n 3 "$out/eve.json"
-echo "... $(wc -l < "$out/eve.json") flow events in all"
+echo "First alert and first flow events of $out/eve.json:"
+grep -m 1 '"event_type":"alert"' "$out/eve.json" || true
+grep -m 2 '"event_type":"flow"' "$out/eve.json" || true
+echo "... $(grep -c '"event_type":"alert"' "$out/eve.json") alert and $(grep -c '"event_type":"flow"' "$out/eve.json") flow events in all"

@@ -178,6 +178,19 @@ def body(c, cleanup):
     c.check(rc == 0 and s is not None and s["alerts"] is None and "alerts" not in out and "rules:" not in err,
             "run without rules: no alerts in the summary, no rules report", f"{out}{err}")
 
+    print("-- the demo's rules")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    demo = os.path.join(root, "deploy", "demo")
+    rc, out, err = run(ws, ["-T", "--strict-rules", "-S", os.path.join(demo, "demo.rules")])
+    c.check(rc == 0 and out.strip() == "rules: loaded=5 failed=0", "deploy/demo/demo.rules: all 5 load strictly",
+            f"rc {rc}\n{out}{err}")
+    d = os.path.join(tmp, "demo")
+    os.mkdir(d)
+    rc, out, err = run(ws, ["-r", os.path.join(demo, "demo.pcap"), "-S", os.path.join(demo, "demo.rules"), "-l", d])
+    s = ac.parse_summary(out)
+    c.check(rc == 0 and s is not None and s["alerts"] and s["alerts"] > 0,
+            "the demo replay produces alerts", f"{out}{err}")
+
 
 if __name__ == "__main__":
     ac.main("agent_rules_cli", body)

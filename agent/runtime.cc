@@ -329,14 +329,13 @@ RunSummary Runtime::summary() const {
 #define WS_X(name, help) add_counter("detect." #name, d->stats().name.get());
     WS_DETECT_COUNTERS(WS_X)
 #undef WS_X
-    if (const MatchCounters* m = d->match_counters()) {
-      add_counter("match.scans", m->scans);
-      add_counter("match.scan_errors", m->scan_errors);
-      add_counter("match.candidates", m->candidates);
-      add_counter("match.always_checked", m->always_checked);
-      add_counter("match.matches", m->matches);
-      add_counter("match.pcre_errors", m->pcre_errors);
-    }
+    const MatchCounters m = d->match_counters();
+    add_counter("match.scans", m.scans);
+    add_counter("match.scan_errors", m.scan_errors);
+    add_counter("match.candidates", m.candidates);
+    add_counter("match.always_checked", m.always_checked);
+    add_counter("match.matches", m.matches);
+    add_counter("match.pcre_errors", m.pcre_errors);
   }
   for (auto& e : exporters_) {
     const ExporterStats st = e->stats();

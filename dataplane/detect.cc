@@ -42,8 +42,26 @@ DetectStage::~DetectStage() {
   if (flowbits_) ::munmap(flowbits_, flowbits_bytes_);
 }
 
+namespace {
+void add_counters(MatchCounters& to, const MatchCounters& c) {
+  to.scans += c.scans;
+  to.scan_errors += c.scan_errors;
+  to.candidates += c.candidates;
+  to.always_checked += c.always_checked;
+  to.matches += c.matches;
+  to.pcre_errors += c.pcre_errors;
+}
+}  // namespace
+
+MatchCounters DetectStage::match_counters() const {
+  MatchCounters c = earlier_;
+  if (scratch_) add_counters(c, scratch_->counters);
+  return c;
+}
+
 void DetectStage::switch_to(const RuleSnapshot* s) {
   if (snap_) stats_.rule_swaps.inc();
+  if (scratch_) add_counters(earlier_, scratch_->counters);
   snap_ = s;
   scratch_ = worker_ < s->scratch.size() ? s->scratch[worker_].get() : nullptr;
   active_ = scratch_ && s->set && s->set->size() > 0;

@@ -86,7 +86,9 @@ class DetectStage {
 
   AlertRing& alerts() { return alerts_; }
   const DetectStats& stats() const { return stats_; }
-  const MatchCounters* match_counters() const { return scratch_ ? &scratch_->counters : nullptr; }
+  // Matcher counters over every rule set this worker has run (a reload
+  // starts a new scratch; the old one's counts are kept here).
+  MatchCounters match_counters() const;
 
  private:
   void switch_to(const RuleSnapshot* s);
@@ -97,6 +99,7 @@ class DetectStage {
   DetectOptions opts_;
   const RuleSnapshot* snap_ = nullptr;
   MatchScratch* scratch_ = nullptr;
+  MatchCounters earlier_;  // counts of the scratches of earlier rule sets
   bool active_ = false;
   AlertRing alerts_;
   uint64_t* flowbits_ = nullptr;  // flow_capacity * kWords words, mmap'd

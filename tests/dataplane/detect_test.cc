@@ -642,6 +642,12 @@ TEST(Detect, ReloadSwitchesAtTheNextBurstAndKeepsFlowbits) {
   rig.send1(tcp(c, s, 40000, 21, TCP_PSH | TCP_ACK, "new"));
   EXPECT_EQ(rig.stats().rule_swaps.get(), 1u);
   EXPECT_EQ(rig.drain_sids(), std::vector<uint32_t>{2});
+  // The matcher's counters span both rule sets: 1 match before the reload
+  // (sid 1), 3 after (sids 2 and 4, then 2), plus the noalert setters that
+  // matched (login under the old set).
+  const MatchCounters m = rig.worker->detect()->match_counters();
+  EXPECT_GE(m.matches, 4u);
+  EXPECT_GE(m.scans, 5u) << "every payload packet was scanned, before and after the swap";
 }
 
 TEST(Detect, OldSnapshotLivesWhileItsAlertsAreInFlight) {

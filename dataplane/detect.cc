@@ -35,11 +35,19 @@ DetectStage::DetectStage(uint16_t worker, RuleSlot& slot, size_t flow_capacity, 
   } else {
     flowbits_ = static_cast<uint64_t*>(m);
   }
+  carry_bytes_ = std::max<size_t>(flow_capacity, 1) * sizeof(StreamCarry);
+  m = ::mmap(nullptr, carry_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (m == MAP_FAILED) {
+    carry_bytes_ = 0;
+  } else {
+    carry_ = static_cast<StreamCarry*>(m);
+  }
 }
 
 DetectStage::~DetectStage() {
   slot_.quiesce(worker_);
   if (flowbits_) ::munmap(flowbits_, flowbits_bytes_);
+  if (carry_) ::munmap(carry_, carry_bytes_);
 }
 
 namespace {
@@ -117,7 +125,14 @@ void DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint3
   const RuleSet& set = *snap_->set;
   const ThresholdPolicy& policy = *snap_->thresholds;
   uint32_t written = 0;
+  // Rules that matched in the packet pass (the stream check skips them) and
+  // whether a pass rule ended this packet's inspection.
+  uint32_t matched[kMaxMatched];
+  size_t nmatched = 0;
+  bool stopped = false;
+  bool from_stream = false;  // the match being handled came from the stream check
   auto on_match = [&](const Rule& r, size_t ri) -> bool {
+    if (!from_stream && nmatched < kMaxMatched) matched[nmatched++] = static_cast<uint32_t>(ri);
     RuleAction action = r.action;
     bool alert = !r.noalert;
     if (policy.affects(r.gid, r.sid)) {
@@ -150,6 +165,7 @@ void DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint3
       } else {
         stats_.pass_packet_matches.inc();
       }
+      stopped = true;
       return false;
     }
     if (!alert) {
@@ -161,7 +177,7 @@ void DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint3
       return true;
     }
     ++written;
-    emit(p, d, e, ri, to_server, action);
+    emit(p, d, e, ri, to_server, action, from_stream);
     return true;
   };
   // IP-only rules: on the first packet of each direction of the flow, as
@@ -173,6 +189,11 @@ void DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint3
   const bool ip_only = tunnel || !(e.bits & ip_only_bit);
   e.bits |= ip_only_bit;
   set.match(in, *scratch_, on_match, ip_only);
+
+  if (d.key.proto == 6 && d.payload_len && e.syn_seen && !stopped && carry_) {
+    from_stream = true;
+    inspect_stream(in, d, e, flow_index, to_server, std::span<const uint32_t>(matched, nmatched), on_match);
+  }
 
   if (bits == zero_bits_) {
     bool any = false;
@@ -187,8 +208,90 @@ void DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint3
   }
 }
 
+template <typename F>
+void DetectStage::inspect_stream(const MatchInput& pkt, const Decoded& d, const FlowEntry& e, uint32_t flow_index,
+                                 bool to_server, std::span<const uint32_t> pkt_matched, F& on_match) {
+  StreamCarry& sc = carry_[flow_index];
+  if (sc.flow_id != e.flow_id) {  // the slot last held another flow
+    std::memset(&sc, 0, sizeof sc);
+    sc.flow_id = e.flow_id;
+  }
+  const int dir = to_server ? 0 : 1;
+  const uint32_t seq = d.seq, len = d.payload_len;
+  if (sc.valid[dir] && static_cast<int32_t>(seq + len - sc.next_seq[dir]) <= 0) {
+    stats_.stream_retransmits.inc();  // data already inspected
+    return;
+  }
+  const bool in_order = sc.valid[dir] && seq == sc.next_seq[dir];
+  if (sc.valid[dir] && !in_order) stats_.stream_gaps.inc();
+  const size_t carry = in_order ? sc.len[dir] : 0;
+  const RuleSet& set = *snap_->set;
+  MatchInput in = pkt;
+  in.stream = true;
+
+  // Stream-only rules (`tcp-stream`, `only_stream`) see the segment as
+  // stream data; the packet pass could not match them.
+  if (set.has_stream_only_rules()) {
+    set.match(in, *scratch_, [&](const Rule& r, size_t ri) -> bool {
+      const bool stream_only =
+          r.proto == RuleProto::kTcpStream || (r.flow && r.flow->stream == FlowOpts::Stream::kOnlyStream);
+      return stream_only ? on_match(r, ri) : true;
+    });
+  }
+
+  // The join: the previous segment's tail and this one's head. A floating
+  // rule that matches there but in neither part alone spans the two.
+  if (carry) {
+    const size_t head = std::min<size_t>(len, kCarry);
+    uint8_t join[2 * kCarry];
+    std::memcpy(join, sc.data[dir], carry);
+    std::memcpy(join + carry, pkt.payload.data(), head);
+    uint64_t bits_copy[kWords];
+    MatchInput j = in;
+    j.payload = std::span<const uint8_t>(join, carry + head);
+    if (!in.flowbits.empty()) {  // conditions read the flow's bits; changes wait for the verdict
+      std::memcpy(bits_copy, in.flowbits.data(), in.flowbits.size() * sizeof(uint64_t));
+      j.flowbits = std::span<uint64_t>(bits_copy, in.flowbits.size());
+    }
+    MatchInput a = j, b = j;
+    a.payload = std::span<const uint8_t>(join, carry);
+    b.payload = std::span<const uint8_t>(join + carry, head);
+    a.flowbits = b.flowbits = {};
+    uint32_t spanning[kMaxMatched];
+    size_t nspan = 0;
+    set.match(j, *scratch_, [&](const Rule&, size_t ri) {
+      if (!set.floating(ri) || nspan == kMaxMatched) return;
+      if (std::find(pkt_matched.begin(), pkt_matched.end(), ri) != pkt_matched.end()) return;
+      if (set.confirm(ri, a, *scratch_) || set.confirm(ri, b, *scratch_)) return;
+      spanning[nspan++] = static_cast<uint32_t>(ri);
+    });
+    for (size_t i = 0; i < nspan; ++i) {
+      // Confirm once more on the flow's own bits so that its flowbit
+      // changes apply, then handle it like any match.
+      MatchInput real = j;
+      real.flowbits = in.flowbits;
+      if (!set.confirm(spanning[i], real, *scratch_)) continue;
+      stats_.stream_matches.inc();
+      if (!on_match(set.rule(spanning[i]), spanning[i])) break;
+    }
+  }
+
+  // Keep the last kCarry bytes of the stream for the next join.
+  if (len >= kCarry) {
+    std::memcpy(sc.data[dir], pkt.payload.data() + len - kCarry, kCarry);
+    sc.len[dir] = kCarry;
+  } else {
+    const size_t keep = std::min<size_t>(carry, kCarry - len);
+    std::memmove(sc.data[dir], sc.data[dir] + carry - keep, keep);
+    std::memcpy(sc.data[dir] + keep, pkt.payload.data(), len);
+    sc.len[dir] = static_cast<uint8_t>(keep + len);
+  }
+  sc.next_seq[dir] = seq + len;
+  sc.valid[dir] = 1;
+}
+
 void DetectStage::emit(const Packet& p, const Decoded& d, FlowEntry& e, size_t rule_index, bool to_server,
-                       RuleAction action) {
+                       RuleAction action, bool stream) {
   AlertRecord* a;
   while ((a = alerts_.reserve()) == nullptr) {
     // The export thread drains this ring; waiting loses nothing.
@@ -216,7 +319,7 @@ void DetectStage::emit(const Packet& p, const Decoded& d, FlowEntry& e, size_t r
   a->action = static_cast<uint8_t>(action);
   a->blocked = false;
   a->to_server = to_server;
-  a->stream = false;
+  a->stream = stream;
   a->icmp_type = d.icmp_type;
   a->icmp_code = d.icmp_code;
   a->ifindex = p.ifindex;

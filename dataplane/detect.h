@@ -26,6 +26,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "dataplane/counters.h"
 #include "dataplane/decode.h"
@@ -55,7 +56,10 @@ struct DetectOptions {
   X(pass_packet_matches, "packets a pass rule ended inspection of, flow still inspected") \
   X(passed_packets, "packets not inspected because their flow was passed")         \
   X(alert_ring_waits, "times the worker waited for room in its alert ring")         \
-  X(rule_swaps, "times the worker switched to a reloaded rule set")
+  X(rule_swaps, "times the worker switched to a reloaded rule set")                \
+  X(stream_matches, "matches of content spanning two in-order TCP segments")        \
+  X(stream_retransmits, "TCP segments whose data was inspected before (stream check skipped)") \
+  X(stream_gaps, "TCP segments after a sequence gap (no join with the previous data)")
 
 struct DetectStats {
 #define WS_X(name, help) Counter name;
@@ -92,7 +96,24 @@ class DetectStage {
 
  private:
   void switch_to(const RuleSnapshot* s);
-  void emit(const Packet& p, const Decoded& d, FlowEntry& e, size_t rule_index, bool to_server, RuleAction action);
+  void emit(const Packet& p, const Decoded& d, FlowEntry& e, size_t rule_index, bool to_server, RuleAction action,
+            bool stream);
+  template <typename F>
+  void inspect_stream(const MatchInput& pkt, const Decoded& d, const FlowEntry& e, uint32_t flow_index,
+                      bool to_server, std::span<const uint32_t> pkt_matched, F& on_match);
+
+  // The stream check's memory of one TCP flow: per direction the next
+  // expected sequence number and the last kCarry bytes of in-order data.
+  // flow_id tells a stale slot (a previous flow in the same entry) apart.
+  static constexpr size_t kCarry = 52;
+  struct StreamCarry {
+    uint64_t flow_id;
+    uint32_t next_seq[2];
+    uint8_t len[2];
+    uint8_t valid[2];
+    uint8_t data[2][kCarry];
+  };
+  static constexpr size_t kMaxMatched = 64;
 
   uint16_t worker_;
   RuleSlot& slot_;
@@ -104,6 +125,8 @@ class DetectStage {
   AlertRing alerts_;
   uint64_t* flowbits_ = nullptr;  // flow_capacity * kWords words, mmap'd
   size_t flowbits_bytes_ = 0;
+  StreamCarry* carry_ = nullptr;  // flow_capacity entries, mmap'd
+  size_t carry_bytes_ = 0;
   uint64_t zero_bits_[kMaxFlowbits / 64] = {};
   DetectStats stats_;
   static constexpr size_t kWords = kMaxFlowbits / 64;

@@ -469,6 +469,34 @@ bool is_ip_only(const Rule& r) {
   return true;
 }
 
+// A rule whose payload conditions are all relative (no depth, offset,
+// startswith/endswith, anchored pcre, absolute byte_*/isdataat, dsize) means
+// the same wherever its bytes sit, so it can be looked for across the join
+// of two TCP segments (the detect stage's stream check).
+bool is_floating(const Rule& r) {
+  if (r.payload.empty() || r.dsize) return false;
+  bool first = true;
+  for (const PayloadMatch& pm : r.payload) {
+    if (const auto* c = std::get_if<ContentMatch>(&pm)) {
+      if (c->depth || c->offset || c->startswith || c->endswith) return false;
+      if (first && (c->distance || c->within)) return false;
+    } else if (const auto* p = std::get_if<PcreMatch>(&pm)) {
+      if (p->anchored || (!p->pattern.empty() && p->pattern[0] == '^')) return false;
+      if (first && p->relative) return false;
+    } else if (const auto* b = std::get_if<ByteTest>(&pm)) {
+      if (!b->relative) return false;
+    } else if (const auto* b = std::get_if<ByteJump>(&pm)) {
+      if (!b->relative || b->from_beginning || b->from_end) return false;
+    } else if (const auto* b = std::get_if<ByteExtract>(&pm)) {
+      if (!b->relative) return false;
+    } else if (const auto* b = std::get_if<IsDataAt>(&pm)) {
+      if (!b->relative) return false;
+    }
+    first = false;
+  }
+  return true;
+}
+
 bool has_negation(const AddressNode& n) {
   if (n.negated) return true;
   for (const AddressNode& c : n.children)
@@ -524,7 +552,7 @@ RuleSet::CompiledRule::~CompiledRule() {
 }
 
 RuleSet::CompiledRule::CompiledRule(CompiledRule&& o) noexcept
-    : rule(std::move(o.rule)), ip_only(o.ip_only), header_only(o.header_only), fp(std::move(o.fp)), pcre(std::move(o.pcre)), flowbits(std::move(o.flowbits)) {
+    : rule(std::move(o.rule)), ip_only(o.ip_only), header_only(o.header_only), floating(o.floating), fp(std::move(o.fp)), pcre(std::move(o.pcre)), flowbits(std::move(o.flowbits)) {
   o.pcre.clear();
 }
 
@@ -636,6 +664,9 @@ std::shared_ptr<const RuleSet> RuleSet::build(const std::vector<Rule>& rules, st
     // still covers the flow.
     cr.header_only = is_ip_only(r);
     cr.ip_only = cr.header_only && !has_negation(r.src) && !has_negation(r.dst);
+    cr.floating = is_floating(r);
+    if (r.proto == RuleProto::kTcpStream || (r.flow && r.flow->stream == FlowOpts::Stream::kOnlyStream))
+      set->stream_only_rules_ = true;
     cr.fp = select_fast_pattern(r);
     for (const Flowbits& f : r.flowbits) {
       if (f.cmd == Flowbits::Cmd::kNoAlert) continue;
@@ -883,6 +914,7 @@ const Rule& RuleSet::rule(size_t i) const { return rules_[i].rule; }
 const FastPattern* RuleSet::fast_pattern(size_t i) const { return rules_[i].fp ? &*rules_[i].fp : nullptr; }
 bool RuleSet::ip_only(size_t i) const { return rules_[i].ip_only; }
 bool RuleSet::header_only(size_t i) const { return rules_[i].header_only; }
+bool RuleSet::floating(size_t i) const { return rules_[i].floating; }
 
 std::vector<RuleGroupInfo> RuleSet::groups() const {
   std::vector<RuleGroupInfo> out;

@@ -196,6 +196,12 @@ class RuleSet {
   bool ip_only(size_t i) const;
   // IP-only or "like IP-only" (a negated address): a pass covers the flow.
   bool header_only(size_t i) const;
+  // Every payload condition is relative, so the rule means the same on any
+  // window of a stream (see is_floating in matcher.cc).
+  bool floating(size_t i) const;
+  // Some rule inspects only reassembled stream data (`tcp-stream`,
+  // `flow:only_stream`).
+  bool has_stream_only_rules() const { return stream_only_rules_; }
   std::vector<RuleGroupInfo> groups() const;
   size_t database_bytes() const;
   // Distinct flowbit names; bit i is word i / 64, bit i % 64.
@@ -233,6 +239,7 @@ class RuleSet {
   IpOnlyIndex ip_dst_index_;  // IP-only `->` rules whose destination list is the narrower
   std::vector<uint32_t> ip_only_always_;  // IP-only rules the index cannot hold
   size_t ip_only_count_ = 0;
+  bool stream_only_rules_ = false;
   friend class MatchScratch;
 };
 
@@ -240,6 +247,7 @@ struct RuleSet::CompiledRule {
   Rule rule;
   bool ip_only = false;      // header and flowbit setters only: matched once per flow direction
   bool header_only = false;  // ip_only, or the same with a negated address ("like IP-only")
+  bool floating = false;     // payload conditions all relative: can match across a segment join
   std::optional<FastPattern> fp;
   std::vector<void*> pcre;  // pcre2_code_8* per payload item (null if not pcre)
   struct FlowbitOp {

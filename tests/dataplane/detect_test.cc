@@ -746,3 +746,85 @@ TEST(Detect, ExportLoopReleasesTheOldSnapshotAfterEveryExporter) {
 
 }  // namespace
 }  // namespace ws
+
+// ---------------------------------------------------------------- stream
+
+namespace ws {
+namespace {
+
+Bytes tcp_seq(const char* src, const char* dst, uint16_t sp, uint16_t dp, uint32_t seq, std::string_view data) {
+  Builder b;
+  pktgen::TcpOpts o;
+  o.seq = seq;
+  o.ack = 1;
+  b.eth().ipv4(src, dst).tcp(sp, dp, TCP_PSH | TCP_ACK, o);
+  if (!data.empty()) b.payload(data);
+  return b.build();
+}
+
+// A handshake, then the client's data segments at the given sequence numbers.
+struct StreamCase {
+  const char* name;
+  std::vector<std::pair<uint32_t, std::string>> segments;  // (seq, data) from the client
+  std::vector<uint32_t> want_sids;                        // alerts in order
+  uint64_t want_stream_matches;
+};
+
+class StreamCheck : public ::testing::TestWithParam<StreamCase> {};
+
+TEST_P(StreamCheck, ContentAcrossSegments) {
+  const StreamCase& tc = GetParam();
+  TempDir dir;
+  Rig rig(load(dir,
+               "alert tcp any any -> any any (msg:\"floating\"; content:\"attack\"; sid:1;)\n"
+               "alert tcp-pkt any any -> any any (msg:\"packet only\"; content:\"attack\"; sid:2;)\n"
+               "alert tcp any any -> any any (msg:\"anchored\"; content:\"attack\"; depth:20; sid:3;)\n"
+               "alert tcp any any -> any any (msg:\"two parts\"; content:\"evil\"; content:\"plan\"; distance:0; sid:4;)\n"));
+  const char *c = "10.30.0.1", *s = "10.30.0.2";
+  rig.send({tcp(c, s, 40000, 80, TCP_SYN), tcp(s, c, 80, 40000, TCP_SYN | TCP_ACK), tcp(c, s, 40000, 80, TCP_ACK)});
+  for (const auto& [seq, data] : tc.segments) rig.send1(tcp_seq(c, s, 40000, 80, seq, data));
+  EXPECT_EQ(rig.drain_sids(), tc.want_sids) << tc.name;
+  EXPECT_EQ(rig.stats().stream_matches.get(), tc.want_stream_matches) << tc.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Detect, StreamCheck,
+    ::testing::Values(
+        // "att" + "ack": only the floating rule, on the second segment, from the join.
+        StreamCase{"split", {{1, "xxxxxxxxxxatt"}, {14, "ackyyyy"}}, {1}, 1},
+        // Inside one segment: all three packet matches, and the next
+        // segment's join finds nothing new.
+        StreamCase{"whole", {{1, "an attack here"}, {15, "more"}}, {1, 2, 3}, 0},
+        // A gap between the parts: no join.
+        StreamCase{"gap", {{1, "xxxxxxxxxxatt"}, {20, "ackyyyy"}}, {}, 0},
+        // The first part sent twice (a retransmission) changes nothing.
+        StreamCase{"retransmit", {{1, "xxxxxxxxxxatt"}, {1, "xxxxxxxxxxatt"}, {14, "ackyyyy"}}, {1}, 1},
+        // Out of order: the second part first, then the first: no join
+        // (the stream check follows in-order data only).
+        StreamCase{"reordered", {{14, "ackyyyy"}, {1, "xxxxxxxxxxatt"}}, {}, 0},
+        // A relative second content across the join.
+        StreamCase{"distance", {{1, "the evil p"}, {11, "lan"}}, {4}, 1},
+        // The split again, but the join is found only once even when more
+        // in-order data follows.
+        StreamCase{"once", {{1, "xxxxxxxxxxatt"}, {14, "ackyyyy"}, {21, "zzzz"}}, {1}, 1}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Detect, StreamOnlyRulesSeeSegmentsOnceAsStreamData) {
+  TempDir dir;
+  Rig rig(load(dir,
+               "alert tcp any any -> any any (msg:\"stream\"; flow:only_stream; content:\"secret\"; sid:7;)\n"
+               "alert tcp-stream any any -> any any (msg:\"stream proto\"; content:\"secret\"; sid:8;)\n"
+               "alert tcp any any -> any any (msg:\"no stream\"; flow:no_stream; content:\"secret\"; sid:9;)\n"));
+  const char *c = "10.31.0.1", *s = "10.31.0.2";
+  rig.send({tcp(c, s, 40000, 80, TCP_SYN), tcp(s, c, 80, 40000, TCP_SYN | TCP_ACK), tcp(c, s, 40000, 80, TCP_ACK)});
+  rig.send1(tcp_seq(c, s, 40000, 80, 1, "a secret"));
+  rig.send1(tcp_seq(c, s, 40000, 80, 9, "then more"));
+  auto alerts = rig.drain();
+  std::vector<std::pair<uint32_t, bool>> got;
+  for (const AlertRecord& a : alerts) got.emplace_back(a.meta->sid, a.stream);
+  // The packet pass: sid 9; the segment as stream data: sids 7 and 8.
+  EXPECT_EQ(got, (std::vector<std::pair<uint32_t, bool>>{{9, false}, {7, true}, {8, true}}));
+}
+
+}  // namespace
+}  // namespace ws

@@ -236,7 +236,7 @@ void DetectStage::inspect_stream(const MatchInput& pkt, const Decoded& d, const 
       const bool stream_only =
           r.proto == RuleProto::kTcpStream || (r.flow && r.flow->stream == FlowOpts::Stream::kOnlyStream);
       return stream_only ? on_match(r, ri) : true;
-    });
+    }, /*with_ip_only=*/false);
   }
 
   // The join: the previous segment's tail and this one's head. A floating
@@ -259,12 +259,17 @@ void DetectStage::inspect_stream(const MatchInput& pkt, const Decoded& d, const 
     a.flowbits = b.flowbits = {};
     uint32_t spanning[kMaxMatched];
     size_t nspan = 0;
-    set.match(j, *scratch_, [&](const Rule&, size_t ri) {
-      if (!set.floating(ri) || nspan == kMaxMatched) return;
-      if (std::find(pkt_matched.begin(), pkt_matched.end(), ri) != pkt_matched.end()) return;
-      if (set.confirm(ri, a, *scratch_) || set.confirm(ri, b, *scratch_)) return;
-      spanning[nspan++] = static_cast<uint32_t>(ri);
-    });
+    // Content rules only: a rule without a fast pattern (pcre alone) is not
+    // looked for across the join.
+    set.match(
+        j, *scratch_,
+        [&](const Rule&, size_t ri) {
+          if (!set.floating(ri) || nspan == kMaxMatched) return;
+          if (std::find(pkt_matched.begin(), pkt_matched.end(), ri) != pkt_matched.end()) return;
+          if (set.confirm(ri, a, *scratch_) || set.confirm(ri, b, *scratch_)) return;
+          spanning[nspan++] = static_cast<uint32_t>(ri);
+        },
+        /*with_ip_only=*/false, /*with_always=*/false);
     for (size_t i = 0; i < nspan; ++i) {
       // Confirm once more on the flow's own bits so that its flowbit
       // changes apply, then handle it like any match.

@@ -833,7 +833,7 @@ void RuleSet::append_ip_only(const MatchInput& in, MatchScratch& s) const {
   s.counters.candidates += c.size() - before;
 }
 
-size_t RuleSet::collect(const MatchInput& in, MatchScratch& s, bool with_ip_only) const {
+size_t RuleSet::collect(const MatchInput& in, MatchScratch& s, bool with_ip_only, bool with_always) const {
   s.candidates_.clear();
   s.hit_patterns_.clear();
   const Group& g = groups_[packet_class(in.ip_proto) * 2 + (in.to_server ? 0 : 1)];
@@ -849,11 +849,13 @@ size_t RuleSet::collect(const MatchInput& in, MatchScratch& s, bool with_ip_only
     }
   }
   s.counters.candidates += s.candidates_.size();
-  const size_t before = s.candidates_.size();
-  s.candidates_.insert(s.candidates_.end(), g.always_any_port.begin(), g.always_any_port.end());
-  auto lo = std::lower_bound(g.always_by_port.begin(), g.always_by_port.end(), std::make_pair(in.dport, uint32_t{0}));
-  for (; lo != g.always_by_port.end() && lo->first == in.dport; ++lo) s.candidates_.push_back(lo->second);
-  s.counters.always_checked += s.candidates_.size() - before;
+  if (with_always) {
+    const size_t before = s.candidates_.size();
+    s.candidates_.insert(s.candidates_.end(), g.always_any_port.begin(), g.always_any_port.end());
+    auto lo = std::lower_bound(g.always_by_port.begin(), g.always_by_port.end(), std::make_pair(in.dport, uint32_t{0}));
+    for (; lo != g.always_by_port.end() && lo->first == in.dport; ++lo) s.candidates_.push_back(lo->second);
+    s.counters.always_checked += s.candidates_.size() - before;
+  }
   if (with_ip_only && ip_only_count_) append_ip_only(in, s);
   std::sort(s.candidates_.begin(), s.candidates_.end());
   // Only a `<>` IP-only rule can be listed twice (by both addresses).

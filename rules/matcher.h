@@ -166,9 +166,13 @@ class RuleSet {
   // with_ip_only: also the IP-only rules (rules/ip_only.h), in their place in
   // rule order. Suricata runs those on the first packet of each direction of
   // a flow only (and on every packet without a flow); the caller decides.
+  //
+  // with_always false: only rules the prefilter found (a caller looking for
+  // content, such as the stream check's join, skips the always-check rules).
   template <typename F>
-  size_t match(const MatchInput& in, MatchScratch& scratch, F&& on_match, bool with_ip_only = true) const {
-    size_t n = collect(in, scratch, with_ip_only);
+  size_t match(const MatchInput& in, MatchScratch& scratch, F&& on_match, bool with_ip_only = true,
+               bool with_always = true) const {
+    size_t n = collect(in, scratch, with_ip_only, with_always);
     size_t hits = 0;
     for (size_t i = 0; i < n; ++i) {
       const uint32_t ri = scratch.candidates_[i];
@@ -226,7 +230,7 @@ class RuleSet {
   }
   // Prefilter scan; leaves the rule indices to confirm, sorted, in
   // scratch.candidates_ and returns how many.
-  size_t collect(const MatchInput& in, MatchScratch& scratch, bool with_ip_only) const;
+  size_t collect(const MatchInput& in, MatchScratch& scratch, bool with_ip_only, bool with_always) const;
   void append_ip_only(const MatchInput& in, MatchScratch& scratch) const;
 
   std::vector<CompiledRule> rules_;

@@ -52,9 +52,13 @@ PINNED = [
     "lua-scrule-ids",
     "lua-scrule-ids-pre8",
     "stream-async/http/stream-async-6063-srv-03",
+    "tcp-async-01",
+    "tcp-split-handshake-02-5whs",
     "threshold/detection_filter-rule-flow",
     "threshold/detection_filter-rule-hostsrc",
+    "tls/tls-bypass-missing-event",
     "util-action-tests/util-action-01",
+    "util-action-tests/util-action-03",
 ]
 
 

@@ -1335,6 +1335,26 @@ PortResult parse_port_spec(std::string_view text, const RuleVars& vars) {
   return res;
 }
 
+// For keywords that select an application-layer buffer: what they need, so
+// a rejected rule says why ("needs the HTTP parser"), not only what.
+static std::string app_layer_need(std::string_view kw) {
+  auto starts = [&](std::string_view p) { return kw.substr(0, p.size()) == p; };
+  const char* what = nullptr;
+  if (starts("http") || kw == "uricontent" || kw == "urilen") what = "the HTTP parser";
+  else if (kw == "file_data" || starts("file.") || starts("file_") || kw == "filename" || kw == "fileext" ||
+           kw == "filemagic" || kw == "filestore")
+    what = "file extraction from an application-layer parser";
+  else if (starts("dns")) what = "the DNS parser";
+  else if (starts("tls") || starts("ssl_") || starts("ja3")) what = "the TLS parser";
+  else if (starts("ssh")) what = "the SSH parser";
+  else if (starts("smb") || starts("dce") || starts("ftp") || starts("smtp") || starts("krb5") || starts("sip") ||
+           starts("snmp") || starts("quic") || starts("mqtt") || starts("modbus") || starts("dnp3") || kw == "app-layer-protocol" ||
+           kw == "app-layer-event")
+    what = "an application-layer parser";
+  if (!what) return "";
+  return std::string(" (needs ") + what + ", which wirescope does not have yet)";
+}
+
 RuleResult parse_rule(std::string_view text, const RuleVars& vars, std::string_view file,
                       uint32_t line, const RuleParseOptions& opts) {
   RuleResult res;
@@ -1419,7 +1439,7 @@ RuleResult parse_rule(std::string_view text, const RuleVars& vars, std::string_v
     const Keyword* k = find_keyword(o.keyword);
     if (!k)
       return fail(RuleError::Kind::kUnsupportedKeyword, std::string(o.keyword),
-                  "unsupported keyword " + quote(o.keyword));
+                  "unsupported keyword " + quote(o.keyword) + app_layer_need(o.keyword));
     c.keyword = std::string(o.keyword);
     bool ok = true;
     if (k->arg == Arg::kRequired && (!o.has_value || o.value.empty())) {

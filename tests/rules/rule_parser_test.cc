@@ -457,8 +457,8 @@ TEST(RuleOptions, BadOptions) {
   struct Case {
     std::string opts, error;
   } cases[] = {
-      {"msg:\"x\"; http_uri; sid:2001234;", "t.rules:7: sid 2001234: unsupported keyword 'http_uri'"},
-      {"content:\"x\"; http.uri; sid:2001234;", "t.rules:7: sid 2001234: unsupported keyword 'http.uri'"},
+      {"msg:\"x\"; http_uri; sid:2001234;", "t.rules:7: sid 2001234: unsupported keyword 'http_uri' (needs the HTTP parser, which wirescope does not have yet)"},
+      {"content:\"x\"; http.uri; sid:2001234;", "t.rules:7: sid 2001234: unsupported keyword 'http.uri' (needs the HTTP parser, which wirescope does not have yet)"},
       {"msg:\"x\";", "t.rules:7: rule has no sid"},
       {"sid:0;", "t.rules:7: sid: invalid number '0'"},
       {"sid:abc;", "t.rules:7: sid: invalid number 'abc'"},
@@ -596,7 +596,7 @@ TEST(RuleFile, CommentsContinuationsAndLines) {
   EXPECT_EQ(f.rules[1].file, "local.rules");
   EXPECT_EQ(f.disabled, 1u);
   ASSERT_EQ(f.errors.size(), 2u);
-  EXPECT_EQ(f.errors[0].str(), "local.rules:7: sid 3: unsupported keyword 'http_uri'");
+  EXPECT_EQ(f.errors[0].str(), "local.rules:7: sid 3: unsupported keyword 'http_uri' (needs the HTTP parser, which wirescope does not have yet)");
   EXPECT_EQ(f.errors[1].str(), "local.rules:10: sid 5: rule does not end with ')'");
 }
 

@@ -84,11 +84,11 @@ std::string parse_line(std::string_view line, const RuleVars& vars, ThresholdEnt
       else if (v == "by_either" && suppress) e.track = ThresholdTrack::kByEither;
       else if (v == "by_rule" && !suppress) e.track = ThresholdTrack::kByRule;
       else if (v == "by_both" && !suppress) e.track = ThresholdTrack::kByBoth;
-      else if (v == "by_flow" && !suppress && !rate) e.track = ThresholdTrack::kByFlow;
+      // rate_filter by_flow: Suricata 8 (suricata-verify threshold-config-rate-filter-alert-flow).
+      else if (v == "by_flow" && !suppress) e.track = ThresholdTrack::kByFlow;
       else
         return std::string("track must be ") +
-               (suppress ? "by_src, by_dst or by_either" : rate ? "by_src, by_dst, by_rule or by_both"
-                                                                : "by_src, by_dst, by_rule, by_both or by_flow") +
+               (suppress ? "by_src, by_dst or by_either" : "by_src, by_dst, by_rule, by_both or by_flow") +
                ", got '" + std::string(v) + "'";
     } else if (k == "count" && !suppress) {
       if (!once(count)) return dup;

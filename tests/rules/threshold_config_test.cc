@@ -70,6 +70,8 @@ TEST(ThresholdConfig, ReportsBadLines) {
       {"suppress gen_id 1, sig_id 1, count 3", "t:1: unexpected 'count' in suppress"},
       {"rate_filter gen_id 1, sig_id 1, track by_src, count 1, seconds 1, new_action drop",
        "t:1: missing timeout"},
+      {"rate_filter gen_id 1, sig_id 1, track by_either, count 1, seconds 1, new_action drop, timeout 1",
+       "t:1: track must be by_src, by_dst, by_rule, by_both or by_flow, got 'by_either'"},
       {"rate_filter gen_id 1, sig_id 1, track by_src, count 1, seconds 1, new_action explode, timeout 1",
        "t:1: new_action must be alert, drop, pass or reject, got 'explode'"},
       {"limit gen_id 1, sig_id 1", "t:1: unknown entry 'limit' (threshold, event_filter, suppress or rate_filter)"},
@@ -92,6 +94,26 @@ TEST(ThresholdConfig, GoodLinesSurviveBadOnes) {
   EXPECT_EQ(c.entries[1].line, 3u);
   ASSERT_EQ(c.errors.size(), 1u);
   EXPECT_EQ(c.errors[0].line, 2u);
+}
+
+}  // namespace
+}  // namespace ws
+
+namespace ws {
+namespace {
+
+TEST(ThresholdConfig, RateFilterByFlow) {
+  // Suricata 8 accepts by_flow for rate_filter (suricata-verify
+  // threshold-config-rate-filter-alert-flow).
+  ThresholdConfig cfg = parse_threshold_config_text(
+      "rate_filter gen_id 1, sig_id 7, track by_flow, count 2, seconds 10, new_action drop, timeout 5\n", "t",
+      RuleVars::suricata_defaults());
+  ASSERT_TRUE(cfg.errors.empty()) << cfg.errors[0].str();
+  ASSERT_EQ(cfg.entries.size(), 1u);
+  EXPECT_EQ(cfg.entries[0].kind, ThresholdEntry::Kind::kRateFilter);
+  EXPECT_EQ(cfg.entries[0].track, ThresholdTrack::kByFlow);
+  EXPECT_EQ(cfg.entries[0].new_action, RuleAction::kDrop);
+  EXPECT_EQ(cfg.entries[0].timeout, 5u);
 }
 
 }  // namespace

@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <filesystem>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -241,6 +243,22 @@ bool store(const std::string& dir, const std::string& path, const Digest& key, c
   return ok;
 }
 
+// Removes the least recently used databases beyond max_files.
+void prune(const std::string& dir, size_t max_files, HsCacheStats* stats) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::vector<std::pair<fs::file_time_type, fs::path>> files;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().extension() != ".hsdb") continue;
+    auto t = entry.last_write_time(ec);
+    if (!ec) files.emplace_back(t, entry.path());
+  }
+  if (files.size() <= max_files) return;
+  std::sort(files.begin(), files.end());
+  for (size_t i = 0; i + max_files < files.size(); ++i)
+    if (fs::remove(files[i].second, ec) && stats) ++stats->pruned;
+}
+
 hs_database_t* compile(const HsLiteralSet& set, std::string* error, int* failed_index) {
   if (failed_index) *failed_index = -1;
   size_t n = set.patterns.size();
@@ -289,7 +307,8 @@ std::string hs_cache_key(const HsLiteralSet& set) {
 }
 
 hs_database_t* hs_compile_literals_cached(const HsLiteralSet& set, const std::string& cache_dir,
-                                          HsCacheStats* stats, std::string* error, int* failed_index) {
+                                          HsCacheStats* stats, std::string* error, int* failed_index,
+                                          size_t max_files) {
   if (cache_dir.empty()) return compile(set, error, failed_index);
 
   Digest key = key_digest(set);
@@ -299,6 +318,7 @@ hs_database_t* hs_compile_literals_cached(const HsLiteralSet& set, const std::st
   switch (load(path, key, &db, &why)) {
     case Load::kLoaded:
       if (stats) ++stats->hits;
+      ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);  // most recently used: pruned last
       if (failed_index) *failed_index = -1;
       return db;
     case Load::kBad:
@@ -312,6 +332,7 @@ hs_database_t* hs_compile_literals_cached(const HsLiteralSet& set, const std::st
   if (!db) return nullptr;
   if (store(cache_dir, path, key, db, &why)) {
     if (stats) ++stats->stores;
+    prune(cache_dir, max_files, stats);
   } else {
     note(stats, &HsCacheStats::store_errors, why);
   }

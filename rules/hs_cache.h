@@ -33,6 +33,7 @@ struct HsCacheStats {
   uint64_t stores = 0;        // files written
   uint64_t store_errors = 0;  // directory or file could not be written (once per call)
   uint64_t load_errors = 0;   // file present but unreadable, corrupt or foreign
+  uint64_t pruned = 0;        // old files removed to keep the directory bounded
   std::string last_error;     // the latest store or load problem, for the log
 };
 
@@ -58,8 +59,13 @@ std::string hs_cache_key(const HsLiteralSet& set);
 // in set.patterns (-1 when Hyperscan names none). stats, error and
 // failed_index may be null. The caller frees the result with
 // hs_free_database().
+//
+// The directory is kept to max_files databases: a hit refreshes its file's
+// modification time, and after each store the least recently used files
+// beyond the limit are removed (a rule set has 8 databases, so the default
+// keeps the last few dozen rule sets).
 hs_database_t* hs_compile_literals_cached(const HsLiteralSet& set, const std::string& cache_dir,
                                           HsCacheStats* stats, std::string* error,
-                                          int* failed_index = nullptr);
+                                          int* failed_index = nullptr, size_t max_files = 256);
 
 }  // namespace ws

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
@@ -385,6 +386,49 @@ TEST(HsCache, ConcurrentWritersLeaveOneCompleteFile) {
   // Each thread's later rounds find a file that some earlier store wrote.
   EXPECT_GE(hits, static_cast<uint64_t>(kThreads * (kRounds - 1)));
   EXPECT_EQ(files_in(tmp.path), std::vector<fs::path>{tmp.path / (hs_cache_key(set) + ".hsdb")});
+}
+
+}  // namespace
+}  // namespace ws
+
+namespace ws {
+namespace {
+
+// The directory stays bounded: beyond max_files the least recently used
+// databases go, and a hit counts as a use.
+TEST(HsCache, KeepsAtMostMaxFilesLeastRecentlyUsedFirst) {
+  TempDir dir;
+  const std::string d = dir.path.string();
+  auto set_n = [](int n) {
+    HsLiteralSet s;
+    s.patterns = {"pattern-" + std::to_string(n)};
+    s.flags = {0};
+    s.ids = {1};
+    return s;
+  };
+  auto file_of = [&](int n) { return dir.path / (hs_cache_key(set_n(n)) + ".hsdb"); };
+  auto age = [&](int n, int seconds_ago) {
+    fs::last_write_time(file_of(n), fs::file_time_type::clock::now() - std::chrono::seconds(seconds_ago));
+  };
+  HsCacheStats st;
+  std::string err;
+  for (int n = 0; n < 3; ++n) Db(hs_compile_literals_cached(set_n(n), d, &st, &err, nullptr, 3));
+  age(0, 300);
+  age(1, 200);
+  age(2, 100);
+  // Set 0 is used again: it becomes the most recent.
+  Db(hs_compile_literals_cached(set_n(0), d, &st, &err, nullptr, 3));
+  EXPECT_EQ(st.hits, 1u);
+  // A fourth set: one file must go, the least recently used one (set 1).
+  Db(hs_compile_literals_cached(set_n(3), d, &st, &err, nullptr, 3));
+  EXPECT_EQ(st.pruned, 1u);
+  EXPECT_TRUE(fs::exists(file_of(0)));
+  EXPECT_FALSE(fs::exists(file_of(1)));
+  EXPECT_TRUE(fs::exists(file_of(2)));
+  EXPECT_TRUE(fs::exists(file_of(3)));
+  size_t n = 0;
+  for (const auto& e : fs::directory_iterator(dir.path)) n += e.path().extension() == ".hsdb";
+  EXPECT_EQ(n, 3u);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "agent/config.h"
+#include "agent/metrics.h"
 #include "agent/runtime.h"
 
 namespace {
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
   std::string config_file, read_file, iface, capture, log_dir, ipfix, netflow9, checksum, bpf, eve_file;
   unsigned workers = 0;
   bool f_loop = false, f_nopromisc = false, f_biflow = false, f_test = false, f_strict = false;
+  bool f_metrics_dump = false;
   std::vector<std::string> rule_files;
   int f_verbose = 0;
   int snaplen = 0;
@@ -77,6 +79,9 @@ int main(int argc, char** argv) {
   app.add_flag("-T,--test", f_test, "Test the config and rules, print rules: loaded=N failed=M, and exit");
   app.add_flag("--strict-rules", f_strict, "Any rule that fails to load is an error");
   auto* verbose = app.add_flag("-v,--verbose", f_verbose, "More output (repeatable)");
+  // Hidden (empty group): prints /metrics to stdout once the input has ended,
+  // for tests and promtool without an API server.
+  app.add_flag("--metrics-dump", f_metrics_dump, "Print the Prometheus metrics at the end")->group("");
   app.footer(
       "Examples:\n"
       "  wirescope -r capture.pcap -l out/ --ipfix udp://127.0.0.1:4739\n"
@@ -179,7 +184,9 @@ int main(int argc, char** argv) {
     reasons += (reasons.empty() ? "" : " ") + name + "=" + std::to_string(v);
   }
   const std::string alerts = s.rules ? ", " + std::to_string(s.alerts) + " alerts" : "";
-  std::printf("wirescope: %llu packets, %llu bytes, %llu flows, %llu records%s, %llu dropped%s%s%s, %.2f Mpps in %.3f s\n",
+  // With --metrics-dump stdout carries the metrics text alone.
+  std::fprintf(f_metrics_dump ? stderr : stdout,
+              "wirescope: %llu packets, %llu bytes, %llu flows, %llu records%s, %llu dropped%s%s%s, %.2f Mpps in %.3f s\n",
               static_cast<unsigned long long>(s.packets), static_cast<unsigned long long>(s.bytes),
               static_cast<unsigned long long>(s.flows), static_cast<unsigned long long>(s.records), alerts.c_str(),
               static_cast<unsigned long long>(dropped), reasons.empty() ? "" : " (", reasons.c_str(),
@@ -188,5 +195,6 @@ int main(int argc, char** argv) {
     for (const auto& [name, v] : s.counters)
       std::fprintf(stderr, "wirescope: %s %llu\n", name.c_str(), static_cast<unsigned long long>(v));
   if (!s.errors.empty()) std::fprintf(stderr, "wirescope: %s\n", s.errors.c_str());
+  if (f_metrics_dump) std::fputs(ws::AgentMetrics(rt).render().c_str(), stdout);
   return 0;
 }

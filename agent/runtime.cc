@@ -76,6 +76,8 @@ std::string Runtime::open() {
     if (cfg_.strict_rules && rep.failed)
       return "rules: " + std::to_string(rep.failed) + " rules failed to load and strict rules are on; first: " +
              rep.errors.front().str();
+    rules_loaded_.store(rep.loaded);
+    rules_failed_.store(rep.failed);
     rule_slot_ = std::make_unique<RuleSlot>(nworkers_);
     rule_slot_->publish(std::move(snap));
   }
@@ -161,18 +163,56 @@ RuleLoadReport Runtime::reload_rules() {
   if (!rule_slot_) {
     RuleLoadReport r;
     r.fatal = "no rules configured (-S FILE or rules.files)";
+    reloads_failed_.fetch_add(1);
     return r;
   }
   auto snap = load_rule_snapshot(rule_opts_, rule_slot_->current());
   RuleLoadReport rep = snap->report;
-  if (!rep.fatal.empty()) return rep;
+  if (!rep.fatal.empty()) {
+    reloads_failed_.fetch_add(1);
+    return rep;
+  }
   if (cfg_.strict_rules && rep.failed) {
     rep.fatal = std::to_string(rep.failed) + " rules failed to load and strict rules are on; first: " +
                 rep.errors.front().str();
+    reloads_failed_.fetch_add(1);
     return rep;
   }
-  rule_slot_->publish(std::move(snap));
+  {
+    std::lock_guard<std::mutex> lock(snapshots_mu_);
+    rule_slot_->publish(std::move(snap));
+  }
+  rules_loaded_.store(rep.loaded);
+  rules_failed_.store(rep.failed);
+  reloads_ok_.fetch_add(1);
   return rep;
+}
+
+RuleCounts Runtime::rule_counts() const {
+  RuleCounts c;
+  c.configured = rule_slot_ != nullptr;
+  c.loaded = rules_loaded_.load();
+  c.failed = rules_failed_.load();
+  c.reloads_ok = reloads_ok_.load();
+  c.reloads_failed = reloads_failed_.load();
+  return c;
+}
+
+MatchCounters Runtime::match_counters() const {
+  MatchCounters sum;
+  std::lock_guard<std::mutex> lock(snapshots_mu_);
+  for (auto& w : workers_) {
+    const DetectStage* d = w->detect();
+    if (!d) continue;
+    const MatchCounters m = d->match_counters();
+    sum.scans += m.scans;
+    sum.scan_errors += m.scan_errors;
+    sum.candidates += m.candidates;
+    sum.always_checked += m.always_checked;
+    sum.matches += m.matches;
+    sum.pcre_errors += m.pcre_errors;
+  }
+  return sum;
 }
 
 const RuleLoadReport* Runtime::rules_report() const {
@@ -236,7 +276,10 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
                      rep.failed, static_cast<unsigned long long>(rules_generation()));
       }
     }
-    if (rule_slot_) rule_slot_->collect();
+    if (rule_slot_) {
+      std::lock_guard<std::mutex> lock(snapshots_mu_);
+      rule_slot_->collect();
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   for (auto& t : threads) t.join();

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +37,15 @@ struct RunSummary {
   std::string errors;    // source/exporter errors worth telling the user
 };
 
+// Rule counts for metrics and reports, readable from any thread.
+struct RuleCounts {
+  bool configured = false;  // rules were given (-S or rules.files)
+  uint64_t loaded = 0;      // rules in the running set
+  uint64_t failed = 0;      // rules of the running set's files that failed to load
+  uint64_t reloads_ok = 0;
+  uint64_t reloads_failed = 0;  // reloads refused (the running rules stayed)
+};
+
 class Runtime {
  public:
   explicit Runtime(AgentConfig cfg);
@@ -59,6 +69,19 @@ class Runtime {
 
   RunSummary summary() const;
   unsigned workers() const { return nworkers_; }
+
+  // Read-only views for the metrics scrape: filled by open() and fixed
+  // from then on, so they may be read from any thread while run() runs
+  // (every counter behind them is a relaxed atomic with one writer).
+  const std::vector<std::unique_ptr<PacketSource>>& sources() const { return sources_; }
+  const std::vector<std::unique_ptr<Worker>>& worker_list() const { return workers_; }
+  const Dispatcher* dispatcher() const { return dispatcher_.get(); }
+  const std::vector<std::unique_ptr<Exporter>>& exporters() const { return exporters_; }
+  const ExportLoop* export_loop() const { return export_loop_.get(); }
+  RuleCounts rule_counts() const;
+  // Matcher counters summed over the workers. Safe while running: the rule
+  // snapshots whose scratch holds them are freed only under the same lock.
+  MatchCounters match_counters() const;
   size_t bytes_per_flow() const;
 
  private:
@@ -76,6 +99,13 @@ class Runtime {
   std::unique_ptr<ExportLoop> export_loop_;
   ExportContext ctx_;
   double seconds_ = 0;
+  // Held while rule snapshots are published or freed, and while a scrape
+  // reads the matcher counters in them (control threads only, never a worker).
+  mutable std::mutex snapshots_mu_;
+  std::atomic<uint64_t> rules_loaded_{0};
+  std::atomic<uint64_t> rules_failed_{0};
+  std::atomic<uint64_t> reloads_ok_{0};
+  std::atomic<uint64_t> reloads_failed_{0};
 };
 
 // What the config says about rules, as loader options.

@@ -76,12 +76,34 @@ class FrameArena {
   X(bytes, "frame bytes received by the worker")                                 \
   X(flow_packets, "frames accounted to a flow")                                  \
   X(record_ring_waits, "times the worker waited for room in its record ring")    \
-  X(idle_polls, "polls that found no packet")
+  X(idle_polls, "polls that found no packet")                                    \
+  X(bursts, "bursts of frames processed (one processing-time sample each)")
 
 struct WorkerStats {
 #define WS_X(name, help) Counter name;
   WS_WORKER_COUNTERS(WS_X)
 #undef WS_X
+};
+
+// Processing time per burst (from the burst's arrival to the end of its
+// per-packet path), in fixed buckets. The worker is the only writer, so each
+// sample is two clock reads and two plain counter adds; a scrape reads the
+// buckets and makes them cumulative. Bounds span 1 µs (a burst of hits in
+// cache) to 10 ms (a burst that waited on a full record ring).
+struct BurstTimes {
+  static constexpr uint64_t kBoundsNs[] = {1'000,   2'500,   5'000,   10'000,    25'000,    50'000,   100'000,
+                                           250'000, 500'000, 1'000'000, 2'500'000, 5'000'000, 10'000'000};
+  static constexpr size_t kBounds = sizeof(kBoundsNs) / sizeof(kBoundsNs[0]);
+
+  void record(uint64_t ns) {
+    size_t i = 0;
+    while (i < kBounds && ns > kBoundsNs[i]) ++i;
+    bucket[i].inc();
+    sum_ns.inc(ns);
+  }
+
+  Counter bucket[kBounds + 1];  // per bucket, not cumulative; the last is +Inf
+  Counter sum_ns;
 };
 
 struct WorkerConfig {
@@ -118,6 +140,7 @@ class Worker : private RecordSink {
   bool finished() const { return finished_.load(std::memory_order_acquire); }
   uint16_t id() const { return id_; }
   const WorkerStats& stats() const { return stats_; }
+  const BurstTimes& burst_times() const { return burst_times_; }
   const DecodeStats& decode_stats() const { return decoder_.stats(); }
   const FlowTable& flows() const { return flows_; }
   // Newest packet time seen (packet clock).
@@ -135,6 +158,7 @@ class Worker : private RecordSink {
   FlowTable flows_;
   std::unique_ptr<DetectStage> detect_;
   WorkerStats stats_;
+  BurstTimes burst_times_;
   std::atomic<uint64_t> now_ns_{0};
   std::atomic<bool> finished_{false};
 };

@@ -6,12 +6,12 @@ set -euo pipefail
 
 BUILD_PKGS=(
   meson ninja-build pkg-config g++ clang
-  libpcap-dev liburing-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libssl-dev libpcre2-dev libhyperscan-dev
+  libpcap-dev liburing-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libssl-dev libpcre2-dev libhyperscan-dev prometheus-cpp-dev
 )
 TEST_PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libfuzzer-14-dev libclang-rt-14-dev
-  nfdump tshark softflowd tcpreplay iproute2 python3-yaml
+  nfdump tshark softflowd tcpreplay iproute2 python3-yaml prometheus
 )
 
 want=("${BUILD_PKGS[@]}")

@@ -1,0 +1,334 @@
+#include "agent/metrics.h"
+
+#include <prometheus/gauge.h>
+#include <prometheus/text_serializer.h>
+
+#include <cstring>
+#include <limits>
+#include <utility>
+
+#include "agent/runtime.h"
+
+namespace ws {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+// Sums of named counters over threads, in first-seen order (the order of the
+// X-macro tables), zero values kept so every series exists from the start.
+class Sums {
+ public:
+  void add(const std::string& name, const char* help, uint64_t v) {
+    for (auto& e : entries_)
+      if (e.name == name) {
+        e.value += v;
+        return;
+      }
+    entries_.push_back({name, help, v});
+  }
+  struct Entry {
+    std::string name;
+    const char* help;
+    uint64_t value;
+  };
+  const std::vector<Entry>& entries() const { return entries_; }
+
+ private:
+  std::vector<Entry> entries_;
+};
+
+MetricFamily family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+void sample(MetricFamily& f, double v, std::vector<ClientMetric::Label> labels = {}) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (f.type == MetricType::Counter)
+    m.counter.value = v;
+  else
+    m.gauge.value = v;
+  f.metric.push_back(std::move(m));
+}
+
+MetricFamily one(std::string name, std::string help, MetricType type, double v) {
+  MetricFamily f = family(std::move(name), std::move(help), type);
+  sample(f, v);
+  return f;
+}
+
+// Each counter of a table as wirescope_<prefix><name>_total.
+void counters_of(const Sums& sums, const std::string& prefix, std::vector<MetricFamily>& out) {
+  for (const auto& e : sums.entries())
+    out.push_back(one("wirescope_" + prefix + e.name + "_total", e.help, MetricType::Counter, double(e.value)));
+}
+
+// Decode counters that name a malformed frame (wirescope_decode_errors_total);
+// the rest (decoded, non-IP, link type, fragments, checksum drops) are
+// outcomes, exported under their own names.
+bool is_decode_error(const std::string& n) {
+  return n.rfind("truncated_", 0) == 0 || n.rfind("bad_", 0) == 0 || n.rfind("mpls_", 0) == 0;
+}
+
+// Decode counters that remove a frame from the flow path, the same split as
+// RunSummary::drops: decoded frames, fragments and bad checksums are counted
+// but kept (only checksum_drop removes a frame).
+bool is_decode_drop(const std::string& n) {
+  return n != "decoded" && n != "fragments" && n != "fragments_unmatched" && n != "bad_ipv4_checksum" &&
+         n != "bad_l4_checksum";
+}
+
+class RuntimeCollectable : public prometheus::Collectable {
+ public:
+  explicit RuntimeCollectable(const Runtime& rt) : rt_(rt) {}
+  std::vector<MetricFamily> Collect() const override;
+
+ private:
+  void sources(std::vector<MetricFamily>& out, Sums& drops) const;
+  void decode(std::vector<MetricFamily>& out, Sums& drops) const;
+  void workers(std::vector<MetricFamily>& out) const;
+  void rules(std::vector<MetricFamily>& out) const;
+  void exporters(std::vector<MetricFamily>& out) const;
+
+  const Runtime& rt_;
+};
+
+void RuntimeCollectable::sources(std::vector<MetricFamily>& out, Sums& drops) const {
+  MetricFamily capture = family("wirescope_capture_drops_total",
+                                "frames the kernel or the interface dropped before the agent read them, by source",
+                                MetricType::Counter);
+  SourceStats sum{};
+  for (const auto& s : rt_.sources()) {
+    const SourceStats st = s->stats();
+    sum.packets += st.packets;
+    sum.bytes += st.bytes;
+    sum.kernel_drops += st.kernel_drops;
+    sum.if_drops += st.if_drops;
+    sum.truncated += st.truncated;
+    sum.unsupported_link += st.unsupported_link;
+    sample(capture, double(st.kernel_drops + st.if_drops), {{"source", s->name()}});
+  }
+  out.push_back(one("wirescope_packets_total", "frames read from the capture sources", MetricType::Counter,
+                    double(sum.packets)));
+  out.push_back(one("wirescope_bytes_total", "wire bytes of the frames read from the capture sources",
+                    MetricType::Counter, double(sum.bytes)));
+  out.push_back(std::move(capture));
+  drops.add("kernel", nullptr, sum.kernel_drops);
+  drops.add("interface", nullptr, sum.if_drops);
+  drops.add("truncated_record", nullptr, sum.truncated);
+  drops.add("unsupported_link", nullptr, sum.unsupported_link);
+}
+
+void RuntimeCollectable::decode(std::vector<MetricFamily>& out, Sums& drops) const {
+  size_t n = 0;
+  const DecodeCounterInfo* info = decode_counter_info(&n);
+  // Frames are decoded by the dispatcher (one-stream sources) or by the
+  // workers (per-worker queues); checksums always by the workers.
+  std::vector<const DecodeStats*> stats;
+  if (const Dispatcher* d = rt_.dispatcher()) stats.push_back(&d->decode_stats());
+  for (const auto& w : rt_.worker_list()) stats.push_back(&w->decode_stats());
+  Sums all;
+  for (size_t i = 0; i < n; ++i) {
+    uint64_t v = 0;
+    for (const DecodeStats* s : stats) v += decode_counter_value(*s, i);
+    all.add(info[i].name, info[i].help, v);
+  }
+  MetricFamily errors = family("wirescope_decode_errors_total", "malformed frames, by what was wrong with them",
+                               MetricType::Counter);
+  for (const auto& e : all.entries()) {
+    if (is_decode_drop(e.name)) drops.add(e.name, nullptr, e.value);
+    if (is_decode_error(e.name)) {
+      sample(errors, double(e.value), {{"reason", e.name}});
+    } else if (e.name == "decoded") {
+      out.push_back(one("wirescope_decoded_frames_total", e.help, MetricType::Counter, double(e.value)));
+    } else {
+      out.push_back(one("wirescope_decode_" + e.name + "_total", e.help, MetricType::Counter, double(e.value)));
+    }
+  }
+  out.push_back(std::move(errors));
+}
+
+void RuntimeCollectable::workers(std::vector<MetricFamily>& out) const {
+  Sums worker, flow, detect, dispatch;
+  MetricFamily ended = family("wirescope_flows_ended_total",
+                              "flows ended, by reason (idle, closed, forced, shutdown, reuse)", MetricType::Counter);
+  uint64_t active = 0, capacity = 0;
+  uint64_t buckets[BurstTimes::kBounds + 1] = {};
+  uint64_t sum_ns = 0;
+  bool rules = false;
+  for (const auto& w : rt_.worker_list()) {
+#define WS_X(name, help) worker.add(#name, help, w->stats().name.get());
+    WS_WORKER_COUNTERS(WS_X)
+#undef WS_X
+    const FlowTableStats& fs = w->flows().stats();
+#define WS_X(name, help) flow.add(#name, help, fs.name.get());
+    WS_FLOW_COUNTERS(WS_X)
+#undef WS_X
+    active += fs.active.get();
+    capacity += w->flows().capacity();
+    if (const DetectStage* d = w->detect()) {
+      rules = true;
+#define WS_X(name, help) detect.add(#name, help, d->stats().name.get());
+      WS_DETECT_COUNTERS(WS_X)
+#undef WS_X
+    }
+    const BurstTimes& bt = w->burst_times();
+    for (size_t i = 0; i <= BurstTimes::kBounds; ++i) buckets[i] += bt.bucket[i].get();
+    sum_ns += bt.sum_ns.get();
+  }
+  counters_of(worker, "worker_", out);
+
+  for (const auto& e : flow.entries()) {
+    if (e.name == "flows_created") {
+      out.push_back(one("wirescope_flows_created_total", e.help, MetricType::Counter, double(e.value)));
+    } else if (e.name.rfind("flows_ended_", 0) == 0) {
+      sample(ended, double(e.value), {{"reason", e.name.substr(std::strlen("flows_ended_"))}});
+    } else {
+      out.push_back(one("wirescope_flow_" + e.name + "_total", e.help, MetricType::Counter, double(e.value)));
+    }
+  }
+  out.push_back(std::move(ended));
+  out.push_back(one("wirescope_flows_active", "flows in the flow tables now", MetricType::Gauge, double(active)));
+  out.push_back(one("wirescope_flows_capacity", "flows the flow tables can hold (all workers)", MetricType::Gauge,
+                    double(capacity)));
+
+  if (const Dispatcher* d = rt_.dispatcher()) {
+#define WS_X(name, help) dispatch.add(#name, help, d->stats().name.get());
+    WS_DISPATCH_COUNTERS(WS_X)
+#undef WS_X
+    counters_of(dispatch, "dispatch_", out);
+  }
+  if (rules) {
+    counters_of(detect, "detect_", out);
+    const MatchCounters m = rt_.match_counters();
+    out.push_back(one("wirescope_match_scans_total", "prefilter scans run", MetricType::Counter, double(m.scans)));
+    out.push_back(one("wirescope_match_scan_errors_total", "prefilter scans that failed (packet not matched)",
+                      MetricType::Counter, double(m.scan_errors)));
+    out.push_back(one("wirescope_match_candidates_total", "rules confirmed because of a prefilter hit",
+                      MetricType::Counter, double(m.candidates)));
+    out.push_back(one("wirescope_match_always_checked_total", "rules confirmed without a prefilter hit",
+                      MetricType::Counter, double(m.always_checked)));
+    out.push_back(one("wirescope_match_matches_total", "rules that matched a packet", MetricType::Counter,
+                      double(m.matches)));
+    out.push_back(one("wirescope_match_pcre_errors_total", "pcre matches that failed with an error (limits)",
+                      MetricType::Counter, double(m.pcre_errors)));
+  }
+
+  MetricFamily hist = family("wirescope_burst_processing_seconds",
+                             "time a worker spends on one burst of frames, from its arrival to the end of its "
+                             "per-packet path",
+                             MetricType::Histogram);
+  ClientMetric h;
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i <= BurstTimes::kBounds; ++i) {
+    cumulative += buckets[i];
+    ClientMetric::Bucket b;
+    b.cumulative_count = cumulative;
+    b.upper_bound = i < BurstTimes::kBounds ? double(BurstTimes::kBoundsNs[i]) / 1e9
+                                             : std::numeric_limits<double>::infinity();
+    h.histogram.bucket.push_back(b);
+  }
+  h.histogram.sample_count = cumulative;
+  h.histogram.sample_sum = double(sum_ns) / 1e9;
+  hist.metric.push_back(std::move(h));
+  out.push_back(std::move(hist));
+  out.push_back(one("wirescope_workers", "worker threads", MetricType::Gauge, double(rt_.worker_list().size())));
+}
+
+void RuntimeCollectable::rules(std::vector<MetricFamily>& out) const {
+  const RuleCounts c = rt_.rule_counts();
+  out.push_back(one("wirescope_rules_loaded", "rules in the running rule set", MetricType::Gauge, double(c.loaded)));
+  out.push_back(one("wirescope_rules_failed", "rules of the running rule files that failed to load",
+                    MetricType::Gauge, double(c.failed)));
+  MetricFamily reloads = family("wirescope_rule_reloads_total",
+                                "rule reloads, by result (failed: the running rules stayed)", MetricType::Counter);
+  sample(reloads, double(c.reloads_ok), {{"result", "ok"}});
+  sample(reloads, double(c.reloads_failed), {{"result", "failed"}});
+  out.push_back(std::move(reloads));
+}
+
+void RuntimeCollectable::exporters(std::vector<MetricFamily>& out) const {
+  const ExportLoop* loop = rt_.export_loop();
+  out.push_back(one("wirescope_alerts_total", "alerts handed to the exporters", MetricType::Counter,
+                    loop ? double(loop->alerts()) : 0.0));
+  out.push_back(one("wirescope_flow_records_total", "flow records taken from the workers for export",
+                    MetricType::Counter, loop ? double(loop->records()) : 0.0));
+  MetricFamily records = family("wirescope_flow_records_exported_total", "flow records an exporter accepted",
+                                MetricType::Counter);
+  MetricFamily messages = family("wirescope_export_messages_total",
+                                 "datagrams, stream messages or lines an exporter wrote", MetricType::Counter);
+  MetricFamily bytes = family("wirescope_export_bytes_total", "bytes an exporter wrote", MetricType::Counter);
+  MetricFamily errors = family("wirescope_export_send_errors_total", "failed sends or writes of an exporter",
+                               MetricType::Counter);
+  MetricFamily dropped = family("wirescope_export_dropped_records_total",
+                                "records an exporter lost because its output could not take them",
+                                MetricType::Counter);
+  MetricFamily reconnects = family("wirescope_export_reconnects_total", "reconnects of a stream exporter",
+                                   MetricType::Counter);
+  MetricFamily up = family("wirescope_exporter_up", "1 when the exporter's transport is connected or its file open",
+                           MetricType::Gauge);
+  for (const auto& e : rt_.exporters()) {
+    const ExporterStats st = e->stats();
+    const std::vector<ClientMetric::Label> l{{"exporter", e->name()}};
+    sample(records, double(st.records), l);
+    sample(messages, double(st.messages), l);
+    sample(bytes, double(st.bytes), l);
+    sample(errors, double(st.send_errors), l);
+    sample(dropped, double(st.dropped_records), l);
+    sample(reconnects, double(st.reconnects), l);
+    sample(up, st.up ? 1.0 : 0.0, l);
+  }
+  for (MetricFamily* f : {&records, &messages, &bytes, &errors, &dropped, &reconnects, &up})
+    out.push_back(std::move(*f));
+}
+
+std::vector<MetricFamily> RuntimeCollectable::Collect() const {
+  std::vector<MetricFamily> out;
+  Sums drops;
+  sources(out, drops);
+  decode(out, drops);
+  MetricFamily d = family("wirescope_drops_total", "frames that did not reach the flow tables, by reason",
+                          MetricType::Counter);
+  for (const auto& e : drops.entries()) sample(d, double(e.value), {{"reason", e.name}});
+  out.push_back(std::move(d));
+  workers(out);
+  rules(out);
+  exporters(out);
+  return out;
+}
+
+}  // namespace
+
+AgentMetrics::AgentMetrics(const Runtime& rt)
+    : registry_(std::make_shared<prometheus::Registry>()), runtime_(std::make_shared<RuntimeCollectable>(rt)) {
+  prometheus::BuildGauge()
+      .Name("wirescope_build_info")
+      .Help("always 1; the version label names the running build")
+      .Register(*registry_)
+      .Add({{"version", WIRESCOPE_VERSION}})
+      .Set(1);
+}
+
+AgentMetrics::~AgentMetrics() = default;
+
+std::vector<MetricFamily> AgentMetrics::collect() const {
+  std::vector<MetricFamily> out = registry_->Collect();
+  std::vector<MetricFamily> rt = runtime_->Collect();
+  out.insert(out.end(), std::make_move_iterator(rt.begin()), std::make_move_iterator(rt.end()));
+  return out;
+}
+
+std::string AgentMetrics::render() const { return prometheus::TextSerializer().Serialize(collect()); }
+
+std::function<std::string()> make_metrics_renderer(const Runtime& rt) {
+  auto m = std::make_shared<AgentMetrics>(rt);
+  return [m] { return m->render(); };
+}
+
+}  // namespace ws

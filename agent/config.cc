@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
+#include <cstdlib>
 #include <functional>
 #include <map>
 
@@ -36,6 +37,16 @@ class Walker {
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc() || p != s.data() + s.size())
       fail(n, key + ": expected a whole number, got '" + s + "'");
+    if (v > max) fail(n, key + ": " + s + " is larger than " + std::to_string(max));
+    return v;
+  }
+
+  double number(const YAML::Node& n, const std::string& key, double max) const {
+    const std::string s = scalar(n, key);
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (s.empty() || end != s.c_str() + s.size() || !(v >= 0))
+      fail(n, key + ": expected a number of at least 0, got '" + s + "'");
     if (v > max) fail(n, key + ": " + s + " is larger than " + std::to_string(max));
     return v;
   }
@@ -143,6 +154,59 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
                    {"port", [&](auto& v, auto& k) { vars(v, k, c.port_vars); }}});
               }}});
         }},
+       {"api", [&](auto& n, auto& where) {
+          w.map(n, where,
+            {{"listen", [&](auto& v, auto& k) {
+                c.api.listen = w.scalar(v, k);
+                std::string host;
+                uint16_t port = 0;
+                if (std::string e = parse_listen(c.api.listen, &host, &port); !e.empty()) w.fail(v, k + ": " + e);
+              }},
+             {"tokens", [&](auto& v, auto& k) {
+                c.api.tokens.clear();
+                if (v.IsNull()) return;
+                if (!v.IsSequence()) w.fail(v, k + ": expected a list of {name, role, token_sha256}");
+                for (const auto& t : v) {
+                  ApiToken tok;
+                  bool has_hash = false;
+                  w.map(t, k,
+                    {{"name", [&](auto& x, auto& xk) { tok.name = w.scalar(x, xk); }},
+                     {"role", [&](auto& x, auto& xk) {
+                        const std::string r = w.scalar(x, xk);
+                        if (r == "admin") tok.role = Role::kAdmin;
+                        else if (r == "viewer") tok.role = Role::kViewer;
+                        else w.fail(x, xk + ": expected admin or viewer, got '" + r + "'");
+                      }},
+                     {"token_sha256", [&](auto& x, auto& xk) {
+                        tok.token_sha256 = w.scalar(x, xk);
+                        if (std::string e = check_sha256_hex(tok.token_sha256); !e.empty()) w.fail(x, xk + ": " + e);
+                        has_hash = true;
+                      }}});
+                  if (tok.name.empty()) w.fail(t, k + ": a token needs a name");
+                  if (!has_hash) w.fail(t, k + ": token '" + tok.name + "' needs token_sha256 (sha256sum of the token)");
+                  for (const ApiToken& o : c.api.tokens)
+                    if (o.name == tok.name) w.fail(t, k + ": token name '" + tok.name + "' is used twice");
+                  c.api.tokens.push_back(std::move(tok));
+                }
+              }},
+             {"metrics_auth", [&](auto& v, auto& k) { c.api.metrics_auth = w.boolean(v, k); }},
+             {"max_body_bytes", [&](auto& v, auto& k) {
+                c.api.max_body_bytes = w.uint(v, k, 1ull << 30);
+                if (c.api.max_body_bytes < 1) w.fail(v, k + ": must be at least 1");
+              }},
+             {"rate_limit", [&](auto& r, auto& rw) {
+                w.map(r, rw,
+                  {{"requests_per_second", [&](auto& v, auto& k) {
+                      c.api.rate_limit.requests_per_second = w.number(v, k, 1e6);
+                    }},
+                   {"burst", [&](auto& v, auto& k) {
+                      c.api.rate_limit.burst = w.number(v, k, 1e6);
+                      if (c.api.rate_limit.burst < 1) w.fail(v, k + ": must be at least 1");
+                    }}});
+              }},
+             {"tls_cert", [&](auto& v, auto& k) { c.api.tls_cert = w.scalar(v, k); }},
+             {"tls_key", [&](auto& v, auto& k) { c.api.tls_key = w.scalar(v, k); }}});
+        }},
        {"flow", [&](auto& n, auto& where) {
           w.map(n, where,
             {{"max_flows", [&](auto& v, auto& k) { c.max_flows = w.uint(v, k, 1ull << 28); }},
@@ -207,6 +271,13 @@ std::string validate_config(const AgentConfig& c, bool need_input) {
     if (r.url->protocol != ExportProtocol::kUdp) return "--netflow9: NetFlow v9 is exported over udp:// only";
   }
   if (c.max_alerts_per_packet < 1) return "rules.max_alerts_per_packet must be at least 1";
+  if (!c.api.listen.empty()) {
+    std::string host;
+    uint16_t port = 0;
+    if (std::string e = parse_listen(c.api.listen, &host, &port); !e.empty()) return "--api (api.listen): " + e;
+  }
+  if (c.api.tls_cert.empty() != c.api.tls_key.empty())
+    return "api.tls_cert and api.tls_key go together: give both or neither";
   if (c.export_mtu < 256) return "output.export.mtu " + std::to_string(c.export_mtu) + " is too small: at least 256";
   return "";
 }

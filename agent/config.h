@@ -19,6 +19,8 @@
 //   (rules.classification_file, rules.threshold_file, rules.cache_dir,
 //    rules.max_alerts_per_packet, rules.vars.address.NAME, rules.vars.port.NAME,
 //    output.eve.payload)
+//   --api HOST:PORT    api.listen        (api.tokens, api.metrics_auth, api.max_body_bytes,
+//    api.rate_limit.requests_per_second, api.rate_limit.burst, api.tls_cert, api.tls_key)
 //   -T                 test the config and rules, then exit (no key: an action)
 //   -v                 verbose (a count)
 #pragma once
@@ -28,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "api/server.h"
 #include "dataplane/decode.h"
 #include "dataplane/flow_table.h"
 
@@ -75,6 +78,9 @@ struct AgentConfig {
   uint32_t max_alerts_per_packet = 15;
   std::map<std::string, std::string> address_vars;  // override Suricata's defaults
   std::map<std::string, std::string> port_vars;
+
+  // REST API; no API when api.listen is empty. Defaults in ApiOptions.
+  ApiOptions api;
 
   int verbose = 0;
 };

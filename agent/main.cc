@@ -12,6 +12,8 @@
 #include "agent/config.h"
 #include "agent/metrics.h"
 #include "agent/runtime.h"
+#include "api/agent_routes.h"
+#include "api/server.h"
 
 namespace {
 
@@ -44,6 +46,8 @@ int main(int argc, char** argv) {
   CLI::App app{"wirescope: packet and flow telemetry agent"};
   app.set_version_flag("--version", std::string("wirescope ") + WIRESCOPE_VERSION);
 
+  std::string api_listen;
+  bool f_list_routes = false;
   std::string config_file, read_file, iface, capture, log_dir, ipfix, netflow9, checksum, bpf, eve_file;
   unsigned workers = 0;
   bool f_loop = false, f_nopromisc = false, f_biflow = false, f_test = false, f_strict = false;
@@ -78,6 +82,10 @@ int main(int argc, char** argv) {
   app.add_option("-S,--rules", rule_files, "Load Suricata-syntax rules from FILE (repeatable)")->take_all();
   app.add_flag("-T,--test", f_test, "Test the config and rules, print rules: loaded=N failed=M, and exit");
   app.add_flag("--strict-rules", f_strict, "Any rule that fails to load is an error");
+  app.add_option("--api", api_listen, "Serve the REST API on HOST:PORT (port 0: any free port)");
+  // Hidden: prints every route (METHOD PATH ACCESS) and exits; the API
+  // tests compare it with the OpenAPI document.
+  app.add_flag("--list-routes", f_list_routes, "")->group("");
   auto* verbose = app.add_flag("-v,--verbose", f_verbose, "More output (repeatable)");
   // Hidden (empty group): prints /metrics to stdout once the input has ended,
   // for tests and promtool without an API server.
@@ -88,6 +96,7 @@ int main(int argc, char** argv) {
       "  wirescope -i eth0 --workers 2 --netflow9 udp://collector:2055\n"
       "  wirescope -r capture.pcap -S local.rules -l out/\n"
       "  wirescope -T -S emerging.rules --strict-rules\n"
+      "  wirescope -r capture.pcap --loop --api 127.0.0.1:8080 -c wirescope.yaml\n"
       "  wirescope -c /etc/wirescope/wirescope.yaml");
 
   try {
@@ -128,6 +137,34 @@ int main(int argc, char** argv) {
   if (verbose->count()) cfg.verbose = static_cast<int>(verbose->count());
   if (app.count("-S")) cfg.rule_files = rule_files;
   if (app.count("--strict-rules")) cfg.strict_rules = true;
+  if (app.count("--api")) cfg.api.listen = api_listen;
+
+  // The agent's routes, on hooks that reach the runtime once it exists.
+  ws::Runtime* rtp = nullptr;
+  ws::AgentHooks hooks;
+  hooks.status = [&rtp] { return rtp ? rtp->status() : ws::AgentStatus{}; };
+  hooks.rules = [&rtp] { return rtp ? rtp->rules_status() : ws::RulesStatus{}; };
+  hooks.reload_rules = [&rtp](std::optional<bool> strict) {
+    if (rtp) return rtp->try_reload_rules(strict);
+    ws::ReloadOutcome o;
+    o.result = ws::ReloadOutcome::Result::kNotConfigured;
+    o.error = "the agent is not running";
+    return o;
+  };
+  hooks.metrics = [] { return std::string(); };  // the Prometheus text: agent/metrics
+  ws::ApiServer api(cfg.api);
+  std::string route_err = ws::add_agent_routes(api.router(), hooks);
+  if (route_err.empty()) route_err = ws::add_openapi_route(api.router(), WIRESCOPE_VERSION, cfg.api.metrics_auth);
+  if (!route_err.empty()) {
+    std::fprintf(stderr, "wirescope: api: %s\n", route_err.c_str());
+    return 1;
+  }
+  if (f_list_routes) {
+    static const char* kAccess[] = {"open", "viewer", "admin"};
+    for (const ws::Route& r : api.router().routes())
+      std::printf("%s %s %s\n", r.method.c_str(), r.path.c_str(), kAccess[static_cast<int>(r.access)]);
+    return 0;
+  }
 
   const std::string bad = ws::validate_config(cfg, !f_test);
   if (!bad.empty()) {
@@ -165,6 +202,20 @@ int main(int argc, char** argv) {
   if (cfg.verbose)
     std::fprintf(stderr, "wirescope: %u workers, %zu bytes per flow entry\n", rt.workers(), rt.bytes_per_flow());
 
+  // The API starts once the runtime is open (its routes read it) and stops
+  // before the runtime is destroyed; it runs on civetweb's threads.
+  rtp = &rt;
+  if (!cfg.api.listen.empty()) {
+    if (cfg.api.tokens.empty())
+      std::fprintf(stderr, "wirescope: api: no api.tokens configured; only /metrics and /api/v1/health answer\n");
+    if (std::string e = api.start(); !e.empty()) {
+      std::fprintf(stderr, "wirescope: %s\n", e.c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "wirescope: api listening on %s:%u%s\n", api.host().c_str(), unsigned(api.port()),
+                 cfg.api.tls_cert.empty() ? "" : " (TLS)");
+  }
+
   struct sigaction sa;
   std::memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
@@ -175,6 +226,8 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   rt.run(g_stop, &g_reload);
+  api.stop();
+  rtp = nullptr;
 
   const ws::RunSummary s = rt.summary();
   uint64_t dropped = 0;

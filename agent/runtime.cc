@@ -24,6 +24,38 @@ constexpr size_t kArenaBytes = 8u << 20;
 // Names show in top -H, perf and gdb (15 characters at most).
 void name_thread(const std::string& name) { pthread_setname_np(pthread_self(), name.substr(0, 15).c_str()); }
 
+// Passes everything to the real exporter and, after each tick (on the
+// export thread, where reading its stats is safe), copies its stats into
+// atomics the API reads (REST API: /api/v1/status).
+template <typename Mirror>
+class MirroredExporter final : public Exporter {
+ public:
+  MirroredExporter(Exporter& inner, Mirror& m) : inner_(inner), m_(m) {}
+  void export_flows(std::span<const FlowRecord> recs, uint64_t now_ns) override { inner_.export_flows(recs, now_ns); }
+  void export_alerts(std::span<const AlertRecord> alerts, uint64_t now_ns) override {
+    inner_.export_alerts(alerts, now_ns);
+  }
+  void tick(uint64_t now_ns, bool final) override {
+    inner_.tick(now_ns, final);
+    const ExporterStats s = inner_.stats();
+    constexpr auto r = std::memory_order_relaxed;
+    m_.up.store(s.up, r);
+    m_.records.store(s.records, r);
+    m_.alerts.store(s.alerts, r);
+    m_.messages.store(s.messages, r);
+    m_.bytes.store(s.bytes, r);
+    m_.send_errors.store(s.send_errors, r);
+    m_.dropped_records.store(s.dropped_records, r);
+    m_.reconnects.store(s.reconnects, r);
+  }
+  ExporterStats stats() const override { return inner_.stats(); }
+  const std::string& name() const override { return inner_.name(); }
+
+ private:
+  Exporter& inner_;
+  Mirror& m_;
+};
+
 }  // namespace
 
 RuleLoadOptions rule_load_options(const AgentConfig& cfg, size_t workers) {
@@ -154,12 +186,30 @@ std::string Runtime::open() {
     arings.push_back(w->alerts());
   }
   std::vector<Exporter*> ex;
-  for (auto& e : exporters_) ex.push_back(e.get());
+  for (auto& e : exporters_) {
+    // Through a mirror, so the API can read the exporter's stats (REST API).
+    mirrors_.push_back(std::make_unique<ExporterMirror>());
+    mirrors_.back()->name = e->name();
+    mirrored_.push_back(std::make_unique<MirroredExporter<ExporterMirror>>(*e, *mirrors_.back()));
+    ex.push_back(mirrored_.back().get());
+  }
   export_loop_ = std::make_unique<ExportLoop>(rrings, ex, !sources_.front()->live(), arings);
   return "";
 }
 
-RuleLoadReport Runtime::reload_rules() {
+RuleLoadReport Runtime::reload_rules(std::optional<bool> strict) {
+  // Serialised: SIGHUP (run()'s thread) and the API may ask at once.
+  std::lock_guard<std::mutex> lock(reload_mu_);
+  return reload_locked(strict);
+}
+
+RuleLoadReport Runtime::reload_locked(std::optional<bool> strict) {
+  RuleLoadReport rep = reload_attempt(strict);
+  last_reload_error_ = rep.fatal;
+  return rep;
+}
+
+RuleLoadReport Runtime::reload_attempt(std::optional<bool> strict) {
   if (!rule_slot_) {
     RuleLoadReport r;
     r.fatal = "no rules configured (-S FILE or rules.files)";
@@ -172,7 +222,7 @@ RuleLoadReport Runtime::reload_rules() {
     reloads_failed_.fetch_add(1);
     return rep;
   }
-  if (cfg_.strict_rules && rep.failed) {
+  if (strict.value_or(cfg_.strict_rules) && rep.failed) {
     rep.fatal = std::to_string(rep.failed) + " rules failed to load and strict rules are on; first: " +
                 rep.errors.front().str();
     reloads_failed_.fetch_add(1);
@@ -256,6 +306,7 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
     });
   });
 
+  running_.store(true, std::memory_order_release);  // ready (REST API)
   // Wait for the input to end or for a stop request; on stop, end the
   // sources so that everything already read is still processed and flushed.
   bool stopping = false;
@@ -282,6 +333,7 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  running_.store(false, std::memory_order_release);
   for (auto& t : threads) t.join();
   if (dispatch.joinable()) dispatch.join();
   exporter.join();
@@ -386,6 +438,97 @@ RunSummary Runtime::summary() const {
     if (st.dropped_records) add_drop(e->name() + "_dropped_records", st.dropped_records);
   }
   return s;
+}
+
+// REST API accessors: atomics and values fixed by open() only.
+AgentStatus Runtime::status() const {
+  AgentStatus st;
+  st.version = WIRESCOPE_VERSION;
+  st.uptime_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  st.running = running();
+  for (const auto& so : sources_) {
+    const SourceStats s = so->stats();
+    st.sources.push_back({so->name(), s.packets, s.bytes, s.kernel_drops, s.if_drops, s.truncated, s.unsupported_link});
+  }
+  for (const auto& w : workers_) {
+    WorkerStatus ws;
+    ws.id = w->id();
+    ws.packets = w->stats().packets.get();
+    ws.bytes = w->stats().bytes.get();
+    ws.flows_active = w->flows().stats().active.get();
+    ws.flows_capacity = w->flows().capacity();
+    ws.flows_created = w->flows().stats().flows_created.get();
+    ws.finished = w->finished();
+    st.workers.push_back(ws);
+  }
+  constexpr auto r = std::memory_order_relaxed;
+  for (const auto& m : mirrors_) {
+    ExporterStatus e;
+    e.name = m->name;
+    e.up = m->up.load(r);
+    e.records = m->records.load(r);
+    e.alerts = m->alerts.load(r);
+    e.messages = m->messages.load(r);
+    e.bytes = m->bytes.load(r);
+    e.send_errors = m->send_errors.load(r);
+    e.dropped_records = m->dropped_records.load(r);
+    e.reconnects = m->reconnects.load(r);
+    st.exporters.push_back(std::move(e));
+  }
+  st.records_exported = export_loop_ ? export_loop_->records() : 0;
+  st.alerts_exported = export_loop_ ? export_loop_->alerts() : 0;
+  return st;
+}
+
+namespace {
+
+RulesStatus to_rules_status(const RuleLoadReport& rep) {
+  RulesStatus r;
+  r.configured = true;
+  r.loaded = rep.loaded;
+  r.failed = rep.failed;
+  r.disabled = rep.disabled;
+  for (const RuleError& e : rep.errors) r.failures.push_back({e.file, e.line, e.sid, e.keyword, e.reason});
+  r.config_errors = rep.config_errors;
+  return r;
+}
+
+}  // namespace
+
+RulesStatus Runtime::rules_status() const {
+  // Under the reload lock: no publish can retire the snapshot being read.
+  std::lock_guard<std::mutex> lock(reload_mu_);
+  RulesStatus r;
+  if (rule_slot_) {
+    r = to_rules_status(rule_slot_->current()->report);
+    r.generation = rule_slot_->generation();
+  }
+  r.last_reload_error = last_reload_error_;
+  return r;
+}
+
+ReloadOutcome Runtime::try_reload_rules(std::optional<bool> strict) {
+  ReloadOutcome o;
+  std::unique_lock<std::mutex> lock(reload_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) {
+    o.result = ReloadOutcome::Result::kBusy;
+    o.error = "a rule reload is already running; try again when it has finished";
+    return o;
+  }
+  if (!rule_slot_) {
+    o.result = ReloadOutcome::Result::kNotConfigured;
+    o.error = "no rules configured (-S FILE or rules.files)";
+    return o;
+  }
+  const RuleLoadReport rep = reload_locked(strict);
+  o.report = to_rules_status(rep);
+  o.report.generation = rule_slot_->generation();
+  o.report.last_reload_error = rep.fatal;
+  if (!rep.fatal.empty()) {
+    o.result = ReloadOutcome::Result::kFailed;
+    o.error = rep.fatal;
+  }
+  return o;
 }
 
 }  // namespace ws

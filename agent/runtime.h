@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "agent/config.h"
+#include "api/agent_view.h"
 #include "dataplane/source.h"
 #include "dataplane/worker.h"
 #include "rules/rule_snapshot.h"
@@ -62,7 +63,8 @@ class Runtime {
   // that succeeds, swaps them in; workers switch at their next burst. On
   // failure (report.fatal, or any failed rule with strict_rules) the running
   // rules stay. Thread-safe against the workers; one reload at a time.
-  RuleLoadReport reload_rules();
+  // strict (API): overrides rules.strict for this reload.
+  RuleLoadReport reload_rules(std::optional<bool> strict = std::nullopt);
   // The report of the rules running now (null without rules).
   const RuleLoadReport* rules_report() const;
   uint64_t rules_generation() const { return rule_slot_ ? rule_slot_->generation() : 0; }
@@ -84,7 +86,35 @@ class Runtime {
   MatchCounters match_counters() const;
   size_t bytes_per_flow() const;
 
+  // For the API, from any thread while run() runs (added for the REST
+  // API). They read only atomic counters and values fixed by open(), so a
+  // request never waits on or slows a worker; the rule calls take the
+  // reload lock (control side only).
+  bool running() const { return running_.load(std::memory_order_acquire); }
+  AgentStatus status() const;
+  RulesStatus rules_status() const;
+  // A reload for the API: kBusy instead of waiting when one is running.
+  ReloadOutcome try_reload_rules(std::optional<bool> strict);
+
  private:
+  // An exporter's stats copied into atomics by the export thread after
+  // each tick (about every 100 ms), because Exporter::stats() may only be
+  // called from that thread while it runs.
+  struct ExporterMirror {
+    std::string name;
+    std::atomic<bool> up{true};
+    std::atomic<uint64_t> records{0}, alerts{0}, messages{0}, bytes{0}, send_errors{0}, dropped_records{0},
+        reconnects{0};
+  };
+  RuleLoadReport reload_locked(std::optional<bool> strict);
+  RuleLoadReport reload_attempt(std::optional<bool> strict);
+
+  std::atomic<bool> running_{false};
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  mutable std::mutex reload_mu_;  // one reload at a time; rules_status() reads under it
+  std::string last_reload_error_;
+  std::vector<std::unique_ptr<ExporterMirror>> mirrors_;
+  std::vector<std::unique_ptr<Exporter>> mirrored_;  // what the export loop calls
   AgentConfig cfg_;
   unsigned nworkers_ = 1;
   // Declared before the workers: they hold it until they are destroyed.

@@ -1,0 +1,79 @@
+// What the API may see of and do to the running agent, as plain values and
+// functions. The agent fills these from its Runtime (reading only atomic
+// counters, so a request never waits on, or slows, a worker); tests fill
+// them with fixed values. Keeping api/ free of the Runtime type keeps the
+// layering one way: agent/ depends on api/, never the reverse.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ws {
+
+struct SourceStatus {
+  std::string name;
+  uint64_t packets = 0, bytes = 0;
+  uint64_t kernel_drops = 0, if_drops = 0, truncated = 0, unsupported_link = 0;
+};
+
+struct WorkerStatus {
+  unsigned id = 0;
+  uint64_t packets = 0, bytes = 0;
+  uint64_t flows_active = 0, flows_capacity = 0, flows_created = 0;
+  bool finished = false;
+};
+
+struct ExporterStatus {
+  std::string name;
+  bool up = true;  // state: "up" or "down"
+  uint64_t records = 0, alerts = 0, messages = 0, bytes = 0;
+  uint64_t send_errors = 0, dropped_records = 0, reconnects = 0;
+};
+
+struct AgentStatus {
+  std::string version;
+  double uptime_s = 0;
+  bool running = false;  // the sources are being read (ready)
+  std::vector<SourceStatus> sources;
+  std::vector<WorkerStatus> workers;
+  std::vector<ExporterStatus> exporters;
+  uint64_t records_exported = 0, alerts_exported = 0;
+};
+
+struct RuleFailure {
+  std::string file;
+  uint32_t line = 0;
+  std::optional<uint32_t> sid;
+  std::string keyword;
+  std::string reason;
+};
+
+struct RulesStatus {
+  bool configured = false;  // rule files were given
+  uint64_t loaded = 0, failed = 0, disabled = 0;
+  uint64_t generation = 0;
+  std::vector<RuleFailure> failures;
+  std::vector<std::string> config_errors;  // classification/threshold lines skipped
+  std::string last_reload_error;            // empty when the last reload worked (or none ran)
+};
+
+struct ReloadOutcome {
+  enum class Result { kOk, kNotConfigured, kBusy, kFailed };
+  Result result = Result::kOk;
+  std::string error;   // why, when not kOk
+  RulesStatus report;  // the attempted load (kOk, kFailed) or the running rules
+};
+
+struct AgentHooks {
+  std::function<AgentStatus()> status;
+  std::function<RulesStatus()> rules;
+  // strict: nullopt keeps rules.strict; true refuses a set with any failed rule.
+  std::function<ReloadOutcome(std::optional<bool> strict)> reload_rules;
+  // Prometheus text exposition (version 0.0.4).
+  std::function<std::string()> metrics;
+};
+
+}  // namespace ws

@@ -1,0 +1,106 @@
+// ApiServer: the agent's HTTP API on civetweb's C API. civetweb owns the
+// sockets and a small pool of its own threads; every request comes to one
+// handler here, which runs the request path
+//
+//   per-IP rate limit → route (404/405) → bearer token (401/403)
+//     → per-token rate limit → body size (413) → the route's handler
+//
+// against the Router. The path is a plain function of (request, header,
+// clock) — handle() — so it is tested without sockets; serve() is the thin
+// civetweb glue. Handlers read atomic counters only (see agent_view.h), so
+// no request waits on a worker and no worker waits on a request.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/auth.h"
+#include "api/rate_limit.h"
+#include "api/router.h"
+
+struct mg_context;
+struct mg_connection;
+
+namespace ws {
+
+struct ApiOptions {
+  std::string listen;  // HOST:PORT; port 0 picks a free port
+  std::vector<ApiToken> tokens;
+  bool metrics_auth = false;  // /metrics and /api/v1/health need a viewer token too
+  uint64_t max_body_bytes = 1u << 20;
+  RateLimit rate_limit;
+  std::string tls_cert;  // PEM certificate (chain); with tls_key, serve HTTPS
+  std::string tls_key;   // PEM private key
+  // civetweb worker threads: the API's concurrency. A handful is enough for
+  // dashboards and scrapers, and bounds what the API can take from a
+  // 2-core sensor.
+  unsigned threads = 4;
+};
+
+// HOST:PORT into its parts. Returns "" or why it is not of that form.
+std::string parse_listen(const std::string& s, std::string* host, uint16_t* port);
+
+class ApiServer {
+ public:
+  explicit ApiServer(ApiOptions opts);
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // Add routes before start(); the table is read without a lock after.
+  Router& router() { return router_; }
+  const ApiOptions& options() const { return opts_; }
+
+  // Checks the options (tokens, listen address, TLS files). Returns "" or
+  // why they are wrong. start() calls it.
+  std::string configure();
+  // Binds and starts civetweb's threads. Returns "" or why it could not.
+  std::string start();
+  // Stops accepting, waits for running requests to end. Idempotent.
+  void stop();
+
+  // The address and port bound (the real port when 0 was asked).
+  const std::string& host() const { return host_; }
+  uint16_t port() const { return port_; }
+
+  // The request path without a socket. req.body holds the whole body;
+  // authorization is the Authorization header, if any; now_ns a monotonic
+  // clock for the rate limiter.
+  HttpResponse handle(HttpRequest req, std::optional<std::string_view> authorization, uint64_t now_ns);
+
+  // Requests answered, by outcome; for tests and status.
+  uint64_t requests() const { return requests_.load(std::memory_order_relaxed); }
+  uint64_t rate_limited() const { return rate_limited_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Admission {
+    const Route* route = nullptr;
+    std::optional<HttpResponse> refusal;
+  };
+  // Everything before the body is read: rate limits, route, token.
+  Admission admit(HttpRequest& req, std::optional<std::string_view> authorization, uint64_t now_ns);
+  HttpResponse run(const Route& route, const HttpRequest& req);
+  HttpResponse too_large() const;
+
+  static int serve(mg_connection* conn, void* self);
+  static int init_tls(void* ssl_ctx, void* self);
+
+  ApiOptions opts_;
+  Router router_;
+  TokenTable tokens_;
+  RateLimiter ip_limit_;
+  RateLimiter token_limit_;
+  mg_context* ctx_ = nullptr;
+  bool library_ = false;
+  std::string host_;
+  uint16_t port_ = 0;
+  std::string tls_error_;
+  std::atomic<uint64_t> requests_{0};
+  std::atomic<uint64_t> rate_limited_{0};
+};
+
+}  // namespace ws

@@ -151,7 +151,7 @@ int main(int argc, char** argv) {
     o.error = "the agent is not running";
     return o;
   };
-  hooks.metrics = [] { return std::string(); };  // the Prometheus text: agent/metrics
+  hooks.metrics = [&rtp] { return rtp ? ws::AgentMetrics(*rtp).render() : std::string(); };
   ws::ApiServer api(cfg.api);
   std::string route_err = ws::add_agent_routes(api.router(), hooks);
   if (route_err.empty()) route_err = ws::add_openapi_route(api.router(), WIRESCOPE_VERSION, cfg.api.metrics_auth);

@@ -273,9 +273,10 @@ void RuntimeCollectable::exporters(std::vector<MetricFamily>& out) const {
                                    MetricType::Counter);
   MetricFamily up = family("wirescope_exporter_up", "1 when the exporter's transport is connected or its file open",
                            MetricType::Gauge);
-  for (const auto& e : rt_.exporters()) {
-    const ExporterStats st = e->stats();
-    const std::vector<ClientMetric::Label> l{{"exporter", e->name()}};
+  // Through the runtime's status: it reads the exporters' mirrored atomics,
+  // never an exporter's own fields, which the export thread writes.
+  for (const ExporterStatus& st : rt_.status().exporters) {
+    const std::vector<ClientMetric::Label> l{{"exporter", st.name}};
     sample(records, double(st.records), l);
     sample(messages, double(st.messages), l);
     sample(bytes, double(st.bytes), l);

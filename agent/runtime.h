@@ -78,7 +78,6 @@ class Runtime {
   const std::vector<std::unique_ptr<PacketSource>>& sources() const { return sources_; }
   const std::vector<std::unique_ptr<Worker>>& worker_list() const { return workers_; }
   const Dispatcher* dispatcher() const { return dispatcher_.get(); }
-  const std::vector<std::unique_ptr<Exporter>>& exporters() const { return exporters_; }
   const ExportLoop* export_loop() const { return export_loop_.get(); }
   RuleCounts rule_counts() const;
   // Matcher counters summed over the workers. Safe while running: the rule

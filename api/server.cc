@@ -2,12 +2,16 @@
 
 #include <arpa/inet.h>
 #include <civetweb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 namespace ws {
 namespace {
@@ -119,13 +123,16 @@ std::string ApiServer::start() {
   const std::string ports = bracketed + ":" + std::to_string(port_) + (tls ? "s" : "");
   const std::string threads = std::to_string(opts_.threads ? opts_.threads : 1);
   // No document_root: civetweb serves no files, only the handler below.
-  // Keep-alive saves a scraper a handshake per request; the 10 s request
-  // timeout bounds a slow client's hold on one of the few threads.
+  // No keep-alive: civetweb's C API cannot close a connection from a
+  // handler, so a refused request's unread body (413, 401 on a POST) would
+  // hold one of the few threads until a timeout; a connection per request
+  // costs a loopback scraper nothing that matters. The 10 s request
+  // timeout bounds a slow client's hold on a thread.
   std::vector<const char*> options = {"listening_ports", ports.c_str(),
                                       "num_threads", threads.c_str(),
                                       "request_timeout_ms", "10000",
-                                      "enable_keep_alive", "yes",
-                                      "keep_alive_timeout_ms", "5000"};
+                                      "linger_timeout_ms", "0",
+                                      "enable_keep_alive", "no"};
   if (tls) {
     options.push_back("ssl_protocol_version");
     options.push_back("4");  // TLS 1.2 and newer
@@ -158,7 +165,42 @@ std::string ApiServer::start() {
 
 void ApiServer::stop() {
   if (ctx_) {
-    mg_stop(ctx_);
+    // civetweb's listener polls its sockets in 2 s quanta and mg_stop()
+    // waits for it to see the stop flag: up to 2 s, the agent's whole
+    // SIGTERM budget. A connection to the listening port ends the poll at
+    // once, so one is made every few milliseconds until mg_stop returns
+    // (the accepted connections are dropped unanswered by the stopping
+    // server).
+    std::atomic<bool> stopped{false};
+    std::thread stopper([this, &stopped] {
+      mg_stop(ctx_);
+      stopped.store(true);
+    });
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    if (host_.find(':') != std::string::npos) {
+      auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+      a6->sin6_family = AF_INET6;
+      a6->sin6_port = htons(port_);
+      if (inet_pton(AF_INET6, host_ == "::" ? "::1" : host_.c_str(), &a6->sin6_addr) != 1) a6->sin6_addr = in6addr_loopback;
+      len = sizeof *a6;
+    } else {
+      auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
+      a4->sin_family = AF_INET;
+      a4->sin_port = htons(port_);
+      if (host_ == "0.0.0.0" || inet_pton(AF_INET, host_.c_str(), &a4->sin_addr) != 1)
+        a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      len = sizeof *a4;
+    }
+    while (!stopped.load()) {
+      const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd >= 0) {
+        (void)connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+        close(fd);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    stopper.join();
     ctx_ = nullptr;
   }
   if (library_) {
@@ -266,7 +308,6 @@ int ApiServer::serve(mg_connection* c, void* self_) {
 
   Admission a = self->admit(req, auth, mono_ns());
   HttpResponse resp;
-  bool unread_body = ri->content_length != 0;  // -1: chunked or unknown
   if (a.refusal) {
     resp = std::move(*a.refusal);
   } else if (ri->content_length > 0 && static_cast<uint64_t>(ri->content_length) > self->opts_.max_body_bytes) {
@@ -289,7 +330,6 @@ int ApiServer::serve(mg_connection* c, void* self_) {
     if (over || req.body.size() > self->opts_.max_body_bytes) {
       resp = self->too_large();
     } else {
-      unread_body = false;
       resp = self->run(*a.route, req);
     }
   }
@@ -300,8 +340,6 @@ int ApiServer::serve(mg_connection* c, void* self_) {
   mg_response_header_add(c, "Content-Length", len.c_str(), -1);
   mg_response_header_add(c, "Cache-Control", "no-store", -1);
   for (const auto& [k, v] : resp.headers) mg_response_header_add(c, k.c_str(), v.c_str(), -1);
-  // A body left unread would be parsed as the next request: close instead.
-  if (unread_body) mg_response_header_add(c, "Connection", "close", -1);
   mg_response_header_send(c);
   if (req.method != "HEAD") mg_write(c, resp.body.data(), resp.body.size());
   return resp.status;

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <civetweb.h>
+#include <dlfcn.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -88,6 +89,15 @@ std::string ApiServer::configure() {
     if (!mg_check_feature(MG_FEATURES_TLS)) return "api.tls_cert: this civetweb build has no TLS";
     if (!readable(opts_.tls_cert)) return "api.tls_cert: cannot read '" + opts_.tls_cert + "'";
     if (!readable(opts_.tls_key)) return "api.tls_key: cannot read '" + opts_.tls_key + "'";
+    // civetweb up to 1.15 looks SSL_get_peer_certificate up in libssl at
+    // run time and calls it on every TLS request; OpenSSL 3 no longer
+    // exports it (a macro now), so the lookup leaves a null pointer and the
+    // first HTTPS request crashes the agent (Debian 12: civetweb 1.15 with
+    // OpenSSL 3). Refused here, with the way out, instead.
+    if (!dlsym(RTLD_DEFAULT, "SSL_get_peer_certificate"))
+      return std::string("api.tls_cert: civetweb ") + mg_version() +
+             " cannot serve TLS with this OpenSSL (it needs SSL_get_peer_certificate, which OpenSSL 3 no longer "
+             "exports); put a TLS proxy (stunnel, nginx) in front of a loopback api.listen";
   }
   if (opts_.max_body_bytes < 1) return "api.max_body_bytes must be at least 1";
   if (opts_.rate_limit.requests_per_second > 0 && opts_.rate_limit.burst < 1)

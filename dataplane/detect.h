@@ -76,8 +76,13 @@ class DetectStage {
 
   // Once per burst, before inspect(): picks up a reloaded rule set.
   void begin_burst() {
-    const RuleSnapshot* s = slot_.acquire(worker_, snap_);
-    if (s != snap_) switch_to(s);
+    // Peek, switch (which still reads the old scratch), and only then ack:
+    // until the ack the old snapshot cannot be freed.
+    const RuleSnapshot* s = slot_.peek();
+    if (s != snap_) {
+      switch_to(s);
+      slot_.ack(worker_, s);
+    }
   }
   // False when the running set has no rules: inspect() need not be called.
   bool active() const { return active_; }

@@ -112,8 +112,15 @@ class RuleSlot {
   // nothing changed.
   const RuleSnapshot* acquire(size_t worker, const RuleSnapshot* in_use) {
     const RuleSnapshot* s = current_.load(std::memory_order_acquire);
-    if (s != in_use) acks_[worker].gen.store(s->generation, std::memory_order_release);
+    if (s != in_use) ack(worker, s);
     return s;
+  }
+  // The two halves of acquire(), for a worker that must finish with the
+  // snapshot in use (read its scratch) after seeing a new one and before
+  // letting the old one go: peek, switch, then ack.
+  const RuleSnapshot* peek() const { return current_.load(std::memory_order_acquire); }
+  void ack(size_t worker, const RuleSnapshot* now_using) {
+    acks_[worker].gen.store(now_using->generation, std::memory_order_release);
   }
   // A worker that stops for good releases every snapshot.
   void quiesce(size_t worker) { acks_[worker].gen.store(UINT64_MAX, std::memory_order_release); }

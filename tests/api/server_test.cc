@@ -17,6 +17,12 @@ namespace {
 
 constexpr uint64_t kSec = 1'000'000'000;
 
+ApiOptions listen_on(const std::string& addr) {
+  ApiOptions o;
+  o.listen = addr;
+  return o;
+}
+
 struct Fixture {
   AgentHooks hooks;
   int reloads = 0;
@@ -128,7 +134,7 @@ TEST(ApiServer, MetricsAuthClosesTheOpenRoutes) {
 }
 
 TEST(ApiServer, WithoutTokensOnlyOpenRoutesAnswer) {
-  ApiServer s(ApiOptions{"127.0.0.1:0"});
+  ApiServer s(listen_on("127.0.0.1:0"));
   AgentHooks h;
   h.metrics = [] { return std::string(); };
   ASSERT_EQ(add_agent_routes(s.router(), h), "");
@@ -251,17 +257,17 @@ TEST(ApiServer, RateLimitsPerAddressAndPerToken) {
 
 TEST(ApiServer, RejectsBadOptions) {
   auto err = [](ApiOptions o) { return ApiServer(std::move(o)).configure(); };
-  EXPECT_EQ(err(ApiOptions{"127.0.0.1:8080"}), "");
-  EXPECT_NE(err(ApiOptions{"localhost:8080"}), "");
-  EXPECT_NE(err(ApiOptions{"127.0.0.1"}), "");
-  EXPECT_NE(err(ApiOptions{"127.0.0.1:70000"}), "");
-  EXPECT_NE(err(ApiOptions{"127.0.0.1:x"}), "");
-  ApiOptions t{"127.0.0.1:0"};
+  EXPECT_EQ(err(listen_on("127.0.0.1:8080")), "");
+  EXPECT_NE(err(listen_on("localhost:8080")), "");
+  EXPECT_NE(err(listen_on("127.0.0.1")), "");
+  EXPECT_NE(err(listen_on("127.0.0.1:70000")), "");
+  EXPECT_NE(err(listen_on("127.0.0.1:x")), "");
+  ApiOptions t = listen_on("127.0.0.1:0");
   t.tls_cert = "/nonexistent.pem";
   EXPECT_NE(err(t), "");  // the key is missing
   t.tls_key = "/nonexistent.key";
   EXPECT_NE(err(t).find("/nonexistent.pem"), std::string::npos);
-  ApiOptions bad{"127.0.0.1:0"};
+  ApiOptions bad = listen_on("127.0.0.1:0");
   bad.tokens = {{"a", Role::kAdmin, "00"}};
   EXPECT_NE(err(bad).find("api.tokens"), std::string::npos);
 }

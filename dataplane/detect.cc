@@ -67,6 +67,14 @@ MatchCounters DetectStage::match_counters() const {
   return c;
 }
 
+void DetectStage::quiesce() {
+  if (scratch_) add_counters(earlier_, scratch_->counters);
+  scratch_ = nullptr;
+  snap_ = nullptr;
+  active_ = false;
+  slot_.quiesce(worker_);
+}
+
 void DetectStage::switch_to(const RuleSnapshot* s) {
   if (snap_) stats_.rule_swaps.inc();
   if (scratch_) add_counters(earlier_, scratch_->counters);

@@ -90,8 +90,9 @@ class DetectStage {
   // Runs the rules on one packet of flow e (flow_index: FlowTable::index_of).
   void inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t flow_index, bool to_server);
 
-  // The worker stops: it uses no snapshot any more.
-  void quiesce() { slot_.quiesce(worker_); }
+  // The worker stops: it uses no snapshot any more (its scratch counts are
+  // kept, since the snapshot may now be freed by a reload).
+  void quiesce();
 
   AlertRing& alerts() { return alerts_; }
   const DetectStats& stats() const { return stats_; }

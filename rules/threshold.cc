@@ -1,5 +1,7 @@
 #include "rules/threshold.h"
 
+#include "rules/address.h"
+
 #include <algorithm>
 #include <cstring>
 #include <new>
@@ -158,67 +160,18 @@ const ThresholdPolicy::RuleEntry* ThresholdPolicy::find(uint32_t gid, uint32_t s
 }
 
 // ---------------------------------------------------------------------------
-// Suppress address match
+// Suppress address match (rules/address.h)
 
 namespace {
-
-bool prefix_contains(const IpPrefix& p, bool v6, const std::array<uint8_t, 16>& a) {
-  if (p.v6 != v6) return false;
-  unsigned bits = p.len;
-  size_t i = 0;
-  for (; bits >= 8; bits -= 8, ++i)
-    if (p.bytes[i] != a[i]) return false;
-  if (bits == 0) return true;
-  const uint8_t mask = static_cast<uint8_t>(0xFF << (8 - bits));
-  return (p.bytes[i] & mask) == (a[i] & mask);
-}
-
-// Same reading of a spec as the rule header: a list matches when one of its
-// positive members does (or it has none) and none of its negated ones does.
-bool address_in(const AddressNode& n, bool v6, const std::array<uint8_t, 16>& a) {
-  bool r = true;
-  switch (n.kind) {
-    case AddressNode::Kind::kAny:
-      r = true;
-      break;
-    case AddressNode::Kind::kPrefix:
-      r = prefix_contains(n.prefix, v6, a);
-      break;
-    case AddressNode::Kind::kRange: {
-      const size_t w = v6 ? 16 : 4;
-      r = n.prefix.v6 == v6 && std::memcmp(n.prefix.bytes.data(), a.data(), w) <= 0 &&
-          std::memcmp(a.data(), n.range_last.bytes.data(), w) <= 0;
-      break;
-    }
-    case AddressNode::Kind::kList: {
-      bool has_pos = false, pos = false;
-      for (const AddressNode& c : n.children) {
-        const bool m = address_in(c, v6, a);
-        if (c.negated) {
-          if (!m) {
-            r = false;
-            break;
-          }
-        } else {
-          has_pos = true;
-          pos = pos || m;
-        }
-      }
-      if (r && has_pos) r = pos;
-      break;
-    }
-  }
-  return n.negated ? !r : r;
-}
 
 bool suppressed_by(const ThresholdPolicy::Suppress& s, const ThresholdEvent& ev) {
   switch (s.track) {
     case ThresholdTrack::kByDst:
-      return address_in(s.ip, ev.ipv6, ev.dst);
+      return address_match(s.ip, ev.ipv6, ev.dst);
     case ThresholdTrack::kByEither:
-      return address_in(s.ip, ev.ipv6, ev.src) || address_in(s.ip, ev.ipv6, ev.dst);
+      return address_match(s.ip, ev.ipv6, ev.src) || address_match(s.ip, ev.ipv6, ev.dst);
     default:
-      return address_in(s.ip, ev.ipv6, ev.src);
+      return address_match(s.ip, ev.ipv6, ev.src);
   }
 }
 

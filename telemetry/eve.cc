@@ -235,21 +235,21 @@ std::string_view eve_proto_name(uint8_t proto) {
   return kProtoNumbers.text[proto];
 }
 
-void format_flow_event(const FlowRecord& rec, const ExportContext& ctx, uint64_t now_ns,
-                       const EveFormatOptions& opts, JsonWriter& out) {
-  const FlowKey& k = rec.key;
-  const bool icmp = k.proto == kIcmp || k.proto == kIcmp6;
-
-  out.reserve_more(1024 + ctx.iface_name.size() * 6);
-  out.begin_object();
-  timestamp_field(out, "timestamp", now_ns);
-  out.field_u64("flow_id", rec.flow_id & 0x7ffffffffffffULL);
+// The fields every event starts with, in Suricata's order: timestamp,
+// flow_id (masked to 51 bits so JSON readers keep it exact), in_iface,
+// event_type, vlan (outer first, only when tagged), the addresses and
+// ports (ports only for TCP, UDP and SCTP), ip_v and proto.
+static void common_header(JsonWriter& out, const ExportContext& ctx, const EveFormatOptions& opts,
+                          uint64_t ts_ns, uint64_t flow_id, std::string_view event_type, const uint16_t* vlan,
+                          uint8_t vlan_count, const FlowKey& k) {
+  timestamp_field(out, "timestamp", ts_ns);
+  out.field_u64("flow_id", flow_id & 0x7ffffffffffffULL);
   if (!ctx.iface_name.empty()) out.field("in_iface", ctx.iface_name);
-  out.field_plain("event_type", "flow");
-  if (rec.vlan_count > 0) {
+  out.field_plain("event_type", event_type);
+  if (vlan_count > 0) {
     out.begin_array("vlan");
-    out.u64(rec.vlan[0]);
-    if (rec.vlan_count > 1) out.u64(rec.vlan[1]);
+    out.u64(vlan[0]);
+    if (vlan_count > 1) out.u64(vlan[1]);
     out.end_array();
   }
   address_field(out, "src_ip", k.src, k.family, opts.ipv6_compressed);
@@ -258,6 +258,24 @@ void format_flow_event(const FlowRecord& rec, const ExportContext& ctx, uint64_t
   if (has_ports(k.proto)) out.field_u64("dest_port", k.dport);
   out.field_u64("ip_v", k.family == 6 ? 6 : 4);
   out.field_plain("proto", eve_proto_name(k.proto));
+}
+
+static void community_id_field(JsonWriter& out, const EveFormatOptions& opts, const FlowKey& k,
+                               uint8_t icmp_type, uint8_t icmp_code) {
+  if (!opts.community_id) return;
+  char cid[kCommunityIdLen];
+  size_t n = community_id_for_flow(k, icmp_type, icmp_code, opts.community_id_seed, cid);
+  out.field_plain("community_id", std::string_view(cid, n));
+}
+
+void format_flow_event(const FlowRecord& rec, const ExportContext& ctx, uint64_t now_ns,
+                       const EveFormatOptions& opts, JsonWriter& out) {
+  const FlowKey& k = rec.key;
+  const bool icmp = k.proto == kIcmp || k.proto == kIcmp6;
+
+  out.reserve_more(1024 + ctx.iface_name.size() * 6);
+  out.begin_object();
+  common_header(out, ctx, opts, now_ns, rec.flow_id, "flow", rec.vlan, rec.vlan_count, k);
   if (icmp) {
     out.field_u64("icmp_type", rec.icmp_type[0]);
     out.field_u64("icmp_code", rec.icmp_code[0]);
@@ -289,12 +307,7 @@ void format_flow_event(const FlowRecord& rec, const ExportContext& ctx, uint64_t
   out.field_bool("alerted", rec.alerted != 0);
   out.end_object();
 
-  if (opts.community_id) {
-    char cid[kCommunityIdLen];
-    size_t n = community_id_for_flow(k, rec.icmp_type[0], rec.icmp_code[0],
-                                     opts.community_id_seed, cid);
-    out.field_plain("community_id", std::string_view(cid, n));
-  }
+  community_id_field(out, opts, k, rec.icmp_type[0], rec.icmp_code[0]);
 
   if (k.proto == kTcp) {
     const uint8_t all = rec.tcp_flags[0] | rec.tcp_flags[1];
@@ -325,34 +338,15 @@ void format_alert_event(const AlertRecord& a, const ExportContext& ctx, const Ev
   const bool icmp = k.proto == kIcmp || k.proto == kIcmp6;
   out.reserve_more(1024 + m.signature.size() * 6 + m.category.size() + a.payload_len * 3);
   out.begin_object();
-  timestamp_field(out, "timestamp", a.ts_ns);
-  out.field_u64("flow_id", a.flow_id & 0x7ffffffffffffULL);
-  if (!ctx.iface_name.empty()) out.field("in_iface", ctx.iface_name);
-  out.field_plain("event_type", "alert");
-  if (a.vlan_count > 0) {
-    out.begin_array("vlan");
-    out.u64(a.vlan[0]);
-    if (a.vlan_count > 1) out.u64(a.vlan[1]);
-    out.end_array();
-  }
-  address_field(out, "src_ip", k.src, k.family, opts.ipv6_compressed);
-  if (has_ports(k.proto)) out.field_u64("src_port", k.sport);
-  address_field(out, "dest_ip", k.dst, k.family, opts.ipv6_compressed);
-  if (has_ports(k.proto)) out.field_u64("dest_port", k.dport);
-  out.field_u64("ip_v", k.family == 6 ? 6 : 4);
-  out.field_plain("proto", eve_proto_name(k.proto));
+  common_header(out, ctx, opts, a.ts_ns, a.flow_id, "alert", a.vlan, a.vlan_count, k);
   if (icmp) {
     out.field_u64("icmp_type", a.icmp_type);
     out.field_u64("icmp_code", a.icmp_code);
   }
   out.field_plain("pkt_src", "wire/pcap");
-  if (opts.community_id) {
-    char cid[kCommunityIdLen];
-    // The packet's own tuple and ICMP type: the hash is direction-free, so
-    // this is the flow's id (an echo reply maps to its request's ports).
-    size_t n = community_id_for_flow(a.pkt, a.icmp_type, a.icmp_code, opts.community_id_seed, cid);
-    out.field_plain("community_id", std::string_view(cid, n));
-  }
+  // The packet's own tuple and ICMP type: the hash is direction-free, so
+  // this is the flow's id (an echo reply maps to its request's ports).
+  community_id_field(out, opts, a.pkt, a.icmp_type, a.icmp_code);
   out.begin_object("alert");
   out.field_plain("action", a.blocked ? "blocked" : "allowed");
   out.field_u64("gid", m.gid);

@@ -106,12 +106,7 @@ void RuntimeCollectable::sources(std::vector<MetricFamily>& out, Sums& drops) co
   SourceStats sum{};
   for (const auto& s : rt_.sources()) {
     const SourceStats st = s->stats();
-    sum.packets += st.packets;
-    sum.bytes += st.bytes;
-    sum.kernel_drops += st.kernel_drops;
-    sum.if_drops += st.if_drops;
-    sum.truncated += st.truncated;
-    sum.unsupported_link += st.unsupported_link;
+    sum += st;
     sample(capture, double(st.kernel_drops + st.if_drops), {{"source", s->name()}});
   }
   out.push_back(one("wirescope_packets_total", "frames read from the capture sources", MetricType::Counter,

@@ -58,6 +58,22 @@ class MirroredExporter final : public Exporter {
 
 }  // namespace
 
+namespace {
+
+// Adds v to the entry called name, creating it; zero values are left out so
+// the lists hold only what happened.
+void add_named(std::vector<std::pair<std::string, uint64_t>>& list, const std::string& name, uint64_t v) {
+  if (!v) return;
+  for (auto& e : list)
+    if (e.first == name) {
+      e.second += v;
+      return;
+    }
+  list.emplace_back(name, v);
+}
+
+}  // namespace
+
 RuleLoadOptions rule_load_options(const AgentConfig& cfg, size_t workers) {
   RuleLoadOptions o;
   o.files = cfg.rule_files;
@@ -254,13 +270,7 @@ MatchCounters Runtime::match_counters() const {
   for (auto& w : workers_) {
     const DetectStage* d = w->detect();
     if (!d) continue;
-    const MatchCounters m = d->match_counters();
-    sum.scans += m.scans;
-    sum.scan_errors += m.scan_errors;
-    sum.candidates += m.candidates;
-    sum.always_checked += m.always_checked;
-    sum.matches += m.matches;
-    sum.pcre_errors += m.pcre_errors;
+    sum += d->match_counters();
   }
   return sum;
 }
@@ -345,27 +355,13 @@ RunSummary Runtime::summary() const {
   s.seconds = seconds_;
   SourceStats src{};
   for (auto& so : sources_) {
-    const SourceStats st = so->stats();
-    src.packets += st.packets;
-    src.bytes += st.bytes;
-    src.kernel_drops += st.kernel_drops;
-    src.if_drops += st.if_drops;
-    src.truncated += st.truncated;
-    src.unsupported_link += st.unsupported_link;
+    src += so->stats();
     const std::string e = so->error();
     if (!e.empty()) s.errors += (s.errors.empty() ? "" : "; ") + e;
   }
   s.packets = src.packets;
   s.bytes = src.bytes;
-  auto add_drop = [&](const std::string& name, uint64_t v) {
-    if (!v) return;
-    for (auto& d : s.drops)
-      if (d.first == name) {
-        d.second += v;
-        return;
-      }
-    s.drops.emplace_back(name, v);
-  };
+  auto add_drop = [&](const std::string& name, uint64_t v) { add_named(s.drops, name, v); };
   add_drop("kernel", src.kernel_drops);
   add_drop("interface", src.if_drops);
   add_drop("truncated_record", src.truncated);
@@ -388,15 +384,7 @@ RunSummary Runtime::summary() const {
     add_decode(w->decode_stats());
     s.flows += w->flows().stats().flows_created.get();
   }
-  auto add_counter = [&](const std::string& name, uint64_t v) {
-    if (!v) return;
-    for (auto& c : s.counters)
-      if (c.first == name) {
-        c.second += v;
-        return;
-      }
-    s.counters.emplace_back(name, v);
-  };
+  auto add_counter = [&](const std::string& name, uint64_t v) { add_named(s.counters, name, v); };
   auto add_decode_all = [&](const DecodeStats& ds) {
     for (size_t i = 0; i < ninfo; ++i) add_counter(std::string("decode.") + info[i].name, decode_counter_value(ds, i));
   };
@@ -424,7 +412,10 @@ RunSummary Runtime::summary() const {
 #define WS_X(name, help) add_counter("detect." #name, d->stats().name.get());
     WS_DETECT_COUNTERS(WS_X)
 #undef WS_X
-    const MatchCounters m = d->match_counters();
+  }
+  if (rule_slot_) {
+    // Summed under the snapshot lock: a reload may free a scratch.
+    const MatchCounters m = match_counters();
     add_counter("match.scans", m.scans);
     add_counter("match.scan_errors", m.scan_errors);
     add_counter("match.candidates", m.candidates);

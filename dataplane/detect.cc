@@ -50,25 +50,14 @@ DetectStage::~DetectStage() {
   if (carry_) ::munmap(carry_, carry_bytes_);
 }
 
-namespace {
-void add_counters(MatchCounters& to, const MatchCounters& c) {
-  to.scans += c.scans;
-  to.scan_errors += c.scan_errors;
-  to.candidates += c.candidates;
-  to.always_checked += c.always_checked;
-  to.matches += c.matches;
-  to.pcre_errors += c.pcre_errors;
-}
-}  // namespace
-
 MatchCounters DetectStage::match_counters() const {
   MatchCounters c = earlier_;
-  if (scratch_) add_counters(c, scratch_->counters);
+  if (scratch_) c += scratch_->counters;
   return c;
 }
 
 void DetectStage::quiesce() {
-  if (scratch_) add_counters(earlier_, scratch_->counters);
+  if (scratch_) earlier_ += scratch_->counters;
   scratch_ = nullptr;
   snap_ = nullptr;
   active_ = false;
@@ -77,7 +66,7 @@ void DetectStage::quiesce() {
 
 void DetectStage::switch_to(const RuleSnapshot* s) {
   if (snap_) stats_.rule_swaps.inc();
-  if (scratch_) add_counters(earlier_, scratch_->counters);
+  if (scratch_) earlier_ += scratch_->counters;
   snap_ = s;
   scratch_ = worker_ < s->scratch.size() ? s->scratch[worker_].get() : nullptr;
   active_ = scratch_ && s->set && s->set->size() > 0;

@@ -31,6 +31,16 @@ struct SourceStats {
   uint64_t if_drops = 0;        // dropped by the interface/driver (ps_ifdrop, rx_nombuf)
   uint64_t truncated = 0;       // records cut short or malformed in a capture file
   uint64_t unsupported_link = 0;  // frames of a link type we do not decode
+
+  SourceStats& operator+=(const SourceStats& o) {
+    packets += o.packets;
+    bytes += o.bytes;
+    kernel_drops += o.kernel_drops;
+    if_drops += o.if_drops;
+    truncated += o.truncated;
+    unsupported_link += o.unsupported_link;
+    return *this;
+  }
 };
 
 class PacketSource {

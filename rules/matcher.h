@@ -89,6 +89,16 @@ struct MatchCounters {
   uint64_t always_checked = 0;      // rules confirmed without a prefilter hit
   uint64_t matches = 0;             // rules that matched
   uint64_t pcre_errors = 0;         // pcre2_match errors other than no-match (limits)
+
+  MatchCounters& operator+=(const MatchCounters& o) {
+    scans += o.scans;
+    scan_errors += o.scan_errors;
+    candidates += o.candidates;
+    always_checked += o.always_checked;
+    matches += o.matches;
+    pcre_errors += o.pcre_errors;
+    return *this;
+  }
 };
 
 class RuleSet;

@@ -157,6 +157,14 @@ class FlowTable {
   // The entry's slot number, 0..capacity()-1, for per-flow side tables.
   uint32_t index_of(const FlowEntry& e) const { return static_cast<uint32_t>(&e - entries_); }
 
+  // Calls f(entry) for each in-use entry in slots [from, to) (flow
+  // snapshots for the API walk the table a few slots at a time).
+  template <typename F>
+  void visit(size_t from, size_t to, F&& f) const {
+    for (size_t i = from; i < to && i < cap_; ++i)
+      if (entries_[i].in_use) f(entries_[i]);
+  }
+
   // Looks a flow up without changing anything (tests, API).
   const FlowEntry* find(const FlowKey& any_direction) const;
 

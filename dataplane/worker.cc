@@ -103,11 +103,17 @@ void Worker::process(const Packet* const* pkts, const Decoded* const* dec, int n
   stats_.flow_packets.inc(static_cast<uint64_t>(n));
   now_ns_.store(now, std::memory_order_relaxed);
   flows_.advance(now);
+  serve_snapshot(FlowSnapshotPort::kBurstStep);
+}
+
+void Worker::serve_snapshot(size_t step) {
+  snapshot_.serve(flows_, id_, step);
 }
 
 void Worker::tick_idle() {
   stats_.idle_polls.inc();
   if (detect_) detect_->begin_burst();  // an idle worker still lets a reload retire the old rules
+  serve_snapshot(FlowSnapshotPort::kIdleStep);
   if (!cfg_.live) return;
   // A quiet live link: let wall-clock time expire flows.
   const uint64_t now = std::max(now_ns_.load(std::memory_order_relaxed), wall_ns());

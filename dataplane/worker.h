@@ -30,6 +30,7 @@
 #include "dataplane/counters.h"
 #include "dataplane/decode.h"
 #include "dataplane/detect.h"
+#include "dataplane/flow_snapshot.h"
 #include "dataplane/flow_table.h"
 #include "dataplane/packet.h"
 #include "dataplane/ring.h"
@@ -143,12 +144,15 @@ class Worker : private RecordSink {
   const BurstTimes& burst_times() const { return burst_times_; }
   const DecodeStats& decode_stats() const { return decoder_.stats(); }
   const FlowTable& flows() const { return flows_; }
+  // Copies of the active flows for the API (see dataplane/flow_snapshot.h).
+  FlowSnapshotPort& snapshot_port() { return snapshot_; }
   // Newest packet time seen (packet clock).
   uint64_t now_ns() const { return now_ns_.load(std::memory_order_relaxed); }
 
  private:
   void put(const FlowRecord& r) override;
   void tick_idle();
+  void serve_snapshot(size_t step);
   void finish(uint64_t end_ns);
 
   uint16_t id_;
@@ -157,6 +161,7 @@ class Worker : private RecordSink {
   RecordRing records_;
   FlowTable flows_;
   std::unique_ptr<DetectStage> detect_;
+  FlowSnapshotPort snapshot_;
   WorkerStats stats_;
   BurstTimes burst_times_;
   std::atomic<uint64_t> now_ns_{0};

@@ -7,6 +7,7 @@ set -euo pipefail
 BUILD_PKGS=(
   meson ninja-build pkg-config g++ clang
   libpcap-dev liburing-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libssl-dev libpcre2-dev libhyperscan-dev prometheus-cpp-dev libcivetweb-dev
+  libprotobuf-dev protobuf-compiler
 )
 TEST_PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev

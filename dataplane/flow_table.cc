@@ -269,11 +269,13 @@ void FlowTable::emit(FlowEntry& e, FlowEndReason reason, bool last_slice, uint64
   to_record(e, reason, last_slice, worker_, scratch_);
   scratch_.emit_ns = at_ns ? at_ns : std::max(now_ns_, e.last_ns);
   scratch_.tcp_reuse = reuse_;
+  if (hooks_) hooks_->on_record(index_of(e), scratch_);
   sink_->put(scratch_);
 }
 
 void FlowTable::end_flow(FlowEntry& e, FlowEndReason reason, uint64_t at_ns) {
   emit(e, reason, true, at_ns);
+  if (hooks_) hooks_->on_end(index_of(e));
   wheel_unlink(e);
   unlink_bucket(e);
   e.in_use = 0;
@@ -363,7 +365,7 @@ FlowEntry* FlowTable::update(const Packet& p, const Decoded& d) {
   return update(p, d, canon, flow_hash(canon), side);
 }
 
-void FlowTable::prefetch_entry(uint64_t hash) const {
+uint32_t FlowTable::prefetch_entry(uint64_t hash) const {
   const uint32_t sig = static_cast<uint32_t>(hash >> 32) | 1u;
   const Bucket& bk = buckets_[hash & bucket_mask_];
   for (int i = 0; i < 8; ++i)
@@ -372,8 +374,9 @@ void FlowTable::prefetch_entry(uint64_t hash) const {
       __builtin_prefetch(e, 1);
       __builtin_prefetch(e + 64, 1);
       __builtin_prefetch(e + 128, 1);
-      return;
+      return bk.idx[i] - 1;
     }
+  return kNoSlot;
 }
 
 FlowEntry* FlowTable::update(const Packet& p, const Decoded& d, const FlowKey& canon, uint64_t hash,

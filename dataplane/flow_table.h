@@ -60,6 +60,20 @@ class RecordSink {
   virtual void put(const FlowRecord& r) = 0;
 };
 
+// Per-flow side tables kept by later stages (nDPI state, indexed by
+// FlowTable::index_of) follow a flow's records and its end through this.
+// Called once per record and once per flow, never per packet.
+class FlowHooks {
+ public:
+  virtual ~FlowHooks() = default;
+  // r, a record of the flow in slot flow_index, is about to go to the sink:
+  // the hook may fill in its side-table fields.
+  virtual void on_record(uint32_t flow_index, FlowRecord& r) = 0;
+  // The flow in slot flow_index has ended (after its last record, if it
+  // had one); the slot may be reused by the next flow.
+  virtual void on_end(uint32_t flow_index) = 0;
+};
+
 #define WS_FLOW_COUNTERS(X)                                                  \
   X(flows_created, "flows created")                                          \
   X(flows_ended_idle, "flows ended by their idle timeout")                   \
@@ -139,7 +153,13 @@ class FlowTable {
   // bucket has arrived) the entry it points to, so that update() finds
   // both in cache. Missing both costs ~2 × 80 ns per packet at 1M flows.
   void prefetch(uint64_t hash) const;
-  void prefetch_entry(uint64_t hash) const;
+  // Returns the slot of the entry it prefetched (so side tables can be
+  // prefetched too), or kNoSlot when the flow is not in the table yet.
+  uint32_t prefetch_entry(uint64_t hash) const;
+  static constexpr uint32_t kNoSlot = 0xffffffffu;
+
+  // Side-table hooks (null: none). Set before the first packet.
+  void set_hooks(FlowHooks* h) { hooks_ = h; }
 
   // Ends every flow whose time has come, up to now_ns.
   void advance(uint64_t now_ns);
@@ -197,6 +217,7 @@ class FlowTable {
 
   FlowTableConfig cfg_;
   RecordSink* sink_;
+  FlowHooks* hooks_ = nullptr;
   uint16_t worker_;
   size_t cap_;
   size_t nbuckets_;

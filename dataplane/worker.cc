@@ -21,6 +21,30 @@ constexpr size_t kWakeBatch = 8 * kBurst;
 
 }  // namespace
 
+std::vector<AppTotal> app_totals(const std::vector<std::unique_ptr<Worker>>& workers) {
+  std::vector<AppCount> sum;
+  const AppDetect* names = nullptr;
+  for (const auto& w : workers) {
+    w->app_totals(sum);
+    if (!names) names = w->app_detect();
+  }
+  std::vector<AppTotal> out;
+  if (!names) return out;
+  for (size_t i = 0; i < sum.size(); ++i) {
+    if (!sum[i].packets && !sum[i].flows) continue;
+    AppTotal t;
+    t.id = static_cast<uint16_t>(i);
+    t.name = names->protocol_name(t.id);
+    t.app_proto = names->app_proto_name(t.id);
+    t.count = sum[i];
+    out.push_back(std::move(t));
+  }
+  std::sort(out.begin(), out.end(), [](const AppTotal& a, const AppTotal& b) {
+    return a.count.bytes != b.count.bytes ? a.count.bytes > b.count.bytes : a.id < b.id;
+  });
+  return out;
+}
+
 uint64_t wall_ns() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -58,6 +82,10 @@ Worker::Worker(uint16_t id, const WorkerConfig& cfg)
       decoder_(cfg.decode),
       records_(cfg.record_ring_size),
       flows_(cfg.flows, this, id) {
+  if (cfg.ndpi.enabled) {
+    app_ = AppDetect::create(id, flows_.capacity(), cfg.ndpi, &start_error_);
+    if (app_) flows_.set_hooks(app_.get());
+  }
   if (cfg.rules) detect_ = std::make_unique<DetectStage>(id, *cfg.rules, cfg.flows.capacity, cfg.detect);
 }
 
@@ -88,7 +116,11 @@ void Worker::process(const Packet* const* pkts, const Decoded* const* dec, int n
     hash[i] = flow_hash(canon[i]);
     flows_.prefetch(hash[i]);
   }
-  for (int i = 0; i < n; ++i) flows_.prefetch_entry(hash[i]);
+  AppDetect* app = app_.get();
+  for (int i = 0; i < n; ++i) {
+    const uint32_t slot = flows_.prefetch_entry(hash[i]);
+    if (app && slot != FlowTable::kNoSlot) app->prefetch(slot);
+  }
   uint64_t now = now_ns_.load(std::memory_order_relaxed);
   DetectStage* detect = nullptr;
   if (detect_) {
@@ -97,7 +129,9 @@ void Worker::process(const Packet* const* pkts, const Decoded* const* dec, int n
   }
   for (int i = 0; i < n; ++i) {
     FlowEntry* e = flows_.update(*pkts[i], *dec[i], canon[i], hash[i], side[i]);
-    if (detect) detect->inspect(*pkts[i], *dec[i], *e, flows_.index_of(*e), side[i] == e->client_is_b);
+    const uint32_t slot = flows_.index_of(*e);
+    if (app) app->inspect(*pkts[i], *dec[i], slot);
+    if (detect) detect->inspect(*pkts[i], *dec[i], *e, slot, side[i] == e->client_is_b);
     if (pkts[i]->ts_ns > now) now = pkts[i]->ts_ns;
   }
   stats_.flow_packets.inc(static_cast<uint64_t>(n));
@@ -107,7 +141,12 @@ void Worker::process(const Packet* const* pkts, const Decoded* const* dec, int n
 }
 
 void Worker::serve_snapshot(size_t step) {
-  snapshot_.serve(flows_, id_, step);
+  if (!app_) {
+    snapshot_.serve(flows_, id_, step);
+    return;
+  }
+  snapshot_.serve(flows_, id_, step,
+                  [this](const FlowEntry& e, FlowRecord& r) { app_->label_record(flows_.index_of(e), r); });
 }
 
 void Worker::tick_idle() {

@@ -4,9 +4,10 @@
 // locks and allocates nothing.
 //
 // The per-packet path, in order (Worker::process):
-//   decode → flow table (→ nDPI, in a later stage) → rule matching (alerts
-//   out through the worker's alert ring) (→ traffic control, later) →
-//   records of ended flows out through the worker's record ring.
+//   decode → flow table → application classification (nDPI, dataplane/
+//   ndpi.h) → rule matching (alerts out through the worker's alert ring)
+//   (→ traffic control, later) → records of ended flows, labelled with
+//   their application, out through the worker's record ring.
 //
 // A worker gets packets one of two ways:
 //   - from its own queue of a multi-queue source (AF_PACKET fanout member,
@@ -25,6 +26,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "dataplane/counters.h"
@@ -32,6 +34,7 @@
 #include "dataplane/detect.h"
 #include "dataplane/flow_snapshot.h"
 #include "dataplane/flow_table.h"
+#include "dataplane/ndpi.h"
 #include "dataplane/packet.h"
 #include "dataplane/ring.h"
 #include "dataplane/source.h"
@@ -115,11 +118,23 @@ struct WorkerConfig {
   // Rule matching: the slot reloads publish into (null: no detection).
   RuleSlot* rules = nullptr;
   DetectOptions detect;
+  AppDetectOptions ndpi;  // application classification (off unless enabled)
+};
+
+// One application's totals over every worker, for metrics and the API.
+struct AppTotal {
+  uint16_t id = 0;       // nDPI protocol id (a master protocol, or an application without one)
+  std::string name;      // nDPI's name ("TLS", "DNS", "Unknown"): the metrics label, the API's `app`
+  const char* app_proto = "";  // the lowercase EVE app_proto name ("tls")
+  AppCount count;
 };
 
 class Worker : private RecordSink {
  public:
   Worker(uint16_t id, const WorkerConfig& cfg);
+  // Non-empty when the worker could not be set up as configured (nDPI
+  // failed to start); the worker then must not run.
+  const std::string& start_error() const { return start_error_; }
 
   // Polls its own queue until EOF or stop, then flushes every flow.
   void run(PacketSource& src, const std::atomic<bool>& stop);
@@ -138,6 +153,16 @@ class Worker : private RecordSink {
   // Null when the worker runs without rules.
   AlertRing* alerts() { return detect_ ? &detect_->alerts() : nullptr; }
   const DetectStage* detect() const { return detect_.get(); }
+  // Null when application classification is off. Its counters, names and
+  // add_totals() may be read from any thread; flow()/label_*() only by
+  // the worker itself (rule matching).
+  const AppDetect* app_detect() const { return app_.get(); }
+  // Adds this worker's per-application packets, bytes and flows into sum
+  // (indexed by nDPI protocol id). Thread-safe: relaxed reads of counters
+  // with one writer; a no-op when classification is off.
+  void app_totals(std::vector<AppCount>& sum) const {
+    if (app_) app_->add_totals(sum);
+  }
   bool finished() const { return finished_.load(std::memory_order_acquire); }
   uint16_t id() const { return id_; }
   const WorkerStats& stats() const { return stats_; }
@@ -160,7 +185,9 @@ class Worker : private RecordSink {
   Decoder decoder_;
   RecordRing records_;
   FlowTable flows_;
+  std::unique_ptr<AppDetect> app_;  // declared before detect_: rule matching reads its labels
   std::unique_ptr<DetectStage> detect_;
+  std::string start_error_;
   FlowSnapshotPort snapshot_;
   WorkerStats stats_;
   BurstTimes burst_times_;
@@ -206,6 +233,11 @@ class Dispatcher {
   std::atomic<bool> done_{false};
   std::atomic<uint64_t> clock_{0};
 };
+
+// Per-application totals summed over workers, non-zero ones only, by
+// descending bytes. Thread-safe (see Worker::app_totals); empty when
+// classification is off.
+std::vector<AppTotal> app_totals(const std::vector<std::unique_ptr<Worker>>& workers);
 
 // Wall-clock time in ns since the Unix epoch.
 uint64_t wall_ns();

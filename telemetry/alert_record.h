@@ -19,6 +19,7 @@
 
 #include "dataplane/flow_key.h"
 #include "dataplane/ring.h"
+#include "telemetry/flow_record.h"
 
 namespace ws {
 
@@ -58,6 +59,7 @@ struct AlertRecord {
   uint16_t ifindex = 0;
   uint16_t worker = 0;
   char app_proto[16] = {};     // the flow's application protocol; empty: none
+  AppLabel app;                // nDPI's classification of the flow so far (empty: none yet)
   uint16_t payload_len = 0;    // bytes in payload (0 when payload logging is off)
   bool payload_truncated = false;
   uint8_t payload[kAlertPayloadMax];

@@ -23,9 +23,14 @@
 //    response_icmp_type/response_icmp_code only when the server answered.
 //  - ip_v (Suricata 8) follows the ports; proto is the IANA keyword.
 //  - app_proto: Suricata logs it for flows the app-layer looked at (TCP, UDP,
-//    SCTP) and "failed" when detection gave up; here a flow that carried
-//    payload but has no detected protocol is "failed", one without payload
-//    (detection never ran) and port-less flows carry none.
+//    SCTP) and "failed" when detection gave up; here it is the lowercase
+//    name of nDPI's master protocol (dataplane/ndpi.cc), a flow that carried
+//    payload but has no known protocol is "failed", one without payload
+//    (nothing to look at) and port-less flows carry none.
+//  - ndpi (not in Suricata): nDPI's own view, for every flow nDPI looked at:
+//    protocol as `ndpiReader -v 2` prints it, category, confidence, hostname
+//    when one was seen, risk as a list of nDPI's risk names. It follows
+//    app_proto in flow and alert events alike.
 //  - flow.start/end/age: the record's slice (the counters are the slice's
 //    too, see flow_record.h); age is end seconds minus start seconds, not a
 //    rounded duration, as Suricata computes it.
@@ -260,6 +265,32 @@ static void common_header(JsonWriter& out, const ExportContext& ctx, const EveFo
   out.field_plain("proto", eve_proto_name(k.proto));
 }
 
+// app_proto (Suricata's rule: TCP/UDP/SCTP only; "failed" when payload was
+// seen and nothing was named), then the `ndpi` object when nDPI looked at
+// the flow.
+static void app_fields(JsonWriter& out, const char (&app_proto)[16], const AppLabel& app, uint8_t proto,
+                       bool payload_seen) {
+  const size_t app_len = strnlen(app_proto, sizeof app_proto);
+  if (app_len > 0) {
+    out.field("app_proto", std::string_view(app_proto, app_len));
+  } else if (has_ports(proto) && payload_seen) {
+    out.field_plain("app_proto", "failed");
+  }
+  if (!app.present()) return;
+  out.begin_object("ndpi");
+  out.field("protocol", std::string_view(app.protocol, strnlen(app.protocol, sizeof app.protocol)));
+  out.field("category", std::string_view(app.category, strnlen(app.category, sizeof app.category)));
+  out.field("confidence", app_confidence_name(app.confidence));
+  const size_t host_len = strnlen(app.hostname, sizeof app.hostname);
+  if (host_len > 0) out.field("hostname", std::string_view(app.hostname, host_len));
+  out.begin_array("risk");
+  for (unsigned bit = 1; bit < app_risk_bits() && bit < 64; ++bit)
+    if (app.risk & (uint64_t{1} << bit))
+      if (const char* name = app_risk_name(bit)) out.string(name);
+  out.end_array();
+  out.end_object();
+}
+
 static void community_id_field(JsonWriter& out, const EveFormatOptions& opts, const FlowKey& k,
                                uint8_t icmp_type, uint8_t icmp_code) {
   if (!opts.community_id) return;
@@ -284,13 +315,7 @@ void format_flow_event(const FlowRecord& rec, const ExportContext& ctx, uint64_t
       out.field_u64("response_icmp_code", rec.icmp_code[1]);
     }
   }
-  size_t app_len = strnlen(rec.app_proto, sizeof rec.app_proto);
-  if (app_len > 0) {
-    out.field("app_proto", std::string_view(rec.app_proto, app_len));
-  } else if (has_ports(k.proto) && rec.payload_seen) {
-    // Detection ran (there was payload) and named nothing.
-    out.field_plain("app_proto", "failed");
-  }
+  app_fields(out, rec.app_proto, rec.app, k.proto, rec.payload_seen);
 
   out.begin_object("flow");
   out.field_u64("pkts_toserver", rec.pkts[0]);
@@ -365,8 +390,9 @@ void format_alert_event(const AlertRecord& a, const ExportContext& ctx, const Ev
     out.end_object();
   }
   out.end_object();
-  size_t app_len = strnlen(a.app_proto, sizeof a.app_proto);
-  if (app_len > 0) out.field("app_proto", std::string_view(a.app_proto, app_len));
+  // An alert's packet is known to carry payload only when it was copied;
+  // "failed" needs the flow's final answer, so alerts print only a name.
+  app_fields(out, a.app_proto, a.app, a.flow.proto, false);
   out.field_plain("direction", a.to_server ? "to_server" : "to_client");
   out.begin_object("flow");
   out.field_u64("pkts_toserver", a.pkts[0]);

@@ -1,5 +1,7 @@
 #include "telemetry/flow_record.h"
 
+#include <ndpi_api.h>
+
 namespace ws {
 
 const char* flow_state_name(FlowState s) {
@@ -38,5 +40,20 @@ const char* flow_end_reason_eve(FlowEndReason r) {
   }
   return "timeout";
 }
+
+const char* app_confidence_name(uint8_t confidence) {
+  // nDPI's own strings, so EVE says what ndpiReader says.
+  if (confidence >= NDPI_CONFIDENCE_MAX) return "Unknown";
+  return ndpi_confidence_get_name(static_cast<ndpi_confidence_t>(confidence));
+}
+
+const char* app_risk_name(unsigned bit) {
+  // ndpi_risk2str formats unknown values into a static buffer (not thread
+  // safe): only ever ask for bits nDPI defines.
+  if (bit == 0 || bit >= NDPI_MAX_RISK) return nullptr;
+  return ndpi_risk2str(static_cast<ndpi_risk_enum>(bit));
+}
+
+unsigned app_risk_bits() { return NDPI_MAX_RISK; }
 
 }  // namespace ws

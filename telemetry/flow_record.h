@@ -38,6 +38,30 @@ const char* tcp_state_name(TcpState s);
 // EVE flow.reason: "timeout", "forced" or "shutdown".
 const char* flow_end_reason_eve(FlowEndReason r);
 
+// nDPI's classification of a flow (dataplane/ndpi.h), carried as text and
+// ids so that exporters on other threads print it without a detection
+// module, and fixed in size so a record never allocates. 176 bytes.
+struct AppLabel {
+  char protocol[48] = {};   // nDPI's name as `ndpiReader -v 2` prints it ("TLS.Google", "Unknown");
+                            // empty: nDPI never looked at the flow (disabled)
+  char category[24] = {};   // nDPI's category name ("Web", "Network")
+  char hostname[80] = {};   // TLS SNI, HTTP Host, DNS query name, ...; empty: none
+  uint64_t risk = 0;        // bit i set: nDPI flow risk i (ndpi_risk_enum)
+  uint16_t master = 0;      // nDPI protocol ids: master (TLS in TLS.Google), 0 when none
+  uint16_t app = 0;         //   and application (Google); both 0: Unknown
+  uint8_t confidence = 0;   // ndpi_confidence_t
+  bool guessed = false;     // from nDPI's guess at give-up (ports, addresses), not its dissectors
+
+  bool present() const { return protocol[0] != 0; }
+};
+
+// nDPI's text for a confidence value ("DPI", "Match by port", ...) and for
+// flow risk bit i ("Self-signed Certificate"); nullptr when i is no risk.
+const char* app_confidence_name(uint8_t confidence);
+const char* app_risk_name(unsigned bit);
+// Risk bits nDPI defines (bits at or above it are never set).
+unsigned app_risk_bits();
+
 struct FlowRecord {
   FlowKey key;                 // client-oriented
   uint64_t flow_id = 0;        // stable for the life of the flow; EVE flow_id
@@ -62,6 +86,7 @@ struct FlowRecord {
   uint16_t worker = 0;
   bool last_slice = true;      // false for active-timeout records of a flow that continues
   char app_proto[16] = {};  // lowercase Suricata-style name; empty = none
+  AppLabel app;             // nDPI's classification (empty when nDPI is off)
   bool payload_seen = false;  // some packet carried L4 payload: application detection could run
   bool tcp_reuse = false;     // ended by a new SYN on its closed 5-tuple (EVE reason tcp_reuse)
   uint64_t emit_ns = 0;     // when the record was made: the worker's clock (packet time on replay)

@@ -21,6 +21,7 @@ enum : uint16_t {
   kDestinationIPv6Address = 28,
   kIcmpTypeCodeIPv4 = 32,
   kVlanId = 58,
+  kApplicationName = 96,
   kFlowEndReason = 136,
   kIcmpTypeCodeIPv6 = 139,
   kFlowStartMilliseconds = 152,
@@ -61,6 +62,7 @@ RecordTemplate make_template(uint16_t id, uint8_t family, bool biflow) {
   if (biflow) f.push_back({kTcpControlBits, 1, kReversePen, FlowField::kRevTcpFlags});
   f.push_back({kProtocolIdentifier, 1, 0, FlowField::kProtocol});
   f.push_back({kFlowEndReason, 1, 0, FlowField::kEndReason});
+  f.push_back({kApplicationName, uint16_t(kAppNameLength), 0, FlowField::kAppName});
   return t;
 }
 

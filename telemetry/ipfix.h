@@ -8,7 +8,9 @@
 //   source/destinationIPv4Address 8/12 or IPv6Address 27/28,
 //   source/destinationTransportPort 7/11 (ICMP: 0 and type<<8|code),
 //   icmpTypeCodeIPv4 32 / IPv6 139, vlanId 58 (outer), protocolIdentifier 4,
-//   tcpControlBits 6, flowEndReason 136;
+//   tcpControlBits 6, flowEndReason 136, applicationName 96 (nDPI's
+//   protocol name, "TLS.Google", a 32-byte NUL-padded string; empty when
+//   nDPI is off);
 //   biflow adds reverse octetDeltaCount, packetDeltaCount, tcpControlBits,
 //   flowStartMilliseconds and flowEndMilliseconds.
 #pragma once

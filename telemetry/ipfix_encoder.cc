@@ -41,6 +41,8 @@ ExportRecord one_direction(const FlowRecord& rec, int d) {
   r.vlan = rec.vlan[0];
   r.ingress = rec.ifindex;
   r.end_reason = uint8_t(rec.reason);
+  const size_t name_len = strnlen(rec.app.protocol, sizeof rec.app.protocol);
+  std::memcpy(r.app_name, rec.app.protocol, name_len < kAppNameLength ? name_len : kAppNameLength);
   const bool swap = d == 1;
   std::memcpy(r.src, swap ? rec.key.dst : rec.key.src, 16);
   std::memcpy(r.dst, swap ? rec.key.src : rec.key.dst, 16);
@@ -312,6 +314,13 @@ void MessageEncoder::write_record(const RecordTemplate& t, const ExportRecord& r
         std::memcpy(p, rec.dst, f.length <= 16 ? f.length : 16);
         p += f.length;
         continue;
+      case FlowField::kAppName: {
+        const size_t n = f.length < kAppNameLength ? f.length : kAppNameLength;
+        std::memcpy(p, rec.app_name, n);
+        std::memset(p + n, 0, f.length - n);
+        p += f.length;
+        continue;
+      }
     }
     put_uint(p, v, f.length);
     p += f.length;

@@ -36,6 +36,12 @@ struct ExportDirection {
   uint8_t tcp_flags = 0;
 };
 
+// Bytes of applicationName (IE 96) in every template: a fixed-length
+// string (RFC 7011 6.1.6), so NetFlow v9, which has no variable-length
+// fields, carries it too. nDPI's names fit; a master.app pair longer than
+// this is cut.
+constexpr size_t kAppNameLength = 32;
+
 // A flow as it goes on the wire: src is the sender of fwd. In biflow
 // records rev is the other direction (RFC 5103); in uniflow records it is
 // zero and unused.
@@ -50,6 +56,9 @@ struct ExportRecord {
   uint16_t vlan = 0;
   uint32_t ingress = 0;
   uint8_t end_reason = 0;  // IPFIX flowEndReason
+  // applicationName (IE 96): nDPI's protocol name ("TLS.Google"), NUL
+  // padded; all zero when nDPI did not classify the flow.
+  char app_name[kAppNameLength] = {};
   ExportDirection fwd;
   ExportDirection rev;
 };
@@ -86,6 +95,7 @@ enum class FlowField : uint8_t {
   kEndReason,
   kVlan,
   kIngress,
+  kAppName,  // applicationName: fixed-length string, NUL padded
 };
 
 struct TemplateField {

@@ -25,6 +25,7 @@ enum : uint16_t {
   // and code from it too (it ignores IPFIX's icmpTypeCodeIPv6 in v9).
   kIcmpType = 32,
   kSrcVlan = 58,
+  kApplicationName = 96,  // APPLICATION_NAME (Cisco NBAR's field, a string)
   kFlowEndReason = 136,  // IPFIX flowEndReason; v9 collectors follow IANA above 127
 };
 
@@ -51,6 +52,7 @@ RecordTemplate make_template(uint16_t id, uint8_t family) {
   f.push_back({kTcpFlags, 1, 0, FlowField::kTcpFlags});
   f.push_back({kProtocol, 1, 0, FlowField::kProtocol});
   f.push_back({kFlowEndReason, 1, 0, FlowField::kEndReason});
+  f.push_back({kApplicationName, uint16_t(kAppNameLength), 0, FlowField::kAppName});
   return t;
 }
 

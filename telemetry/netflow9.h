@@ -6,8 +6,9 @@
 //   IPV4_DST_ADDR 12 or IPV6_SRC_ADDR 27 / IPV6_DST_ADDR 28, L4_SRC_PORT 7,
 //   L4_DST_PORT 11 (ICMP: 0 and type<<8|code), ICMP_TYPE 32 (type<<8|code,
 //   ICMPv6 too), SRC_VLAN 58, PROTOCOL 4,
-//   TCP_FLAGS 6, and 136 (IPFIX flowEndReason, which v9 collectors that
-//   follow the IANA registry decode).
+//   TCP_FLAGS 6, 136 (IPFIX flowEndReason, which v9 collectors that
+//   follow the IANA registry decode), and APPLICATION_NAME 96 (nDPI's
+//   protocol name, 32 bytes NUL padded).
 //
 // sysUptime counts from ExportContext::boot_ns, which must lie at or before
 // every flow start: the agent's start for live capture, the first packet's

@@ -265,7 +265,8 @@ TEST(Ipfix, UniflowIpv4RecordsCarryEachDirection) {
   }
   const std::map<uint16_t, uint16_t> want4 = {
       {kOctets, 8}, {kPackets, 8}, {kProto, 1}, {kFlags, 1}, {kSport, 2},  {kSrc4, 4},  {kIngress, 4},
-      {kDport, 2},  {kDst4, 4},    {kIcmp4, 2}, {kVlan, 2},  {kReason, 1}, {kStart, 8}, {kEnd, 8}};
+      {kDport, 2},  {kDst4, 4},    {kIcmp4, 2}, {kVlan, 2},  {kReason, 1}, {kStart, 8}, {kEnd, 8},
+      {96, 32}};  // applicationName: nDPI's protocol name, fixed 32 bytes
   EXPECT_EQ(v4, want4);
   std::set<uint16_t> v6;
   for (const auto& f : m.templates[1].fields) v6.insert(f.id);

@@ -235,6 +235,9 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
              {"netflow9", [&](auto& e, auto& ew) {
                 w.map(e, ew, {{"url", [&](auto& v, auto& k) { c.netflow9_url = w.scalar(v, k); }}});
               }},
+             {"proto", [&](auto& e, auto& ew) {
+                w.map(e, ew, {{"url", [&](auto& v, auto& k) { c.proto_url = w.scalar(v, k); }}});
+              }},
              {"export", [&](auto& e, auto& ew) {
                 w.map(e, ew,
                   {{"mtu", [&](auto& v, auto& k) { c.export_mtu = uint32_t(w.uint(v, k, 65000)); }},
@@ -269,6 +272,12 @@ std::string validate_config(const AgentConfig& c, bool need_input) {
     auto r = parse_export_url(c.netflow9_url);
     if (!r) return "--netflow9: " + r.error;
     if (r.url->protocol != ExportProtocol::kUdp) return "--netflow9: NetFlow v9 is exported over udp:// only";
+  }
+  if (!c.proto_url.empty()) {
+    auto r = parse_export_url(c.proto_url);
+    if (!r) return "--export-proto (output.proto.url): " + r.error;
+    if (r.url->protocol != ExportProtocol::kTcp)
+      return "--export-proto (output.proto.url): protobuf events are a stream; use tcp://HOST:PORT";
   }
   if (c.max_alerts_per_packet < 1) return "rules.max_alerts_per_packet must be at least 1";
   if (!c.api.listen.empty()) {

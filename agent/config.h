@@ -13,6 +13,7 @@
 //   --ipfix URL        output.ipfix.url      --ipfix-biflow    output.ipfix.biflow
 //   --netflow9 URL     output.netflow9.url   --export-mtu N    output.export.mtu
 //   --export-rate N    output.export.rate    --template-refresh S  output.export.template_refresh
+//   --export-proto URL output.proto.url      (protobuf events to tcp://HOST:PORT)
 //   --max-flows N      flow.max_flows        --active-timeout S    flow.active_timeout
 //   (per-state idle timeouts: flow.timeouts.{tcp,udp,icmp,other}.{new,established,closed})
 //   -S FILE (repeatable) rules.files      --strict-rules    rules.strict
@@ -66,6 +67,7 @@ struct AgentConfig {
   uint32_t export_mtu = 1400;
   uint32_t export_rate = 20000;       // datagrams/s, 0 = unpaced
   uint32_t template_refresh_s = 30;
+  std::string proto_url;  // length-delimited protobuf events (telemetry/wirescope.proto), tcp:// only
 
   bool eve_payload = false;  // alerts carry payload / payload_printable
 

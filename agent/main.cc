@@ -77,6 +77,9 @@ int main(int argc, char** argv) {
   app.add_option("--export-mtu", export_mtu, "Largest IPFIX/NetFlow message, bytes (default 1400)");
   app.add_option("--export-rate", export_rate, "UDP export pacing, datagrams/s (0 = unpaced; default 20000)");
   app.add_option("--template-refresh", template_refresh, "UDP template refresh interval, seconds (default 30)");
+  std::string export_proto;
+  app.add_option("--export-proto", export_proto,
+                 "Stream length-delimited protobuf events (telemetry/wirescope.proto) to tcp://HOST:PORT");
   app.add_option("--max-flows", max_flows, "Flow table capacity for the whole agent (default 1048576)");
   app.add_option("--active-timeout", active_timeout, "Report long flows every S seconds (default 1800)");
   app.add_option("-S,--rules", rule_files, "Load Suricata-syntax rules from FILE (repeatable)")->take_all();
@@ -132,6 +135,7 @@ int main(int argc, char** argv) {
   if (app.count("--export-mtu")) cfg.export_mtu = export_mtu;
   if (app.count("--export-rate")) cfg.export_rate = export_rate;
   if (app.count("--template-refresh")) cfg.template_refresh_s = template_refresh;
+  if (app.count("--export-proto")) cfg.proto_url = export_proto;
   if (app.count("--max-flows")) cfg.max_flows = max_flows;
   if (app.count("--active-timeout")) cfg.active_timeout_s = active_timeout;
   if (verbose->count()) cfg.verbose = static_cast<int>(verbose->count());

@@ -11,6 +11,7 @@
 #include "telemetry/export_url.h"
 #include "telemetry/ipfix.h"
 #include "telemetry/netflow9.h"
+#include "telemetry/proto_exporter.h"
 
 namespace ws {
 namespace {
@@ -70,6 +71,31 @@ void add_named(std::vector<std::pair<std::string, uint64_t>>& list, const std::s
       return;
     }
   list.emplace_back(name, v);
+}
+
+}  // namespace
+
+namespace {
+
+// The Stats event of --export-proto: the counters GET /api/v1/status shows.
+StatsSnapshot stats_snapshot(const AgentStatus& st) {
+  StatsSnapshot s;
+  s.timestamp_ns = wall_ns();
+  s.uptime_s = st.uptime_s;
+  for (const SourceStatus& so : st.sources) {
+    s.packets += so.packets;
+    s.bytes += so.bytes;
+    s.drops += so.kernel_drops + so.if_drops;
+    s.sources.push_back({so.name, so.packets, so.bytes, so.kernel_drops, so.if_drops});
+  }
+  for (const WorkerStatus& w : st.workers) {
+    s.flows_active += w.flows_active;
+    s.flows_created += w.flows_created;
+    s.workers.push_back({w.id, w.packets, w.bytes, w.flows_active, w.flows_created});
+  }
+  s.records_exported = st.records_exported;
+  s.alerts = st.alerts_exported;
+  return s;
 }
 
 }  // namespace
@@ -193,6 +219,16 @@ std::string Runtime::open() {
     no.transport.max_rate = cfg_.export_rate;
     auto e = make_netflow9_exporter(no, ctx_, &err);
     if (!e) return "--netflow9 " + cfg_.netflow9_url + ": " + err;
+    exporters_.push_back(std::move(e));
+  }
+  if (!cfg_.proto_url.empty()) {
+    ProtoExportOptions po;
+    po.collector = *parse_export_url(cfg_.proto_url).url;
+    // Called on the export thread about once a second; status() reads
+    // only atomics and the exporters' mirrors.
+    po.stats = [this] { return stats_snapshot(status()); };
+    auto e = make_proto_exporter(po, ctx_, &err);
+    if (!e) return "--export-proto " + cfg_.proto_url + ": " + err;
     exporters_.push_back(std::move(e));
   }
   std::vector<RecordRing*> rrings;

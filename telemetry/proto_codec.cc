@@ -1,6 +1,7 @@
 #include "telemetry/proto_codec.h"
 
 #include <cstring>
+#include <initializer_list>
 
 #include "telemetry/community_id.h"
 #include "telemetry/wirescope.pb.h"
@@ -24,6 +25,8 @@ constexpr uint32_t kEventFlowTag = (1u << 3) | 2;
 constexpr uint32_t kEventAlertTag = (2u << 3) | 2;
 constexpr uint32_t kEventStatsTag = (3u << 3) | 2;
 constexpr uint32_t kAlertFlowTag = (28u << 3) | 2;
+constexpr uint32_t kAlertNdpiTag = (29u << 3) | 2;
+constexpr uint32_t kFlowNdpiTag = (40u << 3) | 2;
 
 // The enums share their numbers with the proto's.
 static_assert(int(FlowState::kClosed) == wirescope::FLOW_STATE_CLOSED);
@@ -41,24 +44,67 @@ size_t addr_len(uint8_t family) { return family == 6 ? 16 : 4; }
 std::string_view fixed_text(const char* p, size_t cap) { return std::string_view(p, strnlen(p, cap)); }
 
 // Writes m (whose ByteSizeLong() was just computed) at the end of out.
-template <typename M>
-void put_message(std::string& out, const M& m, size_t n) {
+void put_message(std::string& out, const google::protobuf::MessageLite& m, size_t n) {
   const size_t at = out.size();
   out.resize(at + n);
   m.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data() + at));
 }
 
-// Tag, length and body of an Event whose one field holds m.
-template <typename M>
-size_t wrap_event(std::string& out, uint32_t tag, const M& m, bool delimited) {
+// A sub-message field appended by hand after its parent's own bytes
+// (msg null: the field is absent).
+struct Tail {
+  uint32_t tag = 0;
+  const google::protobuf::MessageLite* msg = nullptr;
+};
+
+// Appends an Event whose field event_tag holds head's bytes followed by the
+// tail fields (in increasing field number, all above head's own fields).
+size_t append_event(std::string& out, uint32_t event_tag, const google::protobuf::MessageLite& head,
+                    std::initializer_list<Tail> tail, bool delimited) {
   const size_t before = out.size();
-  const size_t n = m.ByteSizeLong();
-  const size_t event = varint_size(tag) + varint_size(n) + n;
-  if (delimited) append_varint(out, event);
-  append_varint(out, tag);
-  append_varint(out, n);
-  put_message(out, m, n);
+  const size_t head_size = head.ByteSizeLong();
+  size_t body = head_size;
+  size_t sizes[4] = {};
+  size_t i = 0;
+  for (const Tail& t : tail) {
+    if (t.msg) {
+      sizes[i] = t.msg->ByteSizeLong();
+      body += varint_size(t.tag) + varint_size(sizes[i]) + sizes[i];
+    }
+    ++i;
+  }
+  if (delimited) append_varint(out, varint_size(event_tag) + varint_size(body) + body);
+  append_varint(out, event_tag);
+  append_varint(out, body);
+  put_message(out, head, head_size);
+  i = 0;
+  for (const Tail& t : tail) {
+    if (t.msg) {
+      append_varint(out, t.tag);
+      append_varint(out, sizes[i]);
+      put_message(out, *t.msg, sizes[i]);
+    }
+    ++i;
+  }
   return out.size() - before;
+}
+
+// nDPI's verdict as EVE's `ndpi` object has it (telemetry/eve.cc); false
+// when nDPI did not look at the flow.
+bool fill_ndpi(const AppLabel& app, wirescope::Ndpi& n) {
+  if (!app.present()) return false;
+  n.Clear();
+  const std::string_view protocol = fixed_text(app.protocol, sizeof app.protocol);
+  const std::string_view category = fixed_text(app.category, sizeof app.category);
+  const std::string_view hostname = fixed_text(app.hostname, sizeof app.hostname);
+  n.set_protocol(protocol.data(), protocol.size());
+  n.set_category(category.data(), category.size());
+  n.set_confidence(app_confidence_name(app.confidence));
+  if (!hostname.empty()) n.set_hostname(hostname.data(), hostname.size());
+  for (unsigned bit = 1; bit < app_risk_bits() && bit < 64; ++bit)
+    if (app.risk & (uint64_t{1} << bit))
+      if (const char* name = app_risk_name(bit)) n.add_risk(name);
+  return true;
 }
 
 }  // namespace
@@ -67,6 +113,7 @@ struct ProtoEncoder::Messages {
   wirescope::FlowRecord flow;
   wirescope::Alert alert;
   wirescope::AlertFlow alert_flow;
+  wirescope::Ndpi ndpi;
   wirescope::Stats stats;
 };
 
@@ -132,7 +179,8 @@ size_t ProtoEncoder::append_flow(const FlowRecord& rec, std::string& out, bool d
   f.set_octets_toclient(rec.l3_bytes[1]);
   f.set_ingress_interface(rec.ifindex);
   f.set_worker(rec.worker);
-  return wrap_event(out, kEventFlowTag, f, delimited);
+  const bool ndpi = fill_ndpi(rec.app, m_->ndpi);
+  return append_event(out, kEventFlowTag, f, {{kFlowNdpiTag, ndpi ? &m_->ndpi : nullptr}}, delimited);
 }
 
 size_t ProtoEncoder::append_alert(const AlertRecord& a, std::string& out, bool delimited) {
@@ -197,19 +245,9 @@ size_t ProtoEncoder::append_alert(const AlertRecord& a, std::string& out, bool d
     af.set_dest_port(a.flow.dport);
   }
 
-  // Alert's bytes, then field 28 (flow, its highest number) appended.
-  const size_t before = out.size();
-  const size_t head = al.ByteSizeLong();
-  const size_t flow = af.ByteSizeLong();
-  const size_t body = head + varint_size(kAlertFlowTag) + varint_size(flow) + flow;
-  if (delimited) append_varint(out, varint_size(kEventAlertTag) + varint_size(body) + body);
-  append_varint(out, kEventAlertTag);
-  append_varint(out, body);
-  put_message(out, al, head);
-  append_varint(out, kAlertFlowTag);
-  append_varint(out, flow);
-  put_message(out, af, flow);
-  return out.size() - before;
+  const bool ndpi = fill_ndpi(a.app, m_->ndpi);
+  return append_event(out, kEventAlertTag, al, {{kAlertFlowTag, &af}, {kAlertNdpiTag, ndpi ? &m_->ndpi : nullptr}},
+                      delimited);
 }
 
 size_t ProtoEncoder::append_stats(const StatsSnapshot& s, std::string& out, bool delimited) {
@@ -240,7 +278,7 @@ size_t ProtoEncoder::append_stats(const StatsSnapshot& s, std::string& out, bool
     o->set_flows_active(w.flows_active);
     o->set_flows_created(w.flows_created);
   }
-  return wrap_event(out, kEventStatsTag, st, delimited);
+  return append_event(out, kEventStatsTag, st, {}, delimited);
 }
 
 std::string encode_flow(const FlowRecord& rec, const ExportContext& ctx, const ProtoOptions& opts) {

@@ -6,7 +6,7 @@ length prefixes, and has the real `protoc --decode=wirescope.Event
 telemetry/wirescope.proto` decode every message. The flow events of the run
 must be the EVE flow records of the same run, field by field (addresses,
 ports, protocol, counters, times, state, reason, app_proto, VLANs,
-community ID, TCP flags), and the stream must end with a Stats event whose
+community ID, TCP flags, nDPI verdict), and the stream must end with a Stats event whose
 counters are the run's summary. A second run against a port where nobody
 listens must still finish promptly, with every record counted as dropped.
 
@@ -161,7 +161,21 @@ def eve_view(r):
             f["bytes_toserver"], f["bytes_toclient"], eve_us(f["start"]), eve_us(f["end"]), eve_us(r["timestamp"]),
             f["state"], f["reason"], f["alerted"], r["community_id"],
             int(t.get("tcp_flags_ts", "0"), 16), int(t.get("tcp_flags_tc", "0"), 16), t.get("state", ""),
-            r.get("icmp_type", 0), r.get("icmp_code", 0))
+            r.get("icmp_type", 0), r.get("icmp_code", 0), ndpi_eve(r.get("ndpi")))
+
+
+def ndpi_eve(n):
+    if n is None:
+        return None
+    return (n["protocol"], n["category"], n["confidence"], n.get("hostname", ""), tuple(n["risk"]))
+
+
+def ndpi_proto(n):
+    if n is None:
+        return None
+    text = lambda k: one(n, k, b"").decode()  # noqa: E731
+    return (text("protocol"), text("category"), text("confidence"), text("hostname"),
+            tuple(x.decode() for x in n.get("risk", [])))
 
 
 def proto_view(f):
@@ -177,7 +191,52 @@ def proto_view(f):
             one(f, "start_ns", 0) // 1000, one(f, "end_ns", 0) // 1000, one(f, "timestamp_ns", 0) // 1000, state,
             REASONS.get(one(f, "reason", ""), "?"), one(f, "alerted", False), one(f, "community_id", b"").decode(),
             one(f, "tcp_flags_ts", 0), one(f, "tcp_flags_tc", 0), tcp_state,
-            one(f, "icmp_type", 0), one(f, "icmp_code", 0))
+            one(f, "icmp_type", 0), one(f, "icmp_code", 0), ndpi_proto(one(f, "ndpi")))
+
+
+def eve_alert_view(r):
+    a, f = r["alert"], r["flow"]
+    return (eve_us(r["timestamp"]), r["flow_id"], r["src_ip"], r.get("src_port", 0), r["dest_ip"],
+            r.get("dest_port", 0), r["ip_v"], r["proto"], r.get("app_proto", ""), r["direction"], r["community_id"],
+            a["action"], a["gid"], a["signature_id"], a["rev"], a["signature"], a.get("category", ""), a["severity"],
+            f["pkts_toserver"], f["pkts_toclient"], f["bytes_toserver"], f["bytes_toclient"], eve_us(f["start"]),
+            f["src_ip"], f["dest_ip"], f.get("src_port", 0), f.get("dest_port", 0), ndpi_eve(r.get("ndpi")))
+
+
+def proto_alert_view(a):
+    ip = lambda b: str(ipaddress.ip_address(b))  # noqa: E731
+    text = lambda d, k: one(d, k, b"").decode()  # noqa: E731
+    f = one(a, "flow", {})
+    return (one(a, "timestamp_ns", 0) // 1000, one(a, "flow_id", 0), ip(one(a, "src_ip")), one(a, "src_port", 0),
+            ip(one(a, "dest_ip")), one(a, "dest_port", 0), one(a, "ip_v", 0),
+            PROTO_NAMES.get(one(a, "proto", 0), str(one(a, "proto", 0))), text(a, "app_proto"),
+            "to_server" if one(a, "to_server", False) else "to_client", text(a, "community_id"),
+            "blocked" if one(a, "blocked", False) else "allowed", one(a, "gid", 0), one(a, "signature_id", 0),
+            one(a, "rev", 0), text(a, "signature"), text(a, "category"), one(a, "severity", 0),
+            one(f, "pkts_toserver", 0), one(f, "pkts_toclient", 0), one(f, "bytes_toserver", 0),
+            one(f, "bytes_toclient", 0), one(f, "start_ns", 0) // 1000, ip(one(f, "src_ip")), ip(one(f, "dest_ip")),
+            one(f, "src_port", 0), one(f, "dest_port", 0), ndpi_proto(one(a, "ndpi")))
+
+
+def collect(c, cleanup, ws, protoc, proto_file, args, label):
+    """Runs the agent into a fresh collector; returns (summary, decoded events) or (None, None)."""
+    col = Collector(cleanup)
+    r = ac.run_agent(ws, args + ["--export-proto", f"tcp://127.0.0.1:{col.port}"])
+    c.equal(r.returncode, 0, f"{label}: exit status")
+    s = ac.parse_summary(r.stdout)
+    if not c.check(s is not None, f"{label}: the summary line parses", r.stdout):
+        return None, None
+    c.equal(s["dropped"], 0, f"{label}: nothing dropped (the collector took everything)", str(s["drops"]))
+    c.check(col.wait(), f"{label}: the agent closed the stream at exit")
+    c.equal(col.connections, 1, f"{label}: one connection")
+    messages, leftover = split_varint_stream(col.data)
+    c.equal(leftover, 0, f"{label}: the stream ends with a whole message")
+    print(f"{label}: {len(col.data)} bytes, {len(messages)} messages")
+    decoded = decode_all(protoc, os.path.dirname(proto_file), proto_file, messages)
+    failed = [f"message {i}: {err.strip()}" for i, (rc, _, err) in enumerate(decoded) if rc != 0]
+    c.check(not failed, f"{label}: protoc decodes all {len(messages)} messages as wirescope.Event",
+            "\n".join(failed[:5]))
+    return s, [parse_text_format(out_text) for rc, out_text, _ in decoded if rc == 0]
 
 
 def body(c, cleanup):
@@ -191,26 +250,12 @@ def body(c, cleanup):
     # IPv4 and IPv6, VLAN tags; a 60 s active timeout cuts long flows into slices.
     cap, truth = ac.generate(gen, tmp, packets=20000, flows=400, seed=11)
 
-    col = Collector(cleanup)
     out = os.path.join(tmp, "eve")
     os.mkdir(out)
-    r = ac.run_agent(ws, ["-r", cap, "-l", out, "--workers", "2", "--active-timeout", "60",
-                          "--export-proto", f"tcp://127.0.0.1:{col.port}"])
-    c.equal(r.returncode, 0, "exit status")
-    s = ac.parse_summary(r.stdout)
-    if not c.check(s is not None, "the summary line parses", r.stdout):
+    s, events = collect(c, cleanup, ws, protoc, proto_file,
+                        ["-r", cap, "-l", out, "--workers", "2", "--active-timeout", "60"], "flows")
+    if s is None:
         return
-    c.equal(s["dropped"], 0, "nothing dropped (the collector took everything)", str(s["drops"]))
-    c.check(col.wait(), "the agent closed the stream at exit")
-    c.equal(col.connections, 1, "one connection")
-
-    messages, leftover = split_varint_stream(col.data)
-    c.equal(leftover, 0, "the stream ends with a whole message")
-    print(f"{len(col.data)} bytes, {len(messages)} messages")
-    decoded = decode_all(protoc, os.path.dirname(proto_file), proto_file, messages)
-    failed = [f"message {i}: {err.strip()}" for i, (rc, _, err) in enumerate(decoded) if rc != 0]
-    c.check(not failed, f"protoc decodes all {len(messages)} messages as wirescope.Event", "\n".join(failed[:5]))
-    events = [parse_text_format(out_text) for rc, out_text, _ in decoded if rc == 0]
     kinds = Counter(next(iter(e)) if len(e) == 1 else "?" for e in events)
     c.equal(set(kinds) - {"flow", "stats"}, set(), "every event is a flow or stats (no alerts without rules)")
 
@@ -227,7 +272,7 @@ def body(c, cleanup):
     got = Counter(proto_view(f) for f in flows)
     missing, extra = eve - got, got - eve
     c.check(not missing and not extra, "every flow event equals its EVE record (addresses, ports, protocol, "
-            "counters, times, state, reason, app_proto, VLANs, community ID, TCP flags, ICMP)",
+            "counters, times, state, reason, app_proto, VLANs, community ID, TCP flags, ICMP, nDPI)",
             "only in EVE:\n" + "\n".join(map(str, list(missing)[:5])) +
             "\nonly in protobuf:\n" + "\n".join(map(str, list(extra)[:5])))
     c.equal(sum(one(f, "octets_toserver", 0) + one(f, "octets_toclient", 0) for f in flows) > 0, True,
@@ -245,6 +290,29 @@ def body(c, cleanup):
         c.equal(one(last, "records_exported", 0), s["records"], "last Stats records_exported = summary records")
         c.equal(len(last.get("workers", [])), 2, "last Stats has both workers")
         c.equal(sum(one(w, "packets", 0) for w in last.get("workers", [])) > 0, True, "per-worker packets")
+
+    print(f"{sum(1 for f in flows if f.get('ndpi'))} flow events carry an nDPI verdict")
+
+    # Alerts: the demo capture and rules; every alert event equals its EVE alert.
+    print("-- alerts")
+    demo = os.path.join(os.path.dirname(os.path.dirname(proto_file)), "deploy", "demo")
+    out = os.path.join(tmp, "eve-alerts")
+    os.mkdir(out)
+    s, events = collect(c, cleanup, ws, protoc, proto_file,
+                        ["-r", os.path.join(demo, "demo.pcap"), "-S", os.path.join(demo, "demo.rules"), "-l", out,
+                         "--workers", "2"], "alerts")
+    if s is not None:
+        records, errors = ac.read_eve(os.path.join(out, "eve.json"))
+        eve_alerts = [x for x in records if x.get("event_type") == "alert"]
+        alerts = [e["alert"][0] for e in events if "alert" in e]
+        c.check(len(eve_alerts) > 0, f"alerts: the demo rules alert ({len(eve_alerts)})")
+        c.equal(len(alerts), s["alerts"], "alerts: alert events = summary alerts")
+        c.equal(len([e for e in events if "flow" in e]), s["records"], "alerts: flow events = summary records")
+        want, got = Counter(map(eve_alert_view, eve_alerts)), Counter(map(proto_alert_view, alerts))
+        c.check(want == got, "alerts: every alert event equals its EVE alert (time, tuple, rule, severity, "
+                "direction, action, community ID, flow counters and tuple, nDPI)",
+                "only in EVE:\n" + "\n".join(map(str, list(want - got)[:5])) +
+                "\nonly in protobuf:\n" + "\n".join(map(str, list(got - want)[:5])))
 
     # Nobody listening: the run still ends at once and counts what it lost.
     print("-- no collector")

@@ -207,6 +207,52 @@ TEST(ProtoFlow, AgreesWithTheEveLineOfTheSameRecord) {
   }
 }
 
+AppLabel ndpi_label() {
+  AppLabel a;
+  std::strcpy(a.protocol, "TLS.Google");
+  std::strcpy(a.category, "Web");
+  std::strcpy(a.hostname, "www.google.com");
+  a.risk = (uint64_t{1} << 1) | (uint64_t{1} << 3);
+  a.master = 91;
+  a.app = 126;
+  a.confidence = 6;
+  return a;
+}
+
+// The nDPI verdict: the same protocol, category, confidence, hostname and
+// risk names as the EVE line's `ndpi` object.
+TEST(ProtoFlow, NdpiAgreesWithEve) {
+  FlowRecord r = tcp_record();
+  r.app = ndpi_label();
+  const json e = eve_flow(r, {});
+  ASSERT_TRUE(e.contains("ndpi")) << e.dump();
+  const std::string bytes = encode_flow(r, {});
+  const wirescope::Event ev = parse_event(bytes);
+  EXPECT_EQ(ev.SerializeAsString(), bytes) << "field order is protobuf's own";
+  ASSERT_TRUE(ev.flow().has_ndpi());
+  const wirescope::Ndpi& n = ev.flow().ndpi();
+  EXPECT_EQ(n.protocol(), "TLS.Google");
+  EXPECT_EQ(n.protocol(), e["ndpi"]["protocol"].get<std::string>());
+  EXPECT_EQ(n.category(), e["ndpi"]["category"].get<std::string>());
+  EXPECT_EQ(n.confidence(), e["ndpi"]["confidence"].get<std::string>());
+  EXPECT_FALSE(n.confidence().empty());
+  EXPECT_EQ(n.hostname(), "www.google.com");
+  EXPECT_EQ(n.hostname(), e["ndpi"]["hostname"].get<std::string>());
+  ASSERT_EQ(size_t(n.risk_size()), e["ndpi"]["risk"].size());
+  EXPECT_EQ(n.risk_size(), 2);
+  for (int i = 0; i < n.risk_size(); ++i) EXPECT_EQ(n.risk(i), e["ndpi"]["risk"][i].get<std::string>());
+
+  // A reused encoder drops the verdict for a flow nDPI never saw.
+  ProtoEncoder enc;
+  std::string out;
+  enc.append_flow(r, out, false);
+  out.clear();
+  FlowRecord plain = tcp_record();
+  enc.append_flow(plain, out, false);
+  EXPECT_FALSE(parse_event(out).flow().has_ndpi());
+  EXPECT_EQ(out, encode_flow(plain, {}));
+}
+
 TEST(ProtoFlow, IcmpWithAndWithoutAResponse) {
   FlowRecord r;
   r.key = make_key("10.0.0.1", "10.0.0.2", 1, 0x1234, 0x1234);
@@ -377,6 +423,21 @@ TEST(ProtoAlert, EveryField) {
   EXPECT_EQ(f.dest_ip(), bytes_of(a.flow.dst, 4));
   EXPECT_EQ(f.src_port(), 40000u);
   EXPECT_EQ(f.dest_port(), 80u);
+}
+
+TEST(ProtoAlert, NdpiAfterTheFlow) {
+  const AlertMeta m = full_meta();
+  AlertRecord a = make_alert(m);
+  a.app = ndpi_label();
+  const std::string bytes = encode_alert(a, {});
+  const wirescope::Event ev = parse_event(bytes);
+  EXPECT_EQ(ev.SerializeAsString(), bytes) << "flow (28) then ndpi (29), as protobuf orders them";
+  ASSERT_TRUE(ev.alert().has_ndpi());
+  EXPECT_EQ(ev.alert().ndpi().protocol(), "TLS.Google");
+  EXPECT_EQ(ev.alert().ndpi().hostname(), "www.google.com");
+  EXPECT_EQ(ev.alert().flow().dest_port(), 80u);
+  a.app = AppLabel{};
+  EXPECT_FALSE(parse_event(encode_alert(a, {})).alert().has_ndpi());
 }
 
 TEST(ProtoAlert, RuleActionsKeepTheirNumbers) {

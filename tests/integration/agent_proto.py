@@ -7,8 +7,10 @@ telemetry/wirescope.proto` decode every message. The flow events of the run
 must be the EVE flow records of the same run, field by field (addresses,
 ports, protocol, counters, times, state, reason, app_proto, VLANs,
 community ID, TCP flags, nDPI verdict), and the stream must end with a Stats event whose
-counters are the run's summary. A second run against a port where nobody
-listens must still finish promptly, with every record counted as dropped.
+counters are the run's summary. The demo capture with the demo rules gives
+alert events equal to its EVE alerts; output.proto.url does what the flag
+does; a udp:// or malformed URL is a usage error; a run against a port
+where nobody listens still finishes, with every record counted as dropped.
 
 argv: WIRESCOPE WIRESCOPE_GEN WIRESCOPE_PROTO
 """
@@ -218,10 +220,21 @@ def proto_alert_view(a):
             one(f, "src_port", 0), one(f, "dest_port", 0), ndpi_proto(one(a, "ndpi")))
 
 
-def collect(c, cleanup, ws, protoc, proto_file, args, label):
-    """Runs the agent into a fresh collector; returns (summary, decoded events) or (None, None)."""
+def collect(c, cleanup, ws, protoc, proto_file, args, label, config_dir=None):
+    """Runs the agent into a fresh collector; returns (summary, decoded events) or (None, None).
+
+    config_dir: name the collector in a config file there (output.proto.url)
+    instead of with --export-proto.
+    """
     col = Collector(cleanup)
-    r = ac.run_agent(ws, args + ["--export-proto", f"tcp://127.0.0.1:{col.port}"])
+    url = f"tcp://127.0.0.1:{col.port}"
+    if config_dir:
+        conf = os.path.join(config_dir, "proto.yaml")
+        with open(conf, "w") as f:
+            f.write(f"output:\n  proto:\n    url: {url}\n")
+        r = ac.run_agent(ws, args + ["-c", conf])
+    else:
+        r = ac.run_agent(ws, args + ["--export-proto", url])
     c.equal(r.returncode, 0, f"{label}: exit status")
     s = ac.parse_summary(r.stdout)
     if not c.check(s is not None, f"{label}: the summary line parses", r.stdout):
@@ -313,6 +326,20 @@ def body(c, cleanup):
                 "direction, action, community ID, flow counters and tuple, nDPI)",
                 "only in EVE:\n" + "\n".join(map(str, list(want - got)[:5])) +
                 "\nonly in protobuf:\n" + "\n".join(map(str, list(got - want)[:5])))
+
+    # The config key does what the flag does.
+    print("-- output.proto.url")
+    s, events = collect(c, cleanup, ws, protoc, proto_file, ["-r", cap, "--workers", "1"], "config key",
+                        config_dir=tmp)
+    if s is not None:
+        c.equal(len([e for e in events if "flow" in e]), s["records"], "config key: flow events = summary records")
+
+    print("-- usage errors")
+    for url, needle in (("udp://127.0.0.1:5000", "tcp://"), ("tcp://nohostport", "nohostport")):
+        r = ac.run_agent(ws, ["-r", cap, "--export-proto", url])
+        c.equal(r.returncode, 2, f"--export-proto {url}: exit status 2")
+        c.check("--export-proto" in r.stderr and needle in r.stderr,
+                f"--export-proto {url}: the message names the flag and {needle!r}", r.stderr)
 
     # Nobody listening: the run still ends at once and counts what it lost.
     print("-- no collector")

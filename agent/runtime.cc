@@ -463,6 +463,17 @@ RunSummary Runtime::summary() const {
     const ExporterStats st = e->stats();
     if (st.send_errors) add_drop(e->name() + "_send_errors", st.send_errors);
     if (st.dropped_records) add_drop(e->name() + "_dropped_records", st.dropped_records);
+    // --export-proto: each kind of loss by name (shown with -v).
+    if (const auto* p = dynamic_cast<const ProtoExporter*>(e.get())) {
+      const ProtoExportCounters pc = p->counters();
+      add_counter("proto.stats_events", pc.stats_events);
+      add_counter("proto.dropped_buffer_full", pc.dropped_buffer_full);
+      add_counter("proto.dropped_send_failed", pc.dropped_send_failed);
+      add_counter("proto.dropped_at_exit", pc.dropped_at_exit);
+      add_counter("proto.dropped_stats", pc.dropped_stats);
+      add_counter("proto.connect_failures", pc.connect_failures);
+      add_counter("proto.reconnects", st.reconnects);
+    }
   }
   return s;
 }

@@ -11,6 +11,8 @@ constexpr size_t kChunkBytes = 64 * 1024;
 // export_flows/export_alerts send at once from this much buffered data;
 // less waits for the next tick (about 100 ms), as IPFIX's partial messages do.
 constexpr size_t kFlushBytes = 64 * 1024;
+// What the final tick may spend sending what is left.
+constexpr uint64_t kFinalBudgetNs = 1'000'000'000;
 
 uint64_t monotonic_ns() {
   return uint64_t(
@@ -129,13 +131,20 @@ bool ProtoExporter::ensure_up(bool ignore_backoff) {
   return true;
 }
 
-void ProtoExporter::flush(bool ignore_backoff) {
+void ProtoExporter::flush(bool final) {
   close_chunk();
   if (chunks_.empty()) return;
-  if (!ensure_up(ignore_backoff)) return;
+  if (!ensure_up(final)) return;
   size_t start = 0;  // buffer_ offset of the first unsent chunk
   size_t done = 0;   // chunks sent or given up
+  // A slow but live collector may take each chunk just within the send
+  // timeout; one call still spends at most about one timeout sending and
+  // leaves the rest for the next (the bounded buffer absorbs the gap). The
+  // last call gets longer, within the agent's 2 s to exit.
+  const uint64_t budget = final ? kFinalBudgetNs : uint64_t(opts_.transport.send_timeout_ms) * 1000000;
+  const uint64_t budget_end = monotonic_ns() + budget;
   while (done < chunks_.size()) {
+    if (done > 0 && monotonic_ns() >= budget_end) break;
     const Chunk& c = chunks_[done];
     const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(buffer_.data()) + start, c.end - start);
     const bool sent = transport_->send(bytes);

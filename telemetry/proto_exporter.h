@@ -14,8 +14,9 @@
 // fails leaves at most one partial message on the old connection (which
 // the collector discards with that connection) and the next connection
 // starts at a message boundary. The failed chunk's records are counted as
-// dropped, not sent again (no duplicates). While the collector is away the
-// buffer keeps filling up to max_buffer_bytes; beyond that new records are
+// dropped, not sent again (no duplicates). One call sends for at most about
+// one send timeout and leaves the rest buffered. While the collector is
+// away the buffer keeps filling up to max_buffer_bytes; beyond that new records are
 // dropped and counted, so a dead collector costs memory and a counter,
 // never a stalled export thread.
 #pragma once
@@ -111,7 +112,8 @@ class ProtoExporter final : public Exporter {
   bool admit(size_t before, bool record);
   void close_chunk();
   bool ensure_up(bool ignore_backoff);
-  void flush(bool ignore_backoff);
+  // final: ignores the backoff and may send for longer (the last tick).
+  void flush(bool final);
   void publish();
 
   std::string name_;

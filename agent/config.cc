@@ -219,6 +219,15 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
                    {"other", [&](auto& v, auto& k) { load_timeouts(w, v, k, c.other); }}});
               }}});
         }},
+       {"ndpi", [&](auto& n, auto& where) {
+          w.map(n, where,
+            {{"enabled", [&](auto& v, auto& k) { c.ndpi_enabled = w.boolean(v, k); }},
+             {"max_packets", [&](auto& v, auto& k) {
+                c.ndpi_max_packets = uint32_t(w.uint(v, k, 255));
+                if (c.ndpi_max_packets < 1) w.fail(v, k + ": must be at least 1");
+              }},
+             {"pool_flows", [&](auto& v, auto& k) { c.ndpi_pool_flows = w.uint(v, k, 1ull << 28); }}});
+        }},
        {"output", [&](auto& n, auto& where) {
           w.map(n, where,
             {{"log_dir", [&](auto& v, auto& k) { c.log_dir = w.scalar(v, k); }},
@@ -280,6 +289,8 @@ std::string validate_config(const AgentConfig& c, bool need_input) {
       return "--export-proto (output.proto.url): protobuf events are a stream; use tcp://HOST:PORT";
   }
   if (c.max_alerts_per_packet < 1) return "rules.max_alerts_per_packet must be at least 1";
+  if (c.ndpi_max_packets < 1 || c.ndpi_max_packets > 255)
+    return "ndpi.max_packets " + std::to_string(c.ndpi_max_packets) + " out of range: use 1..255";
   if (!c.api.listen.empty()) {
     std::string host;
     uint16_t port = 0;

@@ -23,6 +23,8 @@
 //   --api HOST:PORT    api.listen        (api.tokens, api.metrics_auth, api.max_body_bytes,
 //    api.rate_limit.requests_per_second, api.rate_limit.burst, api.tls_cert, api.tls_key)
 //   -T                 test the config and rules, then exit (no key: an action)
+//   --no-ndpi          ndpi.enabled: false   --ndpi-max-packets N  ndpi.max_packets
+//   (ndpi.pool_flows)
 //   -v                 verbose (a count)
 #pragma once
 
@@ -80,6 +82,14 @@ struct AgentConfig {
   uint32_t max_alerts_per_packet = 15;
   std::map<std::string, std::string> address_vars;  // override Suricata's defaults
   std::map<std::string, std::string> port_vars;
+
+  // application classification (nDPI): packets per flow given to nDPI at
+  // most (nProbe Cento's 10), and nDPI flow states for the whole agent
+  // (flows being classified at once; 0: max_flows / 8, at least 1024 per
+  // worker), split over the workers
+  bool ndpi_enabled = true;
+  uint32_t ndpi_max_packets = 10;
+  uint64_t ndpi_pool_flows = 0;
 
   // REST API; no API when api.listen is empty. Defaults in ApiOptions.
   ApiOptions api;

@@ -86,6 +86,10 @@ int main(int argc, char** argv) {
   app.add_flag("-T,--test", f_test, "Test the config and rules, print rules: loaded=N failed=M, and exit");
   app.add_flag("--strict-rules", f_strict, "Any rule that fails to load is an error");
   app.add_option("--api", api_listen, "Serve the REST API on HOST:PORT (port 0: any free port)");
+  bool f_no_ndpi = false;
+  uint32_t ndpi_max_packets = 0;
+  app.add_flag("--no-ndpi", f_no_ndpi, "Do not classify applications with nDPI");
+  app.add_option("--ndpi-max-packets", ndpi_max_packets, "Packets per flow given to nDPI at most (1..255, default 10)");
   // Hidden: prints every route (METHOD PATH ACCESS) and exits; the API
   // tests compare it with the OpenAPI document.
   app.add_flag("--list-routes", f_list_routes, "")->group("");
@@ -142,6 +146,8 @@ int main(int argc, char** argv) {
   if (app.count("-S")) cfg.rule_files = rule_files;
   if (app.count("--strict-rules")) cfg.strict_rules = true;
   if (app.count("--api")) cfg.api.listen = api_listen;
+  if (app.count("--no-ndpi")) cfg.ndpi_enabled = false;
+  if (app.count("--ndpi-max-packets")) cfg.ndpi_max_packets = ndpi_max_packets;
 
   // The agent's routes, on hooks that reach the runtime once it exists.
   ws::Runtime* rtp = nullptr;
@@ -205,6 +211,13 @@ int main(int argc, char** argv) {
   if (const ws::RuleLoadReport* rep = rt.rules_report()) print_rule_report(*rep, stderr, "wirescope: ", cfg.verbose);
   if (cfg.verbose)
     std::fprintf(stderr, "wirescope: %u workers, %zu bytes per flow entry\n", rt.workers(), rt.bytes_per_flow());
+  if (cfg.verbose && !rt.worker_list().empty())
+    if (const ws::AppDetect* a = rt.worker_list().front()->app_detect())
+      std::fprintf(stderr,
+                   "wirescope: ndpi: %zu protocols, first %u packets per flow; per worker: %zu flow states of %zu bytes "
+                   "(%.1f MiB), module %zu bytes; %zu bytes per flow slot in the side table\n",
+                   a->protocols(), a->max_packets(), a->pool_flows(), a->state_bytes(), a->pool_bytes() / 1048576.0,
+                   a->module_bytes(), ws::AppDetect::side_bytes_per_flow());
 
   // The API starts once the runtime is open (its routes read it) and stops
   // before the runtime is destroyed; it runs on civetweb's threads.

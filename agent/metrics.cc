@@ -94,6 +94,7 @@ class RuntimeCollectable : public prometheus::Collectable {
   void decode(std::vector<MetricFamily>& out, Sums& drops) const;
   void workers(std::vector<MetricFamily>& out) const;
   void rules(std::vector<MetricFamily>& out) const;
+  void apps(std::vector<MetricFamily>& out) const;
   void exporters(std::vector<MetricFamily>& out) const;
 
   const Runtime& rt_;
@@ -236,6 +237,57 @@ void RuntimeCollectable::workers(std::vector<MetricFamily>& out) const {
   out.push_back(one("wirescope_workers", "worker threads", MetricType::Gauge, double(rt_.worker_list().size())));
 }
 
+// nDPI: packets, bytes and flows per master protocol (the label is nDPI's
+// protocol name, so the series are bounded by nDPI's protocol list; only
+// protocols seen so far have a series), the classification counters, and
+// the memory nDPI holds.
+void RuntimeCollectable::apps(std::vector<MetricFamily>& out) const {
+  Sums counters;
+  uint64_t in_use = 0, pool_bytes = 0, module_bytes = 0, side_bytes = 0;
+  bool any = false;
+  for (const auto& w : rt_.worker_list()) {
+    const AppDetect* a = w->app_detect();
+    if (!a) continue;
+    any = true;
+#define WS_X(name, help) counters.add(#name, help, a->stats().name.get());
+    WS_APP_COUNTERS(WS_X)
+#undef WS_X
+    in_use += a->stats().pool_in_use.get();
+    pool_bytes += a->pool_bytes();
+    module_bytes += a->module_bytes();
+    side_bytes += w->flows().capacity() * AppDetect::side_bytes_per_flow();
+  }
+  if (!any) return;
+  MetricFamily packets = family("wirescope_app_packets_total",
+                                "frames of classified flows, by nDPI master protocol (a flow's packets are added "
+                                "when it is classified)",
+                                MetricType::Counter);
+  MetricFamily bytes = family("wirescope_app_bytes_total", "frame bytes of classified flows, by nDPI master protocol",
+                              MetricType::Counter);
+  MetricFamily flows = family("wirescope_app_flows_total", "flows classified, by nDPI master protocol",
+                              MetricType::Counter);
+  for (const AppTotal& t : app_totals(rt_.worker_list())) {
+    const std::vector<ClientMetric::Label> l{{"app", t.name}};
+    sample(packets, double(t.count.packets), l);
+    sample(bytes, double(t.count.bytes), l);
+    sample(flows, double(t.count.flows), l);
+  }
+  out.push_back(std::move(packets));
+  out.push_back(std::move(bytes));
+  out.push_back(std::move(flows));
+  counters_of(counters, "ndpi_", out);
+  out.push_back(one("wirescope_ndpi_flows_in_detection", "flows holding an nDPI flow state now", MetricType::Gauge,
+                    double(in_use)));
+  MetricFamily mem = family("wirescope_ndpi_memory_bytes",
+                            "memory set aside for nDPI: the flow-state pools and label side tables (reserved, "
+                            "committed as used) and the detection modules",
+                            MetricType::Gauge);
+  sample(mem, double(pool_bytes), {{"part", "flow_state_pool"}});
+  sample(mem, double(side_bytes), {{"part", "side_table"}});
+  sample(mem, double(module_bytes), {{"part", "detection_modules"}});
+  out.push_back(std::move(mem));
+}
+
 void RuntimeCollectable::rules(std::vector<MetricFamily>& out) const {
   const RuleCounts c = rt_.rule_counts();
   out.push_back(one("wirescope_rules_loaded", "rules in the running rule set", MetricType::Gauge, double(c.loaded)));
@@ -294,6 +346,7 @@ std::vector<MetricFamily> RuntimeCollectable::Collect() const {
   for (const auto& e : drops.entries()) sample(d, double(e.value), {{"reason", e.name}});
   out.push_back(std::move(d));
   workers(out);
+  apps(out);
   rules(out);
   exporters(out);
   return out;

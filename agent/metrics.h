@@ -14,10 +14,13 @@
 // wirescope_flow_records_exported_total{exporter}, wirescope_alerts_total,
 // wirescope_rules_loaded, wirescope_rules_failed,
 // wirescope_rule_reloads_total{result}, wirescope_build_info{version},
-// wirescope_burst_processing_seconds (histogram); every other named counter
+// wirescope_burst_processing_seconds (histogram),
+// wirescope_app_{packets,bytes,flows}_total{app} (nDPI master protocol, with
+// nDPI on); every other named counter
 // is exported as wirescope_<stage>_<name>_total with its table's help text.
-// Label values are reasons, exporter and source names only: never an
-// address, a port or a flow id, so the series count stays fixed.
+// Label values are reasons, exporter and source names and nDPI protocol names
+// only: never an address, a port or a flow id, so the series count stays
+// bounded.
 #pragma once
 
 #include <functional>

@@ -168,7 +168,13 @@ std::string Runtime::open() {
   wc.flows.udp = cfg_.udp;
   wc.flows.icmp = cfg_.icmp;
   wc.flows.other = cfg_.other;
-  for (unsigned i = 0; i < nworkers_; ++i) workers_.push_back(std::make_unique<Worker>(static_cast<uint16_t>(i), wc));
+  wc.ndpi.enabled = cfg_.ndpi_enabled;
+  wc.ndpi.max_packets = cfg_.ndpi_max_packets;
+  if (cfg_.ndpi_pool_flows) wc.ndpi.pool_flows = std::max<uint64_t>(1, cfg_.ndpi_pool_flows / nworkers_);
+  for (unsigned i = 0; i < nworkers_; ++i) {
+    workers_.push_back(std::make_unique<Worker>(static_cast<uint16_t>(i), wc));
+    if (!workers_.back()->start_error().empty()) return workers_.back()->start_error();
+  }
 
   if (sources_.size() == 1 && nworkers_ > 1) {
     std::vector<DispatchRing*> rings;
@@ -437,6 +443,13 @@ RunSummary Runtime::summary() const {
 #undef WS_X
 #define WS_X(name, help) add_counter("flow." #name, w->flows().stats().name.get());
     WS_FLOW_COUNTERS(WS_X)
+#undef WS_X
+  }
+  for (auto& w : workers_) {
+    const AppDetect* a = w->app_detect();
+    if (!a) continue;
+#define WS_X(name, help) add_counter("ndpi." #name, a->stats().name.get());
+    WS_APP_COUNTERS(WS_X)
 #undef WS_X
   }
   s.records = export_loop_ ? export_loop_->records() : 0;

@@ -9,6 +9,9 @@ same file:
               libpcap-based reader can be)
   softflowd   softflowd -r FILE ... exporting IPFIX to a local UDP sink
   ws-1w/2w    wirescope -r FILE --workers N --ipfix udp://127.0.0.1:PORT
+              (nDPI application classification on, the default)
+  ws-1w-nondpi  the same, one worker, --no-ndpi
+  ndpiReader  ndpiReader -i FILE -q (the same libndpi, its own flow table)
   ws-1w-rules the same, one worker, with --rules FILE... loaded (-S); the
               figure is Gbit/s per worker (target >= 1 with ET Open)
 
@@ -19,6 +22,8 @@ Prints Mpps per run and the ratios against the targets:
   wirescope-1w / softflowd   >= 20   (throughput)
   floor time / ws-1w time    >= 0.5  (within 2x of the bare read loop)
   ws-2w / ws-1w              >= 1.7  (scaling to two workers)
+  ws-1w / ndpiReader         >= 10   (classification included)
+  ws-1w / ws-1w-nondpi       reported: the throughput kept with nDPI on
 
 Exit status: 0 when every run succeeded (targets are reported, and only
 enforced with --enforce), 1 on a failed run or, with --enforce, a missed
@@ -136,6 +141,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=1, help="runs per tool; best time kept")
     ap.add_argument("--no-softflowd", action="store_true", help="skip softflowd")
+    ap.add_argument("--no-ndpireader", action="store_true", help="skip ndpiReader")
     ap.add_argument("--enforce", action="store_true", help="exit 1 when a target is missed")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per run")
     ap.add_argument("--rules", action="append", default=[],
@@ -177,6 +183,14 @@ def main():
         results[f"ws-{w}w"] = best_of(
             f"ws-{w}w", [args.wirescope, "-r", pcap, "--workers", str(w), "--ipfix", target],
             args.repeat, sink, args.timeout)
+    results["ws-1w-nondpi"] = best_of(
+        "ws-1w-nondpi", [args.wirescope, "-r", pcap, "--workers", "1", "--no-ndpi", "--ipfix", target],
+        args.repeat, sink, args.timeout)
+    if not args.no_ndpireader:
+        # -q: no per-flow listing; ndpiReader reads the file with libpcap and
+        # runs nDPI on every flow, as the agent does with its defaults.
+        results["ndpiReader"] = best_of("ndpiReader", ["ndpiReader", "-i", pcap, "-q"], args.repeat, None,
+                                        args.timeout)
     if args.rules:
         rule_args = [a for f in args.rules for a in ("-S", f)]
         results["ws-1w-rules"] = best_of(
@@ -207,6 +221,9 @@ def main():
     ratio("wirescope-1w / softflowd", "ws-1w", "softflowd", 20)
     ratio("floor time / wirescope-1w", "ws-1w", "floor", 0.5)
     ratio("wirescope-2w / wirescope-1w", "ws-2w", "ws-1w", 1.7)
+    ratio("wirescope-1w / ndpiReader", "ws-1w", "ndpiReader", 10)
+    ratio("wirescope-2w / ndpiReader", "ws-2w", "ndpiReader", 10)
+    ratio("nDPI on / off (1 worker)", "ws-1w", "ws-1w-nondpi", 0.0)
     if results.get("ws-1w-rules"):
         gbps = truth["frame_bytes"] * 8 / results["ws-1w-rules"] / 1e9
         ok = gbps >= 1.0

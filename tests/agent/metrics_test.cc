@@ -183,7 +183,9 @@ std::pair<std::string, std::map<std::string, std::string>> metric_of(const std::
 
 // Checks that hold for any run: names, help, types, labels, the histogram.
 void check_shape(const std::map<std::string, Family>& m) {
-  const std::set<std::string> allowed_labels{"__name__", "reason", "source", "exporter", "result", "version", "le"};
+  // app: nDPI protocol names (a fixed list); part: nDPI memory parts.
+  const std::set<std::string> allowed_labels{"__name__", "reason", "source", "exporter", "result",
+                                             "version",  "le",     "app",    "part"};
   const std::regex name_re("^wirescope_[a-z0-9_]+$");
   const std::regex ipv4(R"(\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b)");
   const std::regex ipv6(R"([0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)");
@@ -285,6 +287,17 @@ TEST(AgentMetrics, DemoRunMatchesTheSummary) {
     EXPECT_EQ(value(m, "wirescope_drops_total", {{"reason", reason}}), double(v)) << reason;
   }
   EXPECT_EQ(drops, summary_drops);
+
+  // nDPI is on by default: after the flush every flow is classified, so the
+  // per-application packets add up to the frames that reached a flow, and
+  // the flows to the flows created.
+  double app_packets = 0, app_flows = 0;
+  for (const Sample& x : m.at("wirescope_app_packets_total").samples) app_packets += x.value;
+  for (const Sample& x : m.at("wirescope_app_flows_total").samples) app_flows += x.value;
+  EXPECT_EQ(app_packets, double(summary_counter(s, "worker.flow_packets")));
+  EXPECT_EQ(app_flows, double(s.flows));
+  EXPECT_EQ(value(m, "wirescope_ndpi_flows_in_detection"), 0) << "every nDPI state went back to its pool";
+  EXPECT_GT(value(m, "wirescope_ndpi_memory_bytes", {{"part", "flow_state_pool"}}), 0);
 
   // One histogram sample per processed burst; a burst holds 1..32 frames.
   const double bursts = value(m, "wirescope_burst_processing_seconds", {}, "wirescope_burst_processing_seconds_count");

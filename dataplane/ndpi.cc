@@ -109,18 +109,18 @@ void copy_text(char* dst, size_t cap, const char* src) {
 
 }  // namespace
 
-AppDetect::AppDetect(uint16_t worker, size_t flow_capacity, const AppDetectOptions& opts)
-    : worker_(worker), opts_(opts), flow_cap_(std::max<size_t>(flow_capacity, 1)) {}
+AppDetect::AppDetect(size_t flow_capacity, const AppDetectOptions& opts)
+    : opts_(opts), flow_cap_(std::max<size_t>(flow_capacity, 1)) {}
 
 std::unique_ptr<AppDetect> AppDetect::create(uint16_t worker, size_t flow_capacity, const AppDetectOptions& opts,
                                              std::string* error) {
   auto fail = [&](std::string msg) -> std::unique_ptr<AppDetect> {
-    if (error) *error = "ndpi: " + msg;
+    if (error) *error = "ndpi (worker " + std::to_string(worker) + "): " + msg;
     return nullptr;
   };
   if (opts.max_packets < 1 || opts.max_packets > 255)
     return fail("max_packets " + std::to_string(opts.max_packets) + " out of range: use 1..255");
-  std::unique_ptr<AppDetect> d(new AppDetect(worker, flow_capacity, opts));
+  std::unique_ptr<AppDetect> d(new AppDetect(flow_capacity, opts));
   Counter init_allocs, init_bytes;
   {
     std::lock_guard<std::mutex> lk(g_init_mu);

@@ -175,7 +175,7 @@ class AppDetect final : public FlowHooks {
   uint32_t max_packets() const { return opts_.max_packets; }
 
  private:
-  AppDetect(uint16_t worker, size_t flow_capacity, const AppDetectOptions& opts);
+  AppDetect(size_t flow_capacity, const AppDetectOptions& opts);
   void inspect_slow(const Packet& p, const Decoded& d, FlowApp& a);
   // Ends classification with nDPI's answer r, or with its give-up guess
   // when r is null; keeps the label and returns the state to the pool.
@@ -190,7 +190,6 @@ class AppDetect final : public FlowHooks {
     char name[16];
   };
 
-  uint16_t worker_;
   AppDetectOptions opts_;
   ndpi_detection_module_struct* mod_ = nullptr;
   size_t flow_cap_;

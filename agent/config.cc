@@ -204,6 +204,23 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
                       if (c.api.rate_limit.burst < 1) w.fail(v, k + ": must be at least 1");
                     }}});
               }},
+             {"flow_refresh_ms", [&](auto& v, auto& k) { c.flow_refresh_ms = uint32_t(w.uint(v, k, 3'600'000)); }},
+             {"flow_snapshot_max", [&](auto& v, auto& k) {
+                c.flow_snapshot_max = w.uint(v, k, 1ull << 26);
+                if (c.flow_snapshot_max < 1) w.fail(v, k + ": must be at least 1");
+              }},
+             {"alert_history", [&](auto& v, auto& k) {
+                c.alert_history = w.uint(v, k, 10'000'000);
+                if (c.alert_history < 1) w.fail(v, k + ": must be at least 1");
+              }},
+             {"max_stream_clients", [&](auto& v, auto& k) {
+                // Each client holds a civetweb thread: a few hundred at most.
+                c.api.max_stream_clients = uint32_t(w.uint(v, k, 1024));
+              }},
+             {"stream_queue_frames", [&](auto& v, auto& k) {
+                c.api.stream_queue_frames = uint32_t(w.uint(v, k, 1u << 20));
+                if (c.api.stream_queue_frames < 1) w.fail(v, k + ": must be at least 1");
+              }},
              {"tls_cert", [&](auto& v, auto& k) { c.api.tls_cert = w.scalar(v, k); }},
              {"tls_key", [&](auto& v, auto& k) { c.api.tls_key = w.scalar(v, k); }}});
         }},

@@ -21,7 +21,8 @@
 //    rules.max_alerts_per_packet, rules.vars.address.NAME, rules.vars.port.NAME,
 //    output.eve.payload)
 //   --api HOST:PORT    api.listen        (api.tokens, api.metrics_auth, api.max_body_bytes,
-//    api.rate_limit.requests_per_second, api.rate_limit.burst, api.tls_cert, api.tls_key)
+//    api.rate_limit.requests_per_second, api.rate_limit.burst, api.tls_cert, api.tls_key,
+//    api.max_stream_clients, api.stream_queue_frames)
 //   -T                 test the config and rules, then exit (no key: an action)
 //   --no-ndpi          ndpi.enabled: false   --ndpi-max-packets N  ndpi.max_packets
 //   (ndpi.pool_flows)
@@ -93,6 +94,12 @@ struct AgentConfig {
 
   // REST API; no API when api.listen is empty. Defaults in ApiOptions.
   ApiOptions api;
+  // What the API's data routes keep (agent side): how old a flow snapshot
+  // may be before a request takes a new one, how many flows each worker
+  // copies into it, and how many recent alerts GET /alerts can page through.
+  uint32_t flow_refresh_ms = 1000;
+  uint64_t flow_snapshot_max = 65536;
+  uint64_t alert_history = 10000;
 
   int verbose = 0;
 };

@@ -14,6 +14,7 @@
 #include "agent/runtime.h"
 #include "api/agent_routes.h"
 #include "api/server.h"
+#include "api/ws_stream.h"
 
 namespace {
 
@@ -162,8 +163,19 @@ int main(int argc, char** argv) {
     return o;
   };
   hooks.metrics = [&rtp] { return rtp ? ws::AgentMetrics(*rtp).render() : std::string(); };
+  hooks.flows = [&rtp]() -> ws::FlowSnapshotPtr { return rtp ? rtp->flow_snapshot() : nullptr; };
+  // WebSocket /api/v1/stream: fed by the export thread as one more
+  // exporter, served by the API (declared first: both hold it).
+  ws::StreamOptions so;
+  so.max_clients = cfg.api.max_stream_clients;
+  so.queue_frames = cfg.api.stream_queue_frames;
+  ws::ExportContext stream_ctx;
+  stream_ctx.iface_name = cfg.interface;  // EVE in_iface, as the runtime sets it
+  ws::Stream stream(so, hooks, stream_ctx);
   ws::ApiServer api(cfg.api);
+  api.set_stream(&stream);
   std::string route_err = ws::add_agent_routes(api.router(), hooks);
+  if (route_err.empty()) route_err = ws::add_stream_route(api.router(), stream);
   if (route_err.empty()) route_err = ws::add_openapi_route(api.router(), WIRESCOPE_VERSION, cfg.api.metrics_auth);
   if (!route_err.empty()) {
     std::fprintf(stderr, "wirescope: api: %s\n", route_err.c_str());
@@ -203,6 +215,7 @@ int main(int argc, char** argv) {
   }
 
   ws::Runtime rt(cfg);
+  if (!cfg.api.listen.empty()) rt.add_exporter(&stream);
   const std::string err = rt.open();
   if (!err.empty()) {
     std::fprintf(stderr, "wirescope: %s\n", err.c_str());
@@ -222,6 +235,7 @@ int main(int argc, char** argv) {
   // The API starts once the runtime is open (its routes read it) and stops
   // before the runtime is destroyed; it runs on civetweb's threads.
   rtp = &rt;
+  hooks.alerts = rt.alert_history();
   if (!cfg.api.listen.empty()) {
     if (cfg.api.tokens.empty())
       std::fprintf(stderr, "wirescope: api: no api.tokens configured; only /metrics and /api/v1/health answer\n");

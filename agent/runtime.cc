@@ -237,6 +237,12 @@ std::string Runtime::open() {
     if (!e) return "--export-proto " + cfg_.proto_url + ": " + err;
     exporters_.push_back(std::move(e));
   }
+  if (!cfg_.api.listen.empty()) {
+    // GET /api/v1/alerts pages through the recent alerts as EVE prints them.
+    auto h = std::make_unique<AlertHistory>(cfg_.alert_history, ctx_, EveFormatOptions{});
+    alert_history_ = h.get();
+    exporters_.push_back(std::move(h));
+  }
   std::vector<RecordRing*> rrings;
   std::vector<AlertRing*> arings;
   for (auto& w : workers_) {
@@ -246,6 +252,12 @@ std::string Runtime::open() {
   std::vector<Exporter*> ex;
   for (auto& e : exporters_) {
     // Through a mirror, so the API can read the exporter's stats (REST API).
+    mirrors_.push_back(std::make_unique<ExporterMirror>());
+    mirrors_.back()->name = e->name();
+    mirrored_.push_back(std::make_unique<MirroredExporter<ExporterMirror>>(*e, *mirrors_.back()));
+    ex.push_back(mirrored_.back().get());
+  }
+  for (Exporter* e : external_) {  // the API's stream (add_exporter)
     mirrors_.push_back(std::make_unique<ExporterMirror>());
     mirrors_.back()->name = e->name();
     mirrored_.push_back(std::make_unique<MirroredExporter<ExporterMirror>>(*e, *mirrors_.back()));
@@ -492,6 +504,65 @@ RunSummary Runtime::summary() const {
 }
 
 // REST API accessors: atomics and values fixed by open() only.
+FlowSnapshotPtr Runtime::flow_snapshot() {
+  if (workers_.empty()) return nullptr;
+  std::lock_guard lock(flows_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (snap_ && now - snap_at_ < std::chrono::milliseconds(cfg_.flow_refresh_ms)) return snap_;
+  const size_t n = workers_.size();
+  if (snap_bufs_.empty()) {
+    snap_bufs_.resize(n);
+    snap_req_.assign(n, 0);
+  }
+  // Ask every worker first so they copy in parallel. A worker still busy
+  // with a request that timed out earlier finishes that one first (into the
+  // same buffer) and is asked again below.
+  std::vector<bool> asked(n, false);
+  auto ask = [&](size_t i) {
+    FlowSnapshotPort& port = workers_[i]->snapshot_port();
+    if (port.busy()) return;
+    std::vector<FlowRecord>& buf = snap_bufs_[i];
+    if (buf.empty()) buf.resize(std::min<size_t>(cfg_.flow_snapshot_max, workers_[i]->flows().capacity()));
+    snap_req_[i] = port.request(buf.data(), buf.size());
+    asked[i] = snap_req_[i] != 0;
+  };
+  for (size_t i = 0; i < n; ++i) ask(i);
+  auto snap = std::make_shared<FlowSnapshot>();
+  std::vector<bool> settled(n, false);
+  const auto deadline = now + std::chrono::seconds(2);
+  for (;;) {
+    bool all = true;
+    for (size_t i = 0; i < n; ++i) {
+      if (settled[i]) continue;
+      Worker& w = *workers_[i];
+      FlowSnapshotPort& port = w.snapshot_port();
+      if (asked[i] && port.done(snap_req_[i])) {
+        const std::vector<FlowRecord>& buf = snap_bufs_[i];
+        snap->flows.insert(snap->flows.end(), buf.begin(), buf.begin() + static_cast<long>(port.count()));
+        snap->overflow += port.overflow();
+        settled[i] = true;
+        continue;
+      }
+      if (w.finished()) {  // it flushed its flows and serves no more
+        settled[i] = true;
+        continue;
+      }
+      if (!asked[i]) ask(i);
+      all = false;
+    }
+    if (all) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      for (size_t i = 0; i < n; ++i) snap->workers_missing += settled[i] ? 0 : 1;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  snap->taken_ns = wall_ns();
+  snap_ = std::move(snap);
+  snap_at_ = std::chrono::steady_clock::now();
+  return snap_;
+}
+
 AgentStatus Runtime::status() const {
   AgentStatus st;
   st.version = WIRESCOPE_VERSION;

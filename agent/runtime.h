@@ -17,6 +17,8 @@
 
 #include "agent/config.h"
 #include "api/agent_view.h"
+#include "api/alert_history.h"
+#include "api/flow_query.h"
 #include "dataplane/source.h"
 #include "dataplane/worker.h"
 #include "rules/rule_snapshot.h"
@@ -52,6 +54,9 @@ class Runtime {
   explicit Runtime(AgentConfig cfg);
   ~Runtime();
 
+  // An exporter the runtime does not own (the API's WebSocket stream),
+  // fed like the configured ones. Before open(); it must outlive run().
+  void add_exporter(Exporter* e) { external_.push_back(e); }
   // Opens sources and exporters. Returns "" or what went wrong.
   std::string open();
   // Runs until the input ends or stop becomes true; returns when every flow
@@ -94,6 +99,13 @@ class Runtime {
   RulesStatus rules_status() const;
   // A reload for the API: kBusy instead of waiting when one is running.
   ReloadOutcome try_reload_rules(std::optional<bool> strict);
+  // The active flows of every worker (api/flow_query.h): the cached copy
+  // when it is younger than flow_refresh_ms, else a new one, which each
+  // worker fills a few slots per burst. Null before open(). Waits up to
+  // 2 s for a stalled worker, then leaves its flows out (workers_missing).
+  FlowSnapshotPtr flow_snapshot();
+  // Recent alerts (GET /api/v1/alerts); null when the API is off.
+  const AlertHistory* alert_history() const { return alert_history_; }
 
  private:
   // An exporter's stats copied into atomics by the export thread after
@@ -125,6 +137,7 @@ class Runtime {
   std::vector<std::unique_ptr<FrameArena>> arenas_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::vector<std::unique_ptr<Exporter>> exporters_;
+  std::vector<Exporter*> external_;  // add_exporter(), not owned
   std::unique_ptr<ExportLoop> export_loop_;
   ExportContext ctx_;
   double seconds_ = 0;
@@ -135,6 +148,14 @@ class Runtime {
   std::atomic<uint64_t> rules_failed_{0};
   std::atomic<uint64_t> reloads_ok_{0};
   std::atomic<uint64_t> reloads_failed_{0};
+  // Flow snapshots: one taker at a time; the buffers each worker copies
+  // into, the request it is serving, and the last snapshot handed out.
+  std::mutex flows_mu_;
+  std::vector<std::vector<FlowRecord>> snap_bufs_;
+  std::vector<uint64_t> snap_req_;
+  FlowSnapshotPtr snap_;
+  std::chrono::steady_clock::time_point snap_at_{};
+  AlertHistory* alert_history_ = nullptr;  // owned by exporters_
 };
 
 // What the config says about rules, as loader options.

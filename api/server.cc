@@ -2,9 +2,14 @@
 
 #include <arpa/inet.h>
 #include <civetweb.h>
+#include <dirent.h>
 #include <dlfcn.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -13,6 +18,8 @@
 #include <cstdio>
 #include <cstring>
 #include <thread>
+
+#include "api/ws_stream.h"
 
 namespace ws {
 namespace {
@@ -41,6 +48,125 @@ bool readable(const std::string& path) {
   if (!f) return false;
   std::fclose(f);
   return true;
+}
+
+// --- WebSocket glue ---------------------------------------------------------
+
+// The socket of a connection, found by its addresses: civetweb's API does
+// not hand it out, and the stream needs it for two things civetweb cannot
+// do — poll for room before a write (so a slow client's frames wait in its
+// bounded queue, not in a blocked write holding the connection lock), and
+// shutdown() to end a connection from another thread at once (at agent
+// stop: a client that never reads would otherwise hold civetweb's thread
+// in a write until its timeout). Matched on the peer's address and port
+// and our local port, which no other socket of the process shares.
+// -1 when not found (the stream then works without those two).
+int find_connection_socket(const char* peer_addr, uint16_t peer_port, uint16_t local_port) {
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  int found = -1;
+  while (dirent* e = readdir(d)) {
+    char* end = nullptr;
+    const long fd = std::strtol(e->d_name, &end, 10);
+    if (!end || *end != '\0' || fd < 0 || fd == dirfd(d)) continue;
+    struct stat st;
+    if (fstat(static_cast<int>(fd), &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    sockaddr_storage peer{}, local{};
+    socklen_t pl = sizeof peer, ll = sizeof local;
+    if (getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &pl) != 0) continue;
+    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&local), &ll) != 0) continue;
+    char text[INET6_ADDRSTRLEN] = "";
+    uint16_t pport = 0, lport = 0;
+    if (peer.ss_family == AF_INET) {
+      const auto* a = reinterpret_cast<const sockaddr_in*>(&peer);
+      inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
+      pport = ntohs(a->sin_port);
+      lport = ntohs(reinterpret_cast<const sockaddr_in*>(&local)->sin_port);
+    } else if (peer.ss_family == AF_INET6) {
+      const auto* a = reinterpret_cast<const sockaddr_in6*>(&peer);
+      inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
+      pport = ntohs(a->sin6_port);
+      lport = ntohs(reinterpret_cast<const sockaddr_in6*>(&local)->sin6_port);
+    } else {
+      continue;
+    }
+    if (pport == peer_port && lport == local_port && std::strcmp(text, peer_addr) == 0) {
+      found = static_cast<int>(fd);
+      break;
+    }
+  }
+  closedir(d);
+  return found;
+}
+
+class CivetFrameWriter final : public FrameWriter {
+ public:
+  CivetFrameWriter(mg_connection* c, int fd) : c_(c), fd_(fd) {}
+  bool write(const StreamFrame& f) override {
+    return mg_websocket_write(c_, f.binary ? MG_WEBSOCKET_OPCODE_BINARY : MG_WEBSOCKET_OPCODE_TEXT, f.data.data(),
+                              f.data.size()) > 0;
+  }
+  bool writable(int timeout_ms) override {
+    if (fd_ < 0) return true;
+    pollfd p{fd_, POLLOUT, 0};
+    // An error or hang-up counts as writable: the write then fails and the
+    // sender ends.
+    return poll(&p, 1, timeout_ms) > 0;
+  }
+  bool close_frame() override {
+    static const char kGoingAway[2] = {0x03, static_cast<char>(0xe9)};  // 1001
+    return writable(0) &&
+           mg_websocket_write(c_, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, kGoingAway, sizeof kGoingAway) > 0;
+  }
+  bool drained(int timeout_ms) override {
+    if (fd_ < 0) return true;
+    // SIOCOUTQ: bytes written but not yet acknowledged by the client.
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+      int unsent = 0;
+      if (ioctl(fd_, SIOCOUTQ, &unsent) != 0 || unsent == 0) return true;
+      if (std::chrono::steady_clock::now() >= end) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+  void interrupt(bool abort) override {
+    if (fd_ < 0) return;
+    if (abort) {
+      // connect(AF_UNSPEC) on a TCP socket disconnects it at once (a
+      // reset, queues purged) without closing the descriptor, which
+      // civetweb still owns. Otherwise civetweb's lingering close
+      // (linger_timeout_ms) would wait on the bytes a client that does not
+      // read never takes, and hold up the agent's stop.
+      sockaddr sa{};
+      sa.sa_family = AF_UNSPEC;
+      (void)connect(fd_, &sa, sizeof sa);
+    }
+    shutdown(fd_, SHUT_RDWR);
+  }
+
+ private:
+  mg_connection* c_;
+  int fd_;
+};
+
+// What a WebSocket connection keeps between civetweb's callbacks.
+struct WsConnection {
+  std::string who;                        // the token's name
+  std::shared_ptr<StreamClient> client;  // once attached
+};
+
+// A refusal written as a whole HTTP response: civetweb sends nothing when
+// the connect handler refuses, and its response-header calls are not for a
+// request that asked for an upgrade.
+void write_refusal(mg_connection* c, const HttpResponse& r) {
+  std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + mg_get_response_code_text(c, r.status) + "\r\n";
+  head += "Content-Type: " + r.content_type + "\r\n";
+  head += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+  head += "Cache-Control: no-store\r\nConnection: close\r\n";
+  for (const auto& [k, v] : r.headers) head += k + ": " + v + "\r\n";
+  head += "\r\n";
+  mg_write(c, head.data(), head.size());
+  mg_write(c, r.body.data(), r.body.size());
 }
 
 }  // namespace
@@ -131,7 +257,11 @@ std::string ApiServer::start() {
 
   const std::string bracketed = host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_;
   const std::string ports = bracketed + ":" + std::to_string(port_) + (tls ? "s" : "");
-  const std::string threads = std::to_string(opts_.threads ? opts_.threads : 1);
+  // Each WebSocket keeps one civetweb thread in its read loop for as long
+  // as it is open, so the stream's clients get threads of their own on top
+  // of the ones that answer requests.
+  const unsigned stream_threads = stream_ ? opts_.max_stream_clients : 0;
+  const std::string threads = std::to_string((opts_.threads ? opts_.threads : 1) + stream_threads);
   // No document_root: civetweb serves no files, only the handler below.
   // No keep-alive: civetweb's C API cannot close a connection from a
   // handler, so a refused request's unread body (413, 401 on a POST) would
@@ -141,8 +271,12 @@ std::string ApiServer::start() {
   std::vector<const char*> options = {"listening_ports", ports.c_str(),
                                       "num_threads", threads.c_str(),
                                       "request_timeout_ms", "10000",
-                                      "linger_timeout_ms", "0",
-                                      "enable_keep_alive", "no"};
+                                      "linger_timeout_ms", "1000",  // 0 would reset large answers (abortive close)
+                                      "enable_keep_alive", "no",
+                                      // A WebSocket's reader wakes this often
+                                      // to look at civetweb's stop flag; a
+                                      // quiet client is not closed for it.
+                                      "websocket_timeout_ms", "500"};
   if (tls) {
     options.push_back("ssl_protocol_version");
     options.push_back("4");  // TLS 1.2 and newer
@@ -165,6 +299,11 @@ std::string ApiServer::start() {
     return "api.listen " + opts_.listen + ": " + why;
   }
   mg_set_request_handler(ctx_, "/", &ApiServer::serve, this);
+  if (stream_) {
+    mg_set_websocket_handler(ctx_, "/api/v1/stream", &ApiServer::ws_connect, &ApiServer::ws_ready,
+                             &ApiServer::ws_data, &ApiServer::ws_close, this);
+    stream_->start();
+  }
 
   mg_server_port sp[4];
   std::memset(sp, 0, sizeof sp);
@@ -175,6 +314,10 @@ std::string ApiServer::start() {
 
 void ApiServer::stop() {
   if (ctx_) {
+    // The stream's connections first: each gets a close frame if it takes
+    // one and its socket is shut down, so that no civetweb thread stays in
+    // a WebSocket read or write when mg_stop waits for them.
+    if (stream_) stream_->stop();
     // civetweb's listener polls its sockets in 2 s quanta and mg_stop()
     // waits for it to see the stop flag: up to 2 s, the agent's whole
     // SIGTERM budget. A connection to the listening port ends the poll at
@@ -353,6 +496,99 @@ int ApiServer::serve(mg_connection* c, void* self_) {
   mg_response_header_send(c);
   if (req.method != "HEAD") mg_write(c, resp.body.data(), resp.body.size());
   return resp.status;
+}
+
+int ApiServer::ws_connect(const mg_connection* cc, void* self_) {
+  auto* self = static_cast<ApiServer*>(self_);
+  auto* c = const_cast<mg_connection*>(cc);  // civetweb's connect callback is const; writing a refusal is not
+  self->requests_.fetch_add(1, std::memory_order_relaxed);
+  const mg_request_info* ri = mg_get_request_info(c);
+  HttpRequest req;
+  req.method = "GET";
+  req.path = ri->local_uri ? ri->local_uri : "";
+  req.query = ri->query_string ? ri->query_string : "";
+  req.remote = ri->remote_addr;
+  // Browsers cannot set headers on a WebSocket: ?token= stands in for
+  // Authorization: Bearer (the header wins when both are there).
+  std::optional<std::string_view> auth;
+  std::string from_query;
+  if (const char* h = mg_get_header(c, "Authorization")) {
+    auth = h;
+  } else if (std::string t = req.query_param("token"); !t.empty()) {
+    from_query = "Bearer " + t;
+    auth = from_query;
+  }
+  Admission a = self->admit(req, auth, mono_ns());
+  if (a.refusal) {
+    write_refusal(c, *a.refusal);
+    return 1;
+  }
+  // civetweb answers nothing at all when the key does not fit its buffer
+  // (and then never calls the close handler, which would leak the slot).
+  const char* key = mg_get_header(c, "Sec-WebSocket-Key");
+  if (!key || std::strlen(key) > 60) {
+    write_refusal(c, error_response(400, "Sec-WebSocket-Key is missing or too long"));
+    return 1;
+  }
+  if (!self->stream_->reserve()) {
+    write_refusal(c, error_response(503, "the stream has " + std::to_string(self->opts_.max_stream_clients) +
+                                             " clients already (api.max_stream_clients), or the agent is stopping; "
+                                             "retry later"));
+    return 1;
+  }
+  mg_set_user_connection_data(c, new WsConnection{req.token_name, nullptr});
+  return 0;
+}
+
+void ApiServer::ws_ready(mg_connection* c, void* self_) {
+  auto* self = static_cast<ApiServer*>(self_);
+  auto* wc = static_cast<WsConnection*>(mg_get_user_connection_data(c));
+  if (!wc) return;
+  const mg_request_info* ri = mg_get_request_info(c);
+  const int fd = find_connection_socket(ri->remote_addr, static_cast<uint16_t>(ri->remote_port), self->port_);
+  wc->client = self->stream_->attach(wc->who, std::make_unique<CivetFrameWriter>(c, fd));
+  if (!wc->client) {
+    // The stream stopped between the handshake and here: close at once.
+    static const char kGoingAway[2] = {0x03, static_cast<char>(0xe9)};
+    mg_websocket_write(c, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, kGoingAway, sizeof kGoingAway);
+    if (fd >= 0) shutdown(fd, SHUT_RDWR);
+  }
+}
+
+int ApiServer::ws_data(mg_connection* c, int bits, char* data, size_t len, void* self_) {
+  auto* self = static_cast<ApiServer*>(self_);
+  auto* wc = static_cast<WsConnection*>(mg_get_user_connection_data(c));
+  if (!wc || !wc->client) return 0;
+  switch (bits & 0x0f) {
+    case MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE:
+      return 0;  // the close handler answers it
+    case MG_WEBSOCKET_OPCODE_TEXT:
+      if (len > 64 * 1024) {
+        wc->client->push_control(Stream::json_frame("error", "{\"message\":\"message over 64 KiB\"}"));
+        return 1;
+      }
+      self->stream_->on_message(*wc->client, std::string_view(data, len));
+      return 1;
+    case MG_WEBSOCKET_OPCODE_PING:
+    case MG_WEBSOCKET_OPCODE_PONG:
+      return 1;
+    default:
+      wc->client->push_control(Stream::json_frame(
+          "error", "{\"message\":\"send JSON text messages, e.g. {\\\"subscribe\\\":[\\\"alerts\\\"]}\"}"));
+      return 1;
+  }
+}
+
+void ApiServer::ws_close(const mg_connection* c, void* self_) {
+  auto* self = static_cast<ApiServer*>(self_);
+  auto* wc = static_cast<WsConnection*>(mg_get_user_connection_data(c));
+  if (!wc) return;
+  if (wc->client)
+    self->stream_->detach(wc->client);
+  else
+    self->stream_->unreserve();
+  mg_set_user_connection_data(c, nullptr);
+  delete wc;
 }
 
 }  // namespace ws

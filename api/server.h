@@ -27,6 +27,8 @@ struct mg_connection;
 
 namespace ws {
 
+class Stream;
+
 struct ApiOptions {
   std::string listen;  // HOST:PORT; port 0 picks a free port
   std::vector<ApiToken> tokens;
@@ -39,6 +41,12 @@ struct ApiOptions {
   // dashboards and scrapers, and bounds what the API can take from a
   // 2-core sensor.
   unsigned threads = 4;
+  // WebSocket /api/v1/stream: clients at once (more get 503), and frames
+  // queued per client before the oldest are dropped. civetweb holds one of
+  // its threads per WebSocket for the connection's life, so it starts
+  // threads + max_stream_clients of them.
+  uint32_t max_stream_clients = 64;
+  uint32_t stream_queue_frames = 1024;
 };
 
 // HOST:PORT into its parts. Returns "" or why it is not of that form.
@@ -53,6 +61,10 @@ class ApiServer {
 
   // Add routes before start(); the table is read without a lock after.
   Router& router() { return router_; }
+  // Serves WebSocket /api/v1/stream from stream (set before start(); it
+  // must outlive the server). start() starts it, stop() ends its
+  // connections before civetweb stops.
+  void set_stream(Stream* stream) { stream_ = stream; }
   const ApiOptions& options() const { return opts_; }
 
   // Checks the options (tokens, listen address, TLS files). Returns "" or
@@ -88,6 +100,14 @@ class ApiServer {
 
   static int serve(mg_connection* conn, void* self);
   static int init_tls(void* ssl_ctx, void* self);
+  // WebSocket /api/v1/stream on civetweb: connect runs the request path's
+  // admission (rate limits, token from the header or ?token=, role) and
+  // the client limit; ready attaches the client; data takes its messages;
+  // close detaches it.
+  static int ws_connect(const mg_connection* conn, void* self);
+  static void ws_ready(mg_connection* conn, void* self);
+  static int ws_data(mg_connection* conn, int bits, char* data, size_t len, void* self);
+  static void ws_close(const mg_connection* conn, void* self);
 
   ApiOptions opts_;
   Router router_;
@@ -95,6 +115,7 @@ class ApiServer {
   RateLimiter ip_limit_;
   RateLimiter token_limit_;
   mg_context* ctx_ = nullptr;
+  Stream* stream_ = nullptr;
   bool library_ = false;
   std::string host_;
   uint16_t port_ = 0;

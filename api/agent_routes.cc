@@ -1,6 +1,7 @@
 #include "api/agent_routes.h"
 
 #include "api/openapi.h"
+#include "api/traffic_routes.h"
 
 namespace ws {
 
@@ -150,6 +151,7 @@ std::string add_agent_routes(Router& router, const AgentHooks& hooks) {
     };
     routes.push_back(std::move(r));
   }
+  add_traffic_routes(h, routes);
   {
     Route r;
     r.method = "GET";
@@ -256,6 +258,7 @@ nlohmann::json api_schemas() {
       {"properties",
        {{"strict", {{"type", "boolean"}, {"description", "refuse the new set if any rule fails (overrides rules.strict)"}}}}}};
   s["OpenApiDocument"] = {{"type", "object"}, {"description", "an OpenAPI 3.0 document"}};
+  add_traffic_schemas(s);
   return s;
 }
 

@@ -7,11 +7,15 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace ws {
+
+struct FlowSnapshot;  // api/flow_query.h
+class AlertHistory;  // api/alert_history.h
 
 struct SourceStatus {
   std::string name;
@@ -74,6 +78,11 @@ struct AgentHooks {
   std::function<ReloadOutcome(std::optional<bool> strict)> reload_rules;
   // Prometheus text exposition (version 0.0.4).
   std::function<std::string()> metrics;
+  // The active flows, at most api.flow_refresh_ms old; null when the agent
+  // cannot give them (not running yet).
+  std::function<std::shared_ptr<const FlowSnapshot>()> flows;
+  // Recent alerts (GET /api/v1/alerts); null: none kept.
+  const AlertHistory* alerts = nullptr;
 };
 
 }  // namespace ws

@@ -324,9 +324,13 @@ void AppDetect::label(uint32_t flow_index, uint8_t ip_proto, char (&app_proto)[1
               ndpi_category_get_name(mod_, NDPI_PROTOCOL_CATEGORY_UNSPECIFIED));
   }
   // EVE app_proto only where Suricata logs one (TCP, UDP, SCTP), and only
-  // for a known protocol: an Unknown flow is "failed" (see eve.cc).
+  // for a protocol nDPI recognised in the payload: an Unknown flow, or one
+  // only guessed from its ports or addresses, is "failed" like a flow no
+  // Suricata parser took (see eve.cc); ndpi.protocol still shows the guess.
   const uint16_t id = a.master ? a.master : a.app;
-  if (a.state == kAppDone && id != NDPI_PROTOCOL_UNKNOWN && (ip_proto == 6 || ip_proto == 17 || ip_proto == 132))
+  const bool by_payload = a.confidence >= NDPI_CONFIDENCE_DPI_CACHE && a.confidence < NDPI_CONFIDENCE_MAX;
+  if (a.state == kAppDone && by_payload && id != NDPI_PROTOCOL_UNKNOWN &&
+      (ip_proto == 6 || ip_proto == 17 || ip_proto == 132))
     copy_text(app_proto, sizeof app_proto, app_proto_name(id));
 }
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/agent_routes.h"
+#include "api/flow_query.h"
 
 namespace ws {
 namespace {
@@ -61,6 +62,12 @@ struct Fixture {
       return next;
     };
     hooks.metrics = [] { return std::string("wirescope_packets_total 100\n"); };
+    hooks.flows = [] {
+      auto s = std::make_shared<FlowSnapshot>();
+      s->flows.emplace_back();
+      s->flows.back().flow_id = 1;
+      return std::shared_ptr<const FlowSnapshot>(s);
+    };
     server = std::make_unique<ApiServer>(o);
     EXPECT_EQ(add_agent_routes(server->router(), hooks), "");
     EXPECT_EQ(add_openapi_route(server->router(), "9.9.9", o.metrics_auth), "");

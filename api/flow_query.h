@@ -1,0 +1,108 @@
+// Flow queries for the REST API and the WebSocket stream: filters, sorting,
+// keyset pagination and top-N over a snapshot of the active flows.
+//
+// A FlowSnapshot is a copy of every worker's active flows (see
+// dataplane/flow_snapshot.h), taken off the data path and shared read-only
+// by every request that arrives while it is fresh, so a busy dashboard costs
+// the workers one table walk per refresh interval, not one per request.
+//
+// Pages are cut with a keyset cursor (the last row's sort value and flow id)
+// rather than an offset: the next page continues after that row even when
+// the snapshot under it has been refreshed, and never repeats a row.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/http.h"
+#include "telemetry/flow_record.h"
+
+namespace ws {
+
+struct FlowSnapshot {
+  std::vector<FlowRecord> flows;  // client-oriented; counters of the current record slice
+  uint64_t taken_ns = 0;          // wall clock, ns since the epoch, when the copy finished
+  uint64_t overflow = 0;          // active flows left out because the copy was full
+  unsigned workers_missing = 0;   // workers that did not answer in time (their flows are absent)
+};
+using FlowSnapshotPtr = std::shared_ptr<const FlowSnapshot>;
+
+enum class FlowSort { kBytes, kPackets, kLastSeen };
+const char* flow_sort_name(FlowSort s);
+
+// An address or a CIDR prefix (v4 or v6).
+struct CidrFilter {
+  uint8_t family = 4;
+  uint8_t addr[16] = {};
+  uint8_t len = 32;
+  bool contains(const uint8_t* a, uint8_t fam) const;
+};
+// "10.0.0.1", "10.0.0.0/8", "2001:db8::/32"; false when malformed.
+bool parse_cidr_filter(const std::string& s, CidrFilter* out);
+
+struct FlowFilter {
+  std::optional<CidrFilter> ip;  // either endpoint
+  std::optional<uint16_t> port;  // either port
+  std::optional<uint8_t> proto;
+  std::string app;  // application name (case-insensitive); empty: any
+  std::optional<uint16_t> vlan;  // outer or inner id
+  bool matches(const FlowRecord& r) const;
+};
+
+struct FlowCursor {
+  FlowSort sort = FlowSort::kBytes;
+  uint64_t value = 0;
+  uint64_t flow_id = 0;
+};
+
+constexpr size_t kFlowPageMax = 1000;
+
+struct FlowQuery {
+  FlowFilter filter;
+  FlowSort sort = FlowSort::kBytes;
+  size_t limit = 100;  // 1..kFlowPageMax
+  std::optional<FlowCursor> after;
+};
+
+// Parses /flows query parameters (limit, cursor, sort, ip, port, proto,
+// app, vlan). Returns "" or a message naming the parameter and the reason.
+std::string parse_flow_query(const HttpRequest& req, FlowQuery* out);
+// Parses the filter parameters only (ip, port, proto, app, vlan).
+std::string parse_flow_filter(const HttpRequest& req, FlowFilter* out);
+
+std::string encode_cursor(const FlowCursor& c);
+std::optional<FlowCursor> decode_cursor(const std::string& s);
+
+// The value a flow is sorted by (descending; ties by ascending flow id).
+uint64_t sort_value(const FlowRecord& r, FlowSort s);
+
+struct FlowPage {
+  std::vector<const FlowRecord*> flows;  // into the snapshot
+  size_t matched = 0;                    // flows matching the filter, all pages
+  std::string next_cursor;               // empty on the last page
+};
+FlowPage query_flows(const FlowSnapshot& snap, const FlowQuery& q);
+
+// The n largest flows by `by` (kBytes or kPackets) that match f.
+std::vector<const FlowRecord*> top_flows(const FlowSnapshot& snap, FlowSort by, size_t n,
+                                         const FlowFilter& f = {});
+
+struct HostTotal {
+  uint8_t family = 4;
+  uint8_t addr[16] = {};
+  uint64_t packets = 0, bytes = 0;  // sent plus received
+  uint64_t flows = 0;
+};
+// Per-address totals over both endpoints of every flow, the n largest by `by`.
+std::vector<HostTotal> top_hosts(const FlowSnapshot& snap, FlowSort by, size_t n);
+
+std::string ip_text(const uint8_t* addr, uint8_t family);
+// One flow as the API prints it (EVE field names).
+nlohmann::json flow_json(const FlowRecord& r);
+nlohmann::json host_json(const HostTotal& h);
+
+}  // namespace ws

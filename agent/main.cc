@@ -164,6 +164,7 @@ int main(int argc, char** argv) {
   };
   hooks.metrics = [&rtp] { return rtp ? ws::AgentMetrics(*rtp).render() : std::string(); };
   hooks.flows = [&rtp]() -> ws::FlowSnapshotPtr { return rtp ? rtp->flow_snapshot() : nullptr; };
+  hooks.apps = [&rtp] { return rtp ? rtp->apps_status() : ws::AppsStatus{}; };
   // WebSocket /api/v1/stream: fed by the export thread as one more
   // exporter, served by the API (declared first: both hold it).
   ws::StreamOptions so;

@@ -504,6 +504,15 @@ RunSummary Runtime::summary() const {
 }
 
 // REST API accessors: atomics and values fixed by open() only.
+AppsStatus Runtime::apps_status() const {
+  AppsStatus st;
+  st.enabled = !workers_.empty() && workers_.front()->app_detect() != nullptr;
+  for (AppTotal& t : app_totals(workers_))
+    st.apps.push_back({std::move(t.name), t.id && t.app_proto ? t.app_proto : "", t.count.packets, t.count.bytes,
+                       t.count.flows});  // Unknown (id 0) has no app_proto
+  return st;
+}
+
 FlowSnapshotPtr Runtime::flow_snapshot() {
   if (workers_.empty()) return nullptr;
   std::lock_guard lock(flows_mu_);

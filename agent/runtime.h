@@ -104,6 +104,8 @@ class Runtime {
   // worker fills a few slots per burst. Null before open(). Waits up to
   // 2 s for a stalled worker, then leaves its flows out (workers_missing).
   FlowSnapshotPtr flow_snapshot();
+  // Totals per application over the workers (GET /api/v1/apps).
+  AppsStatus apps_status() const;
   // Recent alerts (GET /api/v1/alerts); null when the API is off.
   const AlertHistory* alert_history() const { return alert_history_; }
 

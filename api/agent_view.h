@@ -71,6 +71,19 @@ struct ReloadOutcome {
   RulesStatus report;  // the attempted load (kOk, kFailed) or the running rules
 };
 
+// Totals per application since start (GET /api/v1/apps): one row per nDPI
+// master protocol (or application without one), the metrics' `app` label.
+struct AppSummary {
+  std::string name;       // nDPI's name ("TLS", "DNS", "Unknown")
+  std::string app_proto;  // EVE app_proto ("tls"); empty: none
+  uint64_t packets = 0, bytes = 0, flows = 0;
+};
+
+struct AppsStatus {
+  bool enabled = false;  // nDPI classification runs
+  std::vector<AppSummary> apps;
+};
+
 struct AgentHooks {
   std::function<AgentStatus()> status;
   std::function<RulesStatus()> rules;
@@ -81,6 +94,7 @@ struct AgentHooks {
   // The active flows, at most api.flow_refresh_ms old; null when the agent
   // cannot give them (not running yet).
   std::function<std::shared_ptr<const FlowSnapshot>()> flows;
+  std::function<AppsStatus()> apps;
   // Recent alerts (GET /api/v1/alerts); null: none kept.
   const AlertHistory* alerts = nullptr;
 };

@@ -104,13 +104,24 @@ bool parse_cidr_filter(const std::string& s, CidrFilter* out) {
   return true;
 }
 
+// `app` names the flow's application as the API and metrics do: the EVE
+// app_proto ("tls"), nDPI's full name ("TLS.Google") or either of its parts
+// ("TLS", "Google"), case-insensitive.
+bool FlowFilter::app_matches(const FlowRecord& r) const {
+  if (iequals(app, std::string_view(r.app_proto, strnlen(r.app_proto, sizeof r.app_proto)))) return true;
+  const std::string_view full(r.app.protocol, strnlen(r.app.protocol, sizeof r.app.protocol));
+  if (full.empty()) return false;
+  if (iequals(app, full)) return true;
+  const size_t dot = full.find('.');
+  return dot != std::string_view::npos && (iequals(app, full.substr(0, dot)) || iequals(app, full.substr(dot + 1)));
+}
+
 bool FlowFilter::matches(const FlowRecord& r) const {
   if (proto && r.key.proto != *proto) return false;
   if (port && r.key.sport != *port && r.key.dport != *port) return false;
   if (ip && !ip->contains(r.key.src, r.key.family) && !ip->contains(r.key.dst, r.key.family)) return false;
   if (vlan && !((r.vlan_count > 0 && r.vlan[0] == *vlan) || (r.vlan_count > 1 && r.vlan[1] == *vlan))) return false;
-  if (!app.empty() && !iequals(app, std::string_view(r.app_proto, strnlen(r.app_proto, sizeof r.app_proto))))
-    return false;
+  if (!app.empty() && !app_matches(r)) return false;
   return true;
 }
 
@@ -321,6 +332,14 @@ nlohmann::json flow_json(const FlowRecord& r) {
   j["bytes_toclient"] = r.bytes[1];
   j["start"] = ts(r.flow_start_ns);
   j["last_seen"] = ts(r.end_ns);
+  if (r.app.present()) {
+    json n = {{"protocol", std::string(r.app.protocol, strnlen(r.app.protocol, sizeof r.app.protocol))},
+              {"category", std::string(r.app.category, strnlen(r.app.category, sizeof r.app.category))},
+              {"confidence", app_confidence_name(r.app.confidence)}};
+    if (const size_t n_host = strnlen(r.app.hostname, sizeof r.app.hostname))
+      n["hostname"] = std::string(r.app.hostname, n_host);
+    j["ndpi"] = std::move(n);
+  }
   j["state"] = flow_state_name(r.state);
   if (r.key.proto == 6) j["tcp_state"] = tcp_state_name(r.tcp_state);
   j["worker"] = r.worker;

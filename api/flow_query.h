@@ -48,9 +48,10 @@ struct FlowFilter {
   std::optional<CidrFilter> ip;  // either endpoint
   std::optional<uint16_t> port;  // either port
   std::optional<uint8_t> proto;
-  std::string app;  // application name (case-insensitive); empty: any
+  std::string app;  // app_proto or nDPI name, case-insensitive (see app_matches); empty: any
   std::optional<uint16_t> vlan;  // outer or inner id
   bool matches(const FlowRecord& r) const;
+  bool app_matches(const FlowRecord& r) const;
 };
 
 struct FlowCursor {

@@ -1,5 +1,6 @@
 #include "api/traffic_routes.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "api/alert_history.h"
@@ -148,6 +149,35 @@ void add_traffic_routes(const AgentHooks* h, std::vector<Route>& routes) {
   {
     Route r;
     r.method = "GET";
+    r.path = "/api/v1/apps";
+    r.summary =
+        "Packets, bytes and flows per application (nDPI master protocol) since start, largest first; the names "
+        "are the /metrics `app` label and the /flows `app` filter's";
+    r.response_schema = "Apps";
+    r.errors = {400};
+    r.query = {{"sort", "string", "bytes (default), packets or flows"}};
+    r.handler = [h](const HttpRequest& req) {
+      const std::string sort = req.query_param("sort").empty() ? "bytes" : req.query_param("sort");
+      if (sort != "bytes" && sort != "packets" && sort != "flows")
+        return error_response(400, "sort: '" + sort + "' is not bytes, packets or flows");
+      AppsStatus st = h->apps ? h->apps() : AppsStatus{};
+      auto key = [&](const AppSummary& a) { return sort == "packets" ? a.packets : sort == "flows" ? a.flows : a.bytes; };
+      std::stable_sort(st.apps.begin(), st.apps.end(),
+                       [&](const AppSummary& a, const AppSummary& b) { return key(a) > key(b); });
+      nlohmann::json apps = nlohmann::json::array();
+      for (const AppSummary& a : st.apps)
+        apps.push_back({{"name", a.name},
+                        {"app_proto", a.app_proto.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.app_proto)},
+                        {"packets", a.packets},
+                        {"bytes", a.bytes},
+                        {"flows", a.flows}});
+      return json_response(200, {{"enabled", st.enabled}, {"sort", sort}, {"apps", std::move(apps)}});
+    };
+    routes.push_back(std::move(r));
+  }
+  {
+    Route r;
+    r.method = "GET";
     r.path = "/api/v1/alerts";
     r.summary =
         "Recent alerts (EVE alert events), newest first, from a ring of api.alert_history alerts; paged with "
@@ -209,6 +239,8 @@ void add_traffic_schemas(nlohmann::json& s) {
                    {"last_seen", str},
                    {"state", str},
                    {"tcp_state", str},
+                   {"ndpi", obj({{"protocol", str}, {"category", str}, {"confidence", str}, {"hostname", str}},
+                                {"protocol", "category", "confidence"})},
                    {"worker", u64}},
                   {"flow_id", "src_ip", "src_port", "dest_ip", "dest_port", "proto", "pkts_toserver", "pkts_toclient",
                    "bytes_toserver", "bytes_toclient", "start", "last_seen", "state"});
@@ -229,6 +261,10 @@ void add_traffic_schemas(nlohmann::json& s) {
   s["Host"] = obj({{"ip", str}, {"packets", u64}, {"bytes", u64}, {"flows", u64}}, {"ip", "packets", "bytes", "flows"});
   s["TopHosts"] = obj({{"by", str}, {"hosts", array_of("Host")}, {"snapshot", {{"$ref", "#/components/schemas/FlowSnapshot"}}}},
                       {"by", "hosts", "snapshot"});
+  s["App"] = obj({{"name", str}, {"app_proto", nstr}, {"packets", u64}, {"bytes", u64}, {"flows", u64}},
+                 {"name", "app_proto", "packets", "bytes", "flows"});
+  s["Apps"] = obj({{"enabled", {{"type", "boolean"}}}, {"sort", str}, {"apps", array_of("App")}},
+                  {"enabled", "sort", "apps"});
   s["AlertList"] = obj({{"alerts", {{"type", "array"}, {"items", {{"type", "object"}, {"description", "an EVE alert event"}}}}},
                         {"next_cursor", nstr},
                         {"total", u64},

@@ -114,6 +114,14 @@ TEST(FlowQuery, FiltersOnEveryField) {
   EXPECT_EQ(ids("vlan=8"), (std::set<uint64_t>{}));
   EXPECT_EQ(ids("app=DNS"), (std::set<uint64_t>{2}));
   EXPECT_EQ(ids("app=dns&proto=tcp"), (std::set<uint64_t>{}));
+  // nDPI's names: the full name and either part of it.
+  std::memcpy(s.flows[0].app.protocol, "TLS.Google", 10);
+  std::memcpy(s.flows[0].app_proto, "tls", 3);
+  EXPECT_EQ(ids("app=TLS.Google"), (std::set<uint64_t>{1}));
+  EXPECT_EQ(ids("app=google"), (std::set<uint64_t>{1}));
+  EXPECT_EQ(ids("app=TLS"), (std::set<uint64_t>{1}));
+  EXPECT_EQ(ids("app=TLS.Goo"), (std::set<uint64_t>{}));
+  EXPECT_EQ(ids("app=Goo"), (std::set<uint64_t>{}));
 }
 
 TEST(FlowQuery, PagesVisitEveryFlowOnceInOrderEvenWhenTheSnapshotChanges) {

@@ -98,6 +98,9 @@ void DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint3
   } else {
     in.established = e.flow_state != static_cast<uint8_t>(FlowState::kNew);
   }
+  // Suricata runs its app-layer on TCP, UDP and SCTP only; a flow of
+  // another protocol never has an app-layer protocol for rules.
+  if (app_ && (d.key.proto == 6 || d.key.proto == 17 || d.key.proto == 132)) in.app = app_->rule_app(flow_index);
   in.ttl = d.ttl;
   in.tcp_flags = d.tcp_flags;
   in.icmp_type = d.icmp_type;
@@ -174,7 +177,7 @@ void DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint3
       return true;
     }
     ++written;
-    emit(p, d, e, ri, to_server, action, from_stream);
+    emit(p, d, e, flow_index, ri, to_server, action, from_stream);
     return true;
   };
   // IP-only rules: on the first packet of each direction of the flow, as
@@ -292,8 +295,8 @@ void DetectStage::inspect_stream(const MatchInput& pkt, const Decoded& d, const 
   sc.valid[dir] = 1;
 }
 
-void DetectStage::emit(const Packet& p, const Decoded& d, FlowEntry& e, size_t rule_index, bool to_server,
-                       RuleAction action, bool stream) {
+void DetectStage::emit(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t flow_index, size_t rule_index,
+                       bool to_server, RuleAction action, bool stream) {
   AlertRecord* a;
   while ((a = alerts_.reserve()) == nullptr) {
     // The export thread drains this ring; waiting loses nothing.
@@ -326,7 +329,12 @@ void DetectStage::emit(const Packet& p, const Decoded& d, FlowEntry& e, size_t r
   a->icmp_code = d.icmp_code;
   a->ifindex = p.ifindex;
   a->worker = worker_;
-  a->app_proto[0] = 0;
+  if (app_) {
+    app_->label_alert(flow_index, *a);
+  } else {
+    a->app_proto[0] = 0;
+    a->app = AppLabel{};
+  }
   a->payload_len = 0;
   a->payload_truncated = false;
   if (opts_.payload && d.payload_len) {

@@ -16,6 +16,15 @@
 //     packet_alert_max, 15), the rest counted;
 //   - alert thresholds and suppressions (shared by all workers) decide last.
 //
+// App-layer rules (`alert http …`, `app-layer-protocol`) see the flow's
+// protocol as nDPI has named it (AppDetect, run before this stage on the
+// same packet): MatchInput::app is one byte from the flow's nDPI side-table
+// slot, already in cache. Until nDPI names the protocol such rules do not
+// match; the packet on which it does is the first they are evaluated on.
+// Earlier packets are not looked at again (there is no stream buffer to
+// replay), and an alert carries the flow's app_proto and nDPI label as
+// they stand at that packet.
+//
 // Flowbits live beside the flow table, not in it: kMaxFlowbits bits (128
 // bytes) per flow slot in a lazily committed mapping, touched only by flows
 // that set a bit. A flow reads its slot only once it has set a bit (the
@@ -31,6 +40,7 @@
 #include "dataplane/counters.h"
 #include "dataplane/decode.h"
 #include "dataplane/flow_table.h"
+#include "dataplane/ndpi.h"
 #include "dataplane/packet.h"
 #include "dataplane/ring.h"
 #include "rules/matcher.h"
@@ -84,6 +94,9 @@ class DetectStage {
       slot_.ack(worker_, s);
     }
   }
+  // The worker's application classification, read for app-layer rules and
+  // alert labels (null: none, app-layer rules never match).
+  void set_app(const AppDetect* app) { app_ = app; }
   // False when the running set has no rules: inspect() need not be called.
   bool active() const { return active_; }
 
@@ -102,8 +115,8 @@ class DetectStage {
 
  private:
   void switch_to(const RuleSnapshot* s);
-  void emit(const Packet& p, const Decoded& d, FlowEntry& e, size_t rule_index, bool to_server, RuleAction action,
-            bool stream);
+  void emit(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t flow_index, size_t rule_index, bool to_server,
+            RuleAction action, bool stream);
   template <typename F>
   void inspect_stream(const MatchInput& pkt, const Decoded& d, const FlowEntry& e, uint32_t flow_index,
                       bool to_server, std::span<const uint32_t> pkt_matched, F& on_match);
@@ -125,6 +138,7 @@ class DetectStage {
   RuleSlot& slot_;
   DetectOptions opts_;
   const RuleSnapshot* snap_ = nullptr;
+  const AppDetect* app_ = nullptr;
   MatchScratch* scratch_ = nullptr;
   MatchCounters earlier_;  // counts of the scratches of earlier rule sets
   bool active_ = false;

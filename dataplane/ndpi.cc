@@ -101,6 +101,12 @@ const char* suricata_name(uint16_t id) {
   }
 }
 
+// nDPI found the protocol in the payload (or in a flow it correlated by
+// payload), not only by port or address.
+bool by_payload(uint8_t confidence) {
+  return confidence >= NDPI_CONFIDENCE_DPI_CACHE && confidence < NDPI_CONFIDENCE_MAX;
+}
+
 void copy_text(char* dst, size_t cap, const char* src) {
   size_t n = src ? strnlen(src, cap - 1) : 0;
   if (n) std::memcpy(dst, src, n);
@@ -142,12 +148,16 @@ std::unique_ptr<AppDetect> AppDetect::create(uint16_t worker, size_t flow_capaci
   const size_t nproto = ndpi_get_num_supported_protocols(d->mod_);
   d->names_.resize(nproto);
   d->suricata_names_.resize(nproto);
+  d->rule_apps_.assign(nproto, AppProto::kOther);
+  d->rule_apps_[NDPI_PROTOCOL_UNKNOWN] = AppProto::kFailed;
   for (size_t i = 0; i < nproto; ++i) {
     const char* n = ndpi_get_proto_name(d->mod_, static_cast<uint16_t>(i));
     d->names_[i] = n ? n : "";
     ShortName& s = d->suricata_names_[i];
     if (const char* sn = suricata_name(static_cast<uint16_t>(i))) {
       copy_text(s.name, sizeof s.name, sn);
+      // Rules name the same protocols by the same names.
+      if (std::optional<AppProto> p = app_proto_by_name(sn)) d->rule_apps_[i] = *p;
     } else {
       // Others: nDPI's name in lowercase with '-' for '_' ("bittorrent",
       // "ftp-data" style), cut to the field's 15 characters.
@@ -199,6 +209,7 @@ void AppDetect::inspect_slow(const Packet& p, const Decoded& d, FlowApp& a) {
     if (free_.empty()) {
       stats_.pool_exhausted.inc();
       a.state = kAppSkipped;
+      a.rule_app = AppProto::kFailed;  // final: nothing will classify it
       inspect_slow(p, d, a);
       return;
     }
@@ -224,6 +235,19 @@ void AppDetect::inspect_slow(const Packet& p, const Decoded& d, FlowApp& a) {
   }
   stats_.packets_inspected.inc();
   const bool enough = a.packets >= opts_.max_packets || f->fail_with_unknown;
+  if (r.app_protocol != NDPI_PROTOCOL_UNKNOWN && by_payload(static_cast<uint8_t>(f->confidence))) {
+    // Named from the payload: the protocol is known from this packet on,
+    // as Suricata's protocol detection is done once a parser takes the flow,
+    // even though nDPI may go on reading (a certificate, the response) for
+    // the rest of the label. Rules match from here; the label so far is
+    // kept for alerts (label_alert).
+    const size_t n = names_.size();
+    a.master = r.master_protocol < n ? r.master_protocol : 0;
+    a.app = r.app_protocol < n ? r.app_protocol : 0;
+    a.category = static_cast<uint16_t>(r.category);
+    a.confidence = static_cast<uint8_t>(f->confidence);
+    a.rule_app = rule_app_of(a.master ? a.master : a.app);
+  }
   if (r.app_protocol == NDPI_PROTOCOL_UNKNOWN && !enough) return;
   if (!enough) {
     // Named, but nDPI still collects metadata (a certificate, the DNS
@@ -256,6 +280,11 @@ void AppDetect::finish(FlowApp& a, const ndpi_proto* detected) {
   a.confidence = static_cast<uint8_t>(f->confidence);
   a.risk = f->risk;
   copy_text(a.hostname, sizeof a.hostname, f->host_server_name);
+  // Rules see a protocol only when nDPI recognised it in the payload, as
+  // EVE's app_proto does (label()): a guess from ports or addresses is no
+  // parsed protocol, so the flow counts as failed, as in Suricata.
+  const uint16_t id = a.master ? a.master : a.app;
+  a.rule_app = by_payload(a.confidence) ? rule_app_of(id) : AppProto::kFailed;
   release(a);
   a.state = kAppDone;
   count_flow(a);
@@ -298,22 +327,29 @@ void AppDetect::on_end(uint32_t flow_index) {
     finish(a, nullptr);
   }
   a.state = kAppNone;
+  a.rule_app = AppProto::kUnknown;
 }
 
-void AppDetect::label(uint32_t flow_index, uint8_t ip_proto, char (&app_proto)[16], AppLabel& out) const {
+void AppDetect::label(uint32_t flow_index, uint8_t ip_proto, char (&app_proto)[16], AppLabel& out,
+                      bool so_far) const {
   const FlowApp& a = side_[flow_index];
   out = AppLabel{};
   app_proto[0] = 0;
-  if (a.state != kAppDone && a.state != kAppSkipped) return;
-  if (a.state == kAppDone) {
+  // While nDPI still reads a flow it has named, the ids are final enough
+  // (the master does not change) and the host name and risks are those
+  // found so far.
+  const bool named = so_far && a.state == kAppDetecting && a.rule_app != AppProto::kUnknown;
+  if (a.state != kAppDone && a.state != kAppSkipped && !named) return;
+  if (a.state == kAppDone || named) {
     ndpi_protocol r;
     r.master_protocol = a.master;
     r.app_protocol = a.app;
     r.category = static_cast<ndpi_protocol_category_t>(a.category);
     ndpi_protocol2name(mod_, r, out.protocol, sizeof out.protocol);
     copy_text(out.category, sizeof out.category, ndpi_category_get_name(mod_, r.category));
-    copy_text(out.hostname, sizeof out.hostname, a.hostname);
-    out.risk = a.risk;
+    const ndpi_flow_struct* f = named ? state(a.pool) : nullptr;
+    copy_text(out.hostname, sizeof out.hostname, f ? f->host_server_name : a.hostname);
+    out.risk = f ? f->risk : a.risk;
     out.master = a.master;
     out.app = a.app;
     out.confidence = a.confidence;
@@ -328,8 +364,7 @@ void AppDetect::label(uint32_t flow_index, uint8_t ip_proto, char (&app_proto)[1
   // only guessed from its ports or addresses, is "failed" like a flow no
   // Suricata parser took (see eve.cc); ndpi.protocol still shows the guess.
   const uint16_t id = a.master ? a.master : a.app;
-  const bool by_payload = a.confidence >= NDPI_CONFIDENCE_DPI_CACHE && a.confidence < NDPI_CONFIDENCE_MAX;
-  if (a.state == kAppDone && by_payload && id != NDPI_PROTOCOL_UNKNOWN &&
+  if ((a.state == kAppDone || named) && by_payload(a.confidence) && id != NDPI_PROTOCOL_UNKNOWN &&
       (ip_proto == 6 || ip_proto == 17 || ip_proto == 132))
     copy_text(app_proto, sizeof app_proto, app_proto_name(id));
 }

@@ -44,6 +44,7 @@
 #include "dataplane/decode.h"
 #include "dataplane/flow_table.h"
 #include "dataplane/packet.h"
+#include "rules/app_proto.h"
 #include "telemetry/alert_record.h"
 #include "telemetry/flow_record.h"
 
@@ -96,19 +97,28 @@ struct AppCount {
 };
 
 // What the side table keeps per flow slot. 112 bytes.
+// rule_app is what rules see of the classification (rules/app_proto.h):
+// kUnknown until nDPI names the protocol from the payload (it may read a
+// few more packets for the rest of its label: master, app, category and
+// confidence then already hold the name so far), then the Suricata
+// protocol, kOther for one Suricata has no name for, or, once the label is
+// final without a protocol from the payload, kFailed (Unknown, a port or
+// address guess, a flow never classified).
 struct FlowApp {
   uint64_t risk;        // nDPI risk bits
   uint32_t pool;        // index of the nDPI state while classifying
   uint32_t bytes;       // frame bytes seen while classifying
-  uint16_t master;      // nDPI ids, valid once state is kDone
+  uint16_t master;      // nDPI ids, final once state is kDone (see rule_app)
   uint16_t app;
   uint16_t category;
   uint8_t state;        // AppState
   uint8_t confidence;   // ndpi_confidence_t
   uint8_t packets;      // packets seen while classifying
   uint8_t guessed;      // the label is nDPI's give-up guess
+  AppProto rule_app;    // for rule matching, set with state
   char hostname[80];    // as nDPI's host_server_name
 };
+static_assert(sizeof(FlowApp) == 112);
 
 enum AppState : uint8_t {
   kAppNone = 0,       // slot free, or the flow has not been seen yet
@@ -150,11 +160,23 @@ class AppDetect final : public FlowHooks {
   // Worker thread: the flow's classification so far (state kAppDone once
   // final), for rule matching.
   const FlowApp& flow(uint32_t flow_index) const { return side_[flow_index]; }
+  // Worker thread: what rules match on (FlowApp::rule_app). The packet on
+  // which nDPI names the protocol already sees it, since inspect() runs
+  // before the rules.
+  AppProto rule_app(uint32_t flow_index) const { return side_[flow_index].rule_app; }
+  // Any thread: the rule value an nDPI master (or application) id stands
+  // for when recognised in the payload.
+  AppProto rule_app_of(uint16_t id) const { return rule_apps_[id < rule_apps_.size() ? id : 0]; }
   // Worker thread: fills r.app_proto and r.app from the flow's state (empty
-  // while it is still being classified).
-  void label(uint32_t flow_index, uint8_t ip_proto, char (&app_proto)[16], AppLabel& out) const;
+  // while it is still being classified). so_far: also a flow nDPI has named
+  // but still reads (the label an alert on that packet carries); records
+  // wait for the final label.
+  void label(uint32_t flow_index, uint8_t ip_proto, char (&app_proto)[16], AppLabel& out,
+             bool so_far = false) const;
   void label_record(uint32_t flow_index, FlowRecord& r) const { label(flow_index, r.key.proto, r.app_proto, r.app); }
-  void label_alert(uint32_t flow_index, AlertRecord& a) const { label(flow_index, a.flow.proto, a.app_proto, a.app); }
+  void label_alert(uint32_t flow_index, AlertRecord& a) const {
+    label(flow_index, a.flow.proto, a.app_proto, a.app, true);
+  }
 
   // Any thread (fixed after create()): nDPI's protocol ids are 0..protocols()-1.
   size_t protocols() const { return names_.size(); }
@@ -203,6 +225,7 @@ class AppDetect final : public FlowHooks {
   size_t module_bytes_ = 0;
   std::vector<std::string> names_;
   std::vector<ShortName> suricata_names_;
+  std::vector<AppProto> rule_apps_;  // per nDPI id: the AppProto it maps to
   std::unique_ptr<AppCounters[]> counters_;  // names_.size() entries
   AppDetectStats stats_;
 };

@@ -86,7 +86,10 @@ Worker::Worker(uint16_t id, const WorkerConfig& cfg)
     app_ = AppDetect::create(id, flows_.capacity(), cfg.ndpi, &start_error_);
     if (app_) flows_.set_hooks(app_.get());
   }
-  if (cfg.rules) detect_ = std::make_unique<DetectStage>(id, *cfg.rules, cfg.flows.capacity, cfg.detect);
+  if (cfg.rules) {
+    detect_ = std::make_unique<DetectStage>(id, *cfg.rules, cfg.flows.capacity, cfg.detect);
+    detect_->set_app(app_.get());
+  }
 }
 
 void Worker::put(const FlowRecord& r) {
@@ -130,6 +133,8 @@ void Worker::process(const Packet* const* pkts, const Decoded* const* dec, int n
   for (int i = 0; i < n; ++i) {
     FlowEntry* e = flows_.update(*pkts[i], *dec[i], canon[i], hash[i], side[i]);
     const uint32_t slot = flows_.index_of(*e);
+    // nDPI before the rules: the packet on which nDPI names the protocol
+    // is already matched by that protocol's rules.
     if (app) app->inspect(*pkts[i], *dec[i], slot);
     if (detect) detect->inspect(*pkts[i], *dec[i], *e, slot, side[i] == e->client_is_b);
     if (pkts[i]->ts_ns > now) now = pkts[i]->ts_ns;

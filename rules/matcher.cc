@@ -104,9 +104,23 @@ bool proto_match(const Rule& r, const MatchInput& in) {
     case RuleProto::kIcmp: return in.ip_proto == 1 || in.ip_proto == 58;
     case RuleProto::kIcmpV4: return in.ip_proto == 1;
     case RuleProto::kIcmpV6: return in.ip_proto == 58;
-    case RuleProto::kAppLayer: return false;
+    case RuleProto::kAppLayer: {
+      const uint8_t t = app_proto_transports(r.app);
+      return (in.ip_proto == 6 && (t & kAppOverTcp)) || (in.ip_proto == 17 && (t & kAppOverUdp));
+    }
   }
   return false;
+}
+
+// The AppProto values a rule accepts: its header protocol, and each
+// app-layer-protocol keyword (negated: any final value but the listed
+// ones, never kUnknown, as Suricata).
+uint64_t app_allowed(const Rule& r) {
+  uint64_t m = ~uint64_t{0};
+  if (r.proto == RuleProto::kAppLayer) m &= app_bit(r.app);
+  for (const AppLayerProtocol& a : r.app_layer_protocol)
+    m &= a.negated ? ~(a.protos | app_bit(AppProto::kUnknown)) : a.protos;
+  return m;
 }
 
 bool flow_match(const FlowOpts& f, const MatchInput& in) {
@@ -417,7 +431,7 @@ bool is_ip_only(const Rule& r) {
     default: return false;
   }
   if (!r.payload.empty() || r.dsize || r.flow || r.ttl || r.ip_proto || r.itype || r.icode || r.icmp_id ||
-      r.icmp_seq || r.flags)
+      r.icmp_seq || r.flags || !r.app_layer_protocol.empty())
     return false;
   if (r.sport.kind != PortNode::Kind::kAny || r.sport.negated || r.dport.kind != PortNode::Kind::kAny ||
       r.dport.negated)
@@ -483,10 +497,6 @@ bool indexable_ports(const Rule& r, std::vector<uint16_t>& out) {
 }
 
 std::string unsupported_reason(const Rule& r, std::string& keyword) {
-  if (r.proto == RuleProto::kAppLayer) {
-    keyword = "header";
-    return "app-layer protocol '" + r.app_proto + "' needs protocol detection, not supported by the matcher yet";
-  }
   size_t vars = 0;
   for (const PayloadMatch& pm : r.payload) {
     bool dce = false;
@@ -510,7 +520,14 @@ RuleSet::CompiledRule::~CompiledRule() {
 }
 
 RuleSet::CompiledRule::CompiledRule(CompiledRule&& o) noexcept
-    : rule(std::move(o.rule)), ip_only(o.ip_only), header_only(o.header_only), floating(o.floating), fp(std::move(o.fp)), pcre(std::move(o.pcre)), flowbits(std::move(o.flowbits)) {
+    : rule(std::move(o.rule)),
+      ip_only(o.ip_only),
+      header_only(o.header_only),
+      floating(o.floating),
+      app_allowed(o.app_allowed),
+      fp(std::move(o.fp)),
+      pcre(std::move(o.pcre)),
+      flowbits(std::move(o.flowbits)) {
   o.pcre.clear();
 }
 
@@ -623,6 +640,7 @@ std::shared_ptr<const RuleSet> RuleSet::build(const std::vector<Rule>& rules, st
     cr.header_only = is_ip_only(r);
     cr.ip_only = cr.header_only && !has_negation(r.src) && !has_negation(r.dst);
     cr.floating = is_floating(r);
+    cr.app_allowed = app_allowed(r);
     if (r.proto == RuleProto::kTcpStream || (r.flow && r.flow->stream == FlowOpts::Stream::kOnlyStream))
       set->stream_only_rules_ = true;
     cr.fp = select_fast_pattern(r);
@@ -658,7 +676,11 @@ std::shared_ptr<const RuleSet> RuleSet::build(const std::vector<Rule>& rules, st
         case RuleProto::kTcp: case RuleProto::kTcpPkt: case RuleProto::kTcpStream: in_class = cls == kClassTcp; break;
         case RuleProto::kUdp: in_class = cls == kClassUdp; break;
         case RuleProto::kIcmp: case RuleProto::kIcmpV4: case RuleProto::kIcmpV6: in_class = cls == kClassIcmp; break;
-        case RuleProto::kAppLayer: break;
+        case RuleProto::kAppLayer: {
+          const uint8_t t = app_proto_transports(r.app);
+          in_class = (cls == kClassTcp && (t & kAppOverTcp)) || (cls == kClassUdp && (t & kAppOverUdp));
+          break;
+        }
       }
       if (!in_class) continue;
       if (r.flow && r.flow->dir != FlowOpts::Dir::kAny &&
@@ -824,6 +846,9 @@ size_t RuleSet::collect(const MatchInput& in, MatchScratch& s, bool with_ip_only
 
 bool RuleSet::confirm(size_t rule_index, const MatchInput& in, MatchScratch& s) const {
   const CompiledRule& cr = rules_[rule_index];
+  // The flow's application protocol first: one bit test rules out a rule
+  // for another protocol before its header or payload is looked at.
+  if (!((cr.app_allowed >> static_cast<unsigned>(in.app)) & 1)) return false;
   const Rule& r = cr.rule;
   if (!proto_match(r, in)) return false;
   if (!header_oneway(r, in, false) && !(r.direction == RuleDirection::kBoth && header_oneway(r, in, true)))

@@ -30,8 +30,17 @@
 // `noalert` still reaches the callback: it may have set bits, and the caller
 // decides not to alert.
 //
-// Not supported yet (build() rejects the rule and says why): app-layer
-// protocols, dce byte options. threshold and detection_filter are accepted
+// App-layer protocols (`alert http …`, `app-layer-protocol`) are matched on
+// the flow's classification, which the caller passes in MatchInput::app
+// (the data plane takes it from nDPI, dataplane/ndpi.h). Each rule's
+// protocol conditions are folded at build into one mask of the AppProto
+// values it accepts, and confirm() tests that bit before anything else, so
+// a rule for another protocol costs one shift per candidate. A rule with an
+// app-layer header goes only into the groups of the transports Suricata
+// parses that protocol on (http: tcp; dns: tcp and udp).
+//
+// Not supported yet (build() rejects the rule and says why): dce byte
+// options. threshold and detection_filter are accepted
 // and left to the alert stage (rules/threshold.h): a match here is a
 // candidate alert that the thresholds may still hold back.
 #pragma once
@@ -75,6 +84,9 @@ struct MatchInput {
   uint8_t icmp_type = 0, icmp_code = 0;
   bool icmp_has_id = false;  // echo / echo reply and the like carry id+seq
   uint16_t icmp_id = 0, icmp_seq = 0;
+  // The flow's application protocol (rules/app_proto.h): kUnknown while it
+  // is being classified or without a classifier, then final for the flow.
+  AppProto app = AppProto::kUnknown;
   // The flow's flowbits, ceil(flowbit_count() / 64) words, owned by the flow
   // and updated in place by set/unset/toggle. Empty: no flow, every bit
   // reads as unset and changes are dropped.
@@ -262,6 +274,9 @@ struct RuleSet::CompiledRule {
   bool ip_only = false;      // header and flowbit setters only: matched once per flow direction
   bool header_only = false;  // ip_only, or the same with a negated address ("like IP-only")
   bool floating = false;     // payload conditions all relative: can match across a segment join
+  // AppProto values the flow may have (bit per value): the header's
+  // protocol and every app-layer-protocol keyword folded together.
+  uint64_t app_allowed = ~uint64_t{0};
   std::optional<FastPattern> fp;
   std::vector<void*> pcre;  // pcre2_code_8* per payload item (null if not pcre)
   struct FlowbitOp {

@@ -19,12 +19,15 @@
 #include <variant>
 #include <vector>
 
+#include "rules/app_proto.h"
+
 namespace ws {
 
 enum class RuleAction : uint8_t { kAlert, kDrop, kPass, kReject };
 
 // kIcmp covers ICMPv4 and ICMPv6 (Suricata's `icmp`); kIcmpV4/kIcmpV6 are
-// the explicit forms. kAppLayer keeps the protocol name in Rule::app_proto.
+// the explicit forms. kAppLayer keeps the protocol name in Rule::app_proto
+// and its value in Rule::app (rules/app_proto.h).
 enum class RuleProto : uint8_t {
   kIp, kTcp, kUdp, kIcmp, kIcmpV4, kIcmpV6, kTcpPkt, kTcpStream, kAppLayer
 };
@@ -195,10 +198,19 @@ struct TcpFlags {
   uint8_t ignore = 0;  // the mask after the comma: flags left out of the test
 };
 
+// `app-layer-protocol:[!]a|b[,mode]`: the flow's application protocol is
+// (not) one of `protos` (AppProto bits; `unknown` and `failed` are values
+// too). Negated, it never matches while the protocol is unknown (Suricata).
+struct AppLayerProtocol {
+  uint64_t protos = 0;
+  bool negated = false;
+};
+
 struct Rule {
   RuleAction action = RuleAction::kAlert;
   RuleProto proto = RuleProto::kIp;
-  std::string app_proto;  // for kAppLayer: "http", "tls", "dns", ...
+  std::string app_proto;  // for kAppLayer: "http", "tls", "dns", ... as written
+  AppProto app = AppProto::kUnknown;  // for kAppLayer: the protocol app_proto names
   AddressNode src, dst;
   PortNode sport, dport;
   RuleDirection direction = RuleDirection::kToDst;
@@ -224,6 +236,7 @@ struct Rule {
   std::optional<uint16_t> icmp_id, icmp_seq;
   std::optional<TcpFlags> flags;
   bool noalert = false;  // `noalert`, or `flowbits:noalert`
+  std::vector<AppLayerProtocol> app_layer_protocol;  // all must hold
 
   // Where it came from, for diagnostics.
   std::string file;

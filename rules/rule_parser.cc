@@ -1188,6 +1188,56 @@ bool kw_noalert(Ctx& c, std::string_view) {
   return true;
 }
 
+// `app-layer-protocol:[!]name[|name...][,qualifier...]`. One nDPI
+// classification stands for the whole flow, so the modes that pick one
+// direction's or the original protocol cannot be honoured and are refused;
+// `direction` (the default), `either` and `final` all mean that
+// classification, and `exact` changes nothing (no protocol here has
+// sub-protocols a rule could match loosely).
+bool kw_app_layer_protocol(Ctx& c, std::string_view v) {
+  std::vector<std::string_view> parts = split_plain(v, ',');
+  std::string_view names = parts[0];
+  AppLayerProtocol a;
+  if (!names.empty() && names[0] == '!') {
+    a.negated = true;
+    names = trim(names.substr(1));
+  }
+  for (std::string_view n : split_plain(names, '|')) {
+    if (n.empty()) return c.fail("empty protocol name in " + quote(v));
+    if (n == "unknown") {
+      if (a.negated) return c.fail("'unknown' cannot be negated");
+      a.protos |= app_bit(AppProto::kUnknown);
+      continue;
+    }
+    if (n == "failed") {
+      a.protos |= app_bit(AppProto::kFailed);
+      continue;
+    }
+    std::string why;
+    std::optional<AppProto> p = app_proto_by_name(n, &why);
+    if (!p) {
+      c.kind = RuleError::Kind::kUnsupportedKeyword;
+      if (!why.empty()) return c.fail(why);
+      return c.fail("unknown app-layer protocol " + quote(n) + " (known: " + app_proto_names() +
+                    ", unknown, failed)");
+    }
+    a.protos |= app_bit(*p);
+  }
+  for (size_t i = 1; i < parts.size(); ++i) {
+    std::string_view q = parts[i];
+    if (q == "direction" || q == "either" || q == "final" || q == "exact") continue;
+    if (q == "to_server" || q == "to_client" || q == "original") {
+      c.kind = RuleError::Kind::kUnsupportedKeyword;
+      return c.fail("mode " + quote(q) +
+                    " needs a protocol per direction or per protocol change; nDPI gives one classification "
+                    "per flow (use no mode, 'either' or 'final')");
+    }
+    return c.fail("unknown mode " + quote(q));
+  }
+  c.r.app_layer_protocol.push_back(a);
+  return true;
+}
+
 // Every option keyword the parser accepts. Anything else rejects the rule.
 constexpr Keyword kKeywords[] = {
     {"msg", Arg::kRequired, kw_msg},
@@ -1226,6 +1276,7 @@ constexpr Keyword kKeywords[] = {
     {"ttl", Arg::kRequired, kw_ttl},
     {"ip_proto", Arg::kRequired, kw_ip_proto},
     {"noalert", Arg::kNone, kw_noalert},
+    {"app-layer-protocol", Arg::kRequired, kw_app_layer_protocol},
 };
 
 const Keyword* find_keyword(std::string_view name) {
@@ -1272,13 +1323,9 @@ bool split_options(std::string_view body, std::vector<Option>& out, std::string&
   return true;
 }
 
-bool parse_proto(std::string_view s, Rule& r) {
-  static constexpr std::string_view kAppProtos[] = {
-      "http", "http1", "http2", "tls", "ssl", "dns", "ssh", "smtp", "quic", "ftp", "ftp-data",
-      "smb", "dcerpc", "nfs", "ntp", "dhcp", "krb5", "snmp", "sip", "rfb", "mqtt", "rdp", "ike",
-      "ikev2", "imap", "pop3", "modbus", "dnp3", "enip", "tftp", "telnet", "bittorrent-dht",
-      "pgsql", "websocket", "ldap",
-  };
+// The header's protocol; an app-layer name becomes kAppLayer with its
+// AppProto. Returns the reason when the name is refused.
+std::string parse_proto(std::string_view s, Rule& r) {
   if (s == "ip") r.proto = RuleProto::kIp;
   else if (s == "tcp") r.proto = RuleProto::kTcp;
   else if (s == "udp") r.proto = RuleProto::kUdp;
@@ -1288,15 +1335,18 @@ bool parse_proto(std::string_view s, Rule& r) {
   else if (s == "tcp-pkt") r.proto = RuleProto::kTcpPkt;
   else if (s == "tcp-stream") r.proto = RuleProto::kTcpStream;
   else {
-    for (std::string_view a : kAppProtos)
-      if (a == s) {
-        r.proto = RuleProto::kAppLayer;
-        r.app_proto = std::string(s);
-        return true;
-      }
-    return false;
+    std::string why;
+    std::optional<AppProto> p = app_proto_by_name(s, &why);
+    if (!p) {
+      if (!why.empty()) return why;
+      return "unknown protocol " + quote(s) + ": not ip, tcp, udp, icmp, icmpv4, icmpv6, tcp-pkt, tcp-stream " +
+             "nor an app-layer protocol (" + app_proto_names() + ")";
+    }
+    r.proto = RuleProto::kAppLayer;
+    r.app_proto = std::string(s);
+    r.app = *p;
   }
-  return true;
+  return {};
 }
 
 // The checks that need the whole rule.
@@ -1348,7 +1398,7 @@ static std::string app_layer_need(std::string_view kw) {
   else if (starts("tls") || starts("ssl_") || starts("ja3")) what = "the TLS parser";
   else if (starts("ssh")) what = "the SSH parser";
   else if (starts("smb") || starts("dce") || starts("ftp") || starts("smtp") || starts("krb5") || starts("sip") ||
-           starts("snmp") || starts("quic") || starts("mqtt") || starts("modbus") || starts("dnp3") || kw == "app-layer-protocol" ||
+           starts("snmp") || starts("quic") || starts("mqtt") || starts("modbus") || starts("dnp3") ||
            kw == "app-layer-event")
     what = "an application-layer parser";
   if (!what) return "";
@@ -1419,7 +1469,12 @@ RuleResult parse_rule(std::string_view text, const RuleVars& vars, std::string_v
   else if (h[0] == "pass") r.action = RuleAction::kPass;
   else if (h[0] == "reject") r.action = RuleAction::kReject;
   else return fail(RuleError::Kind::kSyntax, "header", "unknown action " + quote(h[0]));
-  if (!parse_proto(h[1], r)) return fail(RuleError::Kind::kSyntax, "header", "unknown protocol " + quote(h[1]));
+  if (std::string why = parse_proto(h[1], r); !why.empty()) {
+    // A name Suricata knows but nDPI cannot classify is a limit of
+    // wirescope, not a typo.
+    const bool known = why.rfind("unknown protocol", 0) != 0;
+    return fail(known ? RuleError::Kind::kUnsupportedKeyword : RuleError::Kind::kSyntax, "header", why);
+  }
   if (!parse_addr(h[2], vars, 0, 0, r.src, err))
     return fail(RuleError::Kind::kSyntax, "header", "source address: " + err);
   if (!parse_port(h[3], vars, 0, 0, r.sport, err))

@@ -101,6 +101,7 @@ struct Meta {
   uint8_t itype = 0, icode = 0;
   bool has_id = false;
   uint16_t id = 0, seq = 0;
+  AppProto app = AppProto::kUnknown;  // the flow's application protocol
 };
 
 bool parse_ip(const char* s, bool& v6, std::array<uint8_t, 16>& out) {
@@ -134,6 +135,7 @@ MatchInput make_input(const std::string& payload, const Meta& m) {
   in.icmp_has_id = m.has_id;
   in.icmp_id = m.id;
   in.icmp_seq = m.seq;
+  in.app = m.app;
   return in;
 }
 
@@ -408,6 +410,110 @@ std::vector<Rule> numbered_rules(size_t n) {
   return rules;
 }
 
+// ---------------------------------------------------------------- app layer
+
+Meta app_meta(AppProto app, uint8_t proto = 6) {
+  Meta m;
+  m.app = app;
+  m.proto = proto;
+  return m;
+}
+
+// Suricata's meaning: an app-layer header rule matches only flows whose
+// detected protocol is that one (never before detection), over the
+// transports Suricata parses it on; app-layer-protocol matches the detected
+// protocol, and negated never matches while it is unknown.
+TEST(Match, AppLayerHeader) {
+  const char* http = R"(alert http any any -> any any (content:"GET"; sid:1;))";
+  const char* dns = R"(alert dns any any -> any any (content:"|01 00|"; sid:1;))";
+  run_cases({
+      {"http rule on an HTTP flow", http, "GET / HTTP/1.1", true, app_meta(AppProto::kHttp)},
+      {"http rule before the protocol is known", http, "GET / HTTP/1.1", false, app_meta(AppProto::kUnknown)},
+      {"http rule on a flow that failed detection", http, "GET / HTTP/1.1", false, app_meta(AppProto::kFailed)},
+      {"http rule on a TLS flow", http, "GET / HTTP/1.1", false, app_meta(AppProto::kTls)},
+      {"http rule on a protocol Suricata has no name for", http, "GET /", false, app_meta(AppProto::kOther)},
+      {"http is a TCP protocol", http, "GET / HTTP/1.1", false, app_meta(AppProto::kHttp, 17)},
+      {"http rule still needs its content", http, "POST / HTTP/1.1", false, app_meta(AppProto::kHttp)},
+      {"dns over udp", dns, "|12 34 01 00|", true, app_meta(AppProto::kDns, 17)},
+      {"dns over tcp", dns, "|12 34 01 00|", true, app_meta(AppProto::kDns, 6)},
+      {"dns rule on an HTTP flow", dns, "|12 34 01 00|", false, app_meta(AppProto::kHttp, 17)},
+      {"ssl is tls", R"(alert ssl any any -> any any (sid:1;))", "", true, app_meta(AppProto::kTls)},
+      {"http1 is http", R"(alert http1 any any -> any any (sid:1;))", "x", true, app_meta(AppProto::kHttp)},
+      {"header ports still apply", R"(alert http any any -> any 8080 (sid:1;))", "x", false,
+       app_meta(AppProto::kHttp)},
+  });
+}
+
+TEST(Match, AppLayerProtocolKeyword) {
+  auto rule = [](const char* v) {
+    return std::string("alert tcp any any -> any any (app-layer-protocol:") + v + "; sid:1;)";
+  };
+  const std::string http = rule("http"), not_tls = rule("!tls"), failed = rule("failed"),
+                    not_failed = rule("!failed"), unknown = rule("unknown"), list = rule("tls|dns"),
+                    not_list = rule("!tls|http");
+  run_cases({
+      {"http on http", http.c_str(), "", true, app_meta(AppProto::kHttp)},
+      {"http on tls", http.c_str(), "", false, app_meta(AppProto::kTls)},
+      {"http while unknown", http.c_str(), "", false, app_meta(AppProto::kUnknown)},
+      {"!tls on http", not_tls.c_str(), "", true, app_meta(AppProto::kHttp)},
+      {"!tls on tls", not_tls.c_str(), "", false, app_meta(AppProto::kTls)},
+      {"!tls on failed: a known outcome, not tls", not_tls.c_str(), "", true, app_meta(AppProto::kFailed)},
+      {"!tls while unknown: negation waits for detection", not_tls.c_str(), "", false,
+       app_meta(AppProto::kUnknown)},
+      {"!tls on a protocol without a Suricata name", not_tls.c_str(), "", true, app_meta(AppProto::kOther)},
+      {"failed on failed", failed.c_str(), "", true, app_meta(AppProto::kFailed)},
+      {"failed on http", failed.c_str(), "", false, app_meta(AppProto::kHttp)},
+      {"failed while unknown", failed.c_str(), "", false, app_meta(AppProto::kUnknown)},
+      {"failed on a protocol without a Suricata name", failed.c_str(), "", false, app_meta(AppProto::kOther)},
+      {"!failed on http", not_failed.c_str(), "", true, app_meta(AppProto::kHttp)},
+      {"!failed on failed", not_failed.c_str(), "", false, app_meta(AppProto::kFailed)},
+      {"unknown while unknown", unknown.c_str(), "", true, app_meta(AppProto::kUnknown)},
+      {"unknown once known", unknown.c_str(), "", false, app_meta(AppProto::kHttp)},
+      {"list: dns", list.c_str(), "", true, app_meta(AppProto::kDns)},
+      {"list: http", list.c_str(), "", false, app_meta(AppProto::kHttp)},
+      {"negated list: dns", not_list.c_str(), "", true, app_meta(AppProto::kDns)},
+      {"negated list: http", not_list.c_str(), "", false, app_meta(AppProto::kHttp)},
+      {"keyword and header agree", R"(alert http any any -> any any (app-layer-protocol:!failed; sid:1;))", "",
+       true, app_meta(AppProto::kHttp)},
+      {"keyword and header disagree", R"(alert http any any -> any any (app-layer-protocol:dns; sid:1;))", "",
+       false, app_meta(AppProto::kHttp)},
+  });
+}
+
+// Groups: an app-layer rule sits only in its transports' groups, and a
+// header-only rule with app-layer-protocol is not IP-only (it must see
+// every packet, not only the first of each direction).
+TEST(Match, AppLayerGroupsAndIpOnly) {
+  std::vector<Rule> rules{
+      parse(R"(alert http any any -> any any (content:"GET"; sid:1;))"),
+      parse(R"(alert dns any any -> any any (sid:2;))"),
+      parse(R"(alert tcp any any -> any any (app-layer-protocol:http; sid:3;))"),
+      parse(R"(alert quic any any -> any any (sid:4;))"),
+  };
+  std::string err;
+  auto set = RuleSet::build(rules, &err);
+  ASSERT_TRUE(set) << err;
+  std::map<std::string, size_t> per_group;
+  for (const RuleGroupInfo& g : set->groups()) per_group[g.name] = g.rules;
+  EXPECT_EQ(per_group["tcp to_server"], 3u);  // http, dns, app-layer-protocol
+  EXPECT_EQ(per_group["udp to_server"], 2u);  // dns, quic
+  EXPECT_EQ(per_group["icmp to_server"], 0u);
+  EXPECT_EQ(per_group["other to_server"], 0u);
+  EXPECT_FALSE(set->ip_only(2));
+  EXPECT_EQ(set->ip_only_count(), 0u);
+
+  // A TLS flow's packet with the http rule's content: the candidate is
+  // confirmed (and refused) on the protocol before its payload is read.
+  auto scratch = set->make_scratch();
+  std::string p = "GET / HTTP/1.1";
+  Meta m = app_meta(AppProto::kTls);
+  EXPECT_EQ(set->match(make_input(p, m), *scratch, [](const Rule&) {}), 0u);
+  m.app = AppProto::kHttp;
+  std::vector<uint32_t> sids;
+  set->match(make_input(p, m), *scratch, [&](const Rule& r) { sids.push_back(r.sid); });
+  EXPECT_EQ(sids, (std::vector<uint32_t>{1, 3}));
+}
+
 TEST(Prefilter, OnlyRulesWithTheirFastPatternAreConfirmed) {
   std::vector<Rule> rules = numbered_rules(300);
   rules.push_back(parse(R"(alert tcp any any -> any any (dsize:>0; sid:9001;))"));  // no content: always checked
@@ -582,18 +688,17 @@ TEST(Build, RejectsWhatItCannotHonour) {
   std::vector<RuleError> rejected;
   auto set = RuleSet::build(rules, &err, &rejected);
   ASSERT_TRUE(set) << err;
-  EXPECT_EQ(set->size(), 3u);
-  ASSERT_EQ(rejected.size(), 2u);
-  EXPECT_EQ(rejected[0].sid, 2u);
-  EXPECT_EQ(rejected[0].keyword, "header");
-  EXPECT_EQ(rejected[1].sid, 3u);
-  EXPECT_EQ(rejected[1].keyword, "byte_test");
+  // An app-layer header is matched on the flow's classification: accepted.
+  EXPECT_EQ(set->size(), 4u);
+  ASSERT_EQ(rejected.size(), 1u);
+  EXPECT_EQ(rejected[0].sid, 3u);
+  EXPECT_EQ(rejected[0].keyword, "byte_test");
 
   // Without a rejection list the build fails and names the rule.
   auto none = RuleSet::build(rules, &err);
   EXPECT_FALSE(none);
-  EXPECT_NE(err.find("sid 2"), std::string::npos) << err;
-  EXPECT_NE(err.find("app-layer"), std::string::npos) << err;
+  EXPECT_NE(err.find("sid 3"), std::string::npos) << err;
+  EXPECT_NE(err.find("dce"), std::string::npos) << err;
 }
 
 // ---------------------------------------------------------------- ET Open

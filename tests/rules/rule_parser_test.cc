@@ -69,6 +69,118 @@ TEST(RuleHeader, ActionsAndProtocols) {
   }
 }
 
+// App-layer header names: Suricata's, with its aliases, each with the
+// AppProto value rules match on; names nDPI cannot classify are refused
+// with the reason, anything else is an unknown protocol.
+TEST(RuleHeader, AppLayerProtocols) {
+  struct Case {
+    std::string name;
+    AppProto app;
+  } cases[] = {
+      {"http", AppProto::kHttp},   {"http1", AppProto::kHttp}, {"tls", AppProto::kTls},
+      {"ssl", AppProto::kTls},     {"dns", AppProto::kDns},    {"ssh", AppProto::kSsh},
+      {"smtp", AppProto::kSmtp},   {"ftp", AppProto::kFtp},    {"ftp-data", AppProto::kFtpData},
+      {"quic", AppProto::kQuic},   {"dhcp", AppProto::kDhcp},  {"snmp", AppProto::kSnmp},
+      {"sip", AppProto::kSip},     {"rdp", AppProto::kRdp},    {"smb", AppProto::kSmb},
+      {"nfs", AppProto::kNfs},     {"ntp", AppProto::kNtp},    {"krb5", AppProto::kKrb5},
+      {"ike", AppProto::kIke},     {"ikev2", AppProto::kIke},  {"mqtt", AppProto::kMqtt},
+      {"modbus", AppProto::kModbus}, {"dnp3", AppProto::kDnp3}, {"rfb", AppProto::kRfb},
+      {"dcerpc", AppProto::kDcerpc}, {"enip", AppProto::kEnip}, {"pgsql", AppProto::kPgsql},
+      {"imap", AppProto::kImap},   {"pop3", AppProto::kPop3},  {"tftp", AppProto::kTftp},
+      {"telnet", AppProto::kTelnet}, {"websocket", AppProto::kWebsocket}, {"ldap", AppProto::kLdap},
+  };
+  for (const auto& c : cases) {
+    Rule r = parse_ok("alert " + c.name + " any any -> any any (sid:1;)");
+    EXPECT_EQ(r.proto, RuleProto::kAppLayer) << c.name;
+    EXPECT_EQ(r.app_proto, c.name);
+    EXPECT_EQ(r.app, c.app) << c.name;
+  }
+  // Suricata's names that nDPI 4.2 has no protocol for: a limit, said so.
+  RuleResult h2 = parse_rule("alert http2 any any -> any any (sid:4;)", kVars, "t.rules", 7);
+  ASSERT_TRUE(h2.error);
+  EXPECT_EQ(h2.error->kind, RuleError::Kind::kUnsupportedKeyword);
+  EXPECT_EQ(h2.error->keyword, "header");
+  EXPECT_EQ(h2.error->str(),
+            "t.rules:7: sid 4: app-layer protocol 'http2' is not one nDPI 4.2 classifies (app-layer protocols "
+            "are matched on nDPI's classification)");
+  EXPECT_NE(parse_err("alert bittorrent-dht any any -> any any (sid:4;)").find("'bittorrent-dht' is not one nDPI"),
+            std::string::npos);
+  // A typo is a syntax error that lists what is known.
+  RuleResult typo = parse_rule("alert htpp any any -> any any (sid:4;)", kVars, "t.rules", 7);
+  ASSERT_TRUE(typo.error);
+  EXPECT_EQ(typo.error->kind, RuleError::Kind::kSyntax);
+  EXPECT_NE(typo.error->reason.find("unknown protocol 'htpp'"), std::string::npos) << typo.error->reason;
+  EXPECT_NE(typo.error->reason.find("http, tls, dns"), std::string::npos) << typo.error->reason;
+  // nDPI-only names are not Suricata's: refused as unknown.
+  EXPECT_NE(parse_err("alert bittorrent any any -> any any (sid:4;)").find("unknown protocol 'bittorrent'"),
+            std::string::npos);
+}
+
+TEST(RuleOptions, AppLayerProtocol) {
+  struct Case {
+    std::string value;
+    uint64_t protos;
+    bool negated;
+  } cases[] = {
+      {"http", app_bit(AppProto::kHttp), false},
+      {"!tls", app_bit(AppProto::kTls), true},
+      {"failed", app_bit(AppProto::kFailed), false},
+      {"!failed", app_bit(AppProto::kFailed), true},
+      {"unknown", app_bit(AppProto::kUnknown), false},
+      {"unknown|tls", app_bit(AppProto::kUnknown) | app_bit(AppProto::kTls), false},
+      {"!tls|http", app_bit(AppProto::kTls) | app_bit(AppProto::kHttp), true},
+      {"dns,final", app_bit(AppProto::kDns), false},
+      {"!http,final", app_bit(AppProto::kHttp), true},
+      {"tls|dns,either,exact", app_bit(AppProto::kTls) | app_bit(AppProto::kDns), false},
+      {"ssl", app_bit(AppProto::kTls), false},
+  };
+  for (const auto& c : cases) {
+    Rule r = parse_ok(hdr("app-layer-protocol:" + c.value + "; sid:1;"));
+    ASSERT_EQ(r.app_layer_protocol.size(), 1u) << c.value;
+    EXPECT_EQ(r.app_layer_protocol[0].protos, c.protos) << c.value;
+    EXPECT_EQ(r.app_layer_protocol[0].negated, c.negated) << c.value;
+  }
+  // Two keywords: both kept, both must hold.
+  Rule two = parse_ok(hdr("app-layer-protocol:!failed; app-layer-protocol:!http; sid:1;"));
+  EXPECT_EQ(two.app_layer_protocol.size(), 2u);
+
+  struct Bad {
+    std::string value, error;
+  } bad[] = {
+      {"!unknown", "t.rules:7: sid 9: app-layer-protocol: 'unknown' cannot be negated"},
+      {"htpp",
+       "t.rules:7: sid 9: app-layer-protocol: unknown app-layer protocol 'htpp' (known: http, tls, dns, ssh, smtp, "
+       "imap, pop3, ftp, ftp-data, smb, dcerpc, nfs, ntp, dhcp, tftp, snmp, sip, rdp, rfb, mqtt, krb5, modbus, dnp3, "
+       "enip, ike, pgsql, telnet, websocket, ldap, quic, unknown, failed)"},
+      {"http2",
+       "t.rules:7: sid 9: app-layer-protocol: app-layer protocol 'http2' is not one nDPI 4.2 classifies (app-layer "
+       "protocols are matched on nDPI's classification)"},
+      {"http,to_server",
+       "t.rules:7: sid 9: app-layer-protocol: mode 'to_server' needs a protocol per direction or per protocol change; "
+       "nDPI gives one classification per flow (use no mode, 'either' or 'final')"},
+      {"http,original",
+       "t.rules:7: sid 9: app-layer-protocol: mode 'original' needs a protocol per direction or per protocol change; "
+       "nDPI gives one classification per flow (use no mode, 'either' or 'final')"},
+      {"http,sideways", "t.rules:7: sid 9: app-layer-protocol: unknown mode 'sideways'"},
+      {"tls||http", "t.rules:7: sid 9: app-layer-protocol: empty protocol name in 'tls||http'"},
+  };
+  for (const auto& b : bad) EXPECT_EQ(parse_err(hdr("app-layer-protocol:" + b.value + "; sid:9;")), b.error) << b.value;
+  EXPECT_EQ(parse_err(hdr("app-layer-protocol; sid:9;")), "t.rules:7: sid 9: app-layer-protocol: needs a value");
+  // What stays out of reach without parsers: the app-layer buffers and events.
+  EXPECT_EQ(parse_err("alert http any any -> any any (http.uri; content:\"/x\"; sid:9;)"),
+            "t.rules:7: sid 9: unsupported keyword 'http.uri' (needs the HTTP parser, which wirescope does not have "
+            "yet)");
+  EXPECT_EQ(parse_err("alert tls any any -> any any (tls.sni; content:\"a\"; sid:9;)"),
+            "t.rules:7: sid 9: unsupported keyword 'tls.sni' (needs the TLS parser, which wirescope does not have "
+            "yet)");
+  EXPECT_EQ(parse_err("alert dns any any -> any any (dns.query; content:\"a\"; sid:9;)"),
+            "t.rules:7: sid 9: unsupported keyword 'dns.query' (needs the DNS parser, which wirescope does not have "
+            "yet)");
+  EXPECT_NE(parse_err(hdr("app-layer-event:applayer_mismatch_protocol_both_directions; sid:9;"))
+                .find("unsupported keyword 'app-layer-event' (needs an application-layer parser"),
+            std::string::npos);
+}
+
 TEST(RuleHeader, AddressForms) {
   Rule r = parse_ok("alert ip 10.1.2.3 any -> 192.168.0.0/16 any (sid:1;)");
   EXPECT_EQ(r.src.kind, AddressNode::Kind::kPrefix);
@@ -194,7 +306,9 @@ TEST(RuleHeader, BadHeaders) {
     std::string text, error;
   } cases[] = {
       {"alarm tcp any any -> any any (sid:5;)", "t.rules:7: sid 5: unknown action 'alarm'"},
-      {"alert foo any any -> any any (sid:5;)", "t.rules:7: sid 5: unknown protocol 'foo'"},
+      {"alert foo any any -> any any (sid:5;)", "t.rules:7: sid 5: unknown protocol 'foo': not ip, tcp, udp, icmp, icmpv4, icmpv6, tcp-pkt, tcp-stream nor an "
+       "app-layer protocol (http, tls, dns, ssh, smtp, imap, pop3, ftp, ftp-data, smb, dcerpc, nfs, ntp, dhcp, tftp, "
+       "snmp, sip, rdp, rfb, mqtt, krb5, modbus, dnp3, enip, ike, pgsql, telnet, websocket, ldap, quic)"},
       {"alert tcp any any <- any any (sid:5;)",
        "t.rules:7: sid 5: '<-' is not a direction: swap the two sides and use '->'"},
       {"alert tcp any any => any any (sid:5;)", "t.rules:7: sid 5: unknown direction '=>'"},

@@ -107,6 +107,29 @@ TEST(RuleSnapshot, SortFollowsSuricataOrder) {
   }
 }
 
+TEST(RuleSnapshot, LoadsRuleTextsAfterTheFilesNamingThemInErrors) {
+  TempDir dir;
+  RuleLoadOptions o;
+  o.files = {dir.write("f.rules", "alert udp any any -> any any (msg:\"f\"; content:\"f\"; sid:1;)\n")};
+  o.texts = {{"api-1", "alert udp any any -> any any (msg:\"t1\"; content:\"t\"; sid:2;)\n"},
+             {"request", "\nalert udp any any -> any any (msg:\"bad\" sid:3;)\n"
+                         "alert tcp any any -> any any (msg:\"t3\"; content:\"u\"; sid:4;)\n"}};
+  auto s = load_rule_snapshot(o, nullptr);
+  ASSERT_TRUE(s && s->set);
+  EXPECT_EQ(s->report.fatal, "");
+  EXPECT_EQ(s->report.loaded, 3u);
+  ASSERT_EQ(s->report.errors.size(), 1u);
+  EXPECT_EQ(s->report.errors[0].file, "request");
+  EXPECT_EQ(s->report.errors[0].line, 2u);
+  EXPECT_EQ(s->report.errors[0].sid, std::optional<uint32_t>(3));
+  // No rules at all is a valid, empty set.
+  RuleLoadOptions none;
+  auto e = load_rule_snapshot(none, nullptr);
+  ASSERT_TRUE(e && e->set);
+  EXPECT_EQ(e->report.fatal, "");
+  EXPECT_EQ(e->report.loaded, 0u);
+}
+
 TEST(RuleSnapshot, SortIsStableForEqualRules) {
   std::vector<Rule> v;
   for (int i = 1; i <= 40; ++i)
@@ -188,7 +211,7 @@ TEST(RuleSnapshot, LoadReportListsFailuresInFileOrder) {
                                   "# alert tcp any any -> any any (msg:\"off\"; sid:3;)\n"                    // 3 disabled
                                   "# a plain comment\n"                                                       // 4
                                   "\n"                                                                        // 5
-                                  "alert http any any -> any any (msg:\"a6\"; content:\"x\"; sid:6;)\n"      // 6 matcher
+                                  "alert tcp any any -> any any (msg:\"a6\"; content:\"x\"; byte_jump:4,0,dce; sid:6;)\n"  // 6 matcher
                                   "alert udp any any -> any any (msg:\"a7\"; content:\"y\"; sid:7;)\n");      // 7 ok
   const std::string b = dir.write("b.rules",
                                   "alert tcp any any -> any any (msg:\"b1\"; content:\"z\"; "

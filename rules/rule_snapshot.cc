@@ -149,6 +149,12 @@ std::unique_ptr<RuleSnapshot> load_rule_snapshot(const RuleLoadOptions& opts, co
     rep.disabled += fr.disabled;
     for (Rule& r : fr.rules) rules.push_back(std::move(r));
   }
+  for (const auto& [name, text] : opts.texts) {
+    RuleFileResult fr = parse_rules_text(text, opts.vars, name, popts);
+    for (RuleError& e : fr.errors) rep.errors.push_back(std::move(e));
+    rep.disabled += fr.disabled;
+    for (Rule& r : fr.rules) rules.push_back(std::move(r));
+  }
   rep.parse_ms = ms_since(t0);
 
   t0 = std::chrono::steady_clock::now();
@@ -168,7 +174,10 @@ std::unique_ptr<RuleSnapshot> load_rule_snapshot(const RuleLoadOptions& opts, co
   for (RuleError& e : rejected) rep.errors.push_back(std::move(e));
   // Report failures in file order, whatever stage found them.
   auto file_index = [&](const std::string& f) {
-    return std::find(opts.files.begin(), opts.files.end(), f) - opts.files.begin();
+    auto i = std::find(opts.files.begin(), opts.files.end(), f) - opts.files.begin();
+    if (static_cast<size_t>(i) < opts.files.size()) return i;
+    return i + (std::find_if(opts.texts.begin(), opts.texts.end(), [&](const auto& t) { return t.first == f; }) -
+                opts.texts.begin());
   };
   std::stable_sort(rep.errors.begin(), rep.errors.end(), [&](const RuleError& a, const RuleError& b) {
     const auto fa = file_index(a.file), fb = file_index(b.file);

@@ -38,6 +38,9 @@ namespace ws {
 
 struct RuleLoadOptions {
   std::vector<std::string> files;  // rule files, loaded in order
+  // Rules given as text (the REST API's POST/PUT /rules), loaded after the
+  // files in order: (name, text); errors name the text and its line.
+  std::vector<std::pair<std::string, std::string>> texts;
   RuleVars vars = RuleVars::suricata_defaults();
   std::string classification_file;  // empty: the shipped defaults
   std::string threshold_file;       // Suricata threshold.config; empty: none

@@ -100,7 +100,12 @@ void DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint3
   }
   // Suricata runs its app-layer on TCP, UDP and SCTP only; a flow of
   // another protocol never has an app-layer protocol for rules.
-  if (app_ && (d.key.proto == 6 || d.key.proto == 17 || d.key.proto == 132)) in.app = app_->rule_app(flow_index);
+  if (app_ && (d.key.proto == 6 || d.key.proto == 17 || d.key.proto == 132)) {
+    in.app = app_->rule_app(flow_index);
+    in.app_first = app_->first_sight(flow_index, to_server);
+  } else {
+    in.app_first = false;  // never a protocol: protocol-detection-only rules have nothing to see
+  }
   in.ttl = d.ttl;
   in.tcp_flags = d.tcp_flags;
   in.icmp_type = d.icmp_type;
@@ -157,9 +162,10 @@ void DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint3
     }
     if (action == RuleAction::kPass) {
       // Suricata's action scope: only an IP-only (or like IP-only) rule's
-      // pass covers the flow. A payload or packet-field pass rule says "this
-      // packet is fine", not "this flow is" (suricata-verify util-action-03).
-      if (set.header_only(ri)) {
+      // pass covers the flow, and one on the app-layer protocol alone. A
+      // payload or packet-field pass rule says "this packet is fine", not
+      // "this flow is" (suricata-verify util-action-03).
+      if (set.flow_scope(ri)) {
         e.bits |= kFlowPassed;
         stats_.pass_matches.inc();
       } else {

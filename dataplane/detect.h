@@ -23,7 +23,9 @@
 // match; the packet on which it does is the first they are evaluated on.
 // Earlier packets are not looked at again (there is no stream buffer to
 // replay), and an alert carries the flow's app_proto and nDPI label as
-// they stand at that packet.
+// they stand at that packet. Protocol-detection-only rules (app-layer-
+// protocol and a header) see one packet per direction and protocol value,
+// as Suricata matches them once per direction when detection is done.
 //
 // Flowbits live beside the flow table, not in it: kMaxFlowbits bits (128
 // bytes) per flow slot in a lazily committed mapping, touched only by flows
@@ -96,7 +98,7 @@ class DetectStage {
   }
   // The worker's application classification, read for app-layer rules and
   // alert labels (null: none, app-layer rules never match).
-  void set_app(const AppDetect* app) { app_ = app; }
+  void set_app(AppDetect* app) { app_ = app; }
   // False when the running set has no rules: inspect() need not be called.
   bool active() const { return active_; }
 
@@ -138,7 +140,7 @@ class DetectStage {
   RuleSlot& slot_;
   DetectOptions opts_;
   const RuleSnapshot* snap_ = nullptr;
-  const AppDetect* app_ = nullptr;
+  AppDetect* app_ = nullptr;  // read, and its per-direction marks (first_sight) kept
   MatchScratch* scratch_ = nullptr;
   MatchCounters earlier_;  // counts of the scratches of earlier rule sets
   bool active_ = false;

@@ -328,6 +328,7 @@ void AppDetect::on_end(uint32_t flow_index) {
   }
   a.state = kAppNone;
   a.rule_app = AppProto::kUnknown;
+  a.rule_seen[0] = a.rule_seen[1] = 0;
 }
 
 void AppDetect::label(uint32_t flow_index, uint8_t ip_proto, char (&app_proto)[16], AppLabel& out,

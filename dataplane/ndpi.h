@@ -116,6 +116,7 @@ struct FlowApp {
   uint8_t packets;      // packets seen while classifying
   uint8_t guessed;      // the label is nDPI's give-up guess
   AppProto rule_app;    // for rule matching, set with state
+  uint8_t rule_seen[2]; // rule_app + 1 as last matched per direction (to_server, to_client); 0: none
   char hostname[80];    // as nDPI's host_server_name
 };
 static_assert(sizeof(FlowApp) == 112);
@@ -164,6 +165,17 @@ class AppDetect final : public FlowHooks {
   // which nDPI names the protocol already sees it, since inspect() runs
   // before the rules.
   AppProto rule_app(uint32_t flow_index) const { return side_[flow_index].rule_app; }
+  // Worker thread, rule matching: true when this packet is the first of its
+  // direction to see the flow's present rule_app, and remembers it. Kept
+  // here because the slot lives exactly as long as the flow.
+  bool first_sight(uint32_t flow_index, bool to_server) {
+    FlowApp& a = side_[flow_index];
+    const auto v = static_cast<uint8_t>(static_cast<uint8_t>(a.rule_app) + 1);
+    uint8_t& seen = a.rule_seen[to_server ? 0 : 1];
+    if (seen == v) return false;
+    seen = v;
+    return true;
+  }
   // Any thread: the rule value an nDPI master (or application) id stands
   // for when recognised in the payload.
   AppProto rule_app_of(uint16_t id) const { return rule_apps_[id < rule_apps_.size() ? id : 0]; }

@@ -441,6 +441,26 @@ bool is_ip_only(const Rule& r) {
   return true;
 }
 
+// Nothing but the header, a flow direction and flowbit setters besides the
+// app-layer protocol conditions: Suricata's pd_only (app-layer-protocol)
+// and app_layer (a protocol header) rule types, whose action scope is the
+// flow.
+bool app_header_only(const Rule& r) {
+  if (!r.payload.empty() || r.dsize || r.ttl || r.ip_proto || r.itype || r.icode || r.icmp_id || r.icmp_seq ||
+      r.flags)
+    return false;
+  if (r.flow && (r.flow->state != FlowOpts::State::kAny || r.flow->stream != FlowOpts::Stream::kAny)) return false;
+  for (const Flowbits& f : r.flowbits)
+    if (f.cmd != Flowbits::Cmd::kSet && f.cmd != Flowbits::Cmd::kNoAlert) return false;
+  return true;
+}
+
+// Suricata's SignatureIsPDOnly: app-layer-protocol without a protocol
+// header, and nothing a packet must be looked at for.
+bool is_pd_only(const Rule& r) {
+  return r.proto != RuleProto::kAppLayer && !r.app_layer_protocol.empty() && app_header_only(r);
+}
+
 // A rule whose payload conditions are all relative (no depth, offset,
 // startswith/endswith, anchored pcre, absolute byte_*/isdataat, dsize) means
 // the same wherever its bytes sit, so it can be looked for across the join
@@ -525,6 +545,8 @@ RuleSet::CompiledRule::CompiledRule(CompiledRule&& o) noexcept
       header_only(o.header_only),
       floating(o.floating),
       app_allowed(o.app_allowed),
+      pd_only(o.pd_only),
+      flow_scope(o.flow_scope),
       fp(std::move(o.fp)),
       pcre(std::move(o.pcre)),
       flowbits(std::move(o.flowbits)) {
@@ -641,6 +663,8 @@ std::shared_ptr<const RuleSet> RuleSet::build(const std::vector<Rule>& rules, st
     cr.ip_only = cr.header_only && !has_negation(r.src) && !has_negation(r.dst);
     cr.floating = is_floating(r);
     cr.app_allowed = app_allowed(r);
+    cr.pd_only = is_pd_only(r);
+    cr.flow_scope = cr.header_only || cr.pd_only || (r.proto == RuleProto::kAppLayer && app_header_only(r));
     if (r.proto == RuleProto::kTcpStream || (r.flow && r.flow->stream == FlowOpts::Stream::kOnlyStream))
       set->stream_only_rules_ = true;
     cr.fp = select_fast_pattern(r);
@@ -849,6 +873,7 @@ bool RuleSet::confirm(size_t rule_index, const MatchInput& in, MatchScratch& s) 
   // The flow's application protocol first: one bit test rules out a rule
   // for another protocol before its header or payload is looked at.
   if (!((cr.app_allowed >> static_cast<unsigned>(in.app)) & 1)) return false;
+  if (cr.pd_only && !in.app_first) return false;
   const Rule& r = cr.rule;
   if (!proto_match(r, in)) return false;
   if (!header_oneway(r, in, false) && !(r.direction == RuleDirection::kBoth && header_oneway(r, in, true)))
@@ -899,6 +924,8 @@ const Rule& RuleSet::rule(size_t i) const { return rules_[i].rule; }
 const FastPattern* RuleSet::fast_pattern(size_t i) const { return rules_[i].fp ? &*rules_[i].fp : nullptr; }
 bool RuleSet::ip_only(size_t i) const { return rules_[i].ip_only; }
 bool RuleSet::header_only(size_t i) const { return rules_[i].header_only; }
+bool RuleSet::flow_scope(size_t i) const { return rules_[i].flow_scope; }
+bool RuleSet::pd_only(size_t i) const { return rules_[i].pd_only; }
 bool RuleSet::floating(size_t i) const { return rules_[i].floating; }
 
 std::vector<RuleGroupInfo> RuleSet::groups() const {

@@ -32,7 +32,11 @@
 //
 // App-layer protocols (`alert http …`, `app-layer-protocol`) are matched on
 // the flow's classification, which the caller passes in MatchInput::app
-// (the data plane takes it from nDPI, dataplane/ndpi.h). Each rule's
+// (the data plane takes it from nDPI, dataplane/ndpi.h). As in Suricata, a
+// rule with app-layer-protocol and nothing else but header, flow direction
+// and flowbit setters is "protocol-detection-only": it is matched on the
+// first packet of each direction that sees the protocol (MatchInput::
+// app_first), not on every packet. Each rule's
 // protocol conditions are folded at build into one mask of the AppProto
 // values it accepts, and confirm() tests that bit before anything else, so
 // a rule for another protocol costs one shift per candidate. A rule with an
@@ -85,8 +89,12 @@ struct MatchInput {
   bool icmp_has_id = false;  // echo / echo reply and the like carry id+seq
   uint16_t icmp_id = 0, icmp_seq = 0;
   // The flow's application protocol (rules/app_proto.h): kUnknown while it
-  // is being classified or without a classifier, then final for the flow.
+  // is being classified or without a classifier, then known for the flow.
   AppProto app = AppProto::kUnknown;
+  // The first packet of this direction to see `app` (protocol-detection-only
+  // rules are matched once per direction, when detection is done, as in
+  // Suricata). The caller keeps that per flow; true by default.
+  bool app_first = true;
   // The flow's flowbits, ceil(flowbit_count() / 64) words, owned by the flow
   // and updated in place by set/unset/toggle. Empty: no flow, every bit
   // reads as unset and changes are dropped.
@@ -220,8 +228,17 @@ class RuleSet {
   // a pass on such a rule applies to the whole flow, on any other rule
   // (payload, packet fields, flow keywords) to the matching packet only.
   bool ip_only(size_t i) const;
-  // IP-only or "like IP-only" (a negated address): a pass covers the flow.
+  // IP-only or "like IP-only" (a negated address).
   bool header_only(size_t i) const;
+  // Suricata's action scope is the flow, not the packet: IP-only and like
+  // IP-only rules, protocol-detection-only rules (app-layer-protocol with
+  // nothing but header, flow direction and flowbit setters) and app-layer
+  // header rules with nothing more. A pass on such a rule covers the flow.
+  bool flow_scope(size_t i) const;
+  // Protocol-detection-only (Suricata's pd_only): matched only when
+  // MatchInput::app_first says the packet is the first of its direction
+  // with the flow's present protocol value.
+  bool pd_only(size_t i) const;
   // Every payload condition is relative, so the rule means the same on any
   // window of a stream (see is_floating in matcher.cc).
   bool floating(size_t i) const;
@@ -277,6 +294,8 @@ struct RuleSet::CompiledRule {
   // AppProto values the flow may have (bit per value): the header's
   // protocol and every app-layer-protocol keyword folded together.
   uint64_t app_allowed = ~uint64_t{0};
+  bool pd_only = false;     // app-layer-protocol and header only: once per direction
+  bool flow_scope = false;  // a pass covers the flow (see RuleSet::flow_scope)
   std::optional<FastPattern> fp;
   std::vector<void*> pcre;  // pcre2_code_8* per payload item (null if not pcre)
   struct FlowbitOp {

@@ -163,12 +163,14 @@ TEST(AppRules, HttpRuleIgnoresAPortGuess) {
   rig.feed(t.frames());
   const std::vector<Frame>& f = t.frames();
   // Frames 3..11 carry the bytes; the 10th packet (frame 9) ends
-  // classification at the limit: `failed` from there on. Same action and
-  // priority: file order.
+  // classification at the limit: `failed` from there on, and the
+  // protocol-detection-only rule sees that packet alone (the first of its
+  // direction with the final value; no packet goes the other way). Same
+  // action and priority: file order.
   Hits ordered;
   for (size_t i = 3; i < f.size(); ++i) {
     ordered.push_back({3, i});
-    if (i >= 9) ordered.push_back({4, i});
+    if (i == 9) ordered.push_back({4, i});
   }
   EXPECT_EQ(rig.drain_at(f), ordered);
   const FlowApp* fa = rig.app_of(f[0]);
@@ -247,27 +249,76 @@ TEST(AppRules, DnsRuleOnQueryAndAnswer) {
   EXPECT_FALSE(alerts[1].to_server);
 }
 
-// `unknown` is the state before classification: true on the handshake and
-// a non-app rule on the same packets still carries no app_proto.
-TEST(AppRules, UnknownUntilNamed) {
+// Protocol-detection-only rules (app-layer-protocol with header and flow
+// direction only) are matched once per direction and protocol value, as
+// Suricata matches them once per direction when detection is done:
+// `unknown` on the first packet each way (the SYN, the SYN-ACK), `http` on
+// the request and the response. With a content the rule is a packet rule
+// and sees every packet of the protocol.
+TEST(AppRules, ProtocolOnlyRulesOncePerDirection) {
   Rig rig(
       "alert tcp any any -> any any (msg:\"unknown\"; app-layer-protocol:unknown; sid:30;)\n"
-      "alert tcp any any -> any any (msg:\"http\"; app-layer-protocol:http; sid:31;)\n");
+      "alert tcp any any -> any any (msg:\"http\"; app-layer-protocol:http; sid:31;)\n"
+      "alert tcp any any -> any any (msg:\"http to server\"; flow:to_server; app-layer-protocol:http; sid:32;)\n"
+      "alert tcp any any -> any any (msg:\"http with content\"; app-layer-protocol:http; content:\"HTTP/1.1\"; "
+      "sid:33;)\n");
   TcpTalk t("10.1.0.1", "10.1.0.2", 40004, 80);
+  t.handshake();
+  t.send(true, kHttpRequest);
+  t.send(false, kHttpResponse);
+  t.send(true, "GET /second HTTP/1.1\r\nHost: intranet.wirescope.test\r\n\r\n");
+  t.send(false, kHttpResponse);
+  rig.feed(t.frames());
+  // Frames: 0 SYN, 1 SYN-ACK, 2 ACK, 3 request, 4 response, 5 request, 6 response.
+  EXPECT_EQ(rig.drain_at(t.frames()),
+            (Hits{{30, 0}, {30, 1}, {31, 3}, {32, 3}, {33, 3}, {31, 4}, {33, 4}, {33, 5}, {33, 6}}));
+}
+
+// Alerts before the protocol is known carry no label; from the packet nDPI
+// names it on they carry app_proto and the host name found so far.
+TEST(AppRules, AlertLabelFollowsTheClassification) {
+  Rig rig("alert tcp any any -> any 80 (msg:\"to port 80\"; flow:to_server; sid:34;)\n");
+  TcpTalk t("10.1.0.1", "10.1.0.2", 40006, 80);
   t.handshake();
   t.send(true, kHttpRequest);
   rig.feed(t.frames());
   auto alerts = rig.drain();
-  ASSERT_EQ(alerts.size(), 4u);
-  for (size_t i = 0; i < 3; ++i) {
-    EXPECT_EQ(alerts[i].meta->sid, 30u) << i;
-    EXPECT_EQ(alerts[i].ts_ns, t.frames()[i].ts_ns);
+  ASSERT_EQ(alerts.size(), 3u);  // SYN, ACK, request
+  for (size_t i = 0; i < 2; ++i) {
     EXPECT_EQ(alerts[i].app_proto[0], 0) << "nothing known yet";
     EXPECT_FALSE(alerts[i].app.present());
   }
-  EXPECT_EQ(alerts[3].meta->sid, 31u);
-  EXPECT_EQ(text(alerts[3].app_proto, 16), "http");
-  EXPECT_EQ(text(alerts[3].app.hostname, sizeof alerts[3].app.hostname), "intranet.wirescope.test");
+  EXPECT_EQ(alerts[2].ts_ns, t.frames()[3].ts_ns);
+  EXPECT_EQ(text(alerts[2].app_proto, 16), "http");
+  EXPECT_EQ(text(alerts[2].app.protocol, sizeof alerts[2].app.protocol), "HTTP");
+  EXPECT_EQ(text(alerts[2].app.hostname, sizeof alerts[2].app.hostname), "intranet.wirescope.test");
+}
+
+// Suricata's action scope: a pass on the protocol alone (a protocol header
+// or a protocol-detection-only rule) passes the flow; one with a content
+// only the packet.
+TEST(AppRules, PassOnTheProtocolCoversTheFlow) {
+  for (const char* pass : {"pass http any any -> any any (msg:\"pass http\"; sid:1;)\n",
+                           "pass tcp any any -> any any (msg:\"pass pd\"; app-layer-protocol:http; sid:1;)\n"}) {
+    SCOPED_TRACE(pass);
+    Rig rig(std::string(pass) + "alert tcp any any -> any any (msg:\"any data\"; dsize:>0; sid:2;)\n");
+    TcpTalk t("10.1.0.1", "10.1.0.2", 40007, 80);
+    t.handshake();
+    t.send(true, kHttpRequest);
+    t.send(false, kHttpResponse);
+    rig.feed(t.frames());
+    EXPECT_TRUE(rig.drain().empty()) << "the request's pass covers the response";
+    EXPECT_EQ(rig.worker->detect()->stats().pass_matches.get(), 1u);
+  }
+  Rig rig(
+      "pass http any any -> any any (msg:\"pass GET\"; content:\"GET \"; sid:1;)\n"
+      "alert tcp any any -> any any (msg:\"any data\"; dsize:>0; sid:2;)\n");
+  TcpTalk t("10.1.0.1", "10.1.0.2", 40008, 80);
+  t.handshake();
+  t.send(true, kHttpRequest);
+  t.send(false, kHttpResponse);
+  rig.feed(t.frames());
+  EXPECT_EQ(rig.drain_at(t.frames()), (Hits{{2, 4}})) << "a content pass covers its packet only";
 }
 
 // Without nDPI no flow ever has a protocol: app-layer rules load but stay

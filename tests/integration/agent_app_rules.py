@@ -12,10 +12,11 @@ Suricata's parsers (README, "App-layer protocols"):
     HTTP on it, and the not-HTTP flow's bytes never count, even after nDPI
     guesses HTTP from its port;
   - `alert dns` fires on the query and the answer;
-  - `app-layer-protocol:!http` fires on nothing before a flow's protocol is
-    known (no handshake packet), on no HTTP packet, on every DNS packet,
-    and on the not-HTTP flow from the packet its classification ends on
-    (the 10th) onwards;
+  - `app-layer-protocol:!http` (protocol-detection-only: once per direction
+    when the protocol is known) fires on nothing before a flow's protocol
+    is known (no handshake packet), on no HTTP packet, on the DNS query and
+    the answer, and on the not-HTTP flow once, on the packet its
+    classification ends on (the 10th, `failed`);
   - every alert carries app_proto (http, dns, or failed is never printed on
     an alert) and the ndpi object; the rule on a protocol nDPI cannot
     classify (http2) is refused with the reason.
@@ -66,7 +67,7 @@ HTTP_PKTS, DNS_PKTS, JUNK_PKTS = [3, 4], [5, 6], list(range(7, 18))
 RULES = {
     3001: ('alert http any any -> any any (msg:"http GET"; content:"GET "; sid:3001;)', [3]),
     3002: ('alert dns any any -> any any (msg:"dns"; sid:3002;)', DNS_PKTS),
-    3003: ('alert ip any any -> any any (msg:"not http"; app-layer-protocol:!http; sid:3003;)', DNS_PKTS + [16, 17]),
+    3003: ('alert ip any any -> any any (msg:"not http"; app-layer-protocol:!http; sid:3003;)', DNS_PKTS + [16]),
     3004: ('alert tcp any any -> any 80 (msg:"GET to port 80"; content:"GET "; sid:3004;)', [3] + JUNK_PKTS),
 }
 REFUSED = 'alert http2 any any -> any any (msg:"h2"; sid:3009;)'

@@ -514,6 +514,58 @@ TEST(Match, AppLayerGroupsAndIpOnly) {
   EXPECT_EQ(sids, (std::vector<uint32_t>{1, 3}));
 }
 
+// Suricata's rule types for app-layer rules: app-layer-protocol with only a
+// header, flow direction and flowbit setters is protocol-detection-only
+// (once per direction, flow action scope); a bare protocol header is an
+// app-layer rule (every packet, flow scope); anything a packet must be
+// looked at for makes it a packet rule (packet scope).
+TEST(Match, AppLayerRuleTypes) {
+  struct Case {
+    const char* rule;
+    bool pd_only, flow_scope;
+  } cases[] = {
+      {"alert tcp any any -> any 80 (flow:to_server; app-layer-protocol:!http,final; sid:1;)", true, true},
+      {"alert ip any any -> any any (app-layer-protocol:failed; flowbits:set,x; sid:1;)", true, true},
+      {"alert tcp any any -> any any (app-layer-protocol:http; content:\"GET\"; sid:1;)", false, false},
+      {"alert tcp any any -> any any (app-layer-protocol:http; flow:established; sid:1;)", false, false},
+      {"alert tcp any any -> any any (app-layer-protocol:http; flowbits:isset,x; sid:1;)", false, false},
+      {"alert tcp any any -> any any (app-layer-protocol:http; dsize:>0; sid:1;)", false, false},
+      {"pass http any any -> any any (sid:1;)", false, true},
+      {"pass http any any -> any any (flow:to_server; sid:1;)", false, true},
+      {"pass http any any -> any any (app-layer-protocol:http; sid:1;)", false, true},
+      {"pass http any any -> any any (content:\"GET\"; sid:1;)", false, false},
+      {"alert tcp any any -> any any (content:\"GET\"; sid:1;)", false, false},
+      {"alert tcp 10.0.0.0/8 any -> any any (sid:1;)", false, true},  // IP-only
+  };
+  for (const Case& c : cases) {
+    std::vector<Rule> rules{parse(c.rule)};
+    std::string err;
+    auto set = RuleSet::build(rules, &err);
+    ASSERT_TRUE(set) << c.rule << ": " << err;
+    EXPECT_EQ(set->pd_only(0), c.pd_only) << c.rule;
+    EXPECT_EQ(set->flow_scope(0), c.flow_scope) << c.rule;
+  }
+
+  // A protocol-detection-only rule needs the direction's first sight of the
+  // protocol; a packet rule with the same condition does not.
+  std::vector<Rule> rules{parse("alert tcp any any -> any any (app-layer-protocol:http; sid:1;)"),
+                          parse("alert tcp any any -> any any (app-layer-protocol:http; dsize:>0; sid:2;)")};
+  std::string err;
+  auto set = RuleSet::build(rules, &err);
+  ASSERT_TRUE(set) << err;
+  auto scratch = set->make_scratch();
+  std::string p = "GET /";
+  Meta m = app_meta(AppProto::kHttp);
+  MatchInput first = make_input(p, m), later = make_input(p, m);
+  later.app_first = false;
+  std::vector<uint32_t> sids;
+  set->match(first, *scratch, [&](const Rule& r) { sids.push_back(r.sid); });
+  EXPECT_EQ(sids, (std::vector<uint32_t>{1, 2}));
+  sids.clear();
+  set->match(later, *scratch, [&](const Rule& r) { sids.push_back(r.sid); });
+  EXPECT_EQ(sids, (std::vector<uint32_t>{2}));
+}
+
 TEST(Prefilter, OnlyRulesWithTheirFastPatternAreConfirmed) {
   std::vector<Rule> rules = numbered_rules(300);
   rules.push_back(parse(R"(alert tcp any any -> any any (dsize:>0; sid:9001;))"));  // no content: always checked

@@ -9,8 +9,9 @@
 // match into an AlertRecord in the worker's alert ring, in rule order:
 //   - a `pass` match ends inspection of the packet; no alert is written.
 //     Suricata's action scope decides how far it reaches: an IP-only pass
-//     rule passes the rest of the flow, any other pass rule only the packet
-//     (there is no stream or app-layer match here, the other flow scopes);
+//     rule, or one on the app-layer protocol alone, passes the rest of the
+//     flow (RuleSet::flow_scope), any other pass rule only the packet
+//     (there is no stream or transaction match here, the other flow scopes);
 //   - `noalert` matches (and flowbits:noalert) count but write nothing;
 //   - at most max_alerts_per_packet alerts per packet (Suricata's
 //     packet_alert_max, 15), the rest counted;

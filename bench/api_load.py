@@ -32,6 +32,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -247,6 +248,7 @@ def main():
         if agent:
             agent.stop()
         sink.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
     idle_mpps = idle_p / idle_s / 1e6
     load_mpps = load_p / load_s / 1e6

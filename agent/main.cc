@@ -164,6 +164,13 @@ int main(int argc, char** argv) {
   };
   hooks.metrics = [&rtp] { return rtp ? ws::AgentMetrics(*rtp).render() : std::string(); };
   hooks.flows = [&rtp]() -> ws::FlowSnapshotPtr { return rtp ? rtp->flow_snapshot() : nullptr; };
+  hooks.edit_rules = [&rtp](bool replace, const std::string& text) {
+    if (rtp) return rtp->edit_rules(replace, text);
+    ws::ReloadOutcome o;
+    o.result = ws::ReloadOutcome::Result::kNotConfigured;
+    o.error = "the agent is not running yet";
+    return o;
+  };
   hooks.apps = [&rtp] { return rtp ? rtp->apps_status() : ws::AppsStatus{}; };
   // WebSocket /api/v1/stream: fed by the export thread as one more
   // exporter, served by the API (declared first: both hold it).

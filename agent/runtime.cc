@@ -142,7 +142,11 @@ std::string Runtime::open() {
   sources_ = open_sources(co, &err);
   if (sources_.empty()) return err.empty() ? "no capture source could be opened" : err;
 
-  if (!cfg_.rule_files.empty()) {
+  // With the API on, rules can arrive later (POST/PUT /api/v1/rules), so
+  // the workers get a rule slot even when no rule file is configured; an
+  // empty set costs them one check per burst.
+  rules_configured_ = !cfg_.rule_files.empty();
+  if (rules_configured_ || !cfg_.api.listen.empty()) {
     rule_opts_ = rule_load_options(cfg_, nworkers_);
     auto snap = load_rule_snapshot(rule_opts_, nullptr);
     const RuleLoadReport& rep = snap->report;
@@ -310,7 +314,7 @@ RuleLoadReport Runtime::reload_attempt(std::optional<bool> strict) {
 
 RuleCounts Runtime::rule_counts() const {
   RuleCounts c;
-  c.configured = rule_slot_ != nullptr;
+  c.configured = rules_configured_.load();
   c.loaded = rules_loaded_.load();
   c.failed = rules_failed_.load();
   c.reloads_ok = reloads_ok_.load();
@@ -466,7 +470,7 @@ RunSummary Runtime::summary() const {
   }
   s.records = export_loop_ ? export_loop_->records() : 0;
   s.alerts = export_loop_ ? export_loop_->alerts() : 0;
-  s.rules = rule_slot_ != nullptr;
+  s.rules = rules_configured_.load();
   for (auto& w : workers_) {
     const DetectStage* d = w->detect();
     if (!d) continue;
@@ -626,6 +630,73 @@ RulesStatus to_rules_status(const RuleLoadReport& rep) {
 
 }  // namespace
 
+ReloadOutcome Runtime::edit_rules(bool replace, const std::string& text) {
+  ReloadOutcome o;
+  std::unique_lock<std::mutex> lock(reload_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) {
+    o.result = ReloadOutcome::Result::kBusy;
+    o.error = "a rule reload is already running; try again when it has finished";
+    return o;
+  }
+  if (!rule_slot_) {
+    o.result = ReloadOutcome::Result::kNotConfigured;
+    o.error = "rules cannot change: the agent runs without the API's rule slot";
+    return o;
+  }
+  // The candidate: the current sources plus (POST) or instead of (PUT) the
+  // body, loaded in full, so the matcher's checks run on it too.
+  static constexpr const char* kBody = "request";
+  RuleLoadOptions cand = rule_opts_;
+  if (replace) {
+    cand.files.clear();
+    cand.texts.clear();
+  }
+  cand.texts.emplace_back(kBody, text);
+  auto snap = load_rule_snapshot(cand, rule_slot_->current());
+  RuleLoadReport rep = snap->report;
+  auto status = [&](const RuleLoadReport& r) {
+    RulesStatus st = to_rules_status(r);
+    st.generation = rule_slot_->generation();
+    return st;
+  };
+  if (!rep.fatal.empty()) {
+    o.result = ReloadOutcome::Result::kFailed;
+    o.error = rep.fatal;
+    o.report = status(rep);
+    reloads_failed_.fetch_add(1);
+    last_reload_error_ = rep.fatal;
+    return o;
+  }
+  // Any rule of the body that failed refuses the whole body.
+  RuleLoadReport body_errors;
+  for (const RuleError& e : rep.errors)
+    if (e.file == kBody) body_errors.errors.push_back(e);
+  if (!body_errors.errors.empty()) {
+    body_errors.failed = body_errors.errors.size();
+    o.result = ReloadOutcome::Result::kInvalid;
+    o.error = std::to_string(body_errors.failed) + " of the request's rules are invalid; nothing was applied";
+    o.report = status(body_errors);
+    return o;
+  }
+  // Applied: the body becomes one more named text of the running sources.
+  const std::string name = "api-" + std::to_string(++api_texts_);
+  for (RuleError& e : rep.errors)
+    if (e.file == kBody) e.file = name;
+  cand.texts.back().first = name;
+  {
+    std::lock_guard<std::mutex> slock(snapshots_mu_);
+    rule_slot_->publish(std::move(snap));
+  }
+  rule_opts_ = std::move(cand);
+  rules_configured_ = !rule_opts_.files.empty() || !rule_opts_.texts.empty();
+  rules_loaded_.store(rep.loaded);
+  rules_failed_.store(rep.failed);
+  reloads_ok_.fetch_add(1);
+  last_reload_error_.clear();
+  o.report = status(rep);
+  return o;
+}
+
 RulesStatus Runtime::rules_status() const {
   // Under the reload lock: no publish can retire the snapshot being read.
   std::lock_guard<std::mutex> lock(reload_mu_);
@@ -633,6 +704,7 @@ RulesStatus Runtime::rules_status() const {
   if (rule_slot_) {
     r = to_rules_status(rule_slot_->current()->report);
     r.generation = rule_slot_->generation();
+    r.configured = rules_configured_;
   }
   r.last_reload_error = last_reload_error_;
   return r;
@@ -646,9 +718,9 @@ ReloadOutcome Runtime::try_reload_rules(std::optional<bool> strict) {
     o.error = "a rule reload is already running; try again when it has finished";
     return o;
   }
-  if (!rule_slot_) {
+  if (!rule_slot_ || !rules_configured_) {
     o.result = ReloadOutcome::Result::kNotConfigured;
-    o.error = "no rules configured (-S FILE or rules.files)";
+    o.error = "no rules configured (-S FILE, rules.files or POST /api/v1/rules)";
     return o;
   }
   const RuleLoadReport rep = reload_locked(strict);

@@ -99,6 +99,11 @@ class Runtime {
   RulesStatus rules_status() const;
   // A reload for the API: kBusy instead of waiting when one is running.
   ReloadOutcome try_reload_rules(std::optional<bool> strict);
+  // POST (replace false: append) or PUT (replace true: the body becomes
+  // the whole set, rule files included) /api/v1/rules. The body's rules
+  // are loaded with the rest; if any of them fails, kInvalid with those
+  // failures and nothing changes. kBusy while a reload runs.
+  ReloadOutcome edit_rules(bool replace, const std::string& text);
   // The active flows of every worker (api/flow_query.h): the cached copy
   // when it is younger than flow_refresh_ms, else a new one, which each
   // worker fills a few slots per burst. Null before open(). Waits up to
@@ -150,6 +155,8 @@ class Runtime {
   std::atomic<uint64_t> rules_failed_{0};
   std::atomic<uint64_t> reloads_ok_{0};
   std::atomic<uint64_t> reloads_failed_{0};
+  std::atomic<bool> rules_configured_{false};  // rule files or API rules are part of the set
+  uint64_t api_texts_ = 0;                     // rule texts the API added (names api-N)
   // Flow snapshots: one taker at a time; the buffers each worker copies
   // into, the request it is serving, and the last snapshot handed out.
   std::mutex flows_mu_;

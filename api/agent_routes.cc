@@ -145,9 +145,44 @@ std::string add_agent_routes(Router& router, const AgentHooks& hooks) {
         case ReloadOutcome::Result::kOk: return json_response(200, rules_json(o.report));
         case ReloadOutcome::Result::kNotConfigured:
         case ReloadOutcome::Result::kBusy: return error_response(409, o.error);
+        case ReloadOutcome::Result::kInvalid:  // only rule edits give it
         case ReloadOutcome::Result::kFailed: break;
       }
       return error_response(422, "rule reload failed, the running rules stay: " + o.error, rules_json(o.report));
+    };
+    routes.push_back(std::move(r));
+  }
+  for (const bool replace : {false, true}) {
+    Route r;
+    r.method = replace ? "PUT" : "POST";
+    r.path = "/api/v1/rules";
+    r.access = Access::kAdmin;
+    r.summary = replace ? "Replaces the whole rule set (rule files included) with the body's rules (text/plain, "
+                          "Suricata syntax; an empty body empties the set). 400 with each failed rule when any "
+                          "rule is invalid: nothing is applied"
+                        : "Appends the body's rules (text/plain, Suricata syntax) to the running set. 400 with "
+                          "each failed rule when any rule is invalid: nothing is applied";
+    r.request_schema = "RulesText";
+    r.request_content_type = "text/plain";
+    r.response_schema = "Rules";
+    r.errors = {400, 409, 415, 422};
+    r.handler = [h, replace](const HttpRequest& req) {
+      const std::string ct = req.content_type.substr(0, req.content_type.find(';'));
+      if (!ct.empty() && ct != "text/plain")
+        return error_response(415, "rules are sent as text/plain (Suricata rule syntax), not " + ct);
+      if (!replace && req.body.find_first_not_of(" \t\r\n") == std::string::npos)
+        return error_response(400, "the body has no rules to add");
+      if (!h->edit_rules) return error_response(409, "rules cannot be changed on this agent");
+      const ReloadOutcome o = h->edit_rules(replace, req.body);
+      switch (o.result) {
+        case ReloadOutcome::Result::kOk: return json_response(200, rules_json(o.report));
+        case ReloadOutcome::Result::kInvalid: return error_response(400, o.error, rules_json(o.report));
+        case ReloadOutcome::Result::kNotConfigured:
+        case ReloadOutcome::Result::kBusy: return error_response(409, o.error);
+        case ReloadOutcome::Result::kFailed: break;
+      }
+      return error_response(422, "the new rule set failed to load, the running rules stay: " + o.error,
+                            rules_json(o.report));
     };
     routes.push_back(std::move(r));
   }
@@ -257,6 +292,7 @@ nlohmann::json api_schemas() {
       {"description", "Optional body; empty means the configured behaviour"},
       {"properties",
        {{"strict", {{"type", "boolean"}, {"description", "refuse the new set if any rule fails (overrides rules.strict)"}}}}}};
+  s["RulesText"] = {{"type", "string"}, {"description", "rules in Suricata syntax, one per line (# comments, \\ continuations)"}};
   s["OpenApiDocument"] = {{"type", "object"}, {"description", "an OpenAPI 3.0 document"}};
   add_traffic_schemas(s);
   return s;

@@ -65,7 +65,7 @@ struct RulesStatus {
 };
 
 struct ReloadOutcome {
-  enum class Result { kOk, kNotConfigured, kBusy, kFailed };
+  enum class Result { kOk, kNotConfigured, kBusy, kFailed, kInvalid };  // kInvalid: rules of the request failed
   Result result = Result::kOk;
   std::string error;   // why, when not kOk
   RulesStatus report;  // the attempted load (kOk, kFailed) or the running rules
@@ -89,6 +89,8 @@ struct AgentHooks {
   std::function<RulesStatus()> rules;
   // strict: nullopt keeps rules.strict; true refuses a set with any failed rule.
   std::function<ReloadOutcome(std::optional<bool> strict)> reload_rules;
+  // POST (replace false) / PUT (replace true) /api/v1/rules with a text body.
+  std::function<ReloadOutcome(bool replace, const std::string& text)> edit_rules;
   // Prometheus text exposition (version 0.0.4).
   std::function<std::string()> metrics;
   // The active flows, at most api.flow_refresh_ms old; null when the agent

@@ -72,7 +72,8 @@ bool parse_rfc3339(const std::string& s, uint64_t* ns) {
   tm.tm_min = m;
   tm.tm_sec = sec;
   const int64_t t = static_cast<int64_t>(timegm(&tm)) - offset_s;
-  if (t < 0) return false;
+  // Nanoseconds since the epoch fit 64 bits until 2554.
+  if (t < 0 || static_cast<uint64_t>(t) >= UINT64_MAX / 1'000'000'000ull) return false;
   *ns = static_cast<uint64_t>(t) * 1'000'000'000ull + frac_ns;
   return true;
 }

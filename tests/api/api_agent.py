@@ -141,11 +141,17 @@ def main():
         check(documented == len(routes), f"openapi.json documents no route the router lacks ({documented})")
 
         # Auth matrix over every route.
+        # The rule routes get a body: POST one that adds nothing, PUT one with
+        # an invalid rule (400 with its report: the handler ran, the set stays).
+        bodies = {("POST", "/api/v1/rules"): b"# nothing to add\n",
+                  ("PUT", "/api/v1/rules"): b'alert udp any any -> any any (msg:"x" sid:1;)\n'}
         for method, path, access in routes:
-            st0, h0, b0 = a.req(method, path)
-            stv, _, bv = a.req(method, path, VIEWER)
-            sta, _, ba = a.req(method, path, ADMIN)
-            stx, hx, _ = a.req(method, path, "not-a-token")
+            body = bodies.get((method, path))
+            st0, h0, b0 = a.req(method, path, body=body)
+            stv, _, bv = a.req(method, path, VIEWER, body=body)
+            sta, _, ba = a.req(method, path, ADMIN, body=body)
+            stx, hx, _ = a.req(method, path, "not-a-token", body=body)
+
             if access == "open":
                 check(st0 == 200, f"{method} {path}: open without a token ({st0})")
             else:
@@ -158,13 +164,19 @@ def main():
                 check(stv == 403 and is_error(json.loads(bv), 403), f"{method} {path}: viewer gives 403 ({stv})")
             else:
                 check(stv == 200, f"{method} {path}: viewer allowed ({stv})")
-            check(sta == 200, f"{method} {path}: admin allowed ({sta})", ba[:300])
+            if (method, path) == ("PUT", "/api/v1/rules"):
+                rep = json.loads(ba) if ba else {}
+                check(sta == 400 and rep.get("error", {}).get("details", {}).get("failures"),
+                      f"{method} {path}: admin reaches the handler (400 with the invalid rule's report)", ba[:300])
+            else:
+                check(sta == 200, f"{method} {path}: admin allowed ({sta})", ba[:300])
 
         # 404, 405, 413, malformed JSON.
         st, _, b = a.json("GET", "/api/v1/nothing-here", ADMIN)
         check(st == 404 and is_error(b, 404), f"unknown path: 404 with the error shape ({st})")
         st, h, b = a.json("DELETE", "/api/v1/rules", ADMIN)
-        check(st == 405 and h.get("allow") == "GET" and is_error(b, 405), f"DELETE /api/v1/rules: 405, Allow: GET ({st})")
+        check(st == 405 and h.get("allow") == "GET, POST, PUT" and is_error(b, 405),
+              f"DELETE /api/v1/rules: 405, Allow: GET, POST, PUT ({st})")
         st, h, b = a.json("GET", "/api/v1/rules/reload", ADMIN)
         check(st == 405 and h.get("allow") == "POST", f"GET /api/v1/rules/reload: 405, Allow: POST ({st})")
         st, _, b = a.json("POST", "/api/v1/rules/reload", ADMIN, body=b"{" + b" " * 2048 + b"}")

@@ -29,6 +29,8 @@ struct Fixture {
   int reloads = 0;
   std::optional<bool> last_strict;
   ReloadOutcome next;
+  ReloadOutcome next_edit;
+  std::vector<std::pair<bool, std::string>> edits;
   bool running = true;
   std::unique_ptr<ApiServer> server;
 
@@ -62,6 +64,10 @@ struct Fixture {
       return next;
     };
     hooks.metrics = [] { return std::string("wirescope_packets_total 100\n"); };
+    hooks.edit_rules = [this](bool replace, const std::string& text) {
+      edits.emplace_back(replace, text);
+      return next_edit;
+    };
     hooks.flows = [] {
       auto s = std::make_shared<FlowSnapshot>();
       s->flows.emplace_back();
@@ -103,10 +109,14 @@ TEST(ApiServer, AuthMatrixOverEveryRoute) {
   Fixture f;
   for (const Route& r : f.server->router().routes()) {
     SCOPED_TRACE(r.method + " " + r.path);
-    const HttpResponse none = f.call(r.method, r.path);
-    const HttpResponse viewer = f.call(r.method, r.path, "viewer-token");
-    const HttpResponse admin = f.call(r.method, r.path, "admin-token");
-    const HttpResponse bad = f.call(r.method, r.path, "admin-token-x");
+    // Routes that take rules get one, so the admin call can succeed.
+    const std::string body = r.request_content_type == "text/plain" && !r.request_schema.empty()
+                                 ? "alert udp any any -> any 53 (msg:\"x\"; sid:9;)\n"
+                                 : "";
+    const HttpResponse none = f.call(r.method, r.path, nullptr, body);
+    const HttpResponse viewer = f.call(r.method, r.path, "viewer-token", body);
+    const HttpResponse admin = f.call(r.method, r.path, "admin-token", body);
+    const HttpResponse bad = f.call(r.method, r.path, "admin-token-x", body);
     if (r.access == Access::kOpen) {
       EXPECT_EQ(none.status, 200);
       EXPECT_EQ(bad.status, 200);  // open routes ignore the header
@@ -126,6 +136,39 @@ TEST(ApiServer, AuthMatrixOverEveryRoute) {
     EXPECT_EQ(admin.status, 200);
   }
   EXPECT_EQ(f.reloads, 1);  // only the admin call reached the reload
+  EXPECT_EQ(f.edits.size(), 2u);  // POST and PUT, each once, as admin
+}
+
+TEST(ApiServer, RuleEditsAnswerAsTheRuntimeDecides) {
+  Fixture f;
+  const std::string rule = "alert udp any any -> any 53 (msg:\"x\"; sid:9;)\n";
+  HttpResponse r = f.call("POST", "/api/v1/rules", "admin-token", rule);
+  EXPECT_EQ(r.status, 200);
+  ASSERT_EQ(f.edits.size(), 1u);
+  EXPECT_FALSE(f.edits[0].first);
+  EXPECT_EQ(f.edits[0].second, rule);
+  r = f.call("PUT", "/api/v1/rules", "admin-token", "");
+  EXPECT_EQ(r.status, 200) << "an empty PUT empties the set";
+  ASSERT_EQ(f.edits.size(), 2u);
+  EXPECT_TRUE(f.edits[1].first);
+  // An empty POST is refused before the runtime sees it.
+  r = f.call("POST", "/api/v1/rules", "admin-token", " \n");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(f.edits.size(), 2u);
+  // Invalid rules: 400 with the failures in details.
+  f.next_edit.result = ReloadOutcome::Result::kInvalid;
+  f.next_edit.error = "1 of the request's rules are invalid; nothing was applied";
+  f.next_edit.report.failed = 1;
+  f.next_edit.report.failures.push_back({"request", 2, 9, "", "missing ';'"});
+  r = f.call("POST", "/api/v1/rules", "admin-token", rule);
+  EXPECT_EQ(r.status, 400);
+  const auto j = nlohmann::json::parse(r.body);
+  EXPECT_EQ(j["error"]["details"]["failures"][0]["line"], 2);
+  EXPECT_EQ(j["error"]["details"]["failures"][0]["file"], "request");
+  f.next_edit.result = ReloadOutcome::Result::kBusy;
+  EXPECT_EQ(f.call("PUT", "/api/v1/rules", "admin-token", rule).status, 409);
+  f.next_edit.result = ReloadOutcome::Result::kFailed;
+  EXPECT_EQ(f.call("PUT", "/api/v1/rules", "admin-token", rule).status, 422);
 }
 
 TEST(ApiServer, MetricsAuthClosesTheOpenRoutes) {
@@ -162,7 +205,7 @@ TEST(ApiServer, NotFoundAndMethodNotAllowed) {
   EXPECT_EQ(code_of(nf), 404);
   const HttpResponse na = f.call("DELETE", "/api/v1/rules", "admin-token");
   EXPECT_EQ(na.status, 405);
-  EXPECT_EQ(header(na, "Allow"), "GET");
+  EXPECT_EQ(header(na, "Allow"), "GET, POST, PUT");
   EXPECT_EQ(f.call("GET", "/api/v1/rules/reload", "admin-token").status, 405);
   EXPECT_EQ(header(f.call("GET", "/api/v1/rules/reload"), "Allow"), "POST");
 }

@@ -122,33 +122,37 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  // Flags given on the command line override the file.
-  if (app.count("-r")) cfg.read_file = read_file;
-  if (app.count("--loop")) cfg.loop = true;
-  if (app.count("-i")) cfg.interface = iface;
-  if (app.count("--capture")) cfg.capture = capture;
-  if (app.count("--snaplen")) cfg.snaplen = snaplen;
-  if (app.count("--bpf")) cfg.bpf = bpf;
-  if (app.count("--no-promisc")) cfg.promisc = false;
-  if (app.count("--workers")) cfg.workers = workers;
-  if (app.count("-k")) cfg.checksum = checksum == "all" ? ws::ChecksumMode::kAll : ws::ChecksumMode::kNone;
-  if (app.count("-l")) cfg.log_dir = log_dir;
-  if (app.count("--eve-file")) cfg.eve_filename = eve_file;
-  if (app.count("--ipfix")) cfg.ipfix_url = ipfix;
-  if (app.count("--ipfix-biflow")) cfg.ipfix_biflow = true;
-  if (app.count("--netflow9")) cfg.netflow9_url = netflow9;
-  if (app.count("--export-mtu")) cfg.export_mtu = export_mtu;
-  if (app.count("--export-rate")) cfg.export_rate = export_rate;
-  if (app.count("--template-refresh")) cfg.template_refresh_s = template_refresh;
-  if (app.count("--export-proto")) cfg.proto_url = export_proto;
-  if (app.count("--max-flows")) cfg.max_flows = max_flows;
-  if (app.count("--active-timeout")) cfg.active_timeout_s = active_timeout;
-  if (verbose->count()) cfg.verbose = static_cast<int>(verbose->count());
-  if (app.count("-S")) cfg.rule_files = rule_files;
-  if (app.count("--strict-rules")) cfg.strict_rules = true;
-  if (app.count("--api")) cfg.api.listen = api_listen;
-  if (app.count("--no-ndpi")) cfg.ndpi_enabled = false;
-  if (app.count("--ndpi-max-packets")) cfg.ndpi_max_packets = ndpi_max_packets;
+  // Flags given on the command line override the file (at start and at
+  // each config reload).
+  auto apply_flags = [&](ws::AgentConfig& c) {
+    if (app.count("-r")) c.read_file = read_file;
+    if (app.count("--loop")) c.loop = true;
+    if (app.count("-i")) c.interface = iface;
+    if (app.count("--capture")) c.capture = capture;
+    if (app.count("--snaplen")) c.snaplen = snaplen;
+    if (app.count("--bpf")) c.bpf = bpf;
+    if (app.count("--no-promisc")) c.promisc = false;
+    if (app.count("--workers")) c.workers = workers;
+    if (app.count("-k")) c.checksum = checksum == "all" ? ws::ChecksumMode::kAll : ws::ChecksumMode::kNone;
+    if (app.count("-l")) c.log_dir = log_dir;
+    if (app.count("--eve-file")) c.eve_filename = eve_file;
+    if (app.count("--ipfix")) c.ipfix_url = ipfix;
+    if (app.count("--ipfix-biflow")) c.ipfix_biflow = true;
+    if (app.count("--netflow9")) c.netflow9_url = netflow9;
+    if (app.count("--export-mtu")) c.export_mtu = export_mtu;
+    if (app.count("--export-rate")) c.export_rate = export_rate;
+    if (app.count("--template-refresh")) c.template_refresh_s = template_refresh;
+    if (app.count("--export-proto")) c.proto_url = export_proto;
+    if (app.count("--max-flows")) c.max_flows = max_flows;
+    if (app.count("--active-timeout")) c.active_timeout_s = active_timeout;
+    if (verbose->count()) c.verbose = static_cast<int>(verbose->count());
+    if (app.count("-S")) c.rule_files = rule_files;
+    if (app.count("--strict-rules")) c.strict_rules = true;
+    if (app.count("--api")) c.api.listen = api_listen;
+    if (app.count("--no-ndpi")) c.ndpi_enabled = false;
+    if (app.count("--ndpi-max-packets")) c.ndpi_max_packets = ndpi_max_packets;
+  };
+  apply_flags(cfg);
 
   // The agent's routes, on hooks that reach the runtime once it exists.
   ws::Runtime* rtp = nullptr;
@@ -223,6 +227,14 @@ int main(int argc, char** argv) {
   }
 
   ws::Runtime rt(cfg);
+  if (!config_file.empty())
+    rt.set_config_loader(config_file, [&](ws::AgentConfig* out) {
+      ws::AgentConfig c;
+      if (std::string e = ws::load_config_file(config_file, c); !e.empty()) return e;
+      apply_flags(c);
+      *out = std::move(c);
+      return std::string();
+    });
   if (!cfg.api.listen.empty()) rt.add_exporter(&stream);
   const std::string err = rt.open();
   if (!err.empty()) {

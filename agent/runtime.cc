@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <thread>
+#include <tuple>
 
 #include "dataplane/capture/open.h"
 #include "telemetry/eve.h"
@@ -386,7 +387,11 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
       stopping = true;
       for (auto& s : sources_) s->stop();
     }
-    if (reload && reload->exchange(false)) {
+    const bool hup = reload && reload->exchange(false);
+    if (hup && config_loader_) {
+      if (std::string e = reload_config(); !e.empty())
+        std::fprintf(stderr, "wirescope: config reload failed, the running config and rules stay: %s\n", e.c_str());
+    } else if (hup) {
       const RuleLoadReport rep = reload_rules();
       if (!rep.fatal.empty()) {
         std::fprintf(stderr, "wirescope: rule reload failed, the running rules stay: %s\n", rep.fatal.c_str());
@@ -612,6 +617,10 @@ AgentStatus Runtime::status() const {
   }
   st.records_exported = export_loop_ ? export_loop_->records() : 0;
   st.alerts_exported = export_loop_ ? export_loop_->alerts() : 0;
+  {
+    const ConfigStatus c = config_status();
+    st.config = {c.file, c.reloads_ok, c.reloads_failed, c.last_error, c.restart_needed};
+  }
   return st;
 }
 
@@ -695,6 +704,131 @@ ReloadOutcome Runtime::edit_rules(bool replace, const std::string& text) {
   last_reload_error_.clear();
   o.report = status(rep);
   return o;
+}
+
+void Runtime::set_config_loader(std::string file, ConfigLoader loader) {
+  std::lock_guard<std::mutex> lock(reload_mu_);
+  config_status_.file = std::move(file);
+  config_loader_ = std::move(loader);
+}
+
+ConfigStatus Runtime::config_status() const {
+  std::lock_guard<std::mutex> lock(reload_mu_);
+  return config_status_;
+}
+
+namespace {
+
+// Keys a running agent cannot change: the capture, the pipeline's shape and
+// sizes, the outputs and the API listener are built once by open().
+std::vector<std::string> restart_keys(const AgentConfig& a, const AgentConfig& b) {
+  std::vector<std::string> out;
+  auto cmp = [&](const char* key, const auto& x, const auto& y) {
+    if (!(x == y)) out.push_back(key);
+  };
+  auto timeouts = [](const StateTimeouts& t) { return std::tuple(t.new_s, t.established_s, t.closed_s); };
+  cmp("input.file", a.read_file, b.read_file);
+  cmp("input.loop", a.loop, b.loop);
+  cmp("input.interface", a.interface, b.interface);
+  cmp("input.capture", a.capture, b.capture);
+  cmp("input.snaplen", a.snaplen, b.snaplen);
+  cmp("input.promisc", a.promisc, b.promisc);
+  cmp("input.bpf", a.bpf, b.bpf);
+  cmp("workers", a.workers, b.workers);
+  cmp("checksum", a.checksum, b.checksum);
+  cmp("flow.max_flows", a.max_flows, b.max_flows);
+  cmp("flow.active_timeout", a.active_timeout_s, b.active_timeout_s);
+  cmp("flow.timeouts", std::tuple(timeouts(a.tcp), timeouts(a.udp), timeouts(a.icmp), timeouts(a.other)),
+      std::tuple(timeouts(b.tcp), timeouts(b.udp), timeouts(b.icmp), timeouts(b.other)));
+  cmp("output.eve", std::tie(a.log_dir, a.eve_filename, a.eve_payload), std::tie(b.log_dir, b.eve_filename, b.eve_payload));
+  cmp("output.ipfix", std::tie(a.ipfix_url, a.ipfix_biflow), std::tie(b.ipfix_url, b.ipfix_biflow));
+  cmp("output.netflow9", a.netflow9_url, b.netflow9_url);
+  cmp("output.proto", a.proto_url, b.proto_url);
+  cmp("output.export", std::tie(a.export_mtu, a.export_rate, a.template_refresh_s),
+      std::tie(b.export_mtu, b.export_rate, b.template_refresh_s));
+  cmp("rules.max_alerts_per_packet", a.max_alerts_per_packet, b.max_alerts_per_packet);
+  cmp("ndpi", std::tie(a.ndpi_enabled, a.ndpi_max_packets, a.ndpi_pool_flows),
+      std::tie(b.ndpi_enabled, b.ndpi_max_packets, b.ndpi_pool_flows));
+  cmp("api.listen", a.api.listen, b.api.listen);
+  std::vector<std::string> ta, tb;
+  for (const ApiToken& t : a.api.tokens) ta.push_back(t.name + ":" + t.token_sha256 + ":" + role_name(t.role));
+  for (const ApiToken& t : b.api.tokens) tb.push_back(t.name + ":" + t.token_sha256 + ":" + role_name(t.role));
+  cmp("api.tokens", ta, tb);
+  cmp("api.limits", std::tie(a.api.metrics_auth, a.api.max_body_bytes, a.api.rate_limit.requests_per_second,
+                             a.api.rate_limit.burst, a.api.tls_cert, a.api.tls_key),
+      std::tie(b.api.metrics_auth, b.api.max_body_bytes, b.api.rate_limit.requests_per_second, b.api.rate_limit.burst,
+               b.api.tls_cert, b.api.tls_key));
+  cmp("api.data", std::tie(a.flow_refresh_ms, a.flow_snapshot_max, a.alert_history),
+      std::tie(b.flow_refresh_ms, b.flow_snapshot_max, b.alert_history));
+  return out;
+}
+
+}  // namespace
+
+std::string Runtime::reload_config() {
+  std::lock_guard<std::mutex> lock(reload_mu_);
+  auto refuse = [&](std::string why) {
+    config_status_.reloads_failed++;
+    config_status_.last_error = why;
+    return why;
+  };
+  if (!config_loader_) return refuse("no config file (-c FILE)");
+  AgentConfig next;
+  if (std::string e = config_loader_(&next); !e.empty()) return refuse(e);
+  if (std::string e = validate_config(next); !e.empty()) return refuse(config_status_.file + ": " + e);
+  // The rules: the new rule keys, with the API's rule texts kept.
+  const bool had_rules = rule_slot_ != nullptr;
+  const bool wants_rules = !next.rule_files.empty();
+  if (wants_rules && !had_rules)
+    return refuse("rules.files: the agent started without rules or the API, so rules need a restart");
+  if (had_rules) {
+    RuleLoadOptions opts = rule_load_options(next, nworkers_);
+    opts.texts = rule_opts_.texts;
+    auto snap = load_rule_snapshot(opts, rule_slot_->current());
+    const RuleLoadReport& rep = snap->report;
+    std::string rules_error = rep.fatal;
+    if (rules_error.empty() && next.strict_rules && rep.failed)
+      rules_error = std::to_string(rep.failed) + " rules failed to load and strict rules are on; first: " +
+                    rep.errors.front().str();
+    if (!rules_error.empty()) {
+      // The same line as a rule-only reload, for whoever watches the log.
+      std::fprintf(stderr, "wirescope: rule reload failed, the running rules stay: %s\n", rules_error.c_str());
+      reloads_failed_.fetch_add(1);
+      last_reload_error_ = rules_error;
+      return refuse("rules: " + rules_error);
+    }
+    const size_t loaded = rep.loaded, failed = rep.failed;
+    {
+      std::lock_guard<std::mutex> slock(snapshots_mu_);
+      rule_slot_->publish(std::move(snap));
+    }
+    rule_opts_ = std::move(opts);
+    rules_configured_ = !rule_opts_.files.empty() || !rule_opts_.texts.empty();
+    rules_loaded_.store(loaded);
+    rules_failed_.store(failed);
+    reloads_ok_.fetch_add(1);
+    last_reload_error_.clear();
+    std::fprintf(stderr, "wirescope: rules reloaded: loaded=%zu failed=%zu (generation %llu)\n", loaded, failed,
+                 static_cast<unsigned long long>(rule_slot_->generation()));
+  }
+  std::fprintf(stderr, "wirescope: config reloaded from %s\n", config_status_.file.c_str());
+  config_status_.restart_needed = restart_keys(cfg_, next);
+  if (!config_status_.restart_needed.empty()) {
+    std::string keys;
+    for (const std::string& k : config_status_.restart_needed) keys += (keys.empty() ? "" : ", ") + k;
+    std::fprintf(stderr, "wirescope: config: changed keys that apply at the next restart: %s\n", keys.c_str());
+  }
+  // What applied now; the rest keeps its running value until a restart.
+  cfg_.rule_files = next.rule_files;
+  cfg_.classification_file = next.classification_file;
+  cfg_.threshold_file = next.threshold_file;
+  cfg_.rule_cache_dir = next.rule_cache_dir;
+  cfg_.strict_rules = next.strict_rules;
+  cfg_.address_vars = next.address_vars;
+  cfg_.port_vars = next.port_vars;
+  config_status_.reloads_ok++;
+  config_status_.last_error.clear();
+  return "";
 }
 
 RulesStatus Runtime::rules_status() const {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -48,6 +49,18 @@ struct RuleCounts {
   uint64_t reloads_ok = 0;
   uint64_t reloads_failed = 0;  // reloads refused (the running rules stayed)
 };
+
+// The config file behind a running agent and its reloads (SIGHUP).
+struct ConfigStatus {
+  std::string file;  // empty: no -c
+  uint64_t reloads_ok = 0, reloads_failed = 0;
+  std::string last_error;                   // why the last reload was refused; empty: it worked
+  std::vector<std::string> restart_needed;  // keys the last good reload changed that only a restart applies
+};
+
+// Reads the config again (the file, then the command line's overrides):
+// "" or the error, naming FILE:LINE.
+using ConfigLoader = std::function<std::string(AgentConfig* out)>;
 
 class Runtime {
  public:
@@ -97,6 +110,15 @@ class Runtime {
   bool running() const { return running_.load(std::memory_order_acquire); }
   AgentStatus status() const;
   RulesStatus rules_status() const;
+  // SIGHUP re-reads the config through loader (before run()). The rules.*
+  // keys apply at once (the rules are reloaded with them); other changed
+  // keys are listed as needing a restart. A config that does not load or
+  // validate, or whose rules fail to load, changes nothing.
+  void set_config_loader(std::string file, ConfigLoader loader);
+  // One config reload now; "" or why it was refused. Thread-safe.
+  std::string reload_config();
+  ConfigStatus config_status() const;
+
   // A reload for the API: kBusy instead of waiting when one is running.
   ReloadOutcome try_reload_rules(std::optional<bool> strict);
   // POST (replace false: append) or PUT (replace true: the body becomes
@@ -155,6 +177,8 @@ class Runtime {
   std::atomic<uint64_t> rules_failed_{0};
   std::atomic<uint64_t> reloads_ok_{0};
   std::atomic<uint64_t> reloads_failed_{0};
+  ConfigLoader config_loader_;
+  ConfigStatus config_status_;  // under reload_mu_
   std::atomic<bool> rules_configured_{false};  // rule files or API rules are part of the set
   uint64_t api_texts_ = 0;                     // rule texts the API added (names api-N)
   // Flow snapshots: one taker at a time; the buffers each worker copies

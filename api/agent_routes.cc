@@ -50,7 +50,13 @@ nlohmann::json status_json(const AgentStatus& s) {
            {{"active", active}, {"capacity", capacity}, {"fill", capacity ? double(active) / double(capacity) : 0.0}}},
           {"exporters", exporters},
           {"records_exported", s.records_exported},
-          {"alerts_exported", s.alerts_exported}};
+          {"alerts_exported", s.alerts_exported},
+          {"config",
+           {{"file", s.config.file.empty() ? json(nullptr) : json(s.config.file)},
+            {"reloads_ok", s.config.reloads_ok},
+            {"reloads_failed", s.config.reloads_failed},
+            {"last_error", s.config.last_error.empty() ? json(nullptr) : json(s.config.last_error)},
+            {"restart_needed", s.config.restart_needed}}}};
 }
 
 nlohmann::json rules_json(const RulesStatus& r) {
@@ -269,7 +275,13 @@ nlohmann::json api_schemas() {
                                         {"active", "capacity", "fill"})},
                      {"exporters", {{"type", "array"}, {"items", {{"$ref", "#/components/schemas/Exporter"}}}}},
                      {"records_exported", u64},
-                     {"alerts_exported", u64}},
+                     {"alerts_exported", u64},
+                     {"config", obj({{"file", {{"type", "string"}, {"nullable", true}}},
+                                     {"reloads_ok", u64},
+                                     {"reloads_failed", u64},
+                                     {"last_error", {{"type", "string"}, {"nullable", true}}},
+                                     {"restart_needed", {{"type", "array"}, {"items", str}}}},
+                                    {"file", "reloads_ok", "reloads_failed", "last_error", "restart_needed"})}},
                     {"version", "uptime_s", "running", "sources", "workers", "flow_table", "exporters"});
   s["RuleFailure"] = obj({{"file", str},
                           {"line", u64},

@@ -37,6 +37,13 @@ struct ExporterStatus {
   uint64_t send_errors = 0, dropped_records = 0, reconnects = 0;
 };
 
+struct ConfigReloadStatus {
+  std::string file;  // empty: no -c
+  uint64_t reloads_ok = 0, reloads_failed = 0;
+  std::string last_error;                   // empty when the last reload worked (or none ran)
+  std::vector<std::string> restart_needed;  // changed keys that apply at the next restart
+};
+
 struct AgentStatus {
   std::string version;
   double uptime_s = 0;
@@ -45,6 +52,7 @@ struct AgentStatus {
   std::vector<WorkerStatus> workers;
   std::vector<ExporterStatus> exporters;
   uint64_t records_exported = 0, alerts_exported = 0;
+  ConfigReloadStatus config;
 };
 
 struct RuleFailure {

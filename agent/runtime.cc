@@ -1,5 +1,7 @@
 #include "agent/runtime.h"
 
+#include "api/ws_stream.h"
+
 #include <pthread.h>
 
 #include <chrono>
@@ -78,26 +80,6 @@ void add_named(std::vector<std::pair<std::string, uint64_t>>& list, const std::s
 
 namespace {
 
-// The Stats event of --export-proto: the counters GET /api/v1/status shows.
-StatsSnapshot stats_snapshot(const AgentStatus& st) {
-  StatsSnapshot s;
-  s.timestamp_ns = wall_ns();
-  s.uptime_s = st.uptime_s;
-  for (const SourceStatus& so : st.sources) {
-    s.packets += so.packets;
-    s.bytes += so.bytes;
-    s.drops += so.kernel_drops + so.if_drops;
-    s.sources.push_back({so.name, so.packets, so.bytes, so.kernel_drops, so.if_drops});
-  }
-  for (const WorkerStatus& w : st.workers) {
-    s.flows_active += w.flows_active;
-    s.flows_created += w.flows_created;
-    s.workers.push_back({w.id, w.packets, w.bytes, w.flows_active, w.flows_created});
-  }
-  s.records_exported = st.records_exported;
-  s.alerts = st.alerts_exported;
-  return s;
-}
 
 }  // namespace
 

@@ -278,6 +278,9 @@ FramePtr binary_frame(std::string bytes) {
   return f;
 }
 
+
+}  // namespace
+
 // The Stats message's fields from the status the JSON stats frame shows.
 StatsSnapshot stats_snapshot(const AgentStatus& st) {
   StatsSnapshot s;
@@ -300,8 +303,6 @@ StatsSnapshot stats_snapshot(const AgentStatus& st) {
   s.alerts = st.alerts_exported;
   return s;
 }
-
-}  // namespace
 
 Stream::Stream(StreamOptions opts, const AgentHooks& hooks, ExportContext ctx)
     : opts_(opts), hooks_(hooks), ctx_(std::move(ctx)), codec_(std::make_unique<Codec>(ctx_)) {}

@@ -237,6 +237,12 @@ struct StreamOptions {
 
 // The stream: the Exporter the runtime feeds, the set of connected
 // clients, and the thread that publishes stats and top.
+struct StatsSnapshot;  // telemetry/proto_codec.h
+
+// The protobuf Stats message's fields from the status GET /api/v1/status
+// shows (the stream's protobuf stats frames and --export-proto's Stats).
+StatsSnapshot stats_snapshot(const AgentStatus& st);
+
 class Stream final : public Exporter {
  public:
   // hooks: status (stats) and flows (top); they must outlive the stream.

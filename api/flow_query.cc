@@ -272,12 +272,15 @@ std::vector<HostTotal> top_hosts(const FlowSnapshot& snap, FlowSort by, size_t n
   std::unordered_map<Key, HostTotal, Hash> hosts;
   hosts.reserve(snap.flows.size());
   auto add = [&](const uint8_t* addr, uint8_t fam, const FlowRecord& r) {
+    // Only the family's own bytes name the host: an IPv4 key's bytes past
+    // the fourth carry nothing and must not split one host in two.
+    const size_t len = fam == 6 ? 16 : 4;
     Key k{};
     k.b[0] = fam;
-    std::memcpy(k.b + 1, addr, 16);
+    std::memcpy(k.b + 1, addr, len);
     HostTotal& h = hosts[k];
     h.family = fam;
-    std::memcpy(h.addr, addr, 16);
+    std::memcpy(h.addr, k.b + 1, 16);
     h.packets += r.pkts[0] + r.pkts[1];
     h.bytes += r.bytes[0] + r.bytes[1];
     ++h.flows;

@@ -8,11 +8,13 @@ BUILD_PKGS=(
   meson ninja-build pkg-config g++ clang
   libpcap-dev liburing-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libssl-dev libpcre2-dev libhyperscan-dev prometheus-cpp-dev libcivetweb-dev
   libprotobuf-dev protobuf-compiler libndpi-dev
+  libdpdk-dev libnl-route-3-dev libcurl4-openssl-dev
 )
 TEST_PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libfuzzer-14-dev libclang-rt-14-dev
   nfdump tshark softflowd tcpreplay iproute2 python3-yaml python3-websocket prometheus libndpi-bin wrk
+  iperf3 tcpdump python3-aiohttp
 )
 
 want=("${BUILD_PKGS[@]}")

@@ -1,0 +1,176 @@
+// Reject replies and checksum completion (dataplane/inline_frames.h): each
+// reply is decoded again with checksum verification on, so a wrong IP, TCP,
+// ICMP or ICMPv6 checksum fails the decode (ChecksumMode::kAll drops it).
+#include "dataplane/inline_frames.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bench/pktgen/builder.h"
+
+namespace ws {
+namespace {
+
+using pktgen::Builder;
+using pktgen::Bytes;
+
+struct Decodes {
+  Packet p;
+  Decoded d;
+  bool ok = false;
+};
+
+Decodes decode(const Bytes& f, uint8_t pkt_flags = 0) {
+  Decodes r;
+  DecodeOptions o;
+  o.checksum = ChecksumMode::kAll;
+  Decoder dec(o);
+  r.p.data = f.data();
+  r.p.caplen = r.p.wirelen = static_cast<uint32_t>(f.size());
+  r.p.flags = pkt_flags;
+  r.ok = dec.decode(r.p, r.d);
+  EXPECT_EQ(dec.stats().checksum_drop.get(), 0u) << "bad checksum";
+  return r;
+}
+
+std::string addr(const uint8_t* a, int family) {
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(family == 4 ? AF_INET : AF_INET6, a, buf, sizeof buf);
+  return buf;
+}
+
+
+// Builds the reply to frame `in` and decodes it.
+Decodes reply(const Bytes& in, Bytes* out_bytes = nullptr) {
+  Decodes src = decode(in);
+  EXPECT_TRUE(src.ok);
+  Bytes out(kRejectFrameMax);
+  const size_t n = build_reject(src.p, src.d, out.data());
+  out.resize(n);
+  if (out_bytes) *out_bytes = out;
+  if (!n) return {};
+  Bytes keep = out;
+  static std::vector<Bytes> hold;  // the decoded views point into it
+  hold.push_back(std::move(keep));
+  return decode(hold.back());
+}
+
+TEST(Reject, TcpWithAckGetsRstAtItsAckNumber) {
+  pktgen::TcpOpts t;
+  t.seq = 1000;
+  t.ack = 5555;
+  Bytes out;
+  const Bytes in = Builder().eth("02:00:00:00:00:01", "02:00:00:00:00:02").ipv4("10.0.0.1", "10.0.0.2")
+                       .tcp(40000, 80, pktgen::TCP_ACK | pktgen::TCP_PSH, t).payload("GET /evil").build();
+  Decodes r = reply(in, &out);
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(addr(r.d.key.src, 4), "10.0.0.2");
+  EXPECT_EQ(addr(r.d.key.dst, 4), "10.0.0.1");
+  EXPECT_EQ(r.d.key.sport, 80);
+  EXPECT_EQ(r.d.key.dport, 40000);
+  EXPECT_EQ(r.d.tcp_flags, pktgen::TCP_RST);
+  EXPECT_EQ(r.d.seq, 5555u);
+  EXPECT_EQ(r.d.payload_len, 0);
+  // MACs turned around: the reply goes back to the sender.
+  EXPECT_EQ(0, std::memcmp(out.data(), in.data() + 6, 6));
+  EXPECT_EQ(0, std::memcmp(out.data() + 6, in.data(), 6));
+  EXPECT_EQ(reject_kind(decode(in).p, decode(in).d), RejectKind::kTcpRst);
+}
+
+TEST(Reject, SynWithoutAckGetsRstAckCoveringTheSegment) {
+  pktgen::TcpOpts t;
+  t.seq = 0xfffffff0u;  // wraps
+  const Bytes in = Builder().eth().ipv6("2001:db8::1", "2001:db8::2").tcp(1234, 443, pktgen::TCP_SYN, t)
+                       .payload("abc").build();
+  Decodes r = reply(in);
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.d.key.family, 6);
+  EXPECT_EQ(addr(r.d.key.src, 6), "2001:db8::2");
+  EXPECT_EQ(r.d.tcp_flags, pktgen::TCP_RST | pktgen::TCP_ACK);
+  EXPECT_EQ(r.d.seq, 0u);
+  EXPECT_EQ(r.d.ack, 0xfffffff0u + 3 + 1);  // data and SYN
+  EXPECT_EQ(r.d.ttl, 64);
+}
+
+TEST(Reject, UdpGetsIcmpPortUnreachableQuotingThePacket) {
+  Bytes out;
+  const Bytes in =
+      Builder().eth().vlan(42).ipv4("192.0.2.1", "192.0.2.9").udp(5353, 53).payload_fill(1000, 0xab).build();
+  Decodes r = reply(in, &out);
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.d.key.proto, 1);
+  EXPECT_EQ(r.d.icmp_type, 3);
+  EXPECT_EQ(r.d.icmp_code, 3);
+  EXPECT_EQ(r.d.vlan_count, 1);
+  EXPECT_EQ(r.d.vlan[0], 42);
+  EXPECT_EQ(addr(r.d.key.src, 4), "192.0.2.9");
+  // 576-byte datagram at most: 20 IP + 8 ICMP + 548 quoted.
+  EXPECT_EQ(r.d.l3_len, 576u);
+  // The quote starts with the offending IP header.
+  EXPECT_EQ(0, std::memcmp(out.data() + r.d.l4_off + 8, in.data() + 18, 20));
+}
+
+TEST(Reject, Udp6GetsIcmp6PortUnreachable) {
+  const Bytes in = Builder().eth().ipv6("2001:db8::1", "2001:db8::2").udp(1, 2).payload("x").build();
+  Decodes r = reply(in);
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.d.key.proto, 58);
+  EXPECT_EQ(r.d.icmp_type, 1);
+  EXPECT_EQ(r.d.icmp_code, 4);
+  EXPECT_EQ(r.d.l3_len, 40u + 8 + in.size() - 14);
+}
+
+TEST(Reject, OtherProtocolGetsHostUnreachable) {
+  const Bytes in = Builder().eth().ipv4("10.1.1.1", "10.1.1.2").icmp_echo(true, 7, 1).payload("ping").build();
+  Decodes r = reply(in);
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.d.icmp_type, 3);
+  EXPECT_EQ(r.d.icmp_code, 1);
+}
+
+TEST(Reject, NoReplyToRstOrIcmpErrors) {
+  Bytes out;
+  reply(Builder().eth().ipv4("10.0.0.1", "10.0.0.2").tcp(1, 2, pktgen::TCP_RST).build(), &out);
+  EXPECT_TRUE(out.empty());
+  reply(Builder().eth().ipv4("10.0.0.1", "10.0.0.2").icmp(3, 3).payload_fill(28).build(), &out);
+  EXPECT_TRUE(out.empty());
+  reply(Builder().eth().ipv6("2001:db8::1", "2001:db8::2").icmpv6(1, 4).payload_fill(48).build(), &out);
+  EXPECT_TRUE(out.empty());
+}
+
+TEST(CompleteChecksum, FillsAPartialTcpChecksum) {
+  Bytes f = Builder().eth().ipv4("10.0.0.1", "10.0.0.2").tcp(1000, 2000, pktgen::TCP_ACK).payload("hello world")
+                .build();
+  Decodes good = decode(f);
+  ASSERT_TRUE(good.ok);
+  const size_t field = good.d.l4_off + 16;
+  const uint8_t want[2] = {f[field], f[field + 1]};
+  // What a sender with checksum offload hands over: a partial sum.
+  f[field] = 0x12;
+  f[field + 1] = 0x34;
+  Decodes partial = decode(f, kPktChecksumNotReady);
+  ASSERT_TRUE(partial.ok);
+  ASSERT_TRUE(complete_l4_checksum(f.data(), static_cast<uint32_t>(f.size()), partial.d));
+  EXPECT_EQ(f[field], want[0]);
+  EXPECT_EQ(f[field + 1], want[1]);
+  EXPECT_TRUE(decode(f).ok);
+}
+
+TEST(CompleteChecksum, Udp6AndNotForIcmp) {
+  Bytes f = Builder().eth().ipv6("2001:db8::1", "2001:db8::2").udp(9, 10).payload("data").build();
+  Decodes d0 = decode(f);
+  const size_t field = d0.d.l4_off + 6;
+  f[field] = f[field + 1] = 0;
+  ASSERT_TRUE(complete_l4_checksum(f.data(), static_cast<uint32_t>(f.size()), d0.d));
+  EXPECT_TRUE(decode(f).ok);
+  Bytes icmp = Builder().eth().ipv4("10.0.0.1", "10.0.0.2").icmp_echo(true, 1, 1).build();
+  Decodes di = decode(icmp);
+  EXPECT_FALSE(complete_l4_checksum(icmp.data(), static_cast<uint32_t>(icmp.size()), di.d));
+}
+
+}  // namespace
+}  // namespace ws

@@ -377,6 +377,9 @@ bool Gns3Source::push_frames(LinkStream* s, std::span<const uint8_t> chunk) {
     s->last_ns.store(last, std::memory_order_relaxed);
   }
   if (clipped) s->clipped.fetch_add(clipped, std::memory_order_relaxed);
+  const auto& c = s->parser.counters();
+  s->unsupported.store(c.unsupported_link, std::memory_order_relaxed);
+  s->replayed.store(c.replayed, std::memory_order_relaxed);
   return ok && !s->stop.load(std::memory_order_relaxed);
 }
 

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dataplane/packet.h"
@@ -73,6 +74,10 @@ class PacketSource {
 
   // The last error, e.g. a capture file that ended mid-record; empty if none.
   virtual std::string error() const { return {}; }
+
+  // Device counters beyond SourceStats, by name (a DPDK port's imissed,
+  // ierrors, rx_nombuf), for metrics; empty for most sources. Any thread.
+  virtual std::vector<std::pair<std::string, uint64_t>> port_counters() const { return {}; }
 };
 
 }  // namespace ws

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "dataplane/capture/afpacket_source.h"
+#include "dataplane/capture/dpdk_source.h"
 #include "dataplane/capture/pcap_file_source.h"
 #include "dataplane/capture/pcap_live_source.h"
 
@@ -15,6 +16,10 @@ bool parse_capture_method(const std::string& s, CaptureOptions::Method* out) {
   }
   if (s == "pcap" || s == "libpcap") {
     *out = CaptureOptions::Method::kPcap;
+    return true;
+  }
+  if (s == "dpdk") {
+    *out = CaptureOptions::Method::kDpdk;
     return true;
   }
   return false;
@@ -52,6 +57,19 @@ std::vector<std::unique_ptr<PacketSource>> open_sources(const CaptureOptions& op
   if (opts.workers < 1) {
     *error = "workers " + std::to_string(opts.workers) + " must be at least 1";
     return out;
+  }
+  if (opts.method == CaptureOptions::Method::kDpdk) {
+    DpdkOptions d;
+    d.eal_args = opts.dpdk_eal_args;
+    d.port = opts.iface;
+    d.queues = opts.workers;
+    d.mbufs = opts.dpdk_mbufs;
+    d.promisc = opts.promisc;
+    if (!opts.bpf.empty()) {
+      *error = "dpdk: " + opts.iface + ": a BPF filter needs the kernel; DPDK capture takes none";
+      return out;
+    }
+    return open_dpdk_sources(d, error);
   }
   AfPacketSource::Options o;
   o.iface = opts.iface;

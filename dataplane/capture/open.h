@@ -20,7 +20,8 @@ struct CaptureOptions {
   std::string file;   // capture file (pcap or pcapng); exclusive with iface
   bool loop = false;  // replay the file until stopped
   std::string iface;
-  enum class Method { kAfPacket, kPcap } method = Method::kAfPacket;
+  // kDpdk: iface names a DPDK port (PCI address or vdev, dpdk_source.h).
+  enum class Method { kAfPacket, kPcap, kDpdk } method = Method::kAfPacket;
   int workers = 1;
   int snaplen = 65535;
   bool promisc = true;
@@ -32,6 +33,8 @@ struct CaptureOptions {
   uint16_t fanout_group = 0;  // 0 = derived from the process id
   bool ignore_outgoing = false;  // AF_PACKET: skip frames this host sends
   int pcap_buffer_mb = 32;       // libpcap kernel buffer
+  std::vector<std::string> dpdk_eal_args;  // DPDK EAL arguments (dpdk.eal_args)
+  int dpdk_mbufs = 8191;                   // mbuf pool per port
 };
 
 // Returns the opened sources, or an empty vector with *error naming the file
@@ -39,7 +42,7 @@ struct CaptureOptions {
 std::vector<std::unique_ptr<PacketSource>> open_sources(const CaptureOptions& opts,
                                                         std::string* error);
 
-// Parses "afpacket" / "pcap" (the --capture flag); false if neither.
+// Parses "afpacket" / "pcap" / "dpdk" (the --capture flag); false if none.
 bool parse_capture_method(const std::string& s, CaptureOptions::Method* out);
 
 }  // namespace ws

@@ -1,0 +1,285 @@
+#include "dataplane/capture/dpdk_source.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+
+#ifdef WS_HAVE_DPDK
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#endif
+
+namespace ws {
+
+#ifndef WS_HAVE_DPDK
+
+bool dpdk_available() { return false; }
+
+std::vector<std::unique_ptr<PacketSource>> open_dpdk_sources(const DpdkOptions& opts, std::string* error) {
+  *error = "dpdk: " + opts.port + ": this build has no DPDK support (install libdpdk-dev and rebuild)";
+  return {};
+}
+
+#else
+
+bool dpdk_available() { return true; }
+
+namespace {
+
+// The EAL is process-wide and can be initialised once.
+std::mutex g_eal_mu;
+bool g_eal_done = false;
+std::vector<std::string> g_eal_args;
+
+std::string init_eal(const std::vector<std::string>& args) {
+  std::lock_guard lk(g_eal_mu);
+  if (g_eal_done) {
+    if (args != g_eal_args) return "the EAL is already running with other arguments";
+    return "";
+  }
+  std::vector<std::string> argv_s{"wirescope"};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& s : argv_s) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  const int rc = rte_eal_init(static_cast<int>(argv_s.size()), argv.data());
+  if (rc < 0) return std::string("EAL initialisation failed: ") + rte_strerror(rte_errno);
+  if (rc != static_cast<int>(argv_s.size()) - 1)
+    return "EAL argument '" + argv_s[static_cast<size_t>(rc) + 1] + "' is not an EAL option";
+  g_eal_done = true;
+  g_eal_args = args;
+  return "";
+}
+
+uint64_t wall_now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
+}
+
+// The symmetric Toeplitz key: hashing (a, b) and (b, a) gives one value.
+constexpr uint8_t kSymmetricRssKey[40] = {
+    0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
+    0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
+    0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a};
+
+// A started port; stopped and closed when its last queue source goes.
+struct Port {
+  uint16_t id = 0;
+  std::string name;
+  rte_mempool* pool = nullptr;
+  ~Port() {
+    rte_eth_dev_stop(id);
+    rte_eth_dev_close(id);
+    if (pool) rte_mempool_free(pool);
+  }
+};
+
+class DpdkSource final : public PacketSource {
+ public:
+  DpdkSource(std::shared_ptr<Port> port, uint16_t queue)
+      : port_(std::move(port)), queue_(queue), name_("dpdk:" + port_->name + "/" + std::to_string(queue)) {}
+
+  int rx_burst(Packet* out, int max) override {
+    if (stop_.load(std::memory_order_relaxed)) return kEof;
+    if (!registered_) {
+      // A worker thread is not an EAL lcore; registering gives it an lcore
+      // id and with it the mempool's per-lcore cache. Without a free id the
+      // pool still works, only without the cache.
+      if (rte_lcore_id() == LCORE_ID_ANY) rte_thread_register();
+      registered_ = true;
+    }
+    if (max > kMax) max = kMax;
+    rte_mbuf* m[kMax];
+    const uint16_t n = rte_eth_rx_burst(port_->id, queue_, m, static_cast<uint16_t>(max));
+    if (n == 0) {
+      // Poll mode: a short pause when idle keeps an empty queue from
+      // spinning a core at 100% while the worker runs its timers.
+      ++idle_;
+      if (idle_ > 64) {
+        timespec ts{0, 50'000};
+        nanosleep(&ts, nullptr);
+      }
+      return 0;
+    }
+    idle_ = 0;
+    const uint64_t now = wall_now_ns();
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+      Packet& p = out[i];
+      p = Packet{};
+      p.data = rte_pktmbuf_mtod(m[i], const uint8_t*);
+      p.caplen = m[i]->data_len;
+      p.wirelen = m[i]->pkt_len;
+      p.ts_ns = now;
+      p.opaque = m[i];
+      p.link = LinkType::kEthernet;
+      if (m[i]->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) {
+        p.flags |= kPktVlanStripped;
+        p.vlan_tci = m[i]->vlan_tci;
+      }
+      bytes += m[i]->pkt_len;
+    }
+    packets_.store(packets_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    bytes_.store(bytes_.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
+    return n;
+  }
+
+  void release(Packet* pkts, int n) override {
+    rte_mbuf* m[kMax];
+    int k = 0;
+    for (int i = 0; i < n; ++i) {
+      if (!pkts[i].opaque) continue;
+      m[k++] = static_cast<rte_mbuf*>(pkts[i].opaque);
+      pkts[i].opaque = nullptr;
+      if (k == kMax) {
+        rte_pktmbuf_free_bulk(m, static_cast<unsigned>(k));
+        k = 0;
+      }
+    }
+    if (k) rte_pktmbuf_free_bulk(m, static_cast<unsigned>(k));
+  }
+
+  bool live() const override { return true; }
+  void stop() override { stop_.store(true, std::memory_order_relaxed); }
+
+  SourceStats stats() const override {
+    SourceStats s;
+    s.packets = packets_.load(std::memory_order_relaxed);
+    s.bytes = bytes_.load(std::memory_order_relaxed);
+    if (queue_ == 0) {
+      rte_eth_stats st{};
+      if (rte_eth_stats_get(port_->id, &st) == 0) {
+        s.kernel_drops = st.imissed;
+        s.if_drops = st.rx_nombuf;
+      }
+    }
+    return s;
+  }
+
+  std::vector<std::pair<std::string, uint64_t>> port_counters() const override {
+    if (queue_ != 0) return {};
+    rte_eth_stats st{};
+    if (rte_eth_stats_get(port_->id, &st) != 0) return {};
+    return {{"imissed", st.imissed}, {"ierrors", st.ierrors}, {"rx_nombuf", st.rx_nombuf}};
+  }
+
+  const std::string& name() const override { return name_; }
+
+ private:
+  static constexpr int kMax = 64;
+  std::shared_ptr<Port> port_;
+  uint16_t queue_;
+  std::string name_;
+  bool registered_ = false;
+  uint32_t idle_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> packets_{0}, bytes_{0};
+};
+
+}  // namespace
+
+std::vector<std::unique_ptr<PacketSource>> open_dpdk_sources(const DpdkOptions& opts, std::string* error) {
+  std::vector<std::unique_ptr<PacketSource>> out;
+  const std::string where = "dpdk: " + opts.port + ": ";
+  if (opts.port.empty()) {
+    *error = "dpdk: no port given (a PCI address or a vdev name such as net_pcap0)";
+    return out;
+  }
+  if (opts.queues < 1 || opts.queues > 64) {
+    *error = where + std::to_string(opts.queues) + " queues: must be 1 to 64";
+    return out;
+  }
+  if (std::string e = init_eal(opts.eal_args); !e.empty()) {
+    *error = "dpdk: " + e;
+    return out;
+  }
+  uint16_t pid = 0;
+  if (rte_eth_dev_get_port_by_name(opts.port.c_str(), &pid) != 0) {
+    std::string known;
+    uint16_t p;
+    RTE_ETH_FOREACH_DEV(p) {
+      char nm[RTE_ETH_NAME_MAX_LEN];
+      if (rte_eth_dev_get_name_by_port(p, nm) == 0) known += std::string(known.empty() ? "" : ", ") + nm;
+    }
+    *error = where + "no such port (ports: " + (known.empty() ? "none; give --vdev or a bound PCI device in dpdk.eal_args" : known) + ")";
+    return out;
+  }
+  rte_eth_dev_info info{};
+  if (int rc = rte_eth_dev_info_get(pid, &info); rc != 0) {
+    *error = where + "device info: " + rte_strerror(-rc);
+    return out;
+  }
+  const uint16_t nq = static_cast<uint16_t>(opts.queues);
+  if (nq > info.max_rx_queues) {
+    *error = where + "the port has " + std::to_string(info.max_rx_queues) + " RX queues, " + std::to_string(nq) +
+             " workers need one each";
+    return out;
+  }
+  auto port = std::make_shared<Port>();
+  port->id = pid;
+  port->name = opts.port;
+  const std::string pool_name = "ws_pool_" + std::to_string(pid);
+  port->pool = rte_pktmbuf_pool_create(pool_name.c_str(), static_cast<unsigned>(opts.mbufs), 256, 0,
+                                       RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_eth_dev_socket_id(pid)));
+  if (!port->pool) {
+    *error = where + "mbuf pool of " + std::to_string(opts.mbufs) + ": " + rte_strerror(rte_errno) +
+             " (with --no-huge, give the EAL enough memory with -m)";
+    port->pool = nullptr;
+    return out;
+  }
+  rte_eth_conf conf{};
+  uint8_t key[sizeof kSymmetricRssKey];
+  std::memcpy(key, kSymmetricRssKey, sizeof key);
+  if (nq > 1) {
+    const uint64_t want = RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP;
+    if ((info.flow_type_rss_offloads & want) == 0) {
+      *error = where + "the port cannot spread flows over queues (no RSS); run one worker on it";
+      return out;
+    }
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    conf.rx_adv_conf.rss_conf.rss_key = key;
+    conf.rx_adv_conf.rss_conf.rss_key_len = info.hash_key_size ? std::min<uint8_t>(info.hash_key_size, 40) : 40;
+    conf.rx_adv_conf.rss_conf.rss_hf = want & info.flow_type_rss_offloads;
+  }
+  // One TX queue per RX queue, for inline pairs on DPDK ports.
+  const uint16_t ntx = std::min<uint16_t>(nq, info.max_tx_queues ? info.max_tx_queues : 1);
+  if (int rc = rte_eth_dev_configure(pid, nq, ntx, &conf); rc != 0) {
+    *error = where + "configure: " + rte_strerror(-rc);
+    return out;
+  }
+  uint16_t nrx = static_cast<uint16_t>(opts.rx_descriptors), ntxd = 1024;
+  rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nrx, &ntxd);
+  for (uint16_t q = 0; q < nq; ++q) {
+    if (int rc = rte_eth_rx_queue_setup(pid, q, nrx, static_cast<unsigned>(rte_eth_dev_socket_id(pid)), nullptr,
+                                        port->pool);
+        rc != 0) {
+      *error = where + "RX queue " + std::to_string(q) + ": " + rte_strerror(-rc);
+      return out;
+    }
+  }
+  for (uint16_t q = 0; q < ntx; ++q) {
+    if (int rc = rte_eth_tx_queue_setup(pid, q, ntxd, static_cast<unsigned>(rte_eth_dev_socket_id(pid)), nullptr);
+        rc != 0) {
+      *error = where + "TX queue " + std::to_string(q) + ": " + rte_strerror(-rc);
+      return out;
+    }
+  }
+  if (int rc = rte_eth_dev_start(pid); rc != 0) {
+    *error = where + "start: " + rte_strerror(-rc);
+    return out;
+  }
+  if (opts.promisc) rte_eth_promiscuous_enable(pid);  // not every PMD has it; not an error
+  for (uint16_t q = 0; q < nq; ++q) out.push_back(std::make_unique<DpdkSource>(port, q));
+  return out;
+}
+
+#endif
+
+}  // namespace ws

@@ -72,10 +72,10 @@ void DetectStage::switch_to(const RuleSnapshot* s) {
   active_ = scratch_ && s->set && s->set->size() > 0;
 }
 
-void DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t flow_index, bool to_server) {
+Verdict DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t flow_index, bool to_server) {
   if (e.bits & kFlowPassed) {
     stats_.passed_packets.inc();
-    return;
+    return Verdict::kForward;
   }
   stats_.inspected.inc();
   MatchInput in;
@@ -135,6 +135,7 @@ void DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint3
   uint32_t matched[kMaxMatched];
   size_t nmatched = 0;
   bool stopped = false;
+  Verdict verdict = Verdict::kForward;
   bool from_stream = false;  // the match being handled came from the stream check
   auto on_match = [&](const Rule& r, size_t ri) -> bool {
     if (!from_stream && nmatched < kMaxMatched) matched[nmatched++] = static_cast<uint32_t>(ri);
@@ -174,17 +175,26 @@ void DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint3
       stopped = true;
       return false;
     }
+    // Inline: the packet and its flow are dropped; nothing after this
+    // rule is looked at (the packet is gone).
+    const bool drops = opts_.ips && (action == RuleAction::kDrop || action == RuleAction::kReject);
+    if (drops) {
+      verdict = action == RuleAction::kReject ? Verdict::kReject : Verdict::kDrop;
+      e.verdict |= kFlowDropped;
+      stats_.ips_drops.inc();
+      stopped = true;
+    }
     if (!alert) {
       if (r.noalert) stats_.noalert_matches.inc();
-      return true;
+      return !drops;
     }
     if (written >= opts_.max_alerts_per_packet) {
       stats_.alerts_over_max.inc();
-      return true;
+      return !drops;
     }
     ++written;
-    emit(p, d, e, flow_index, ri, to_server, action, from_stream);
-    return true;
+    emit(p, d, e, flow_index, ri, to_server, action, from_stream, drops);
+    return !drops;
   };
   // IP-only rules: on the first packet of each direction of the flow, as
   // Suricata does (rules/ip_only.h); the rest on every packet. Suricata
@@ -212,6 +222,7 @@ void DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint3
       e.bits |= kFlowbitsUsed;
     }
   }
+  return verdict;
 }
 
 template <typename F>
@@ -302,7 +313,7 @@ void DetectStage::inspect_stream(const MatchInput& pkt, const Decoded& d, const 
 }
 
 void DetectStage::emit(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t flow_index, size_t rule_index,
-                       bool to_server, RuleAction action, bool stream) {
+                       bool to_server, RuleAction action, bool stream, bool blocked) {
   AlertRecord* a;
   while ((a = alerts_.reserve()) == nullptr) {
     // The export thread drains this ring; waiting loses nothing.
@@ -328,7 +339,7 @@ void DetectStage::emit(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t
   a->vlan[1] = d.vlan[1];
   a->vlan_count = d.vlan_count;
   a->action = static_cast<uint8_t>(action);
-  a->blocked = false;
+  a->blocked = blocked;
   a->to_server = to_server;
   a->stream = stream;
   a->icmp_type = d.icmp_type;

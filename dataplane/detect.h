@@ -15,7 +15,13 @@
 //   - `noalert` matches (and flowbits:noalert) count but write nothing;
 //   - at most max_alerts_per_packet alerts per packet (Suricata's
 //     packet_alert_max, 15), the rest counted;
-//   - alert thresholds and suppressions (shared by all workers) decide last.
+//   - alert thresholds and suppressions (shared by all workers) decide last;
+//   - inline (DetectOptions::ips): a `drop` or `reject` match, the first
+//     after the pass rules in Suricata's action order, drops the packet and
+//     the rest of its flow and ends the packet's inspection; its alert is
+//     written with blocked set (EVE alert.action "blocked") unless the rule
+//     is noalert or suppressed, which still drop. Outside inline mode they
+//     alert like `alert` rules ("allowed").
 //
 // App-layer rules (`alert http …`, `app-layer-protocol`) see the flow's
 // protocol as nDPI has named it (AppDetect, run before this stage on the
@@ -52,7 +58,16 @@
 
 namespace ws {
 
+// What the rules decided about one packet. Only an inline (IPS) worker
+// acts on it; elsewhere drop and reject rules alert and nothing more, as
+// Suricata in IDS mode.
+enum class Verdict : uint8_t { kForward = 0, kDrop = 1, kReject = 2 };
+
 struct DetectOptions {
+  // Inline (IPS) mode: a drop or reject match drops the packet and marks
+  // the flow dropped (FlowEntry::verdict), ends the packet's inspection,
+  // and its alert says blocked.
+  bool ips = false;
   bool payload = false;                 // copy packet payload into alerts (EVE payload)
   uint32_t max_alerts_per_packet = 15;  // Suricata's packet_alert_max
   size_t alert_ring_size = 1024;
@@ -68,6 +83,7 @@ struct DetectOptions {
   X(pass_matches, "packets whose flow a pass rule exempted from inspection")        \
   X(pass_packet_matches, "packets a pass rule ended inspection of, flow still inspected") \
   X(passed_packets, "packets not inspected because their flow was passed")         \
+  X(ips_drops, "packets a drop or reject rule dropped (inline), their flows with them") \
   X(alert_ring_waits, "times the worker waited for room in its alert ring")         \
   X(rule_swaps, "times the worker switched to a reloaded rule set")                \
   X(stream_matches, "matches of content spanning two in-order TCP segments")        \
@@ -104,7 +120,8 @@ class DetectStage {
   bool active() const { return active_; }
 
   // Runs the rules on one packet of flow e (flow_index: FlowTable::index_of).
-  void inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t flow_index, bool to_server);
+  // kForward unless options.ips and a drop or reject rule matched.
+  Verdict inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t flow_index, bool to_server);
 
   // The worker stops: it uses no snapshot any more (its scratch counts are
   // kept, since the snapshot may now be freed by a reload).
@@ -119,7 +136,7 @@ class DetectStage {
  private:
   void switch_to(const RuleSnapshot* s);
   void emit(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t flow_index, size_t rule_index, bool to_server,
-            RuleAction action, bool stream);
+            RuleAction action, bool stream, bool blocked);
   template <typename F>
   void inspect_stream(const MatchInput& pkt, const Decoded& d, const FlowEntry& e, uint32_t flow_index,
                       bool to_server, std::span<const uint32_t> pkt_matched, F& on_match);

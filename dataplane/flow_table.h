@@ -99,6 +99,11 @@ enum FlowEntryBits : uint8_t {
   kAlerted = 1u << 5, kIpOnlyToServer = 1u << 6, kIpOnlyToClient = 1u << 7
 };
 
+// kFlowDropped: in inline mode a drop or reject rule matched the flow;
+// every later packet of it is dropped without inspection (Suricata's drop
+// action scope, flow).
+enum FlowVerdictBits : uint8_t { kFlowDropped = 1u << 0 };
+
 struct alignas(64) FlowEntry {
   FlowKey key;               // canonical
   uint64_t hash;
@@ -127,7 +132,8 @@ struct alignas(64) FlowEntry {
   uint8_t tcp_state;         // TcpState
   uint8_t pkt_tcp_state;     // TcpState before the latest packet (rule matching's `established`)
   uint8_t flow_state;        // FlowState
-  uint8_t in_use;
+  uint8_t in_use : 1;
+  uint8_t verdict : 7;       // FlowVerdictBits: inline decisions that outlive the packet
 };
 
 

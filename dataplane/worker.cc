@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstring>
 #include <ctime>
+#include <memory>
 
 #include "dataplane/flow_hash.h"
+#include "dataplane/inline_frames.h"
 
 namespace ws {
 namespace {
@@ -106,7 +108,7 @@ void Worker::put(const FlowRecord& r) {
   if (records_.size() >= records_.capacity() / 4) records_.consumer_parker.wake();
 }
 
-void Worker::process(const Packet* const* pkts, const Decoded* const* dec, int n) {
+void Worker::process(const Packet* const* pkts, const Decoded* const* dec, int n, Verdict* verdict) {
   // Three passes over the burst so that memory latency overlaps: hash and
   // prefetch every bucket, then prefetch every entry, then update (DPDK's
   // l3fwd does the same with its lookups).
@@ -133,11 +135,27 @@ void Worker::process(const Packet* const* pkts, const Decoded* const* dec, int n
   for (int i = 0; i < n; ++i) {
     FlowEntry* e = flows_.update(*pkts[i], *dec[i], canon[i], hash[i], side[i]);
     const uint32_t slot = flows_.index_of(*e);
+    if (pkts[i]->ts_ns > now) now = pkts[i]->ts_ns;
+    if (verdict) {
+      // Inline: a dropped flow's packets are counted in the flow and go no
+      // further (Suricata's flow drop: no inspection either).
+      if (e->verdict & kFlowDropped) {
+        verdict[i] = Verdict::kDrop;
+        inline_stats_.flow_drops.inc();
+        continue;
+      }
+      verdict[i] = Verdict::kForward;
+    }
     // nDPI before the rules: the packet on which nDPI names the protocol
     // is already matched by that protocol's rules.
     if (app) app->inspect(*pkts[i], *dec[i], slot);
-    if (detect) detect->inspect(*pkts[i], *dec[i], *e, slot, side[i] == e->client_is_b);
-    if (pkts[i]->ts_ns > now) now = pkts[i]->ts_ns;
+    if (detect) {
+      const Verdict v = detect->inspect(*pkts[i], *dec[i], *e, slot, side[i] == e->client_is_b);
+      if (verdict) {
+        verdict[i] = v;
+        if (v != Verdict::kForward) inline_stats_.verdict_drops.inc();
+      }
+    }
   }
   stats_.flow_packets.inc(static_cast<uint64_t>(n));
   now_ns_.store(now, std::memory_order_relaxed);
@@ -209,6 +227,88 @@ void Worker::run(PacketSource& src, const std::atomic<bool>& stop) {
     stats_.bursts.inc();
     burst_times_.record(mono_ns() - t0);
   }
+  finish(now_ns_.load(std::memory_order_relaxed));
+}
+
+void Worker::run_inline(InlineLink& link) {
+  inline_ = &link;
+  Packet burst[kBurst];
+  Decoded dec[kBurst];
+  const Packet* pp[kBurst];
+  const Decoded* dp[kBurst];
+  Verdict verdict[kBurst];
+  int which[kBurst];  // decoded index of each frame, -1: not decoded
+  // Reject replies of one burst: they must live until the flush.
+  static constexpr int kRejectSlots = 8;
+  auto rejects = std::make_unique<uint8_t[]>(kRejectSlots * kRejectFrameMax);
+  for (;;) {
+    const int n = link.rx_burst(burst, kBurst);
+    if (n < 0) break;
+    if (n == 0) {
+      tick_idle();
+      // ==== traffic control, idle step: a shaping stage releases held
+      // frames here too (drain(now) → send(out_port, data, len)). ====
+      link.flush();
+      continue;
+    }
+    const uint64_t t0 = mono_ns();
+    int k = 0;
+    uint64_t bytes = 0;
+    for (int i = 0; i < n; ++i) {
+      bytes += burst[i].wirelen;
+      which[i] = -1;
+      if (decoder_.decode(burst[i], dec[k])) {
+        pp[k] = &burst[i];
+        dp[k] = &dec[k];
+        which[i] = k++;
+      }
+    }
+    stats_.packets.inc(static_cast<uint64_t>(n));
+    stats_.bytes.inc(bytes);
+    process(pp, dp, k, verdict);
+    int nreject = 0;
+    for (int i = 0; i < n; ++i) {
+      const Packet& p = burst[i];
+      const int j = which[i];
+      const uint16_t vlan = p.flags & kPktVlanStripped ? p.vlan_tci : InlineLink::kNoVlan;
+      if (j < 0) {
+        inline_stats_.uninspected.inc();
+      } else if (verdict[j] != Verdict::kForward) {
+        // Dropped: by a rule (verdict_drops) or with its flow (flow_drops),
+        // both counted in process().
+        if (verdict[j] == Verdict::kReject) {
+          size_t len = 0;
+          if (nreject < kRejectSlots) {
+            uint8_t* out = rejects.get() + size_t(nreject) * kRejectFrameMax;
+            len = build_reject(p, dec[j], out);
+            if (len) {
+              ++nreject;
+              link.send(p.ifindex, out, static_cast<uint32_t>(len), vlan);
+              inline_stats_.rejects_sent.inc();
+            }
+          }
+          if (!len) inline_stats_.rejects_none.inc();
+        }
+        continue;
+      }
+      // ==== traffic control goes here: a stage's verdict on the frame
+      // (pass: forward below; drop: count and continue; queued: the stage
+      // copied it and will send(out_port, ...) from its drain). The frame
+      // is writable in place (the receive ring is mapped read-write). ====
+      if (j >= 0 && (p.flags & kPktChecksumNotReady) &&
+          complete_l4_checksum(const_cast<uint8_t*>(p.data), p.caplen, dec[j]))
+        inline_stats_.checksums_completed.inc();
+      link.send(InlineLink::peer(p.ifindex), p.data, p.caplen, vlan);
+      inline_stats_.forwarded.inc();
+    }
+    // ==== traffic control, per burst: drain(now) releases shaped frames
+    // through send(out_port, data, len) before the flush. ====
+    link.flush();
+    link.release();
+    stats_.bursts.inc();
+    burst_times_.record(mono_ns() - t0);
+  }
+  link.flush();
   finish(now_ns_.load(std::memory_order_relaxed));
 }
 

@@ -9,6 +9,16 @@
 //   (→ traffic control, later) → records of ended flows, labelled with
 //   their application, out through the worker's record ring.
 //
+// Inline (run_inline): the worker also decides each frame's fate. After the
+// per-packet path above, a frame is forwarded out of the other side of its
+// pair (InlineLink::peer of Packet::ifindex) unless the rules dropped it
+// (Verdict) or its flow was dropped before (FlowEntry::verdict); a reject
+// also sends its reply back out of the ingress side. Frames that do not
+// decode as IP (ARP, LLDP, STP, ...) are bridged uninspected. The per-burst
+// sendmmsg (InlineLink::flush) happens before the frames go back to the
+// receive ring, so forwarding copies nothing in user space. Outside inline
+// mode process() is called without a verdict array and nothing changes.
+//
 // A worker gets packets one of two ways:
 //   - from its own queue of a multi-queue source (AF_PACKET fanout member,
 //     DPDK RX queue): it polls the source and decodes itself;
@@ -29,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/capture/afpacket_inline.h"
 #include "dataplane/counters.h"
 #include "dataplane/decode.h"
 #include "dataplane/detect.h"
@@ -89,6 +100,23 @@ struct WorkerStats {
 #undef WS_X
 };
 
+// Inline workers only: what became of the frames (per-port transmit and
+// receive counts are the InlineLink's).
+#define WS_INLINE_COUNTERS(X)                                                              \
+  X(forwarded, "frames forwarded to the other side of their pair")                         \
+  X(uninspected, "frames bridged without inspection: not decodable as IP (ARP, LLDP, ...)") \
+  X(verdict_drops, "packets dropped by a drop or reject rule")                             \
+  X(flow_drops, "packets dropped because a rule dropped their flow earlier")              \
+  X(rejects_sent, "reject replies sent (TCP RST, ICMP unreachable)")                      \
+  X(rejects_none, "reject matches that get no reply (a RST, an ICMP error, not Ethernet)") \
+  X(checksums_completed, "forwarded frames whose offloaded L4 checksum was filled in")
+
+struct InlineStats {
+#define WS_X(name, help) Counter name;
+  WS_INLINE_COUNTERS(WS_X)
+#undef WS_X
+};
+
 // Processing time per burst (from the burst's arrival to the end of its
 // per-packet path), in fixed buckets. The worker is the only writer, so each
 // sample is two clock reads and two plain counter adds; a scrape reads the
@@ -146,8 +174,19 @@ class Worker : private RecordSink {
   void run(DispatchRing& in, FrameArena* arena, const std::atomic<bool>& input_done,
            const std::atomic<bool>& stop, const std::atomic<uint64_t>* input_clock = nullptr);
 
-  // The per-packet path for one burst of decoded frames.
-  void process(const Packet* const* pkts, const Decoded* const* dec, int n);
+  // Inline: bridges the link's pairs with verdicts until stop() is called
+  // on the link, then flushes every flow.
+  void run_inline(InlineLink& link);
+
+  // The per-packet path for one burst of decoded frames. verdict (inline
+  // only; null otherwise) receives each packet's Verdict.
+  void process(const Packet* const* pkts, const Decoded* const* dec, int n, Verdict* verdict = nullptr);
+
+  // Inline: queues a frame for out_port (an InlineLink port); it leaves at
+  // the end of the current burst or idle step, so data must stay valid
+  // until then. For a traffic-control stage releasing frames it held.
+  void send(uint16_t out_port, const uint8_t* data, uint32_t len) { inline_->send(out_port, data, len); }
+  const InlineStats& inline_stats() const { return inline_stats_; }
 
   RecordRing& records() { return records_; }
   // Null when the worker runs without rules.
@@ -190,6 +229,8 @@ class Worker : private RecordSink {
   std::string start_error_;
   FlowSnapshotPort snapshot_;
   WorkerStats stats_;
+  InlineStats inline_stats_;
+  InlineLink* inline_ = nullptr;  // run_inline() only
   BurstTimes burst_times_;
   std::atomic<uint64_t> now_ns_{0};
   std::atomic<bool> finished_{false};

@@ -212,7 +212,7 @@ void InlineLink::release() {
 }
 
 int InlineLink::rx_burst(Packet* out, int max) {
-  if (stop_.load(std::memory_order_relaxed)) return -1;
+  if (stop_.load(std::memory_order_relaxed)) return kEof;
   release();
   int n = 0;
   for (int attempt = 0; attempt < 2 && n == 0; ++attempt) {
@@ -253,10 +253,31 @@ int InlineLink::rx_burst(Packet* out, int max) {
     if (n || attempt) break;
     pollfd pfd{rx_fd_, POLLIN, 0};
     poll(&pfd, 1, kPollMs);
-    if (stop_.load(std::memory_order_relaxed)) return -1;
+    if (stop_.load(std::memory_order_relaxed)) return kEof;
   }
   if (n == 0 || (++polls_ & 1023) == 0) refresh_stats();
   return n;
+}
+
+SourceStats InlineLink::stats() const {
+  SourceStats s;
+  for (uint16_t i = 0; i < nports_; ++i) {
+    s.packets += ports_[i].stats.rx_packets.get();
+    s.bytes += ports_[i].stats.rx_bytes.get();
+  }
+  s.kernel_drops = kernel_drops();
+  return s;
+}
+
+std::vector<std::pair<std::string, uint64_t>> InlineLink::port_counters() const {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  for (uint16_t i = 0; i < nports_; ++i) {
+    const InlinePortStats& st = ports_[i].stats;
+#define WS_X(c, help) out.emplace_back(ports_[i].name + "." #c, st.c.get());
+    WS_INLINE_PORT_COUNTERS(WS_X)
+#undef WS_X
+  }
+  return out;
 }
 
 void InlineLink::refresh_stats() {

@@ -53,6 +53,7 @@
 
 #include "dataplane/counters.h"
 #include "dataplane/packet.h"
+#include "dataplane/source.h"
 
 namespace ws {
 
@@ -78,7 +79,9 @@ struct InlinePair {
   std::string a, b;
 };
 
-class InlineLink {
+// A PacketSource too, so that the runtime lists, stops and reports it like
+// any capture; the worker calls it through the concrete (final) type.
+class InlineLink final : public PacketSource {
  public:
   static constexpr int kPollMs = 50;
   // Frames one port queues between flushes: two bursts' worth (forwarded
@@ -96,16 +99,21 @@ class InlineLink {
 
   // nullptr with *error naming the interface and the reason.
   static std::unique_ptr<InlineLink> open(const Options& opts, std::string* error);
-  ~InlineLink();
+  ~InlineLink() override;
   InlineLink(const InlineLink&) = delete;
   InlineLink& operator=(const InlineLink&) = delete;
 
   // Up to max frames, waiting up to kPollMs for the first; 0 when none
-  // came, -1 once stop() was called. Packet::ifindex is the ingress port.
-  int rx_burst(Packet* out, int max);
+  // came, kEof once stop() was called. Packet::ifindex is the ingress port.
+  int rx_burst(Packet* out, int max) override;
   // Gives the frames of the last rx_burst() back to the kernel.
   void release();
-  void stop() { stop_.store(true, std::memory_order_relaxed); }
+  void stop() override { stop_.store(true, std::memory_order_relaxed); }
+  bool live() const override { return true; }
+  SourceStats stats() const override;
+  const std::string& name() const override { return name_; }
+  // Every port's counters as "<iface>.<counter>" (metrics, the summary).
+  std::vector<std::pair<std::string, uint64_t>> port_counters() const;
 
   uint16_t ports() const { return nports_; }
   static uint16_t peer(uint16_t port) { return port ^ 1u; }
@@ -130,7 +138,6 @@ class InlineLink {
   const InlinePortStats& port_stats(uint16_t port) const { return ports_[port].stats; }
   // Frames the kernel dropped because this worker's ring was full.
   uint64_t kernel_drops() const { return kernel_drops_.load(std::memory_order_relaxed); }
-  const std::string& name() const { return name_; }
 
  private:
   struct Port {

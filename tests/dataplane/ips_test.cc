@@ -1,0 +1,175 @@
+// Inline (IPS) verdicts in the worker, as Suricata in IPS mode: a drop rule
+// drops the matching packet and every later packet of its flow (counted,
+// not inspected), its alert is "blocked"; reject is a drop with a reply;
+// pass rules (first in action order) win over drop; outside inline mode
+// drop and reject rules only alert ("allowed") and nothing is dropped.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/pktgen/builder.h"
+#include "dataplane/worker.h"
+
+namespace ws {
+namespace {
+
+using pktgen::Builder;
+using pktgen::Bytes;
+using pktgen::TCP_ACK;
+using pktgen::TCP_PSH;
+using pktgen::TCP_SYN;
+
+constexpr uint64_t kT0 = 1'700'000'000ull * 1'000'000'000ull;
+
+struct Rig {
+  explicit Rig(const std::string& rules, bool ips) : slot(1) {
+    std::string tmpl = ::testing::TempDir() + "/ws_ips_XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
+    dir = tmpl;
+    std::ofstream(dir + "/r.rules") << rules;
+    RuleLoadOptions o;
+    o.files = {dir + "/r.rules"};
+    o.workers = 1;
+    auto snap = load_rule_snapshot(o, nullptr);
+    EXPECT_EQ(snap->report.failed, 0u) << (snap->report.errors.empty() ? "" : snap->report.errors.front().str());
+    slot.publish(std::move(snap));
+    WorkerConfig c;
+    c.flows.capacity = 256;
+    c.record_ring_size = 256;
+    c.rules = &slot;
+    c.detect.ips = ips;
+    worker = std::make_unique<Worker>(0, c);
+  }
+  ~Rig() {
+    drain();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+  // One burst; the verdict of each frame.
+  std::vector<Verdict> send(const std::vector<Bytes>& frames) {
+    std::vector<Packet> pk(frames.size());
+    std::vector<Decoded> dec(frames.size());
+    std::vector<const Packet*> pp;
+    std::vector<const Decoded*> dp;
+    for (size_t i = 0; i < frames.size(); ++i) {
+      t += 1'000'000;
+      pk[i].data = frames[i].data();
+      pk[i].caplen = pk[i].wirelen = static_cast<uint32_t>(frames[i].size());
+      pk[i].ts_ns = t;
+      EXPECT_TRUE(decoder.decode(pk[i], dec[i]));
+      pp.push_back(&pk[i]);
+      dp.push_back(&dec[i]);
+    }
+    std::vector<Verdict> v(frames.size(), Verdict::kForward);
+    worker->process(pp.data(), dp.data(), static_cast<int>(pp.size()), v.data());
+    return v;
+  }
+  std::vector<AlertRecord> drain() {
+    std::vector<AlertRecord> out;
+    AlertRecord a;
+    while (worker->alerts()->pop(&a, 1) == 1) {
+      if (a.in_flight) a.in_flight->fetch_sub(1);
+      out.push_back(a);
+    }
+    return out;
+  }
+  const DetectStats& stats() const { return worker->detect()->stats(); }
+
+  std::string dir;
+  RuleSlot slot;
+  std::unique_ptr<Worker> worker;
+  Decoder decoder;
+  uint64_t t = kT0;
+};
+
+Bytes tcp(bool to_server, uint8_t flags, std::string_view data = {}) {
+  Builder b;
+  if (to_server)
+    b.eth().ipv4("10.0.0.1", "10.0.0.2").tcp(40000, 80, flags);
+  else
+    b.eth().ipv4("10.0.0.2", "10.0.0.1").tcp(80, 40000, flags);
+  if (!data.empty()) b.payload(data);
+  return b.build();
+}
+
+const std::vector<Bytes> kFlow = {
+    tcp(true, TCP_SYN),                                // 0
+    tcp(false, TCP_SYN | TCP_ACK),                     // 1
+    tcp(true, TCP_ACK),                                // 2
+    tcp(true, TCP_PSH | TCP_ACK, "GET /evil HTTP/1.0"),  // 3 matches
+    tcp(false, TCP_PSH | TCP_ACK, "HTTP/1.0 200 OK"),  // 4 the reply: dropped with the flow
+    tcp(true, TCP_ACK),                                // 5 the same
+};
+const Bytes kOther = Builder().eth().ipv4("10.0.0.1", "10.0.0.3").tcp(40001, 80, TCP_SYN).build();
+
+constexpr const char* kDrop = "drop tcp any any -> any 80 (msg:\"evil\"; content:\"evil\"; sid:10;)\n";
+
+TEST(Ips, DropRuleDropsThePacketAndTheRestOfItsFlow) {
+  Rig rig(kDrop, true);
+  const auto v = rig.send(kFlow);
+  ASSERT_EQ(v.size(), 6u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(v[i], Verdict::kForward) << i;
+  for (int i = 3; i < 6; ++i) EXPECT_EQ(v[i], Verdict::kDrop) << i;
+  // Another flow is not touched.
+  EXPECT_EQ(rig.send({kOther})[0], Verdict::kForward);
+  const auto alerts = rig.drain();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_TRUE(alerts[0].blocked);
+  EXPECT_EQ(alerts[0].meta->sid, 10u);
+  EXPECT_EQ(rig.stats().ips_drops.get(), 1u);
+  EXPECT_EQ(rig.worker->inline_stats().verdict_drops.get(), 1u);
+  EXPECT_EQ(rig.worker->inline_stats().flow_drops.get(), 2u);
+  // The dropped packets are not inspected: 4 of the flow + the other flow's one.
+  EXPECT_EQ(rig.stats().inspected.get(), 5u);
+}
+
+TEST(Ips, RejectIsADropWithAReply) {
+  Rig rig("reject tcp any any -> any 80 (msg:\"evil\"; content:\"evil\"; sid:11;)\n", true);
+  const auto v = rig.send(kFlow);
+  EXPECT_EQ(v[2], Verdict::kForward);
+  EXPECT_EQ(v[3], Verdict::kReject);
+  EXPECT_EQ(v[4], Verdict::kDrop);  // later packets: dropped, no more replies
+  const auto alerts = rig.drain();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_TRUE(alerts[0].blocked);
+}
+
+TEST(Ips, PassWinsOverDrop) {
+  Rig rig(std::string(kDrop) + "pass tcp 10.0.0.1 any -> any any (msg:\"trusted\"; sid:12;)\n", true);
+  for (Verdict v : rig.send(kFlow)) EXPECT_EQ(v, Verdict::kForward);
+  EXPECT_TRUE(rig.drain().empty());
+  EXPECT_EQ(rig.stats().ips_drops.get(), 0u);
+}
+
+TEST(Ips, DropEndsTheInspectionOfThePacket) {
+  // An alert rule on the same content comes after the drop in Suricata's
+  // action order: the dropped packet produces the drop's alert only.
+  Rig rig(std::string(kDrop) + "alert tcp any any -> any 80 (msg:\"seen\"; content:\"GET\"; sid:13;)\n", true);
+  rig.send(kFlow);
+  const auto alerts = rig.drain();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].meta->sid, 10u);
+}
+
+TEST(Ips, NoalertDropStillDrops) {
+  Rig rig("drop tcp any any -> any 80 (msg:\"quiet\"; content:\"evil\"; noalert; sid:14;)\n", true);
+  EXPECT_EQ(rig.send(kFlow)[3], Verdict::kDrop);
+  EXPECT_TRUE(rig.drain().empty());
+}
+
+TEST(Ips, OutsideInlineDropAndRejectOnlyAlert) {
+  Rig rig(std::string(kDrop) + "reject tcp any any -> any 80 (msg:\"r\"; content:\"evil\"; sid:15;)\n", false);
+  for (Verdict v : rig.send(kFlow)) EXPECT_EQ(v, Verdict::kForward);
+  const auto alerts = rig.drain();
+  ASSERT_EQ(alerts.size(), 2u);
+  for (const AlertRecord& a : alerts) EXPECT_FALSE(a.blocked);
+  EXPECT_EQ(rig.stats().ips_drops.get(), 0u);
+}
+
+}  // namespace
+}  // namespace ws

@@ -69,17 +69,28 @@ constexpr uint8_t kSymmetricRssKey[40] = {
     0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
     0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a};
 
-// A started port; stopped and closed when its last queue source goes.
+// A started port; stopped when its last queue source goes. It is not
+// closed: a closed virtual device is gone for good, and a port that is
+// only stopped can be configured and started again (a restart of the
+// capture in the same process, a test opening it twice).
 struct Port {
   uint16_t id = 0;
   std::string name;
-  rte_mempool* pool = nullptr;
-  ~Port() {
-    rte_eth_dev_stop(id);
-    rte_eth_dev_close(id);
-    if (pool) rte_mempool_free(pool);
-  }
+  ~Port() { rte_eth_dev_stop(id); }
 };
+
+// One mbuf pool per port for the life of the process: a stopped port's
+// queues still hold mbufs from it until they are set up again.
+rte_mempool* port_pool(uint16_t pid, unsigned mbufs, std::string* error) {
+  const std::string name = "ws_pool_" + std::to_string(pid);
+  if (rte_mempool* p = rte_mempool_lookup(name.c_str())) return p;
+  rte_mempool* p = rte_pktmbuf_pool_create(name.c_str(), mbufs, mbufs >= 1024 ? 256 : 0, 0,
+                                           RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_eth_dev_socket_id(pid)));
+  if (!p)
+    *error = "mbuf pool of " + std::to_string(mbufs) + ": " + rte_strerror(rte_errno) +
+             " (with --no-huge, give the EAL enough memory with -m)";
+  return p;
+}
 
 class DpdkSource final : public PacketSource {
  public:
@@ -222,16 +233,10 @@ std::vector<std::unique_ptr<PacketSource>> open_dpdk_sources(const DpdkOptions& 
              " workers need one each";
     return out;
   }
-  auto port = std::make_shared<Port>();
-  port->id = pid;
-  port->name = opts.port;
-  const std::string pool_name = "ws_pool_" + std::to_string(pid);
-  port->pool = rte_pktmbuf_pool_create(pool_name.c_str(), static_cast<unsigned>(opts.mbufs), 256, 0,
-                                       RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_eth_dev_socket_id(pid)));
-  if (!port->pool) {
-    *error = where + "mbuf pool of " + std::to_string(opts.mbufs) + ": " + rte_strerror(rte_errno) +
-             " (with --no-huge, give the EAL enough memory with -m)";
-    port->pool = nullptr;
+  std::string perr;
+  rte_mempool* pool = port_pool(pid, static_cast<unsigned>(opts.mbufs), &perr);
+  if (!pool) {
+    *error = where + perr;
     return out;
   }
   rte_eth_conf conf{};
@@ -258,7 +263,7 @@ std::vector<std::unique_ptr<PacketSource>> open_dpdk_sources(const DpdkOptions& 
   rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nrx, &ntxd);
   for (uint16_t q = 0; q < nq; ++q) {
     if (int rc = rte_eth_rx_queue_setup(pid, q, nrx, static_cast<unsigned>(rte_eth_dev_socket_id(pid)), nullptr,
-                                        port->pool);
+                                        pool);
         rc != 0) {
       *error = where + "RX queue " + std::to_string(q) + ": " + rte_strerror(-rc);
       return out;
@@ -276,6 +281,9 @@ std::vector<std::unique_ptr<PacketSource>> open_dpdk_sources(const DpdkOptions& 
     return out;
   }
   if (opts.promisc) rte_eth_promiscuous_enable(pid);  // not every PMD has it; not an error
+  auto port = std::make_shared<Port>();
+  port->id = pid;
+  port->name = opts.port;
   for (uint16_t q = 0; q < nq; ++q) out.push_back(std::make_unique<DpdkSource>(port, q));
   return out;
 }

@@ -70,6 +70,7 @@ size_t collect(char* p, size_t size, size_t n, void* user) {
 struct StreamCtx {
   const std::function<bool(std::span<const uint8_t>)>* on_chunk = nullptr;
   const std::atomic<bool>* stop = nullptr;
+  const std::function<void()>* on_open = nullptr;
   long status = 0;
   CURL* curl = nullptr;
   std::string error_body;  // a non-2xx answer's body, for the message
@@ -86,6 +87,17 @@ size_t stream_write(char* p, size_t size, size_t n, void* user) {
   if (!(*c->on_chunk)({reinterpret_cast<const uint8_t*>(p), size * n})) {
     c->aborted_by_callback = true;
     return 0;
+  }
+  return size * n;
+}
+
+// The end of the answer's headers: a 2xx means the capture is being relayed.
+size_t stream_header(char* p, size_t size, size_t n, void* user) {
+  auto* c = static_cast<StreamCtx*>(user);
+  if (size * n == 2 && p[0] == '\r' && p[1] == '\n') {
+    long status = 0;
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200 && status < 300 && *c->on_open) (*c->on_open)();
   }
   return size * n;
 }
@@ -398,7 +410,7 @@ Gns3Reply Gns3Client::stop_capture(const std::string& project_id, const std::str
 
 Gns3Reply Gns3Client::stream_pcap(const std::string& project_id, const std::string& link_id,
                                   const std::function<bool(std::span<const uint8_t>)>& on_chunk,
-                                  const std::atomic<bool>& stop) {
+                                  const std::atomic<bool>& stop, const std::function<void()>& on_open) {
   if (!url_error_.empty()) return {0, url_error_};
   if (Gns3Reply t = ensure_token(); !t.ok()) return t;
   const std::string path = prefix_ + "/projects/" + project_id + "/links/" + link_id +
@@ -412,6 +424,7 @@ Gns3Reply Gns3Client::stream_pcap(const std::string& project_id, const std::stri
   StreamCtx ctx;
   ctx.on_chunk = &on_chunk;
   ctx.stop = &stop;
+  ctx.on_open = &on_open;
   ctx.curl = c;
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
@@ -420,6 +433,8 @@ Gns3Reply Gns3Client::stream_pcap(const std::string& project_id, const std::stri
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, stream_write);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &ctx);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, stream_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &ctx);
   // The progress callback runs about once a second even when no byte comes,
   // which is how stop() reaches a stream on an idle link.
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);

@@ -94,9 +94,11 @@ class Gns3Client {
   // GET the link's pcap stream; on_chunk for each piece of the body (false
   // from it aborts). Returns when the answer ends, the connection drops or
   // `stop` turns true (then error says "stopped"). status is the answer's,
-  // so 409 means the link is not capturing.
+  // so 409 means the link is not capturing. on_open runs once the server
+  // has answered 2xx, before any byte of the (possibly long empty) body.
   Gns3Reply stream_pcap(const std::string& project_id, const std::string& link_id,
-                        const std::function<bool(std::span<const uint8_t>)>& on_chunk, const std::atomic<bool>& stop);
+                        const std::function<bool(std::span<const uint8_t>)>& on_chunk, const std::atomic<bool>& stop,
+                        const std::function<void()>& on_open = {});
 
   // For the notification WebSocket: the path (v3 carries the token as
   // ?token=, as the real server expects) and the Authorization header value

@@ -398,7 +398,6 @@ void Gns3Source::stream_loop(LinkStream* s) {
     }
     s->parser.begin(skip);
     const auto before = s->parser.counters();
-    s->set_state("waiting");  // empty until the link's first packet
     bool announced = false;
     Gns3Reply r = srv->client.stream_pcap(
         project_id, link_id,
@@ -409,7 +408,7 @@ void Gns3Source::stream_loop(LinkStream* s) {
           }
           return push_frames(s, chunk);
         },
-        s->stop);
+        s->stop, [&] { s->set_state("waiting"); });  // empty until the link's first packet
     if (s->stop.load()) break;
     const bool answered = r.status >= 200 && r.status < 300;
     if (answered) {
@@ -603,6 +602,9 @@ bool Gns3Source::has_traffic(const Gns3ProjectStatus& p, uint64_t now_wall_ns) c
 }
 
 void Gns3Source::ticker_loop() {
+  // A project's first rate counts from here: frames that came before the
+  // first tick are in it.
+  const uint64_t started = mono_ns();
   while (sleep_for(1'000'000'000, stop_)) {
     std::vector<std::pair<const void*, Gns3ProjectStatus>> now;
     {
@@ -613,7 +615,8 @@ void Gns3Source::ticker_loop() {
     std::lock_guard<std::mutex> g(rates_mu_);
     for (auto& [key, p] : now) {
       Rate& r = rates_[static_cast<const Target*>(key)];
-      if (r.at_ns && at > r.at_ns) {
+      if (!r.at_ns) r.at_ns = started;
+      if (at > r.at_ns) {
         const double dt = double(at - r.at_ns) / 1e9;
         r.pps = double(p.packets - r.packets) / dt;
         r.bps = double(p.bytes - r.bytes) * 8 / dt;

@@ -77,7 +77,8 @@ class Emulator {
     return json::parse(out, nullptr, false);
   }
   json project(const std::string& name) {
-    for (auto& p : ctl("/_emu/state")["projects"])
+    const json state = ctl("/_emu/state");
+    for (const auto& p : state["projects"])
       if (p["name"] == name) return p;
     return nullptr;
   }

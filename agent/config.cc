@@ -117,6 +117,23 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
              {"promisc", [&](auto& v, auto& k) { c.promisc = w.boolean(v, k); }},
              {"bpf", [&](auto& v, auto& k) { c.bpf = w.scalar(v, k); }}});
         }},
+       {"inline", [&](auto& v, auto& k) {
+          c.inline_pairs.clear();
+          if (v.IsNull()) return;
+          if (!v.IsSequence()) w.fail(v, k + ": expected a list of {a: IFACE, b: IFACE}");
+          for (const auto& item : v) {
+            InlinePair pair;
+            w.map(item, k,
+              {{"a", [&](auto& x, auto& xk) { pair.a = w.scalar(x, xk); }},
+               {"b", [&](auto& x, auto& xk) { pair.b = w.scalar(x, xk); }}});
+            if (pair.a.empty() || pair.b.empty()) w.fail(item, k + ": a pair needs both a and b");
+            if (pair.a == pair.b) w.fail(item, k + ": " + pair.a + " is paired with itself");
+            for (const InlinePair& o : c.inline_pairs)
+              for (const std::string& n : {pair.a, pair.b})
+                if (n == o.a || n == o.b) w.fail(item, k + ": interface " + n + " is in two pairs");
+            c.inline_pairs.push_back(std::move(pair));
+          }
+        }},
        {"workers", [&](auto& v, auto& k) { c.workers = unsigned(w.uint(v, k, 1024)); }},
        {"checksum", [&](auto& v, auto& k) {
           const std::string s = w.scalar(v, k);
@@ -279,9 +296,32 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
   return "";
 }
 
+std::string parse_inline_pair(const std::string& text, InlinePair* out) {
+  const size_t colon = text.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size() ||
+      text.find(':', colon + 1) != std::string::npos)
+    return "--inline '" + text + "': expected IFACE_A:IFACE_B";
+  out->a = text.substr(0, colon);
+  out->b = text.substr(colon + 1);
+  return "";
+}
+
 std::string validate_config(const AgentConfig& c, bool need_input) {
-  if (need_input && c.read_file.empty() && c.interface.empty())
-    return "no input: give a capture file (-r FILE, input.file) or an interface (-i IFACE, input.interface)";
+  if (!c.inline_pairs.empty()) {
+    if (!c.read_file.empty() || !c.interface.empty())
+      return "inline pairs (--inline, inline:) are the agent's input: give no -r or -i with them";
+    for (size_t i = 0; i < c.inline_pairs.size(); ++i) {
+      const InlinePair& p = c.inline_pairs[i];
+      if (p.a == p.b) return "inline: " + p.a + " is paired with itself";
+      for (size_t j = 0; j < i; ++j)
+        for (const std::string& n : {p.a, p.b})
+          if (n == c.inline_pairs[j].a || n == c.inline_pairs[j].b) return "inline: interface " + n + " is in two pairs";
+    }
+    if (c.inline_pairs.size() > 32) return "inline: at most 32 pairs";
+  }
+  if (need_input && c.read_file.empty() && c.interface.empty() && c.inline_pairs.empty())
+    return "no input: give a capture file (-r FILE, input.file), an interface (-i IFACE, input.interface) or "
+           "inline pairs (--inline A:B, inline:)";
   if (!c.read_file.empty() && !c.interface.empty())
     return "both a capture file (-r) and an interface (-i) given: choose one";
   if (c.loop && c.read_file.empty()) return "--loop (input.loop) needs a capture file (-r)";

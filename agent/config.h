@@ -26,6 +26,7 @@
 //   -T                 test the config and rules, then exit (no key: an action)
 //   --no-ndpi          ndpi.enabled: false   --ndpi-max-packets N  ndpi.max_packets
 //   (ndpi.pool_flows)
+//   --inline A:B (repeatable) inline: [{a: A, b: B}]   (bridge A and B, IPS verdicts)
 //   -v                 verbose (a count)
 #pragma once
 
@@ -35,6 +36,7 @@
 #include <vector>
 
 #include "api/server.h"
+#include "dataplane/capture/afpacket_inline.h"
 #include "dataplane/decode.h"
 #include "dataplane/flow_table.h"
 
@@ -49,6 +51,9 @@ struct AgentConfig {
   int snaplen = 65535;
   bool promisc = true;
   std::string bpf;
+  // Inline pairs (an input of their own, instead of -r or -i): each pair is
+  // bridged at layer 2 and rule verdicts (drop, reject) apply.
+  std::vector<InlinePair> inline_pairs;
 
   unsigned workers = 0;  // 0: one per core
   ChecksumMode checksum = ChecksumMode::kNone;
@@ -107,6 +112,9 @@ struct AgentConfig {
 // Reads a YAML config file into cfg (keys not in the file keep their
 // values). Returns "" or an error naming FILE:LINE and the reason.
 std::string load_config_file(const std::string& path, AgentConfig& cfg);
+
+// Parses "A:B" (the --inline flag); "" or the reason.
+std::string parse_inline_pair(const std::string& text, InlinePair* out);
 
 // Checks cross-field rules (exactly one input, known capture method,
 // parseable export URLs, sane sizes). Returns "" or the reason.

@@ -62,6 +62,10 @@ int main(int argc, char** argv) {
   app.add_option("-r,--read", read_file, "Read a pcap or pcapng file");
   app.add_flag("--loop", f_loop, "Replay the file (-r) forever");
   app.add_option("-i,--interface", iface, "Capture live from an interface");
+  std::vector<std::string> inline_pairs;
+  app.add_option("--inline", inline_pairs,
+                 "Bridge two interfaces A:B at layer 2 with IPS verdicts (drop, reject); repeatable")
+      ->take_all();
   app.add_option("--capture", capture, "Live capture method: afpacket (default) or pcap")
       ->check(CLI::IsMember({"afpacket", "pcap"}));
   app.add_option("--snaplen", snaplen, "Bytes captured per frame (live)");
@@ -102,6 +106,7 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  wirescope -r capture.pcap -l out/ --ipfix udp://127.0.0.1:4739\n"
       "  wirescope -i eth0 --workers 2 --netflow9 udp://collector:2055\n"
+      "  wirescope --inline veth-a:veth-b -S ips.rules --api 127.0.0.1:8080 -c wirescope.yaml\n"
       "  wirescope -r capture.pcap -S local.rules -l out/\n"
       "  wirescope -T -S emerging.rules --strict-rules\n"
       "  wirescope -r capture.pcap --loop --api 127.0.0.1:8080 -c wirescope.yaml\n"
@@ -122,12 +127,24 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  std::string inline_error;  // a malformed --inline, found by apply_flags
   // Flags given on the command line override the file (at start and at
   // each config reload).
   auto apply_flags = [&](ws::AgentConfig& c) {
     if (app.count("-r")) c.read_file = read_file;
     if (app.count("--loop")) c.loop = true;
     if (app.count("-i")) c.interface = iface;
+    if (app.count("--inline")) {
+      c.inline_pairs.clear();
+      for (const std::string& t : inline_pairs) {
+        ws::InlinePair p;
+        if (std::string e = ws::parse_inline_pair(t, &p); !e.empty()) {
+          inline_error = e;
+          break;
+        }
+        c.inline_pairs.push_back(std::move(p));
+      }
+    }
     if (app.count("--capture")) c.capture = capture;
     if (app.count("--snaplen")) c.snaplen = snaplen;
     if (app.count("--bpf")) c.bpf = bpf;
@@ -153,6 +170,10 @@ int main(int argc, char** argv) {
     if (app.count("--ndpi-max-packets")) c.ndpi_max_packets = ndpi_max_packets;
   };
   apply_flags(cfg);
+  if (!inline_error.empty()) {
+    std::fprintf(stderr, "wirescope: %s\n", inline_error.c_str());
+    return 2;
+  }
 
   // The agent's routes, on hooks that reach the runtime once it exists.
   ws::Runtime* rtp = nullptr;

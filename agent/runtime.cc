@@ -2,7 +2,14 @@
 
 #include "api/ws_stream.h"
 
+#include <net/if.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
 
 #include <chrono>
 #include <cstdio>
@@ -103,7 +110,9 @@ RuleLoadReport test_rules(const AgentConfig& cfg, bool* ok) {
 
 Runtime::Runtime(AgentConfig cfg) : cfg_(std::move(cfg)) {}
 
-Runtime::~Runtime() = default;
+Runtime::~Runtime() {
+  if (link_fd_ >= 0) close(link_fd_);
+}
 
 size_t Runtime::bytes_per_flow() const {
   return workers_.empty() ? FlowTable::entry_bytes() : workers_.front()->flows().bytes_per_flow();
@@ -122,7 +131,31 @@ std::string Runtime::open() {
   co.promisc = cfg_.promisc;
   co.bpf = cfg_.bpf;
   std::string err;
-  sources_ = open_sources(co, &err);
+  if (!cfg_.inline_pairs.empty()) {
+    // One InlineLink per worker, all in one fanout group (afpacket_inline.h).
+    for (unsigned i = 0; i < nworkers_; ++i) {
+      InlineLink::Options lo;
+      lo.pairs = cfg_.inline_pairs;
+      lo.fanout = nworkers_ > 1;
+      lo.fanout_group = static_cast<uint16_t>((getpid() & 0xffff) ^ 0x4e4c);
+      lo.member = static_cast<int>(i);
+      auto link = InlineLink::open(lo, &err);
+      if (!link) {
+        sources_.clear();
+        inline_links_.clear();
+        return err;
+      }
+      inline_links_.push_back(link.get());
+      sources_.push_back(std::move(link));
+    }
+    for (const InlinePair& p : cfg_.inline_pairs)
+      for (const std::string& n : {p.a, p.b}) {
+        links_.push_back(std::make_unique<LinkWatch>());
+        links_.back()->name = n;
+      }
+  } else {
+    sources_ = open_sources(co, &err);
+  }
   if (sources_.empty()) return err.empty() ? "no capture source could be opened" : err;
 
   // With the API on, rules can arrive later (POST/PUT /api/v1/rules), so
@@ -148,6 +181,7 @@ std::string Runtime::open() {
   wc.rules = rule_slot_.get();
   wc.detect.payload = cfg_.eve_payload;
   wc.detect.max_alerts_per_packet = cfg_.max_alerts_per_packet;
+  wc.detect.ips = !inline_links_.empty();
   wc.live = sources_.front()->live();
   wc.flows.capacity = std::max<uint64_t>(1, cfg_.max_flows / nworkers_);
   wc.flows.active_timeout_s = cfg_.active_timeout_s;
@@ -336,9 +370,13 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
       });
     } else {
       PacketSource* s = sources_[sources_.size() == 1 ? 0 : i].get();
-      threads.emplace_back([w, s, i] {
+      InlineLink* link = inline_links_.empty() ? nullptr : inline_links_[i];
+      threads.emplace_back([w, s, i, link] {
         name_thread("ws-worker-" + std::to_string(i));
-        w->run(*s, kNever);
+        if (link)
+          w->run_inline(*link);
+        else
+          w->run(*s, kNever);
       });
     }
   }
@@ -358,6 +396,7 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
   });
 
   running_.store(true, std::memory_order_release);  // ready (REST API)
+  auto next_link_check = std::chrono::steady_clock::now();
   // Wait for the input to end or for a stop request; on stop, end the
   // sources so that everything already read is still processed and flushed.
   bool stopping = false;
@@ -386,6 +425,10 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
       std::lock_guard<std::mutex> lock(snapshots_mu_);
       rule_slot_->collect();
     }
+    if (!links_.empty() && std::chrono::steady_clock::now() >= next_link_check) {
+      watch_links();
+      next_link_check = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   running_.store(false, std::memory_order_release);
@@ -393,6 +436,31 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
   if (dispatch.joinable()) dispatch.join();
   exporter.join();
   seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void Runtime::watch_links() {
+  // An inline interface that goes down stops carrying frames (sends to it
+  // fail and are counted per port as tx_link_down); the receive socket is
+  // bound to no interface, so forwarding resumes by itself when it comes
+  // back. Here the transitions are counted and told.
+  if (link_fd_ < 0) link_fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (link_fd_ < 0) return;
+  for (auto& l : links_) {
+    ifreq ifr{};
+    std::memcpy(ifr.ifr_name, l->name.c_str(), std::min(l->name.size(), sizeof ifr.ifr_name - 1));
+    bool up = false;
+    if (ioctl(link_fd_, SIOCGIFFLAGS, &ifr) == 0) up = (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
+    if (up == l->up.load(std::memory_order_relaxed)) continue;
+    l->up.store(up, std::memory_order_relaxed);
+    if (up) {
+      l->ups.fetch_add(1, std::memory_order_relaxed);
+      std::fprintf(stderr, "wirescope: inline: %s is up again; forwarding resumes\n", l->name.c_str());
+    } else {
+      l->downs.fetch_add(1, std::memory_order_relaxed);
+      std::fprintf(stderr, "wirescope: inline: %s is down; frames for it are dropped (tx_link_down)\n",
+                   l->name.c_str());
+    }
+  }
 }
 
 RunSummary Runtime::summary() const {
@@ -455,6 +523,32 @@ RunSummary Runtime::summary() const {
     WS_APP_COUNTERS(WS_X)
 #undef WS_X
   }
+  for (auto& w : workers_) {
+    if (inline_links_.empty()) break;
+#define WS_X(name, help) add_counter("inline." #name, w->inline_stats().name.get());
+    WS_INLINE_COUNTERS(WS_X)
+#undef WS_X
+  }
+  for (const InlineLink* l : inline_links_)
+    for (const auto& [name, v] : l->port_counters()) add_counter("inline." + name, v);
+  for (const auto& l : links_) {
+    add_counter("inline." + l->name + ".link_down", l->downs.load(std::memory_order_relaxed));
+    add_counter("inline." + l->name + ".link_up", l->ups.load(std::memory_order_relaxed));
+  }
+  for (auto& w : workers_) {
+    if (inline_links_.empty()) break;
+    add_drop("inline_verdict", w->inline_stats().verdict_drops.get());
+    add_drop("inline_flow", w->inline_stats().flow_drops.get());
+  }
+  for (const InlineLink* l : inline_links_)
+    for (const auto& [name, v] : l->port_counters()) {
+      const size_t dot = name.rfind('.');
+      const std::string c = name.substr(dot + 1);
+      if (c == "rx_truncated" || c.rfind("tx_", 0) == 0) {
+        if (c == "tx_packets" || c == "tx_bytes" || c == "tx_batch_full") continue;
+        add_drop("inline_" + c, v);
+      }
+    }
   s.records = export_loop_ ? export_loop_->records() : 0;
   s.alerts = export_loop_ ? export_loop_->alerts() : 0;
   s.rules = rules_configured_.load();
@@ -716,6 +810,12 @@ std::vector<std::string> restart_keys(const AgentConfig& a, const AgentConfig& b
   cmp("input.snaplen", a.snaplen, b.snaplen);
   cmp("input.promisc", a.promisc, b.promisc);
   cmp("input.bpf", a.bpf, b.bpf);
+  {
+    std::vector<std::string> pa, pb;
+    for (const InlinePair& p : a.inline_pairs) pa.push_back(p.a + ":" + p.b);
+    for (const InlinePair& p : b.inline_pairs) pb.push_back(p.a + ":" + p.b);
+    cmp("inline", pa, pb);
+  }
   cmp("workers", a.workers, b.workers);
   cmp("checksum", a.checksum, b.checksum);
   cmp("flow.max_flows", a.max_flows, b.max_flows);

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "agent/config.h"
@@ -66,6 +67,12 @@ class Runtime {
  public:
   explicit Runtime(AgentConfig cfg);
   ~Runtime();
+  // Link state changes of each inline interface (down, up), by name.
+  std::vector<std::tuple<std::string, uint64_t, uint64_t>> link_events() const {
+    std::vector<std::tuple<std::string, uint64_t, uint64_t>> out;
+    for (const auto& l : links_) out.emplace_back(l->name, l->downs.load(), l->ups.load());
+    return out;
+  }
 
   // An exporter the runtime does not own (the API's WebSocket stream),
   // fed like the configured ones. Before open(); it must outlive run().
@@ -147,6 +154,13 @@ class Runtime {
         reconnects{0};
   };
   RuleLoadReport reload_locked(std::optional<bool> strict);
+  // Inline interfaces' link state, polled by run()'s thread.
+  struct LinkWatch {
+    std::string name;
+    std::atomic<bool> up{true};
+    std::atomic<uint64_t> downs{0}, ups{0};
+  };
+  void watch_links();
   RuleLoadReport reload_attempt(std::optional<bool> strict);
 
   std::atomic<bool> running_{false};
@@ -161,6 +175,9 @@ class Runtime {
   std::unique_ptr<RuleSlot> rule_slot_;
   RuleLoadOptions rule_opts_;
   std::vector<std::unique_ptr<PacketSource>> sources_;
+  std::vector<InlineLink*> inline_links_;  // inline mode: sources_, one per worker
+  std::vector<std::unique_ptr<LinkWatch>> links_;
+  int link_fd_ = -1;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<DispatchRing>> rings_;
   std::vector<std::unique_ptr<FrameArena>> arenas_;

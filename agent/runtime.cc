@@ -450,6 +450,13 @@ void Runtime::watch_links() {
     std::memcpy(ifr.ifr_name, l->name.c_str(), std::min(l->name.size(), sizeof ifr.ifr_name - 1));
     bool up = false;
     if (ioctl(link_fd_, SIOCGIFFLAGS, &ifr) == 0) up = (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
+    // The first look only learns the state: a veth just set up may take a
+    // moment to report its carrier, which is no fault.
+    if (!l->seen) {
+      l->seen = true;
+      l->up.store(up, std::memory_order_relaxed);
+      continue;
+    }
     if (up == l->up.load(std::memory_order_relaxed)) continue;
     l->up.store(up, std::memory_order_relaxed);
     if (up) {

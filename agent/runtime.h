@@ -150,6 +150,7 @@ class Runtime {
   struct ExporterMirror {
     std::string name;
     std::atomic<bool> up{true};
+    bool seen = false;  // run()'s thread only
     std::atomic<uint64_t> records{0}, alerts{0}, messages{0}, bytes{0}, send_errors{0}, dropped_records{0},
         reconnects{0};
   };
@@ -158,6 +159,7 @@ class Runtime {
   struct LinkWatch {
     std::string name;
     std::atomic<bool> up{true};
+    bool seen = false;  // run()'s thread only
     std::atomic<uint64_t> downs{0}, ups{0};
   };
   void watch_links();

@@ -45,6 +45,7 @@ std::string get_uint(const json& v, const std::string& path, uint64_t lo, uint64
     return path + ": must be a non-negative integer";
   }
   const uint64_t x = v.get<uint64_t>();
+  if (x == 0 && lo >= 1) return path + ": must be a positive integer";
   if (x < lo || x > hi)
     return path + ": " + std::to_string(x) + " is out of range " + std::to_string(lo) + "-" + std::to_string(hi);
   *out = x;

@@ -31,7 +31,7 @@ QosChange QosControl::put(const std::string& name, const std::string& body) {
   json j;
   try {
     j = json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     std::string why = e.what();
     if (const size_t at = why.find("] "); at != std::string::npos) why = why.substr(at + 2);
     return {400, "body: not valid JSON: " + why};

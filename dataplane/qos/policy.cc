@@ -342,7 +342,8 @@ std::string parse_qos_policy_text(const std::string& text, QosPolicy* out) {
   json body;
   try {
     body = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // A syntax error or a number too large for any JSON type (out_of_range.406);
     // e.what() is "[json.exception.parse_error.101] parse error at line 1, column 3: ...".
     std::string why = e.what();
     if (const size_t at = why.find("] "); at != std::string::npos) why = why.substr(at + 2);

@@ -115,6 +115,9 @@ TEST_F(QosRoutes, InvalidPolicyIs400AndChangesNothing) {
   r = call("PUT", "/api/v1/qos/policies/other", "{\"classes\": [");
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(body(r)["error"]["message"].get<std::string>().rfind("body: not valid JSON: ", 0), 0u);
+  r = call("PUT", "/api/v1/qos/policies/other", R"({"classes": [{"name": "a", "set_dscp": 1)" + std::string(400, '0') + "}]}");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(body(r)["error"]["message"].get<std::string>().rfind("body: not valid JSON: number overflow", 0), 0u);
   r = call("PUT", "/api/v1/qos/policies/b@d", R"({"classes": []})");
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(body(r)["error"]["message"], "name: 'b@d' has a character outside A-Z, a-z, 0-9, '_', '.', '-'");

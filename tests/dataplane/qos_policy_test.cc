@@ -205,6 +205,13 @@ TEST(QosPolicy, RefusesTextThatIsNotJson) {
   EXPECT_EQ(e.rfind("body: not valid JSON: parse error at line 1, column 14", 0), 0u) << e;
 }
 
+// nlohmann/json throws out_of_range, not parse_error, for a number no JSON
+// type holds (found by qos_policy_fuzz).
+TEST(QosPolicy, RefusesNumbersTooLargeForJson) {
+  const std::string e = parse_err(R"({"classes": [{"name": "a", "set_dscp": 1)" + std::string(400, '0') + "}]}");
+  EXPECT_EQ(e.rfind("body: not valid JSON: number overflow parsing '1000", 0), 0u) << e;
+}
+
 TEST(QosPolicy, RefusesTooManyClasses) {
   std::string body = R"({"classes": [)";
   for (int i = 0; i < 65; ++i) body += std::string(i ? "," : "") + "{\"name\": \"c" + std::to_string(i) + "\"}";

@@ -110,8 +110,8 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
              {"interface", [&](auto& v, auto& k) { c.interface = w.scalar(v, k); }},
              {"capture", [&](auto& v, auto& k) {
                 c.capture = w.scalar(v, k);
-                if (c.capture != "afpacket" && c.capture != "pcap")
-                  w.fail(v, k + ": expected afpacket or pcap, got '" + c.capture + "'");
+                if (c.capture != "afpacket" && c.capture != "pcap" && c.capture != "dpdk")
+                  w.fail(v, k + ": expected afpacket, pcap or dpdk, got '" + c.capture + "'");
               }},
              {"snaplen", [&](auto& v, auto& k) { c.snaplen = int(w.uint(v, k, 262144)); }},
              {"promisc", [&](auto& v, auto& k) { c.promisc = w.boolean(v, k); }},
@@ -133,6 +133,22 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
                 if (n == o.a || n == o.b) w.fail(item, k + ": interface " + n + " is in two pairs");
             c.inline_pairs.push_back(std::move(pair));
           }
+        }},
+       {"dpdk", [&](auto& n, auto& where) {
+          w.map(n, where,
+            {{"eal_args", [&](auto& v, auto& k) {
+                c.dpdk_eal_args.clear();
+                if (v.IsScalar()) {
+                  c.dpdk_eal_args = split_eal_args(w.scalar(v, k));
+                  return;
+                }
+                if (!v.IsSequence()) w.fail(v, k + ": expected a list of EAL arguments or one string");
+                for (const auto& a : v) c.dpdk_eal_args.push_back(w.scalar(a, k));
+              }},
+             {"mbufs", [&](auto& v, auto& k) {
+                c.dpdk_mbufs = uint32_t(w.uint(v, k, 1u << 24));
+                if (c.dpdk_mbufs < 512) w.fail(v, k + ": at least 512 mbufs");
+              }}});
         }},
        {"workers", [&](auto& v, auto& k) { c.workers = unsigned(w.uint(v, k, 1024)); }},
        {"checksum", [&](auto& v, auto& k) {
@@ -306,6 +322,19 @@ std::string parse_inline_pair(const std::string& text, InlinePair* out) {
   return "";
 }
 
+std::vector<std::string> split_eal_args(const std::string& text) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && text[i] == ' ') ++i;
+    size_t j = i;
+    while (j < text.size() && text[j] != ' ') ++j;
+    if (j > i) out.push_back(text.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
 std::string validate_config(const AgentConfig& c, bool need_input) {
   if (!c.inline_pairs.empty()) {
     if (!c.read_file.empty() || !c.interface.empty())
@@ -325,8 +354,13 @@ std::string validate_config(const AgentConfig& c, bool need_input) {
   if (!c.read_file.empty() && !c.interface.empty())
     return "both a capture file (-r) and an interface (-i) given: choose one";
   if (c.loop && c.read_file.empty()) return "--loop (input.loop) needs a capture file (-r)";
-  if (c.capture != "afpacket" && c.capture != "pcap")
-    return "capture method '" + c.capture + "' unknown: use afpacket or pcap";
+  if (c.capture != "afpacket" && c.capture != "pcap" && c.capture != "dpdk")
+    return "capture method '" + c.capture + "' unknown: use afpacket, pcap or dpdk";
+  if (c.capture == "dpdk" && c.interface.empty() && c.read_file.empty())
+    return "--capture dpdk needs the port: -i PCI_ADDRESS or -i VDEV_NAME (input.interface)";
+  if (c.capture == "dpdk" && c.dpdk_eal_args.empty() && !c.interface.empty())
+    return "--capture dpdk needs EAL arguments (--dpdk-eal-args, dpdk.eal_args), e.g. -a " + c.interface +
+           " or --no-huge --vdev " + c.interface + ",...";
   if (c.snaplen < 64) return "snaplen " + std::to_string(c.snaplen) + " is too small: at least 64";
   if (c.max_flows < 1) return "flow.max_flows must be at least 1";
   if (c.active_timeout_s < 1) return "flow.active_timeout must be at least 1 second";

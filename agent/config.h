@@ -27,6 +27,8 @@
 //   --no-ndpi          ndpi.enabled: false   --ndpi-max-packets N  ndpi.max_packets
 //   (ndpi.pool_flows)
 //   --inline A:B (repeatable) inline: [{a: A, b: B}]   (bridge A and B, IPS verdicts)
+//   --dpdk-eal-args "ARGS"  dpdk.eal_args (a list, or one string split at spaces)
+//   (dpdk.mbufs; with --capture dpdk, -i names the port: PCI address or vdev)
 //   -v                 verbose (a count)
 #pragma once
 
@@ -47,7 +49,9 @@ struct AgentConfig {
   std::string read_file;
   bool loop = false;
   std::string interface;
-  std::string capture = "afpacket";  // afpacket | pcap
+  std::string capture = "afpacket";  // afpacket | pcap | dpdk
+  std::vector<std::string> dpdk_eal_args;  // EAL arguments for --capture dpdk
+  uint32_t dpdk_mbufs = 8191;              // mbuf pool of the DPDK port
   int snaplen = 65535;
   bool promisc = true;
   std::string bpf;
@@ -112,6 +116,9 @@ struct AgentConfig {
 // Reads a YAML config file into cfg (keys not in the file keep their
 // values). Returns "" or an error naming FILE:LINE and the reason.
 std::string load_config_file(const std::string& path, AgentConfig& cfg);
+
+// Splits a --dpdk-eal-args string at runs of spaces.
+std::vector<std::string> split_eal_args(const std::string& text);
 
 // Parses "A:B" (the --inline flag); "" or the reason.
 std::string parse_inline_pair(const std::string& text, InlinePair* out);

@@ -66,8 +66,12 @@ int main(int argc, char** argv) {
   app.add_option("--inline", inline_pairs,
                  "Bridge two interfaces A:B at layer 2 with IPS verdicts (drop, reject); repeatable")
       ->take_all();
-  app.add_option("--capture", capture, "Live capture method: afpacket (default) or pcap")
-      ->check(CLI::IsMember({"afpacket", "pcap"}));
+  std::string dpdk_eal;
+  app.add_option("--dpdk-eal-args", dpdk_eal,
+                 "DPDK EAL arguments for --capture dpdk, one string (e.g. \"-a 0000:01:00.0\" or "
+                 "\"--no-huge -m 512 --vdev net_pcap0,rx_pcap=in.pcap\")");
+  app.add_option("--capture", capture, "Live capture method: afpacket (default), pcap or dpdk (-i names the port)")
+      ->check(CLI::IsMember({"afpacket", "pcap", "dpdk"}));
   app.add_option("--snaplen", snaplen, "Bytes captured per frame (live)");
   app.add_option("--bpf", bpf, "Capture filter, tcpdump syntax (live)");
   app.add_flag("--no-promisc", f_nopromisc, "Do not put the interface in promiscuous mode");
@@ -146,6 +150,7 @@ int main(int argc, char** argv) {
       }
     }
     if (app.count("--capture")) c.capture = capture;
+    if (app.count("--dpdk-eal-args")) c.dpdk_eal_args = ws::split_eal_args(dpdk_eal);
     if (app.count("--snaplen")) c.snaplen = snaplen;
     if (app.count("--bpf")) c.bpf = bpf;
     if (app.count("--no-promisc")) c.promisc = false;

@@ -3,8 +3,10 @@
 #include <prometheus/gauge.h>
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <utility>
 
 #include "agent/runtime.h"
@@ -115,6 +117,20 @@ void RuntimeCollectable::sources(std::vector<MetricFamily>& out, Sums& drops) co
   out.push_back(one("wirescope_bytes_total", "wire bytes of the frames read from the capture sources",
                     MetricType::Counter, double(sum.bytes)));
   out.push_back(std::move(capture));
+  // Device counters of ports that have them (DPDK: imissed, ierrors,
+  // rx_nombuf; inline ports: rx/tx counts), one family per counter,
+  // labelled with the port and summed over the sources (an inline port is
+  // served by every worker).
+  std::map<std::string, std::map<std::string, uint64_t>> port_sums;  // family name -> port -> value
+  for (const auto& s : rt_.sources())
+    for (const PortCounter& pc : s->port_counters())
+      port_sums[std::string("wirescope_") + pc.family + "_" + pc.counter + "_total"][pc.port] += pc.value;
+  std::vector<MetricFamily> port;
+  for (const auto& [fam, ports] : port_sums) {
+    port.push_back(family(fam, "port counter " + fam.substr(10, fam.size() - 16) + ", by port", MetricType::Counter));
+    for (const auto& [name, v] : ports) sample(port.back(), double(v), {{"port", name}});
+  }
+  for (auto& f : port) out.push_back(std::move(f));
   drops.add("kernel", nullptr, sum.kernel_drops);
   drops.add("interface", nullptr, sum.if_drops);
   drops.add("truncated_record", nullptr, sum.truncated);

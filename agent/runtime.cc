@@ -125,7 +125,11 @@ std::string Runtime::open() {
   co.file = cfg_.read_file;
   co.loop = cfg_.loop;
   co.iface = cfg_.interface;
-  co.method = cfg_.capture == "pcap" ? CaptureOptions::Method::kPcap : CaptureOptions::Method::kAfPacket;
+  co.method = cfg_.capture == "pcap"   ? CaptureOptions::Method::kPcap
+              : cfg_.capture == "dpdk" ? CaptureOptions::Method::kDpdk
+                                       : CaptureOptions::Method::kAfPacket;
+  co.dpdk_eal_args = cfg_.dpdk_eal_args;
+  co.dpdk_mbufs = static_cast<int>(cfg_.dpdk_mbufs);
   co.workers = static_cast<int>(nworkers_);
   co.snaplen = cfg_.snaplen;
   co.promisc = cfg_.promisc;
@@ -537,7 +541,7 @@ RunSummary Runtime::summary() const {
 #undef WS_X
   }
   for (const InlineLink* l : inline_links_)
-    for (const auto& [name, v] : l->port_counters()) add_counter("inline." + name, v);
+    for (const PortCounter& pc : l->port_counters()) add_counter("inline." + pc.port + "." + pc.counter, pc.value);
   for (const auto& l : links_) {
     add_counter("inline." + l->name + ".link_down", l->downs.load(std::memory_order_relaxed));
     add_counter("inline." + l->name + ".link_up", l->ups.load(std::memory_order_relaxed));
@@ -548,12 +552,11 @@ RunSummary Runtime::summary() const {
     add_drop("inline_flow", w->inline_stats().flow_drops.get());
   }
   for (const InlineLink* l : inline_links_)
-    for (const auto& [name, v] : l->port_counters()) {
-      const size_t dot = name.rfind('.');
-      const std::string c = name.substr(dot + 1);
+    for (const PortCounter& pc : l->port_counters()) {
+      const std::string c = pc.counter;
       if (c == "rx_truncated" || c.rfind("tx_", 0) == 0) {
         if (c == "tx_packets" || c == "tx_bytes" || c == "tx_batch_full") continue;
-        add_drop("inline_" + c, v);
+        add_drop("inline_" + c, pc.value);
       }
     }
   s.records = export_loop_ ? export_loop_->records() : 0;

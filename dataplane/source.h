@@ -44,6 +44,13 @@ struct SourceStats {
   }
 };
 
+struct PortCounter {
+  const char* family;   // "dpdk", "inline"
+  std::string port;     // the port or interface
+  const char* counter;  // "imissed", "tx_packets"
+  uint64_t value;
+};
+
 class PacketSource {
  public:
   static constexpr int kEof = -1;
@@ -75,9 +82,11 @@ class PacketSource {
   // The last error, e.g. a capture file that ended mid-record; empty if none.
   virtual std::string error() const { return {}; }
 
-  // Device counters beyond SourceStats, by name (a DPDK port's imissed,
-  // ierrors, rx_nombuf), for metrics; empty for most sources. Any thread.
-  virtual std::vector<std::pair<std::string, uint64_t>> port_counters() const { return {}; }
+  // Device counters beyond SourceStats (a DPDK port's imissed, ierrors,
+  // rx_nombuf; an inline port's rx/tx counts), for metrics: each becomes
+  // wirescope_<family>_<counter>_total{port="<port>"}, summed over the
+  // sources that report the same one. Empty for most sources. Any thread.
+  virtual std::vector<PortCounter> port_counters() const { return {}; }
 };
 
 }  // namespace ws

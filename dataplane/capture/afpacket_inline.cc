@@ -269,11 +269,11 @@ SourceStats InlineLink::stats() const {
   return s;
 }
 
-std::vector<std::pair<std::string, uint64_t>> InlineLink::port_counters() const {
-  std::vector<std::pair<std::string, uint64_t>> out;
+std::vector<PortCounter> InlineLink::port_counters() const {
+  std::vector<PortCounter> out;
   for (uint16_t i = 0; i < nports_; ++i) {
     const InlinePortStats& st = ports_[i].stats;
-#define WS_X(c, help) out.emplace_back(ports_[i].name + "." #c, st.c.get());
+#define WS_X(c, help) out.push_back({"inline", ports_[i].name, #c, st.c.get()});
     WS_INLINE_PORT_COUNTERS(WS_X)
 #undef WS_X
   }

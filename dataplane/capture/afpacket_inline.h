@@ -113,7 +113,7 @@ class InlineLink final : public PacketSource {
   SourceStats stats() const override;
   const std::string& name() const override { return name_; }
   // Every port's counters as "<iface>.<counter>" (metrics, the summary).
-  std::vector<std::pair<std::string, uint64_t>> port_counters() const;
+  std::vector<PortCounter> port_counters() const override;
 
   uint16_t ports() const { return nports_; }
   static uint16_t peer(uint16_t port) { return port ^ 1u; }

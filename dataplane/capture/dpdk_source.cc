@@ -174,11 +174,13 @@ class DpdkSource final : public PacketSource {
     return s;
   }
 
-  std::vector<std::pair<std::string, uint64_t>> port_counters() const override {
+  std::vector<PortCounter> port_counters() const override {
     if (queue_ != 0) return {};
     rte_eth_stats st{};
     if (rte_eth_stats_get(port_->id, &st) != 0) return {};
-    return {{"imissed", st.imissed}, {"ierrors", st.ierrors}, {"rx_nombuf", st.rx_nombuf}};
+    return {{"dpdk", port_->name, "imissed", st.imissed},
+            {"dpdk", port_->name, "ierrors", st.ierrors},
+            {"dpdk", port_->name, "rx_nombuf", st.rx_nombuf}};
   }
 
   const std::string& name() const override { return name_; }

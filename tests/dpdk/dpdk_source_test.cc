@@ -95,9 +95,14 @@ TEST(DpdkSource, NetPcapDeliversTheFileFrameForFrame) {
   EXPECT_EQ(st.if_drops, 0u);
   const auto pc = src.port_counters();
   ASSERT_EQ(pc.size(), 3u);
-  EXPECT_EQ(pc[0].first, "imissed");
-  EXPECT_EQ(pc[1].first, "ierrors");
-  EXPECT_EQ(pc[2].first, "rx_nombuf");
+  EXPECT_STREQ(pc[0].counter, "imissed");
+  EXPECT_STREQ(pc[1].counter, "ierrors");
+  EXPECT_STREQ(pc[2].counter, "rx_nombuf");
+  for (const PortCounter& c : pc) {
+    EXPECT_STREQ(c.family, "dpdk");
+    EXPECT_EQ(c.port, "net_pcap0");
+    EXPECT_EQ(c.value, 0u);
+  }
   src.stop();
   EXPECT_EQ(src.rx_burst(got, 32), PacketSource::kEof);
 }

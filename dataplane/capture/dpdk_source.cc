@@ -26,6 +26,22 @@ std::vector<std::unique_ptr<PacketSource>> open_dpdk_sources(const DpdkOptions& 
   return {};
 }
 
+struct DpdkInlineLink::Impl {};
+DpdkInlineLink::DpdkInlineLink(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DpdkInlineLink::~DpdkInlineLink() = default;
+std::vector<std::unique_ptr<DpdkInlineLink>> DpdkInlineLink::open(const Options&, std::string* error) {
+  *error = "dpdk: this build has no DPDK support (install libdpdk-dev and rebuild)";
+  return {};
+}
+int DpdkInlineLink::rx_burst(Packet*, int) { return kEof; }
+void DpdkInlineLink::release() {}
+void DpdkInlineLink::send(uint16_t, const uint8_t*, uint32_t, uint16_t) {}
+void DpdkInlineLink::flush() {}
+SourceStats DpdkInlineLink::stats() const { return {}; }
+std::vector<PortCounter> DpdkInlineLink::port_counters() const { return {}; }
+uint16_t DpdkInlineLink::ports() const { return 0; }
+const std::string& DpdkInlineLink::port_name(uint16_t) const { return name_; }
+
 #else
 
 bool dpdk_available() { return true; }
@@ -76,6 +92,8 @@ constexpr uint8_t kSymmetricRssKey[40] = {
 struct Port {
   uint16_t id = 0;
   std::string name;
+  rte_mempool* pool = nullptr;  // owned by the process (port_pool)
+  uint16_t tx_queues = 0;
   ~Port() { rte_eth_dev_stop(id); }
 };
 
@@ -196,10 +214,10 @@ class DpdkSource final : public PacketSource {
   std::atomic<uint64_t> packets_{0}, bytes_{0};
 };
 
-}  // namespace
-
-std::vector<std::unique_ptr<PacketSource>> open_dpdk_sources(const DpdkOptions& opts, std::string* error) {
-  std::vector<std::unique_ptr<PacketSource>> out;
+// Configures and starts a port with opts.queues RX queues and as many TX
+// queues (inline pairs send on the worker's own); null with *error.
+std::shared_ptr<Port> open_port(const DpdkOptions& opts, std::string* error) {
+  std::shared_ptr<Port> out;
   const std::string where = "dpdk: " + opts.port + ": ";
   if (opts.port.empty()) {
     *error = "dpdk: no port given (a PCI address or a vdev name such as net_pcap0)";
@@ -257,6 +275,11 @@ std::vector<std::unique_ptr<PacketSource>> open_dpdk_sources(const DpdkOptions& 
   }
   // One TX queue per RX queue, for inline pairs on DPDK ports.
   const uint16_t ntx = std::min<uint16_t>(nq, info.max_tx_queues ? info.max_tx_queues : 1);
+  if (opts.need_tx && ntx < nq) {
+    *error = where + "the port has " + std::to_string(ntx) + " TX queues, " + std::to_string(nq) +
+             " inline workers need one each";
+    return out;
+  }
   if (int rc = rte_eth_dev_configure(pid, nq, ntx, &conf); rc != 0) {
     *error = where + "configure: " + rte_strerror(-rc);
     return out;
@@ -286,9 +309,248 @@ std::vector<std::unique_ptr<PacketSource>> open_dpdk_sources(const DpdkOptions& 
   auto port = std::make_shared<Port>();
   port->id = pid;
   port->name = opts.port;
-  for (uint16_t q = 0; q < nq; ++q) out.push_back(std::make_unique<DpdkSource>(port, q));
+  port->pool = pool;
+  port->tx_queues = ntx;
+  return port;
+}
+
+}  // namespace
+
+std::vector<std::unique_ptr<PacketSource>> open_dpdk_sources(const DpdkOptions& opts, std::string* error) {
+  std::vector<std::unique_ptr<PacketSource>> out;
+  auto port = open_port(opts, error);
+  if (!port) return out;
+  for (uint16_t q = 0; q < static_cast<uint16_t>(opts.queues); ++q)
+    out.push_back(std::make_unique<DpdkSource>(port, q));
   return out;
 }
+
+// ---- inline pairs ----------------------------------------------------------
+
+#define WS_DPDK_INLINE_COUNTERS(X) \
+  X(rx_packets)                    \
+  X(rx_bytes)                      \
+  X(tx_packets)                    \
+  X(tx_bytes)                      \
+  X(tx_busy)                       \
+  X(tx_nombuf)                     \
+  X(tx_copied)
+
+struct DpdkInlineLink::Impl {
+  struct PortQ {
+    std::shared_ptr<Port> port;
+    rte_mbuf* batch[kBatch];
+    int queued = 0;
+#define WS_X(c) std::atomic<uint64_t> c{0};
+    WS_DPDK_INLINE_COUNTERS(WS_X)
+#undef WS_X
+    void add(std::atomic<uint64_t>& c, uint64_t v) { c.store(c.load(std::memory_order_relaxed) + v, std::memory_order_relaxed); }
+  };
+  std::vector<PortQ> ports;
+  uint16_t queue = 0;
+  uint16_t next_port = 0;  // round robin over the ports' RX queues
+  bool registered = false;
+  uint32_t idle = 0;
+  rte_mbuf* cur[64];  // the last rx_burst's mbufs, by position
+  const uint8_t* cur_data[64];
+  int ncur = 0;
+  int cursor = 0;  // where send() looks first for a frame of the burst
+  uint64_t packets = 0, bytes = 0;
+
+  void flush_port(PortQ& p) {
+    int sent = 0;
+    for (int tries = 0; tries < 4 && sent < p.queued; ++tries)
+      sent += rte_eth_tx_burst(p.port->id, queue, p.batch + sent, static_cast<uint16_t>(p.queued - sent));
+    uint64_t b = 0;
+    for (int i = 0; i < sent; ++i) b += p.batch[i]->pkt_len;
+    p.add(p.tx_packets, static_cast<uint64_t>(sent));
+    p.add(p.tx_bytes, b);
+    if (sent < p.queued) {
+      p.add(p.tx_busy, static_cast<uint64_t>(p.queued - sent));
+      rte_pktmbuf_free_bulk(p.batch + sent, static_cast<unsigned>(p.queued - sent));
+    }
+    p.queued = 0;
+  }
+};
+
+DpdkInlineLink::DpdkInlineLink(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
+  name_ = "dpdk-inline/" + std::to_string(impl_->queue);
+}
+
+DpdkInlineLink::~DpdkInlineLink() {
+  flush();
+  release();
+}
+
+std::vector<std::unique_ptr<DpdkInlineLink>> DpdkInlineLink::open(const Options& opts, std::string* error) {
+  std::vector<std::unique_ptr<DpdkInlineLink>> out;
+  if (opts.pairs.empty()) {
+    *error = "dpdk inline: no pairs";
+    return out;
+  }
+  std::vector<std::shared_ptr<Port>> ports;
+  for (const auto& [a, b] : opts.pairs) {
+    for (const std::string& name : {a, b}) {
+      DpdkOptions d;
+      d.eal_args = opts.eal_args;
+      d.port = name;
+      d.queues = opts.workers;
+      d.mbufs = opts.mbufs;
+      d.need_tx = true;
+      auto p = open_port(d, error);
+      if (!p) return out;
+      ports.push_back(std::move(p));
+    }
+  }
+  for (int w = 0; w < opts.workers; ++w) {
+    auto impl = std::make_unique<Impl>();
+    impl->queue = static_cast<uint16_t>(w);
+    impl->ports = std::vector<Impl::PortQ>(ports.size());
+    for (size_t i = 0; i < ports.size(); ++i) impl->ports[i].port = ports[i];
+    out.push_back(std::unique_ptr<DpdkInlineLink>(new DpdkInlineLink(std::move(impl))));
+  }
+  return out;
+}
+
+int DpdkInlineLink::rx_burst(Packet* out, int max) {
+  Impl& m = *impl_;
+  if (stop_.load(std::memory_order_relaxed)) return kEof;
+  if (!m.registered) {
+    if (rte_lcore_id() == LCORE_ID_ANY) rte_thread_register();
+    m.registered = true;
+  }
+  if (max > 64) max = 64;
+  release();  // the previous burst's mbufs, if the caller did not
+  const uint16_t np = static_cast<uint16_t>(m.ports.size());
+  int n = 0;
+  for (uint16_t k = 0; k < np && n == 0; ++k) {
+    const uint16_t pi = m.next_port;
+    m.next_port = static_cast<uint16_t>((m.next_port + 1) % np);
+    Impl::PortQ& p = m.ports[pi];
+    const uint16_t got = rte_eth_rx_burst(p.port->id, m.queue, m.cur, static_cast<uint16_t>(max));
+    if (!got) continue;
+    const uint64_t now = wall_now_ns();
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < got; ++i) {
+      Packet& pk = out[i];
+      pk = Packet{};
+      pk.data = rte_pktmbuf_mtod(m.cur[i], const uint8_t*);
+      pk.caplen = m.cur[i]->data_len;
+      pk.wirelen = m.cur[i]->pkt_len;
+      pk.ts_ns = now;
+      pk.opaque = m.cur[i];
+      pk.ifindex = pi;
+      pk.link = LinkType::kEthernet;
+      m.cur_data[i] = pk.data;
+      bytes += m.cur[i]->pkt_len;
+    }
+    p.add(p.rx_packets, got);
+    p.add(p.rx_bytes, bytes);
+    m.packets += got;
+    m.bytes += bytes;
+    m.ncur = got;
+    m.cursor = 0;
+    n = got;
+  }
+  if (n == 0) {
+    if (++m.idle > 64) {
+      timespec ts{0, 50'000};
+      nanosleep(&ts, nullptr);
+    }
+    return 0;
+  }
+  m.idle = 0;
+  return n;
+}
+
+void DpdkInlineLink::release() {
+  Impl& m = *impl_;
+  if (m.ncur) rte_pktmbuf_free_bulk(m.cur, static_cast<unsigned>(m.ncur));
+  m.ncur = 0;
+}
+
+void DpdkInlineLink::send(uint16_t port, const uint8_t* data, uint32_t len, uint16_t vlan_tci) {
+  Impl& m = *impl_;
+  if (port >= m.ports.size()) return;
+  Impl::PortQ& p = m.ports[port];
+  if (p.queued == kBatch) m.flush_port(p);
+  // A frame of this burst, sent whole and untagged: its own mbuf goes out.
+  if (vlan_tci == kNoVlan) {
+    for (int k = 0; k < m.ncur; ++k) {
+      const int i = (m.cursor + k) % m.ncur;
+      if (m.cur_data[i] == data && m.cur[i]->pkt_len == len && m.cur[i]->nb_segs == 1) {
+        rte_mbuf_refcnt_update(m.cur[i], 1);
+        p.batch[p.queued++] = m.cur[i];
+        m.cursor = i + 1;
+        return;
+      }
+    }
+  }
+  rte_mbuf* c = rte_pktmbuf_alloc(p.port->pool);
+  const uint32_t extra = vlan_tci == kNoVlan ? 0 : 4;
+  if (!c || len < 12 || len + extra > rte_pktmbuf_tailroom(c)) {
+    if (c) rte_pktmbuf_free(c);
+    p.add(p.tx_nombuf, 1);
+    return;
+  }
+  uint8_t* dst = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(c, static_cast<uint16_t>(len + extra)));
+  if (extra) {
+    std::memcpy(dst, data, 12);
+    dst[12] = 0x81;
+    dst[13] = 0x00;
+    dst[14] = static_cast<uint8_t>(vlan_tci >> 8);
+    dst[15] = static_cast<uint8_t>(vlan_tci);
+    std::memcpy(dst + 16, data + 12, len - 12);
+  } else {
+    std::memcpy(dst, data, len);
+  }
+  p.add(p.tx_copied, 1);
+  p.batch[p.queued++] = c;
+}
+
+void DpdkInlineLink::flush() {
+  for (auto& p : impl_->ports)
+    if (p.queued) impl_->flush_port(p);
+}
+
+SourceStats DpdkInlineLink::stats() const {
+  SourceStats s;
+  s.packets = 0;
+  for (const auto& p : impl_->ports) {
+    s.packets += p.rx_packets.load(std::memory_order_relaxed);
+    s.bytes += p.rx_bytes.load(std::memory_order_relaxed);
+  }
+  if (impl_->queue == 0)
+    for (const auto& p : impl_->ports) {
+      rte_eth_stats st{};
+      if (rte_eth_stats_get(p.port->id, &st) == 0) {
+        s.kernel_drops += st.imissed;
+        s.if_drops += st.rx_nombuf;
+      }
+    }
+  return s;
+}
+
+std::vector<PortCounter> DpdkInlineLink::port_counters() const {
+  std::vector<PortCounter> out;
+  for (const auto& p : impl_->ports) {
+#define WS_X(c) out.push_back({"inline", p.port->name, #c, p.c.load(std::memory_order_relaxed)});
+    WS_DPDK_INLINE_COUNTERS(WS_X)
+#undef WS_X
+    if (impl_->queue == 0) {
+      rte_eth_stats st{};
+      if (rte_eth_stats_get(p.port->id, &st) == 0) {
+        out.push_back({"dpdk", p.port->name, "imissed", st.imissed});
+        out.push_back({"dpdk", p.port->name, "ierrors", st.ierrors});
+        out.push_back({"dpdk", p.port->name, "rx_nombuf", st.rx_nombuf});
+      }
+    }
+  }
+  return out;
+}
+
+uint16_t DpdkInlineLink::ports() const { return static_cast<uint16_t>(impl_->ports.size()); }
+const std::string& DpdkInlineLink::port_name(uint16_t port) const { return impl_->ports[port].port->name; }
 
 #endif
 

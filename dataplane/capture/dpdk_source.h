@@ -36,6 +36,7 @@ struct DpdkOptions {
   int rx_descriptors = 1024;
   int mbufs = 8191;                   // pool size (a power of two minus one)
   bool promisc = true;
+  bool need_tx = false;               // inline: one TX queue per worker or fail
 };
 
 // True when the build has DPDK (libdpdk-dev); otherwise open() fails with
@@ -47,5 +48,54 @@ bool dpdk_available();
 // is initialised on the first call; later calls must pass the same
 // arguments (the EAL cannot be initialised twice).
 std::vector<std::unique_ptr<PacketSource>> open_dpdk_sources(const DpdkOptions& opts, std::string* error);
+
+// DpdkInlineLink: a worker's endpoint for inline pairs of DPDK ports
+// (`--capture dpdk` with `inline:`), the DPDK twin of InlineLink
+// (afpacket_inline.h) with the same port numbering and calls, so the
+// worker's inline loop runs on either. Pair i is ports 2i (a) and 2i+1
+// (b); every port has one RX and one TX queue per worker (RSS spreads the
+// flows as for capture). rx_burst() polls the worker's queue of each port in
+// turn. send() of a frame received in the current burst sends that very
+// mbuf (its reference count is raised, so release() and the transmit each
+// drop one): forwarding copies nothing. Other frames (reject replies,
+// frames a shaper held) are copied into a new mbuf. flush() hands each
+// port's batch to rte_eth_tx_burst; what the NIC does not take after a few
+// tries is freed and counted (tx_busy).
+class DpdkInlineLink final : public PacketSource {
+ public:
+  static constexpr uint16_t kNoVlan = 0xffff;
+  static constexpr int kBatch = 128;
+  static uint16_t peer(uint16_t port) { return port ^ 1u; }
+
+  struct Options {
+    std::vector<std::pair<std::string, std::string>> pairs;  // (a, b) port names
+    std::vector<std::string> eal_args;
+    int workers = 1;
+    int mbufs = 8191;
+  };
+  // One link per worker, or empty with *error naming the port and reason.
+  static std::vector<std::unique_ptr<DpdkInlineLink>> open(const Options& opts, std::string* error);
+  ~DpdkInlineLink() override;
+
+  int rx_burst(Packet* out, int max) override;
+  void release();
+  void send(uint16_t port, const uint8_t* data, uint32_t len, uint16_t vlan_tci = kNoVlan);
+  void flush();
+  bool live() const override { return true; }
+  void stop() override { stop_.store(true, std::memory_order_relaxed); }
+  SourceStats stats() const override;
+  std::vector<PortCounter> port_counters() const override;
+  const std::string& name() const override { return name_; }
+  uint16_t ports() const;
+  const std::string& port_name(uint16_t port) const;
+
+  struct Impl;
+
+ private:
+  explicit DpdkInlineLink(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  std::string name_;
+  std::atomic<bool> stop_{false};
+};
 
 }  // namespace ws

@@ -7,8 +7,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -23,11 +25,31 @@ std::string capture_file() {
   return p ? p : "";
 }
 
+// A directory for the inline ports' output files, made once per process.
+const std::string& out_dir() {
+  static const std::string dir = [] {
+    std::string t = "/tmp/ws-dpdk-test-XXXXXX";
+    if (!mkdtemp(t.data())) return std::string("/tmp");
+    // An empty capture: the b side of the inline pair receives nothing.
+    const uint8_t hdr[24] = {0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0};
+    FILE* f = std::fopen((t + "/empty.pcap").c_str(), "wb");
+    if (f) {
+      std::fwrite(hdr, 1, sizeof hdr, f);
+      std::fclose(f);
+    }
+    return t;
+  }();
+  return dir;
+}
+
 // Every test runs in one EAL, started once with the same arguments.
 std::vector<std::string> eal_args() {
+  const std::string& d = out_dir();
   return {"--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--no-telemetry", "-l", "0",
           "--log-level=*:error", "--vdev", "net_pcap0,rx_pcap=" + capture_file(), "--vdev", "net_null0",
-          "--vdev", "net_pcap1,rx_pcap=" + capture_file()};
+          "--vdev", "net_pcap1,rx_pcap=" + capture_file(),
+          "--vdev", "net_pcap2,rx_pcap=" + capture_file() + ",tx_pcap=" + d + "/a_out.pcap",
+          "--vdev", "net_pcap3,rx_pcap=" + d + "/empty.pcap,tx_pcap=" + d + "/b_out.pcap"};
 }
 
 std::vector<std::unique_ptr<PacketSource>> open_port(const std::string& port, int queues, std::string* err,
@@ -185,6 +207,89 @@ TEST(DpdkSource, CaptureFactoryOpensDpdkPortsAndRefusesBpf) {
   EXPECT_EQ(two[0]->name(), "dpdk:net_null0/0");
   EXPECT_EQ(two[1]->name(), "dpdk:net_null0/1");
   EXPECT_TRUE(two[1]->port_counters().empty()) << "port counters come from queue 0 only";
+}
+
+}  // namespace
+}  // namespace ws
+
+namespace ws {
+namespace {
+
+uint64_t counter(const std::vector<PortCounter>& pcs, const std::string& port, const std::string& name) {
+  for (const PortCounter& c : pcs)
+    if (c.port == port && name == c.counter && std::string(c.family) == "inline") return c.value;
+  return ~0ull;
+}
+
+TEST(DpdkInline, ForwardsEveryFrameUnchangedWithoutACopy) {
+  std::string err;
+  DpdkInlineLink::Options o;
+  o.pairs = {{"net_pcap2", "net_pcap3"}};
+  o.eal_args = eal_args();
+  auto links = DpdkInlineLink::open(o, &err);
+  ASSERT_EQ(links.size(), 1u) << err;
+  DpdkInlineLink& link = *links[0];
+  ASSERT_EQ(link.ports(), 2);
+  EXPECT_EQ(link.port_name(0), "net_pcap2");
+  EXPECT_EQ(DpdkInlineLink::peer(0), 1);
+  Packet got[32];
+  uint64_t frames = 0;
+  bool tagged = false;
+  for (int idle = 0; idle < 2000;) {
+    const int n = link.rx_burst(got, 32);
+    ASSERT_NE(n, PacketSource::kEof);
+    if (n == 0) {
+      ++idle;
+      continue;
+    }
+    for (int i = 0; i < n; ++i) {
+      ASSERT_EQ(got[i].ifindex, 0) << "only the a side has frames";
+      link.send(DpdkInlineLink::peer(got[i].ifindex), got[i].data, got[i].caplen);
+    }
+    if (!tagged) {
+      // A frame that is not one of the burst's (a reject reply, a shaped
+      // frame) and one with a tag to put back are copied.
+      link.send(0, got[0].data, got[0].caplen, 42);
+      tagged = true;
+    }
+    frames += static_cast<uint64_t>(n);
+    link.flush();
+    link.release();
+  }
+  const auto pcs = link.port_counters();
+  EXPECT_EQ(counter(pcs, "net_pcap2", "rx_packets"), frames);
+  EXPECT_EQ(counter(pcs, "net_pcap3", "tx_packets"), frames);
+  EXPECT_EQ(counter(pcs, "net_pcap3", "tx_copied"), 0u) << "forwarded frames leave in their own mbufs";
+  EXPECT_EQ(counter(pcs, "net_pcap2", "tx_copied"), 1u);
+  EXPECT_EQ(counter(pcs, "net_pcap2", "tx_packets"), 1u);
+  EXPECT_EQ(counter(pcs, "net_pcap3", "tx_busy"), 0u);
+  links.clear();  // stops the ports: net_pcap closes its output files
+
+  // The b side wrote exactly the a side's input.
+  auto in = PcapFileSource::open(capture_file(), false, &err);
+  auto outb = PcapFileSource::open(out_dir() + "/b_out.pcap", false, &err);
+  ASSERT_TRUE(in && outb) << err;
+  Packet w[1], g[1];
+  uint64_t same = 0;
+  for (;;) {
+    const int a = in->rx_burst(w, 1), b = outb->rx_burst(g, 1);
+    ASSERT_EQ(a == PacketSource::kEof, b == PacketSource::kEof) << "after " << same << " frames";
+    if (a == PacketSource::kEof) break;
+    ASSERT_EQ(w[0].caplen, g[0].caplen) << "frame " << same;
+    ASSERT_EQ(std::memcmp(w[0].data, g[0].data, w[0].caplen), 0) << "frame " << same;
+    ++same;
+  }
+  EXPECT_EQ(same, frames);
+  // The tagged copy went out of a with its 802.1Q tag inserted.
+  auto outa = PcapFileSource::open(out_dir() + "/a_out.pcap", false, &err);
+  ASSERT_TRUE(outa) << err;
+  ASSERT_EQ(outa->rx_burst(g, 1), 1);
+  EXPECT_EQ(g[0].data[12], 0x81);
+  EXPECT_EQ(g[0].data[13], 0x00);
+  EXPECT_EQ(g[0].data[15], 42);
+  outa.reset();
+  outb.reset();
+  std::filesystem::remove_all(out_dir());
 }
 
 }  // namespace

@@ -61,7 +61,10 @@ namespace ws {
 // What the rules decided about one packet. Only an inline (IPS) worker
 // acts on it; elsewhere drop and reject rules alert and nothing more, as
 // Suricata in IDS mode.
-enum class Verdict : uint8_t { kForward = 0, kDrop = 1, kReject = 2 };
+// kQosDrop and kQueued come from traffic control after the rules
+// (Worker::process): a police action or a full shaper queue dropped the
+// frame, or a shaper holds a copy of it to send later.
+enum class Verdict : uint8_t { kForward = 0, kDrop = 1, kReject = 2, kQosDrop = 3, kQueued = 4 };
 
 struct DetectOptions {
   // Inline (IPS) mode: a drop or reject match drops the packet and marks

@@ -92,6 +92,7 @@ Worker::Worker(uint16_t id, const WorkerConfig& cfg)
     detect_ = std::make_unique<DetectStage>(id, *cfg.rules, cfg.flows.capacity, cfg.detect);
     detect_->set_app(app_.get());
   }
+  if (cfg.qos) qos_ = std::make_unique<QosStage>(cfg.qos, id);
 }
 
 void Worker::put(const FlowRecord& r) {
@@ -132,6 +133,14 @@ void Worker::process(const Packet* const* pkts, const Decoded* const* dec, int n
     detect_->begin_burst();
     if (detect_->active()) detect = detect_.get();
   }
+  // Traffic control runs on frames the rules let through, inline only, on
+  // the monotonic clock its shapers also drain on.
+  QosStage* qos = verdict ? qos_.get() : nullptr;
+  uint64_t qos_now = 0;
+  if (qos) {
+    qos->begin_burst();
+    qos_now = mono_ns();
+  }
   for (int i = 0; i < n; ++i) {
     FlowEntry* e = flows_.update(*pkts[i], *dec[i], canon[i], hash[i], side[i]);
     const uint32_t slot = flows_.index_of(*e);
@@ -154,6 +163,24 @@ void Worker::process(const Packet* const* pkts, const Decoded* const* dec, int n
       if (verdict) {
         verdict[i] = v;
         if (v != Verdict::kForward) inline_stats_.verdict_drops.inc();
+      }
+    }
+    if (qos && verdict[i] == Verdict::kForward) {
+      // The app label QoS classes match: nDPI's master protocol (or the
+      // application when it has none), "Unknown" until classified.
+      std::string_view app_name;
+      if (app) {
+        const FlowApp& fa = app->flow(slot);
+        app_name = app->protocol_name(fa.master ? fa.master : fa.app);
+      }
+      const TcVerdict t = qos->apply(const_cast<uint8_t*>(pkts[i]->data), pkts[i]->caplen, *dec[i], app_name,
+                                     side[i] == e->client_is_b, InlineLink::peer(pkts[i]->ifindex), qos_now);
+      if (t == TcVerdict::kDrop) {
+        verdict[i] = Verdict::kQosDrop;
+        inline_stats_.qos_drops.inc();
+      } else if (t == TcVerdict::kQueued) {
+        verdict[i] = Verdict::kQueued;
+        inline_stats_.qos_queued.inc();
       }
     }
   }
@@ -230,8 +257,26 @@ void Worker::run(PacketSource& src, const std::atomic<bool>& stop) {
   finish(now_ns_.load(std::memory_order_relaxed));
 }
 
-void Worker::run_inline(InlineLink& link) {
-  inline_ = &link;
+void Worker::run_inline(InlineLink& link) { inline_loop(link); }
+void Worker::run_inline(DpdkInlineLink& link) { inline_loop(link); }
+
+// Frames a shaper releases leave through the link. A shaper's frame data
+// is valid during the emit call only, so each one is flushed at once (the
+// frames of the burst that are queued with it go too; they stay valid
+// until the link's release()).
+template <class Link>
+void Worker::drain_qos(Link& link) {
+  if (!qos_) return;
+  qos_->begin_burst();  // an idle worker still picks up a new policy set and flushes retired queues
+  const uint32_t n = qos_->drain(mono_ns(), [&](const uint8_t* data, uint32_t len, uint16_t port) {
+    link.send(port, data, len);
+    link.flush();
+  });
+  if (n) inline_stats_.qos_released.inc(n);
+}
+
+template <class Link>
+void Worker::inline_loop(Link& link) {
   Packet burst[kBurst];
   Decoded dec[kBurst];
   const Packet* pp[kBurst];
@@ -246,8 +291,7 @@ void Worker::run_inline(InlineLink& link) {
     if (n < 0) break;
     if (n == 0) {
       tick_idle();
-      // ==== traffic control, idle step: a shaping stage releases held
-      // frames here too (drain(now) → send(out_port, data, len)). ====
+      drain_qos(link);
       link.flush();
       continue;
     }
@@ -270,7 +314,7 @@ void Worker::run_inline(InlineLink& link) {
     for (int i = 0; i < n; ++i) {
       const Packet& p = burst[i];
       const int j = which[i];
-      const uint16_t vlan = p.flags & kPktVlanStripped ? p.vlan_tci : InlineLink::kNoVlan;
+      const uint16_t vlan = p.flags & kPktVlanStripped ? p.vlan_tci : Link::kNoVlan;
       if (j < 0) {
         inline_stats_.uninspected.inc();
       } else if (verdict[j] != Verdict::kForward) {
@@ -291,24 +335,20 @@ void Worker::run_inline(InlineLink& link) {
         }
         continue;
       }
-      // ==== traffic control goes here: a stage's verdict on the frame
-      // (pass: forward below; drop: count and continue; queued: the stage
-      // copied it and will send(out_port, ...) from its drain). The frame
-      // is writable in place (the receive ring is mapped read-write). ====
       if (j >= 0 && (p.flags & kPktChecksumNotReady) &&
           complete_l4_checksum(const_cast<uint8_t*>(p.data), p.caplen, dec[j]))
         inline_stats_.checksums_completed.inc();
-      link.send(InlineLink::peer(p.ifindex), p.data, p.caplen, vlan);
+      link.send(Link::peer(p.ifindex), p.data, p.caplen, vlan);
       inline_stats_.forwarded.inc();
     }
-    // ==== traffic control, per burst: drain(now) releases shaped frames
-    // through send(out_port, data, len) before the flush. ====
+    drain_qos(link);
     link.flush();
     link.release();
     stats_.bursts.inc();
     burst_times_.record(mono_ns() - t0);
   }
   link.flush();
+  if (qos_) qos_->quiesce();
   finish(now_ns_.load(std::memory_order_relaxed));
 }
 

@@ -6,7 +6,7 @@
 // The per-packet path, in order (Worker::process):
 //   decode → flow table → application classification (nDPI, dataplane/
 //   ndpi.h) → rule matching (alerts out through the worker's alert ring)
-//   (→ traffic control, later) → records of ended flows, labelled with
+//   → traffic control (inline only, dataplane/qos) → records of ended flows, labelled with
 //   their application, out through the worker's record ring.
 //
 // Inline (run_inline): the worker also decides each frame's fate. After the
@@ -18,6 +18,12 @@
 // sendmmsg (InlineLink::flush) happens before the frames go back to the
 // receive ring, so forwarding copies nothing in user space. Outside inline
 // mode process() is called without a verdict array and nothing changes.
+// With QoS policies (WorkerConfig::qos), a frame the rules let through goes
+// to the worker's QosStage: it may be re-marked in place, dropped by a
+// police action or a full queue (Verdict::kQosDrop), or copied into a
+// shaper queue (kQueued) that drain() empties onto the link after each
+// burst and idle poll. The same loop runs on AF_PACKET (InlineLink) and
+// DPDK (DpdkInlineLink) pairs.
 //
 // A worker gets packets one of two ways:
 //   - from its own queue of a multi-queue source (AF_PACKET fanout member,
@@ -40,6 +46,8 @@
 #include <vector>
 
 #include "dataplane/capture/afpacket_inline.h"
+#include "dataplane/capture/dpdk_source.h"
+#include "dataplane/qos/stage.h"
 #include "dataplane/counters.h"
 #include "dataplane/decode.h"
 #include "dataplane/detect.h"
@@ -109,7 +117,10 @@ struct WorkerStats {
   X(flow_drops, "packets dropped because a rule dropped their flow earlier")              \
   X(rejects_sent, "reject replies sent (TCP RST, ICMP unreachable)")                      \
   X(rejects_none, "reject matches that get no reply (a RST, an ICMP error, not Ethernet)") \
-  X(checksums_completed, "forwarded frames whose offloaded L4 checksum was filled in")
+  X(checksums_completed, "forwarded frames whose offloaded L4 checksum was filled in")    \
+  X(qos_drops, "frames traffic control dropped (police action or full shaper queue)")      \
+  X(qos_queued, "frames traffic control queued in a shaper")                              \
+  X(qos_released, "shaped frames sent from a shaper queue")
 
 struct InlineStats {
 #define WS_X(name, help) Counter name;
@@ -147,6 +158,9 @@ struct WorkerConfig {
   RuleSlot* rules = nullptr;
   DetectOptions detect;
   AppDetectOptions ndpi;  // application classification (off unless enabled)
+  // Traffic control on the inline path: the slot QoS policies are
+  // published into (null: none). Outside inline mode it is not used.
+  QosSlot* qos = nullptr;
 };
 
 // One application's totals over every worker, for metrics and the API.
@@ -177,16 +191,15 @@ class Worker : private RecordSink {
   // Inline: bridges the link's pairs with verdicts until stop() is called
   // on the link, then flushes every flow.
   void run_inline(InlineLink& link);
+  void run_inline(DpdkInlineLink& link);
 
   // The per-packet path for one burst of decoded frames. verdict (inline
   // only; null otherwise) receives each packet's Verdict.
   void process(const Packet* const* pkts, const Decoded* const* dec, int n, Verdict* verdict = nullptr);
 
-  // Inline: queues a frame for out_port (an InlineLink port); it leaves at
-  // the end of the current burst or idle step, so data must stay valid
-  // until then. For a traffic-control stage releasing frames it held.
-  void send(uint16_t out_port, const uint8_t* data, uint32_t len) { inline_->send(out_port, data, len); }
   const InlineStats& inline_stats() const { return inline_stats_; }
+  // Null without QoS; its stats are readable from any thread.
+  const QosStage* qos() const { return qos_.get(); }
 
   RecordRing& records() { return records_; }
   // Null when the worker runs without rules.
@@ -218,6 +231,10 @@ class Worker : private RecordSink {
   void tick_idle();
   void serve_snapshot(size_t step);
   void finish(uint64_t end_ns);
+  template <class Link>
+  void inline_loop(Link& link);
+  template <class Link>
+  void drain_qos(Link& link);
 
   uint16_t id_;
   WorkerConfig cfg_;
@@ -230,7 +247,7 @@ class Worker : private RecordSink {
   FlowSnapshotPort snapshot_;
   WorkerStats stats_;
   InlineStats inline_stats_;
-  InlineLink* inline_ = nullptr;  // run_inline() only
+  std::unique_ptr<QosStage> qos_;  // inline with QoS only
   BurstTimes burst_times_;
   std::atomic<uint64_t> now_ns_{0};
   std::atomic<bool> finished_{false};

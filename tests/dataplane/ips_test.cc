@@ -171,5 +171,91 @@ TEST(Ips, OutsideInlineDropAndRejectOnlyAlert) {
   EXPECT_EQ(rig.stats().ips_drops.get(), 0u);
 }
 
+
+// Traffic control on the inline path: after the rules, the worker's
+// QosStage marks, polices and shapes what the rules let through. One burst
+// has one clock, so police and shaper decisions within it are exact.
+struct QosRig {
+  explicit QosRig(const std::string& policy) : slot(1) {
+    QosPolicy p;
+    const std::string err = parse_qos_policy_text(policy, &p);
+    EXPECT_EQ(err, "");
+    slot.publish(build_qos_snapshot({{"p", p}}, nullptr, 1));
+    WorkerConfig c;
+    c.flows.capacity = 256;
+    c.record_ring_size = 256;
+    c.detect.ips = true;
+    c.qos = &slot;
+    worker = std::make_unique<Worker>(0, c);
+  }
+  std::vector<Verdict> send(std::vector<Bytes>& frames) {
+    std::vector<Packet> pk(frames.size());
+    std::vector<Decoded> dec(frames.size());
+    std::vector<const Packet*> pp;
+    std::vector<const Decoded*> dp;
+    for (size_t i = 0; i < frames.size(); ++i) {
+      pk[i].data = frames[i].data();
+      pk[i].caplen = pk[i].wirelen = static_cast<uint32_t>(frames[i].size());
+      pk[i].ts_ns = kT0 + i;
+      EXPECT_TRUE(decoder.decode(pk[i], dec[i]));
+      pp.push_back(&pk[i]);
+      dp.push_back(&dec[i]);
+    }
+    std::vector<Verdict> v(frames.size(), Verdict::kForward);
+    worker->process(pp.data(), dp.data(), static_cast<int>(pp.size()), v.data());
+    return v;
+  }
+  QosSlot slot;
+  std::unique_ptr<Worker> worker;
+  Decoder decoder;
+};
+
+uint16_t ipv4_checksum(const uint8_t* ip) {
+  uint32_t sum = 0;
+  for (int i = 0; i < 20; i += 2) sum += uint32_t(ip[i]) << 8 | ip[i + 1];
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+TEST(InlineQos, SetDscpRewritesForwardedFramesInPlace) {
+  QosRig rig(R"({"classes": [{"name": "web", "match": {"proto": "tcp", "dst_port": 80}, "set_dscp": 46}]})");
+  std::vector<Bytes> f = {tcp(true, TCP_SYN), tcp(false, TCP_SYN | TCP_ACK)};
+  const auto v = rig.send(f);
+  EXPECT_EQ(v[0], Verdict::kForward);
+  EXPECT_EQ(v[1], Verdict::kForward);
+  const uint8_t* ip = f[0].data() + 14;
+  EXPECT_EQ(ip[1] >> 2, 46) << "the to-port-80 frame is marked EF";
+  EXPECT_EQ(ipv4_checksum(ip), 0) << "and its header checksum still holds";
+  EXPECT_EQ(f[1][14 + 1] >> 2, 0) << "the reply (port 80 is its source) is not";
+}
+
+TEST(InlineQos, PoliceDropsWhatExceedsAndCountsIt) {
+  // 60-byte frames against a 100-byte committed burst: the first conforms,
+  // the second exceeds (no excess burst), and exceed drops.
+  QosRig rig(R"({"classes": [{"name": "c", "match": {"proto": "tcp"},
+                 "police": {"cir_bps": 8000, "cbs_bytes": 100, "ebs_bytes": 0,
+                            "exceed": "drop", "violate": "drop"}}]})");
+  std::vector<Bytes> f = {tcp(true, TCP_SYN), tcp(true, TCP_ACK), tcp(true, TCP_ACK)};
+  const auto v = rig.send(f);
+  EXPECT_EQ(v[0], Verdict::kForward);
+  EXPECT_EQ(v[1], Verdict::kQosDrop);
+  EXPECT_EQ(v[2], Verdict::kQosDrop);
+  EXPECT_EQ(rig.worker->inline_stats().qos_drops.get(), 2u);
+  EXPECT_EQ(rig.worker->inline_stats().verdict_drops.get(), 0u) << "not a rule's drop";
+}
+
+TEST(InlineQos, ShaperQueuesWhatItCannotSendNow) {
+  QosRig rig(R"({"classes": [{"name": "s", "match": {"proto": "tcp"},
+                 "shape": {"rate_bps": 8000, "burst_bytes": 100}}]})");
+  std::vector<Bytes> f = {tcp(true, TCP_SYN), tcp(true, TCP_ACK), tcp(true, TCP_ACK)};
+  const auto v = rig.send(f);
+  EXPECT_EQ(v[0], Verdict::kForward) << "within the burst: sent at once";
+  EXPECT_EQ(v[1], Verdict::kQueued);
+  EXPECT_EQ(v[2], Verdict::kQueued);
+  EXPECT_EQ(rig.worker->inline_stats().qos_queued.get(), 2u);
+  ASSERT_NE(rig.worker->qos(), nullptr);
+  EXPECT_EQ(rig.worker->qos()->queued_frames(), 2u);
+}
+
 }  // namespace
 }  // namespace ws

@@ -83,7 +83,7 @@ uint64_t CircuitBreaker::consecutive_failures() const {
   return failures_;
 }
 
-uint64_t Backoff::next() {
+uint64_t JitterBackoff::next() {
   const uint32_t shift = std::min<uint32_t>(attempt_, 30);
   uint64_t d = base_ << shift;
   if (d > max_ || (base_ && (d >> shift) != base_)) d = max_;

@@ -1,4 +1,4 @@
-// CircuitBreaker and Backoff: how the GNS3 source treats a server that fails.
+// CircuitBreaker and JitterBackoff: how the GNS3 source treats a server that fails.
 //
 // Every request to a server (listing, capture start, a pcap stream that
 // drops) reports success or failure to the server's breaker. After
@@ -14,7 +14,7 @@
 //
 // Time is passed in (ns, any monotonic origin): the tests drive both
 // without sleeping. The breaker is shared by a server's threads and locks;
-// a Backoff belongs to one thread.
+// a JitterBackoff belongs to one thread.
 #pragma once
 
 #include <cstdint>
@@ -61,9 +61,9 @@ class CircuitBreaker {
   uint64_t rejected_ = 0;
 };
 
-class Backoff {
+class JitterBackoff {
  public:
-  Backoff(uint64_t base_ns, uint64_t max_ns, uint64_t seed) : base_(base_ns), max_(max_ns), rng_(seed) {}
+  JitterBackoff(uint64_t base_ns, uint64_t max_ns, uint64_t seed) : base_(base_ns), max_(max_ns), rng_(seed) {}
 
   // The next delay: uniform in [d/2, d] with d = base * 2^attempt, capped.
   uint64_t next();

@@ -158,7 +158,7 @@ bool Gns3Source::sleep_for(uint64_t ns, const std::atomic<bool>& stop) const {
 // --- the project's thread ------------------------------------------------
 
 void Gns3Source::target_loop(Target* t) {
-  Backoff backoff(opt_.backoff_base_ns, opt_.backoff_max_ns, opt_.seed ^ std::hash<std::string>{}(t->cfg.project));
+  JitterBackoff backoff(opt_.backoff_base_ns, opt_.backoff_max_ns, opt_.seed ^ std::hash<std::string>{}(t->cfg.project));
   while (!t->stop.load()) {
     if (!t->active.load()) {
       t->notes.reset();
@@ -385,7 +385,7 @@ bool Gns3Source::push_frames(LinkStream* s, std::span<const uint8_t> chunk) {
 
 void Gns3Source::stream_loop(LinkStream* s) {
   Server* srv = s->target->server;
-  Backoff backoff(opt_.backoff_base_ns, opt_.backoff_max_ns, opt_.seed ^ std::hash<std::string>{}(s->label->link_id));
+  JitterBackoff backoff(opt_.backoff_base_ns, opt_.backoff_max_ns, opt_.seed ^ std::hash<std::string>{}(s->label->link_id));
   const std::string project_id = s->label->project_id;
   const std::string link_id = s->label->link_id;
   uint64_t skip = 0;  // records of the current capture file already delivered

@@ -63,7 +63,7 @@ TEST(Gns3Breaker, SuccessResetsTheFailureCount) {
 }
 
 TEST(Gns3Backoff, GrowsWithJitterAndCaps) {
-  Backoff a(100, 1000, 7), c(100, 1000, 7), d(100, 1000, 8);
+  JitterBackoff a(100, 1000, 7), c(100, 1000, 7), d(100, 1000, 8);
   bool differs = false;
   for (int i = 0; i < 12; ++i) {
     const uint64_t cap = std::min<uint64_t>(100ull << std::min(i, 30), 1000);

@@ -356,8 +356,10 @@ std::string validate_config(const AgentConfig& c, bool need_input) {
   if (c.loop && c.read_file.empty()) return "--loop (input.loop) needs a capture file (-r)";
   if (c.capture != "afpacket" && c.capture != "pcap" && c.capture != "dpdk")
     return "capture method '" + c.capture + "' unknown: use afpacket, pcap or dpdk";
-  if (c.capture == "dpdk" && c.interface.empty() && c.read_file.empty())
+  if (c.capture == "dpdk" && c.interface.empty() && c.read_file.empty() && c.inline_pairs.empty())
     return "--capture dpdk needs the port: -i PCI_ADDRESS or -i VDEV_NAME (input.interface)";
+  if (c.capture == "dpdk" && c.dpdk_eal_args.empty() && !c.inline_pairs.empty())
+    return "--capture dpdk with inline pairs needs EAL arguments (--dpdk-eal-args, dpdk.eal_args) naming the ports";
   if (c.capture == "dpdk" && c.dpdk_eal_args.empty() && !c.interface.empty())
     return "--capture dpdk needs EAL arguments (--dpdk-eal-args, dpdk.eal_args), e.g. -a " + c.interface +
            " or --no-huge --vdev " + c.interface + ",...";

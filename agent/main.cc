@@ -202,6 +202,12 @@ int main(int argc, char** argv) {
     return o;
   };
   hooks.apps = [&rtp] { return rtp ? rtp->apps_status() : ws::AppsStatus{}; };
+  // Traffic control (/api/v1/qos/...): the policy store exists in inline
+  // mode, one QoS stage per worker reads it; without it the routes answer 503.
+  std::unique_ptr<ws::QosControl> qos;
+  if (!cfg.inline_pairs.empty())
+    qos = std::make_unique<ws::QosControl>(cfg.workers ? cfg.workers : std::max(1u, std::thread::hardware_concurrency()));
+  hooks.qos = qos.get();
   // WebSocket /api/v1/stream: fed by the export thread as one more
   // exporter, served by the API (declared first: both hold it).
   ws::StreamOptions so;
@@ -253,6 +259,7 @@ int main(int argc, char** argv) {
   }
 
   ws::Runtime rt(cfg);
+  rt.set_qos(qos.get());
   if (!config_file.empty())
     rt.set_config_loader(config_file, [&](ws::AgentConfig* out) {
       ws::AgentConfig c;

@@ -371,7 +371,9 @@ std::vector<MetricFamily> RuntimeCollectable::Collect() const {
 }  // namespace
 
 AgentMetrics::AgentMetrics(const Runtime& rt)
-    : registry_(std::make_shared<prometheus::Registry>()), runtime_(std::make_shared<RuntimeCollectable>(rt)) {
+    : registry_(std::make_shared<prometheus::Registry>()),
+      runtime_(std::make_shared<RuntimeCollectable>(rt)),
+      rt_(rt) {
   prometheus::BuildGauge()
       .Name("wirescope_build_info")
       .Help("always 1; the version label names the running build")
@@ -389,7 +391,13 @@ std::vector<MetricFamily> AgentMetrics::collect() const {
   return out;
 }
 
-std::string AgentMetrics::render() const { return prometheus::TextSerializer().Serialize(collect()); }
+// The QoS families (wirescope_qos_*) come from the policy store's text,
+// after the rest.
+std::string AgentMetrics::render() const {
+  std::string out = prometheus::TextSerializer().Serialize(collect());
+  if (const QosControl* q = rt_.qos()) out += qos_metrics_text(*q);
+  return out;
+}
 
 std::function<std::string()> make_metrics_renderer(const Runtime& rt) {
   auto m = std::make_shared<AgentMetrics>(rt);

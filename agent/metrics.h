@@ -60,6 +60,7 @@ class AgentMetrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<prometheus::Collectable> runtime_;
+  const Runtime& rt_;
 };
 
 // The body of GET /metrics for rt, as a function the API server calls per

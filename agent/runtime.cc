@@ -135,7 +135,20 @@ std::string Runtime::open() {
   co.promisc = cfg_.promisc;
   co.bpf = cfg_.bpf;
   std::string err;
-  if (!cfg_.inline_pairs.empty()) {
+  if (!cfg_.inline_pairs.empty() && cfg_.capture == "dpdk") {
+    // One DpdkInlineLink per worker, each on its own queue of every port.
+    DpdkInlineLink::Options dl;
+    for (const InlinePair& p : cfg_.inline_pairs) dl.pairs.emplace_back(p.a, p.b);
+    dl.eal_args = cfg_.dpdk_eal_args;
+    dl.workers = static_cast<int>(nworkers_);
+    dl.mbufs = static_cast<int>(cfg_.dpdk_mbufs);
+    auto links = DpdkInlineLink::open(dl, &err);
+    if (links.empty()) return err;
+    for (auto& l : links) {
+      dpdk_links_.push_back(l.get());
+      sources_.push_back(std::move(l));
+    }
+  } else if (!cfg_.inline_pairs.empty()) {
     // One InlineLink per worker, all in one fanout group (afpacket_inline.h).
     for (unsigned i = 0; i < nworkers_; ++i) {
       InlineLink::Options lo;
@@ -185,7 +198,8 @@ std::string Runtime::open() {
   wc.rules = rule_slot_.get();
   wc.detect.payload = cfg_.eve_payload;
   wc.detect.max_alerts_per_packet = cfg_.max_alerts_per_packet;
-  wc.detect.ips = !inline_links_.empty();
+  wc.detect.ips = inline_mode();
+  if (inline_mode() && qos_) wc.qos = &qos_->slot();
   wc.live = sources_.front()->live();
   wc.flows.capacity = std::max<uint64_t>(1, cfg_.max_flows / nworkers_);
   wc.flows.active_timeout_s = cfg_.active_timeout_s;
@@ -375,10 +389,13 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
     } else {
       PacketSource* s = sources_[sources_.size() == 1 ? 0 : i].get();
       InlineLink* link = inline_links_.empty() ? nullptr : inline_links_[i];
-      threads.emplace_back([w, s, i, link] {
+      DpdkInlineLink* dlink = dpdk_links_.empty() ? nullptr : dpdk_links_[i];
+      threads.emplace_back([w, s, i, link, dlink] {
         name_thread("ws-worker-" + std::to_string(i));
         if (link)
           w->run_inline(*link);
+        else if (dlink)
+          w->run_inline(*dlink);
         else
           w->run(*s, kNever);
       });
@@ -535,7 +552,7 @@ RunSummary Runtime::summary() const {
 #undef WS_X
   }
   for (auto& w : workers_) {
-    if (inline_links_.empty()) break;
+    if (!inline_mode()) break;
 #define WS_X(name, help) add_counter("inline." #name, w->inline_stats().name.get());
     WS_INLINE_COUNTERS(WS_X)
 #undef WS_X
@@ -547,9 +564,10 @@ RunSummary Runtime::summary() const {
     add_counter("inline." + l->name + ".link_up", l->ups.load(std::memory_order_relaxed));
   }
   for (auto& w : workers_) {
-    if (inline_links_.empty()) break;
+    if (!inline_mode()) break;
     add_drop("inline_verdict", w->inline_stats().verdict_drops.get());
     add_drop("inline_flow", w->inline_stats().flow_drops.get());
+    add_drop("qos", w->inline_stats().qos_drops.get());
   }
   for (const InlineLink* l : inline_links_)
     for (const PortCounter& pc : l->port_counters()) {

@@ -20,6 +20,7 @@
 #include "agent/config.h"
 #include "api/agent_view.h"
 #include "api/alert_history.h"
+#include "api/qos_routes.h"
 #include "api/flow_query.h"
 #include "dataplane/source.h"
 #include "dataplane/worker.h"
@@ -142,6 +143,11 @@ class Runtime {
   AppsStatus apps_status() const;
   // Recent alerts (GET /api/v1/alerts); null when the API is off.
   const AlertHistory* alert_history() const { return alert_history_; }
+  // Traffic control (inline mode): the policy store the API edits; set
+  // before open(), it must outlive run(). Without it the inline path runs
+  // no QoS stage.
+  void set_qos(QosControl* q) { qos_ = q; }
+  const QosControl* qos() const { return qos_; }
 
  private:
   // An exporter's stats copied into atomics by the export thread after
@@ -178,6 +184,9 @@ class Runtime {
   RuleLoadOptions rule_opts_;
   std::vector<std::unique_ptr<PacketSource>> sources_;
   std::vector<InlineLink*> inline_links_;  // inline mode: sources_, one per worker
+  std::vector<DpdkInlineLink*> dpdk_links_;  // inline mode on DPDK ports: sources_, one per worker
+  QosControl* qos_ = nullptr;
+  bool inline_mode() const { return !inline_links_.empty() || !dpdk_links_.empty(); }
   std::vector<std::unique_ptr<LinkWatch>> links_;
   int link_fd_ = -1;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -1,6 +1,7 @@
 #include "api/agent_routes.h"
 
 #include "api/openapi.h"
+#include "api/qos_routes.h"
 #include "api/traffic_routes.h"
 
 namespace ws {
@@ -193,6 +194,7 @@ std::string add_agent_routes(Router& router, const AgentHooks& hooks) {
     routes.push_back(std::move(r));
   }
   add_traffic_routes(h, routes);
+  add_qos_routes(h->qos, routes);
   {
     Route r;
     r.method = "GET";
@@ -307,6 +309,7 @@ nlohmann::json api_schemas() {
   s["RulesText"] = {{"type", "string"}, {"description", "rules in Suricata syntax, one per line (# comments, \\ continuations)"}};
   s["OpenApiDocument"] = {{"type", "object"}, {"description", "an OpenAPI 3.0 document"}};
   add_traffic_schemas(s);
+  add_qos_schemas(s);
   return s;
 }
 

@@ -16,6 +16,7 @@ namespace ws {
 
 struct FlowSnapshot;  // api/flow_query.h
 class AlertHistory;  // api/alert_history.h
+class QosControl;    // api/qos_routes.h
 
 struct SourceStatus {
   std::string name;
@@ -107,6 +108,8 @@ struct AgentHooks {
   std::function<AppsStatus()> apps;
   // Recent alerts (GET /api/v1/alerts); null: none kept.
   const AlertHistory* alerts = nullptr;
+  // Traffic-control policies (/api/v1/qos/...); null: the routes answer 503.
+  QosControl* qos = nullptr;
 };
 
 }  // namespace ws

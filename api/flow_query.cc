@@ -122,10 +122,11 @@ bool FlowFilter::matches(const FlowRecord& r) const {
   if (ip && !ip->contains(r.key.src, r.key.family) && !ip->contains(r.key.dst, r.key.family)) return false;
   if (vlan && !((r.vlan_count > 0 && r.vlan[0] == *vlan) || (r.vlan_count > 1 && r.vlan[1] == *vlan))) return false;
   if (!app.empty() && !app_matches(r)) return false;
+  if (!project.empty() && !(labels && labels->in_project && labels->in_project(r.ifindex, project))) return false;
   return true;
 }
 
-std::string parse_flow_filter(const HttpRequest& req, FlowFilter* out) {
+std::string parse_flow_filter(const HttpRequest& req, FlowFilter* out, const FlowLabels* labels) {
   FlowFilter f;
   if (std::string v = req.query_param("ip"); !v.empty()) {
     CidrFilter p;
@@ -148,13 +149,18 @@ std::string parse_flow_filter(const HttpRequest& req, FlowFilter* out) {
     f.vlan = static_cast<uint16_t>(n);
   }
   f.app = req.query_param("app");
+  if (std::string v = req.query_param("project"); !v.empty()) {
+    if (!labels || !labels->in_project) return "project: '" + v + "': this agent captures no GNS3 projects";
+    f.project = std::move(v);
+    f.labels = labels;
+  }
   *out = std::move(f);
   return "";
 }
 
-std::string parse_flow_query(const HttpRequest& req, FlowQuery* out) {
+std::string parse_flow_query(const HttpRequest& req, FlowQuery* out, const FlowLabels* labels) {
   FlowQuery q;
-  if (std::string err = parse_flow_filter(req, &q.filter); !err.empty()) return err;
+  if (std::string err = parse_flow_filter(req, &q.filter, labels); !err.empty()) return err;
   if (std::string v = req.query_param("sort"); !v.empty() && !parse_sort(v, &q.sort))
     return "sort: '" + v + "' is not bytes, packets or last_seen";
   if (std::string v = req.query_param("limit"); !v.empty()) {
@@ -310,7 +316,7 @@ std::string ip_text(const uint8_t* addr, uint8_t family) {
   return buf;
 }
 
-nlohmann::json flow_json(const FlowRecord& r) {
+nlohmann::json flow_json(const FlowRecord& r, const FlowLabels* labels) {
   using nlohmann::json;
   auto ts = [](uint64_t ns) {
     char buf[kEveTimestampLen];
@@ -346,6 +352,8 @@ nlohmann::json flow_json(const FlowRecord& r) {
   j["state"] = flow_state_name(r.state);
   if (r.key.proto == 6) j["tcp_state"] = tcp_state_name(r.tcp_state);
   j["worker"] = r.worker;
+  if (labels && labels->json)
+    if (json g = labels->json(r.ifindex); !g.is_null()) j["gns3"] = std::move(g);
   return j;
 }
 

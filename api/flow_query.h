@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -44,12 +45,24 @@ struct CidrFilter {
 // "10.0.0.1", "10.0.0.0/8", "2001:db8::/32"; false when malformed.
 bool parse_cidr_filter(const std::string& s, CidrFilter* out);
 
+// Labels of an ingress, for flows from GNS3 link captures: the agent fills
+// these from the source's link labels (per flow, never per packet); tests
+// fill them with fixed values. Either function may be unset.
+struct FlowLabels {
+  // The "gns3" object of flows from ifindex; null when it has none.
+  std::function<nlohmann::json(uint16_t ifindex)> json;
+  // Whether flows from ifindex belong to project (its id or its name).
+  std::function<bool(uint16_t ifindex, const std::string& project)> in_project;
+};
+
 struct FlowFilter {
   std::optional<CidrFilter> ip;  // either endpoint
   std::optional<uint16_t> port;  // either port
   std::optional<uint8_t> proto;
   std::string app;  // app_proto or nDPI name, case-insensitive (see app_matches); empty: any
   std::optional<uint16_t> vlan;  // outer or inner id
+  std::string project;           // GNS3 project id or name; empty: any
+  const FlowLabels* labels = nullptr;  // set with project (parse_flow_filter)
   bool matches(const FlowRecord& r) const;
   bool app_matches(const FlowRecord& r) const;
 };
@@ -70,10 +83,12 @@ struct FlowQuery {
 };
 
 // Parses /flows query parameters (limit, cursor, sort, ip, port, proto,
-// app, vlan). Returns "" or a message naming the parameter and the reason.
-std::string parse_flow_query(const HttpRequest& req, FlowQuery* out);
-// Parses the filter parameters only (ip, port, proto, app, vlan).
-std::string parse_flow_filter(const HttpRequest& req, FlowFilter* out);
+// app, vlan, project). Returns "" or a message naming the parameter and the
+// reason. project needs labels (an agent without GNS3 captures refuses it);
+// labels must outlive the query.
+std::string parse_flow_query(const HttpRequest& req, FlowQuery* out, const FlowLabels* labels = nullptr);
+// Parses the filter parameters only (ip, port, proto, app, vlan, project).
+std::string parse_flow_filter(const HttpRequest& req, FlowFilter* out, const FlowLabels* labels = nullptr);
 
 std::string encode_cursor(const FlowCursor& c);
 std::optional<FlowCursor> decode_cursor(const std::string& s);
@@ -102,8 +117,9 @@ struct HostTotal {
 std::vector<HostTotal> top_hosts(const FlowSnapshot& snap, FlowSort by, size_t n);
 
 std::string ip_text(const uint8_t* addr, uint8_t family);
-// One flow as the API prints it (EVE field names).
-nlohmann::json flow_json(const FlowRecord& r);
+// One flow as the API prints it (EVE field names), with its "gns3" object
+// when labels give one.
+nlohmann::json flow_json(const FlowRecord& r, const FlowLabels* labels = nullptr);
 nlohmann::json host_json(const HostTotal& h);
 
 }  // namespace ws

@@ -352,6 +352,7 @@ void format_flow_event(const FlowRecord& rec, const ExportContext& ctx, uint64_t
     out.field_plain("state", tcp_state_name(rec.tcp_state));
     out.end_object();
   }
+  if (opts.labels) opts.labels(rec.ifindex, out);
   out.end_object();
   out.newline();
 }
@@ -412,6 +413,7 @@ void format_alert_event(const AlertRecord& a, const ExportContext& ctx, const Ev
     printable_field(out, "payload_printable", a.payload, a.payload_len);
     out.field_u64("stream", a.stream ? 1 : 0);
   }
+  if (opts.labels) opts.labels(a.ifindex, out);
   out.end_object();
   out.newline();
 }

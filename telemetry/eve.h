@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -36,6 +37,11 @@ struct EveFormatOptions {
   // true: RFC 5952 text from inet_ntop ("2001:db8::1"). false: Suricata's
   // default, eight zero-padded groups ("2001:0db8:0000:...:0001").
   bool ipv6_compressed = true;
+  // Fields for events from a labelled ingress (GNS3 link captures write
+  // their "gns3" object here), appended last to flow and alert events.
+  // Called on the thread that formats (the export thread), once per flow
+  // record or alert and never by a worker; unset, it costs nothing.
+  std::function<void(uint16_t ifindex, JsonWriter& out)> labels;
 };
 
 struct EveOptions {

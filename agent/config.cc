@@ -134,6 +134,9 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
             c.inline_pairs.push_back(std::move(pair));
           }
         }},
+       {"gns3", [&](auto& n, auto&) {
+          if (std::string e = parse_gns3_config(n, path, &c.gns3); !e.empty()) throw ConfigError{e};
+        }},
        {"dpdk", [&](auto& n, auto& where) {
           w.map(n, where,
             {{"eal_args", [&](auto& v, auto& k) {
@@ -348,9 +351,17 @@ std::string validate_config(const AgentConfig& c, bool need_input) {
     }
     if (c.inline_pairs.size() > 32) return "inline: at most 32 pairs";
   }
-  if (need_input && c.read_file.empty() && c.interface.empty() && c.inline_pairs.empty())
-    return "no input: give a capture file (-r FILE, input.file), an interface (-i IFACE, input.interface) or "
-           "inline pairs (--inline A:B, inline:)";
+  // GNS3 captures are the whole input: their frames come from lab links,
+  // and mixing them with a local capture would merge two clocks and two
+  // ifindex spaces in one flow table.
+  if (!c.gns3.empty()) {
+    if (!c.read_file.empty() || !c.interface.empty() || !c.inline_pairs.empty())
+      return "gns3: GNS3 captures are the agent's input: give no -r, -i or --inline with them";
+    if (c.gns3.servers.empty()) return "gns3: captures need at least one server (gns3.servers)";
+  }
+  if (need_input && c.read_file.empty() && c.interface.empty() && c.inline_pairs.empty() && c.gns3.empty())
+    return "no input: give a capture file (-r FILE, input.file), an interface (-i IFACE, input.interface), "
+           "inline pairs (--inline A:B, inline:) or GNS3 captures (gns3:)";
   if (!c.read_file.empty() && !c.interface.empty())
     return "both a capture file (-r) and an interface (-i) given: choose one";
   if (c.loop && c.read_file.empty()) return "--loop (input.loop) needs a capture file (-r)";

@@ -29,6 +29,8 @@
 //   --inline A:B (repeatable) inline: [{a: A, b: B}]   (bridge A and B, IPS verdicts)
 //   --dpdk-eal-args "ARGS"  dpdk.eal_args (a list, or one string split at spaces)
 //   (dpdk.mbufs; with --capture dpdk, -i names the port: PCI address or vdev)
+//   (gns3.servers, gns3.capture: GNS3 link captures, an input of their own;
+//    see dataplane/capture/gns3_config.h)
 //   -v                 verbose (a count)
 #pragma once
 
@@ -39,6 +41,7 @@
 
 #include "api/server.h"
 #include "dataplane/capture/afpacket_inline.h"
+#include "dataplane/capture/gns3_config.h"
 #include "dataplane/decode.h"
 #include "dataplane/flow_table.h"
 
@@ -58,6 +61,9 @@ struct AgentConfig {
   // Inline pairs (an input of their own, instead of -r or -i): each pair is
   // bridged at layer 2 and rule verdicts (drop, reject) apply.
   std::vector<InlinePair> inline_pairs;
+  // GNS3 link captures (the gns3: section): another input of its own, every
+  // captured link of every server merged into one source.
+  Gns3Config gns3;
 
   unsigned workers = 0;  // 0: one per core
   ChecksumMode checksum = ChecksumMode::kNone;

@@ -202,6 +202,14 @@ int main(int argc, char** argv) {
     return o;
   };
   hooks.apps = [&rtp] { return rtp ? rtp->apps_status() : ws::AppsStatus{}; };
+  // GNS3: the routes and the stream read these; they are filled from the
+  // runtime once it is open, before the API starts.
+  ws::Gns3Hooks gns3_hooks;
+  ws::FlowLabels flow_labels;
+  if (!cfg.gns3.empty()) {
+    hooks.gns3 = &gns3_hooks;
+    hooks.flow_labels = &flow_labels;
+  }
   // Traffic control (/api/v1/qos/...): the policy store exists in inline
   // mode, one QoS stage per worker reads it; without it the routes answer 503.
   std::unique_ptr<ws::QosControl> qos;
@@ -289,6 +297,8 @@ int main(int argc, char** argv) {
   // before the runtime is destroyed; it runs on civetweb's threads.
   rtp = &rt;
   hooks.alerts = rt.alert_history();
+  if (const ws::Gns3Hooks* g = rt.gns3_hooks()) gns3_hooks = *g;
+  if (const ws::FlowLabels* l = rt.flow_labels()) flow_labels = *l;
   if (!cfg.api.listen.empty()) {
     if (cfg.api.tokens.empty())
       std::fprintf(stderr, "wirescope: api: no api.tokens configured; only /metrics and /api/v1/health answer\n");

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "agent/runtime.h"
+#include "dataplane/capture/gns3_source.h"
 
 namespace ws {
 namespace {
@@ -98,6 +99,7 @@ class RuntimeCollectable : public prometheus::Collectable {
   void rules(std::vector<MetricFamily>& out) const;
   void apps(std::vector<MetricFamily>& out) const;
   void exporters(std::vector<MetricFamily>& out) const;
+  void gns3(std::vector<MetricFamily>& out) const;
 
   const Runtime& rt_;
 };
@@ -365,7 +367,66 @@ std::vector<MetricFamily> RuntimeCollectable::Collect() const {
   apps(out);
   rules(out);
   exporters(out);
+  gns3(out);
   return out;
+}
+
+// GNS3 link captures: the breaker of each server (0 closed, 1 half-open,
+// 2 open), traffic per project, and per link the stream's troubles.
+void RuntimeCollectable::gns3(std::vector<MetricFamily>& out) const {
+  const Gns3Source* src = rt_.gns3_source();
+  if (!src) return;
+  MetricFamily breaker = family("wirescope_gns3_breaker_state",
+                                "circuit breaker of a GNS3 server: 0 closed, 1 half-open, 2 open", MetricType::Gauge);
+  MetricFamily opened = family("wirescope_gns3_breaker_opened_total", "times a GNS3 server's breaker opened",
+                               MetricType::Counter);
+  MetricFamily reachable = family("wirescope_gns3_server_up", "1 when the GNS3 server answered its last request",
+                                  MetricType::Gauge);
+  for (const Gns3ServerStatus& s : src->servers()) {
+    const double state = s.breaker == BreakerState::kOpen ? 2 : s.breaker == BreakerState::kHalfOpen ? 1 : 0;
+    sample(breaker, state, {{"server", s.name}});
+    sample(opened, double(s.breaker_opened), {{"server", s.name}});
+    sample(reachable, s.reachable ? 1 : 0, {{"server", s.name}});
+  }
+  MetricFamily packets = family("wirescope_gns3_project_packets_total", "frames captured from a GNS3 project's links",
+                                MetricType::Counter);
+  MetricFamily bytes = family("wirescope_gns3_project_bytes_total", "frame bytes captured from a GNS3 project's links",
+                              MetricType::Counter);
+  std::vector<Gns3ProjectStatus> projects = src->projects();
+  for (const Gns3ProjectStatus& p : projects) {
+    const std::vector<ClientMetric::Label> l = {
+        {"server", p.server}, {"project", p.name}, {"project_id", p.project_id}};
+    sample(packets, double(p.packets), l);
+    sample(bytes, double(p.bytes), l);
+  }
+  MetricFamily reconnects = family("wirescope_gns3_link_reconnects_total",
+                                   "reconnects of a GNS3 link's capture stream", MetricType::Counter);
+  MetricFamily replayed = family("wirescope_gns3_link_replayed_total",
+                                 "records skipped after a reconnect because they were delivered before",
+                                 MetricType::Counter);
+  MetricFamily clipped = family("wirescope_gns3_link_clipped_total",
+                                "frames longer than a ring slot, kept cut to the slot", MetricType::Counter);
+  MetricFamily truncated = family("wirescope_gns3_stream_truncated_total",
+                                  "GNS3 capture streams that ended inside a record", MetricType::Counter);
+  MetricFamily unsupported = family("wirescope_gns3_stream_unsupported_total",
+                                    "records of GNS3 links whose link type is not Ethernet", MetricType::Counter);
+  for (const Gns3ProjectStatus& p : projects) {
+    std::vector<Gns3LinkStatus> links;
+    const std::string& key = p.project_id.empty() ? p.name : p.project_id;
+    if (!src->links(key, &links)) continue;
+    for (const Gns3LinkStatus& k : links) {
+      const std::vector<ClientMetric::Label> l = {
+          {"server", k.label.server}, {"project", k.label.project}, {"link_id", k.label.link_id}};
+      sample(reconnects, double(k.reconnects), l);
+      sample(replayed, double(k.replayed), l);
+      sample(clipped, double(k.clipped), l);
+      sample(truncated, double(k.truncated), l);
+      sample(unsupported, double(k.unsupported_link), l);
+    }
+  }
+  for (MetricFamily* f : {&breaker, &opened, &reachable, &packets, &bytes, &reconnects, &replayed, &clipped,
+                          &truncated, &unsupported})
+    out.push_back(std::move(*f));
 }
 
 }  // namespace

@@ -10,12 +10,14 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 
 #include <chrono>
 #include <cstdio>
 #include <thread>
 #include <tuple>
 
+#include "dataplane/capture/gns3_source.h"
 #include "dataplane/capture/open.h"
 #include "telemetry/eve.h"
 #include "telemetry/export_url.h"
@@ -87,8 +89,91 @@ void add_named(std::vector<std::pair<std::string, uint64_t>>& list, const std::s
 
 namespace {
 
+// The link labels of a GNS3 source as seen by one formatting thread. A slot
+// never changes its link while the source lives, so each label is looked up
+// (under the source's lock) once per link, not once per event.
+class Gns3LabelCache {
+ public:
+  explicit Gns3LabelCache(const Gns3Source* src) : src_(src) {}
+  const Gns3LinkLabel* get(uint16_t ifindex) {
+    if (ifindex < cache_.size() && cache_[ifindex]) return cache_[ifindex].get();
+    std::shared_ptr<const Gns3LinkLabel> l = src_->label(ifindex);
+    if (!l) return nullptr;  // not a GNS3 link (ifindex 0) or not known yet
+    if (ifindex >= cache_.size()) cache_.resize(size_t{ifindex} + 1);
+    cache_[ifindex] = std::move(l);
+    return cache_[ifindex].get();
+  }
+
+ private:
+  const Gns3Source* src_;
+  std::vector<std::shared_ptr<const Gns3LinkLabel>> cache_;
+};
+
+// EVE's "gns3" object: {"server", "project_id", "project", "link_id", "nodes": [a, b]}.
+std::function<void(uint16_t, JsonWriter&)> gns3_eve_labels(const Gns3Source* src) {
+  auto cache = std::make_shared<Gns3LabelCache>(src);
+  return [cache](uint16_t ifindex, JsonWriter& out) {
+    const Gns3LinkLabel* l = cache->get(ifindex);
+    if (!l) return;
+    out.begin_object("gns3");
+    out.field("server", l->server);
+    out.field("project_id", l->project_id);
+    out.field("project", l->project);
+    out.field("link_id", l->link_id);
+    out.begin_array("nodes");
+    out.string(l->nodes[0]);
+    out.string(l->nodes[1]);
+    out.end_array();
+    out.end_object();
+  };
+}
 
 }  // namespace
+
+// Alerts per GNS3 project, counted on the export thread like any exporter's
+// work; the API reads the counts under a lock only it and this share.
+class Runtime::Gns3AlertCount final : public Exporter {
+ public:
+  explicit Gns3AlertCount(const Gns3Source* src) : labels_(src) {}
+  void export_flows(std::span<const FlowRecord>, uint64_t) override {}
+  void export_alerts(std::span<const AlertRecord> alerts, uint64_t) override {
+    for (const AlertRecord& a : alerts) {
+      const Gns3LinkLabel* l = labels_.get(a.ifindex);
+      if (!l) continue;
+      std::lock_guard<std::mutex> lock(mu_);
+      ++counts_[l->project_id];
+    }
+  }
+  void tick(uint64_t, bool) override {}
+  ExporterStats stats() const override { return {}; }
+  const std::string& name() const override { return name_; }
+  uint64_t count(const std::string& project_id) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = counts_.find(project_id);
+    return it == counts_.end() ? 0 : it->second;
+  }
+
+ private:
+  Gns3LabelCache labels_;  // export thread only
+  mutable std::mutex mu_;
+  std::map<std::string, uint64_t> counts_;
+  const std::string name_ = "gns3-alerts";
+};
+
+uint64_t Runtime::gns3_alerts(const std::string& project_id) const {
+  return gns3_alerts_ ? gns3_alerts_->count(project_id) : 0;
+}
+
+uint64_t Runtime::gns3_active_flows(const std::string& project_id) {
+  if (!gns3_) return 0;
+  FlowSnapshotPtr snap = flow_snapshot();
+  if (!snap) return 0;
+  Gns3LabelCache labels(gns3_);
+  uint64_t n = 0;
+  for (const FlowRecord& r : snap->flows)
+    if (const Gns3LinkLabel* l = labels.get(r.ifindex); l && l->project_id == project_id) ++n;
+  return n;
+}
 
 RuleLoadOptions rule_load_options(const AgentConfig& cfg, size_t workers) {
   RuleLoadOptions o;
@@ -170,6 +255,32 @@ std::string Runtime::open() {
         links_.push_back(std::make_unique<LinkWatch>());
         links_.back()->name = n;
       }
+  } else if (!cfg_.gns3.empty()) {
+    // Every captured link of every server is one stream of this source;
+    // the dispatcher spreads its frames over the workers by flow.
+    auto g = std::make_unique<Gns3Source>(cfg_.gns3, Gns3Source::Options{});
+    gns3_ = g.get();
+    gns3_->start();
+    sources_.push_back(std::move(g));
+    gns3_hooks_ = gns3_hooks_for(gns3_);
+    gns3_hooks_.active_flows = [this](const std::string& id) { return gns3_active_flows(id); };
+    gns3_hooks_.alerts = [this](const std::string& id) { return gns3_alerts(id); };
+    // Called from the API's threads: each call takes the source's lock
+    // (once per flow of a response, never per packet).
+    Gns3Source* src = gns3_;
+    flow_labels_.json = [src](uint16_t ifindex) -> nlohmann::json {
+      auto l = src->label(ifindex);
+      if (!l) return nullptr;
+      return {{"server", l->server},
+              {"project_id", l->project_id},
+              {"project", l->project},
+              {"link_id", l->link_id},
+              {"nodes", {l->nodes[0], l->nodes[1]}}};
+    };
+    flow_labels_.in_project = [src](uint16_t ifindex, const std::string& project) {
+      auto l = src->label(ifindex);
+      return l && (l->project_id == project || l->project == project);
+    };
   } else {
     sources_ = open_sources(co, &err);
   }
@@ -241,6 +352,7 @@ std::string Runtime::open() {
     EveOptions eo;
     eo.dir = cfg_.log_dir;
     eo.filename = cfg_.eve_filename;
+    if (gns3_) eo.format.labels = gns3_eve_labels(gns3_);
     auto e = make_eve_exporter(eo, ctx_, &err);
     if (!e) return err;
     exporters_.push_back(std::move(e));
@@ -278,9 +390,16 @@ std::string Runtime::open() {
   }
   if (!cfg_.api.listen.empty()) {
     // GET /api/v1/alerts pages through the recent alerts as EVE prints them.
-    auto h = std::make_unique<AlertHistory>(cfg_.alert_history, ctx_, EveFormatOptions{});
+    EveFormatOptions fo;
+    if (gns3_) fo.labels = gns3_eve_labels(gns3_);
+    auto h = std::make_unique<AlertHistory>(cfg_.alert_history, ctx_, fo);
     alert_history_ = h.get();
     exporters_.push_back(std::move(h));
+  }
+  if (gns3_) {
+    auto c = std::make_unique<Gns3AlertCount>(gns3_);
+    gns3_alerts_ = c.get();
+    exporters_.push_back(std::move(c));
   }
   std::vector<RecordRing*> rrings;
   std::vector<AlertRing*> arings;
@@ -718,6 +837,11 @@ AgentStatus Runtime::status() const {
     e.dropped_records = m->dropped_records.load(r);
     e.reconnects = m->reconnects.load(r);
     st.exporters.push_back(std::move(e));
+  }
+  if (gns3_) {
+    st.gns3 = true;
+    for (const Gns3ServerStatus& g : gns3_->servers())
+      st.gns3_servers.push_back({g.name, g.reachable, breaker_state_name(g.breaker)});
   }
   st.records_exported = export_loop_ ? export_loop_->records() : 0;
   st.alerts_exported = export_loop_ ? export_loop_->alerts() : 0;

@@ -22,6 +22,7 @@
 #include "api/alert_history.h"
 #include "api/qos_routes.h"
 #include "api/flow_query.h"
+#include "api/gns3_routes.h"
 #include "dataplane/source.h"
 #include "dataplane/worker.h"
 #include "rules/rule_snapshot.h"
@@ -143,6 +144,18 @@ class Runtime {
   AppsStatus apps_status() const;
   // Recent alerts (GET /api/v1/alerts); null when the API is off.
   const AlertHistory* alert_history() const { return alert_history_; }
+
+  // GNS3 link captures (gns3: config): the source (one of sources()), the
+  // orchestration routes' hooks (source status plus active flows and
+  // alerts per project) and the flows' labels for the API. All null
+  // without GNS3 captures; fixed by open().
+  Gns3Source* gns3_source() const { return gns3_; }
+  const Gns3Hooks* gns3_hooks() const { return gns3_ ? &gns3_hooks_ : nullptr; }
+  const FlowLabels* flow_labels() const { return gns3_ ? &flow_labels_ : nullptr; }
+  // Alerts exported per GNS3 project id since start.
+  uint64_t gns3_alerts(const std::string& project_id) const;
+  // Active flows per GNS3 project id in the current flow snapshot.
+  uint64_t gns3_active_flows(const std::string& project_id);
   // Traffic control (inline mode): the policy store the API edits; set
   // before open(), it must outlive run(). Without it the inline path runs
   // no QoS stage.
@@ -217,6 +230,11 @@ class Runtime {
   FlowSnapshotPtr snap_;
   std::chrono::steady_clock::time_point snap_at_{};
   AlertHistory* alert_history_ = nullptr;  // owned by exporters_
+  Gns3Source* gns3_ = nullptr;             // owned by sources_
+  Gns3Hooks gns3_hooks_;
+  FlowLabels flow_labels_;
+  class Gns3AlertCount;
+  Gns3AlertCount* gns3_alerts_ = nullptr;  // owned by exporters_
 };
 
 // What the config says about rules, as loader options.

@@ -1,5 +1,6 @@
 #include "api/agent_routes.h"
 
+#include "api/gns3_routes.h"
 #include "api/openapi.h"
 #include "api/qos_routes.h"
 #include "api/traffic_routes.h"
@@ -42,7 +43,7 @@ nlohmann::json status_json(const AgentStatus& s) {
                          {"send_errors", e.send_errors},
                          {"dropped_records", e.dropped_records},
                          {"reconnects", e.reconnects}});
-  return {{"version", s.version},
+  json out = {{"version", s.version},
           {"uptime_s", s.uptime_s},
           {"running", s.running},
           {"sources", sources},
@@ -58,6 +59,13 @@ nlohmann::json status_json(const AgentStatus& s) {
             {"reloads_failed", s.config.reloads_failed},
             {"last_error", s.config.last_error.empty() ? json(nullptr) : json(s.config.last_error)},
             {"restart_needed", s.config.restart_needed}}}};
+  if (s.gns3) {
+    json servers = json::array();
+    for (const Gns3ServerBrief& g : s.gns3_servers)
+      servers.push_back({{"name", g.name}, {"reachable", g.reachable}, {"breaker", g.breaker}});
+    out["gns3"] = {{"servers", std::move(servers)}};
+  }
+  return out;
 }
 
 nlohmann::json rules_json(const RulesStatus& r) {
@@ -196,6 +204,12 @@ std::string add_agent_routes(Router& router, const AgentHooks& hooks) {
   add_traffic_routes(h, routes);
   add_qos_routes(h->qos, routes);
   {
+    // Always present, so the OpenAPI document has them; without a GNS3
+    // source they answer with empty lists.
+    static const Gns3Hooks kNoGns3;
+    add_gns3_routes(h->gns3 ? h->gns3 : &kNoGns3, routes);
+  }
+  {
     Route r;
     r.method = "GET";
     r.path = "/metrics";
@@ -283,7 +297,14 @@ nlohmann::json api_schemas() {
                                      {"reloads_failed", u64},
                                      {"last_error", {{"type", "string"}, {"nullable", true}}},
                                      {"restart_needed", {{"type", "array"}, {"items", str}}}},
-                                    {"file", "reloads_ok", "reloads_failed", "last_error", "restart_needed"})}},
+                                    {"file", "reloads_ok", "reloads_failed", "last_error", "restart_needed"})},
+                     {"gns3", obj({{"servers", {{"type", "array"},
+                                                {"items", obj({{"name", str},
+                                                               {"reachable", boolean},
+                                                               {"breaker", {{"type", "string"},
+                                                                            {"enum", {"closed", "half-open", "open"}}}}},
+                                                              {"name", "reachable", "breaker"})}}}},
+                                  {"servers"})}},
                     {"version", "uptime_s", "running", "sources", "workers", "flow_table", "exporters"});
   s["RuleFailure"] = obj({{"file", str},
                           {"line", u64},
@@ -310,6 +331,7 @@ nlohmann::json api_schemas() {
   s["OpenApiDocument"] = {{"type", "object"}, {"description", "an OpenAPI 3.0 document"}};
   add_traffic_schemas(s);
   add_qos_schemas(s);
+  add_gns3_schemas(s);
   return s;
 }
 

@@ -15,6 +15,8 @@
 namespace ws {
 
 struct FlowSnapshot;  // api/flow_query.h
+struct FlowLabels;    // api/flow_query.h
+struct Gns3Hooks;     // api/gns3_routes.h
 class AlertHistory;  // api/alert_history.h
 class QosControl;    // api/qos_routes.h
 
@@ -45,6 +47,13 @@ struct ConfigReloadStatus {
   std::vector<std::string> restart_needed;  // changed keys that apply at the next restart
 };
 
+// A GNS3 server as /api/v1/status lists it (the source's, when the agent
+// captures GNS3 links; GET /api/v1/gns3/servers has the rest).
+struct Gns3ServerBrief {
+  std::string name;
+  bool reachable = false;
+  std::string breaker;  // closed, half-open, open
+};
 struct AgentStatus {
   std::string version;
   double uptime_s = 0;
@@ -54,6 +63,8 @@ struct AgentStatus {
   std::vector<ExporterStatus> exporters;
   uint64_t records_exported = 0, alerts_exported = 0;
   ConfigReloadStatus config;
+  bool gns3 = false;  // a GNS3 source runs
+  std::vector<Gns3ServerBrief> gns3_servers;
 };
 
 struct RuleFailure {
@@ -108,6 +119,12 @@ struct AgentHooks {
   std::function<AppsStatus()> apps;
   // Recent alerts (GET /api/v1/alerts); null: none kept.
   const AlertHistory* alerts = nullptr;
+  // Labels of flows from GNS3 link captures (flow_json's "gns3" object, the
+  // flow filter's project=); null: the agent captures no GNS3 links.
+  const FlowLabels* flow_labels = nullptr;
+  // The GNS3 orchestration routes' hooks; null: the routes answer with
+  // empty lists (and 503 for capture on/off).
+  const Gns3Hooks* gns3 = nullptr;
   // Traffic-control policies (/api/v1/qos/...); null: the routes answer 503.
   QosControl* qos = nullptr;
 };

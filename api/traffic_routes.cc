@@ -60,6 +60,7 @@ const std::vector<QueryParamDoc>& filter_docs() {
       {"proto", "string", "tcp, udp, icmp, ipv6-icmp, sctp, gre or a protocol number"},
       {"app", "string", "application protocol (app_proto), case-insensitive"},
       {"vlan", "integer", "outer or inner VLAN id"},
+      {"project", "string", "GNS3 project id or name (flows from its captured links)"},
   };
   return docs;
 }
@@ -82,13 +83,13 @@ void add_traffic_routes(const AgentHooks* h, std::vector<Route>& routes) {
     r.query.push_back({"cursor", "string", "next_cursor of the previous page"});
     r.handler = [h](const HttpRequest& req) {
       FlowQuery q;
-      if (std::string err = parse_flow_query(req, &q); !err.empty()) return error_response(400, err);
+      if (std::string err = parse_flow_query(req, &q, h->flow_labels); !err.empty()) return error_response(400, err);
       HttpResponse err;
       FlowSnapshotPtr snap = snapshot_or(h, &err);
       if (!snap) return err;
       const FlowPage page = query_flows(*snap, q);
       nlohmann::json flows = nlohmann::json::array();
-      for (const FlowRecord* f : page.flows) flows.push_back(flow_json(*f));
+      for (const FlowRecord* f : page.flows) flows.push_back(flow_json(*f, h->flow_labels));
       return json_response(200, {{"flows", std::move(flows)},
                                  {"matched", page.matched},
                                  {"sort", flow_sort_name(q.sort)},
@@ -113,12 +114,12 @@ void add_traffic_routes(const AgentHooks* h, std::vector<Route>& routes) {
       size_t n;
       if (std::string e = parse_top(req, &by, &n); !e.empty()) return error_response(400, e);
       FlowFilter f;
-      if (std::string e = parse_flow_filter(req, &f); !e.empty()) return error_response(400, e);
+      if (std::string e = parse_flow_filter(req, &f, h->flow_labels); !e.empty()) return error_response(400, e);
       HttpResponse err;
       FlowSnapshotPtr snap = snapshot_or(h, &err);
       if (!snap) return err;
       nlohmann::json flows = nlohmann::json::array();
-      for (const FlowRecord* x : top_flows(*snap, by, n, f)) flows.push_back(flow_json(*x));
+      for (const FlowRecord* x : top_flows(*snap, by, n, f)) flows.push_back(flow_json(*x, h->flow_labels));
       return json_response(
           200, {{"by", flow_sort_name(by)}, {"flows", std::move(flows)}, {"snapshot", snapshot_json(*snap)}});
     };

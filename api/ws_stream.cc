@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "api/agent_routes.h"
+#include "api/gns3_routes.h"
 #include "api/flow_query.h"
 #include "telemetry/proto_codec.h"
 
@@ -14,7 +15,8 @@ struct TopicName {
   const char* name;
 };
 constexpr TopicName kTopics[] = {
-    {kTopicAlerts, "alerts"}, {kTopicFlows, "flows"}, {kTopicStats, "stats"}, {kTopicTop, "top"}};
+    {kTopicAlerts, "alerts"}, {kTopicFlows, "flows"}, {kTopicStats, "stats"}, {kTopicTop, "top"},
+    {kTopicGns3, "gns3"}};
 
 std::string topic_list() {
   std::string s;
@@ -493,6 +495,7 @@ void Stream::run() {
     const auto now = clock::now();
     if (now >= next_stats) {
       publish_stats(now);
+      publish_gns3();
       next_stats += opts_.stats_interval;
       if (next_stats < now) next_stats = now + opts_.stats_interval;  // after a stall, no burst of catch-up frames
     }
@@ -574,12 +577,26 @@ void Stream::publish_top() {
   nlohmann::json flows = nlohmann::json::array();
   nlohmann::json d = {{"by", "bytes"}, {"n", opts_.top_n}};
   if (snap) {
-    for (const FlowRecord* r : top_flows(*snap, FlowSort::kBytes, opts_.top_n)) flows.push_back(flow_json(*r));
+    for (const FlowRecord* r : top_flows(*snap, FlowSort::kBytes, opts_.top_n)) flows.push_back(flow_json(*r, hooks_.flow_labels));
     d["taken_ns"] = snap->taken_ns;
     d["active"] = snap->flows.size();
   }
   d["flows"] = std::move(flows);
   fan_out(kTopicTop, to, json_frame("top", d.dump()), nullptr);
+}
+
+// Every project's traffic status (the rows of GET /api/v1/gns3/projects),
+// so an orchestrator sees which lab carries traffic without polling.
+void Stream::publish_gns3() {
+  if (!(any_topics_.load(std::memory_order_acquire) & kTopicGns3) || !hooks_.gns3) return;
+  bool json = false, proto = false;
+  const auto to = subscribers(kTopicGns3, &json, &proto);
+  if (to.empty()) return;
+  const uint64_t now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                 std::chrono::system_clock::now().time_since_epoch())
+                                                 .count());
+  const nlohmann::json d = {{"projects", gns3_projects_json(*hooks_.gns3, now)}};
+  fan_out(kTopicGns3, to, json_frame("gns3", d.dump()), nullptr);
 }
 
 void Stream::stop() {

@@ -1,6 +1,6 @@
 // The live event stream behind WebSocket /api/v1/stream.
 //
-// A client subscribes to topics (alerts, flows, stats, top) with a JSON
+// A client subscribes to topics (alerts, flows, stats, top, gns3) with a JSON
 // text message; the agent then pushes one frame per event. Events reach
 // the stream through an Exporter, so they come from the export thread,
 // never from a worker: the data plane cannot be slowed by a client. The
@@ -60,8 +60,9 @@ enum StreamTopic : uint32_t {
   kTopicFlows = 1u << 1,
   kTopicStats = 1u << 2,
   kTopicTop = 1u << 3,
+  kTopicGns3 = 1u << 4,  // per-project GNS3 traffic status, every stats interval
 };
-constexpr uint32_t kAllStreamTopics = kTopicAlerts | kTopicFlows | kTopicStats | kTopicTop;
+constexpr uint32_t kAllStreamTopics = kTopicAlerts | kTopicFlows | kTopicStats | kTopicTop | kTopicGns3;
 // "alerts" -> kTopicAlerts; 0 when unknown.
 uint32_t stream_topic(std::string_view name);
 // The names of the topics in mask, in the order above.
@@ -279,6 +280,7 @@ class Stream final : public Exporter {
   // intervals (public for tests). now: the steady clock, for the rates.
   void publish_stats(std::chrono::steady_clock::time_point now);
   void publish_top();
+  void publish_gns3();
   // The stats frame's data for a status and the previous sample.
   static nlohmann::json stats_data(const AgentStatus& st, const AgentStatus* prev, double seconds);
 

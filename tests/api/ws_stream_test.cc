@@ -266,7 +266,7 @@ TEST(StreamRequest, FormatAndMalformedMessages) {
   }
   EXPECT_EQ(stream_topic("stats"), uint32_t(kTopicStats));
   EXPECT_EQ(stream_topic("Stats"), 0u);
-  EXPECT_EQ(stream_topic_names(kAllStreamTopics), (std::vector<std::string>{"alerts", "flows", "stats", "top"}));
+  EXPECT_EQ(stream_topic_names(kAllStreamTopics), (std::vector<std::string>{"alerts", "flows", "stats", "top", "gns3"}));
 }
 
 // --- one client ----------------------------------------------------------------------

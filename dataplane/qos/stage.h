@@ -181,9 +181,13 @@ class QosStage {
   // frame: the writable frame bytes (DSCP may be rewritten in place); len:
   // its captured length; dec: its decode (IP frames only); app_name: the
   // flow's nDPI label ("" when unknown); to_server: sent by the flow's
-  // initiator; out_port: where the frame would go. kQueued: the frame was
-  // copied into a shaper queue, the caller releases its buffer and
-  // sends nothing; drain() sends it later.
+  // initiator; out_port: where the frame would go; now_ns: the worker's
+  // clock, the same monotonic one for apply() and drain() (a shaper never
+  // refills backwards: a clock that steps back holds its queue until the
+  // clock catches up). kPass: send the frame (maybe re-marked) now. kDrop:
+  // a police action or a full queue dropped it (counted). kQueued: it was
+  // copied into a shaper queue; the caller releases its buffer and sends
+  // nothing, drain() sends the copy later.
   TcVerdict apply(uint8_t* frame, uint32_t len, const Decoded& dec, std::string_view app_name, bool to_server,
                   uint16_t out_port, uint64_t now_ns);
 

@@ -256,6 +256,51 @@ TEST_F(QosStageTest, UpdateKeepsUnrelatedStateAndFlushesRetiredQueues) {
   EXPECT_EQ(totals("s", "q").packets[0], 2u);
 }
 
+// Two updates before the worker drains: the frames of the first retired
+// shaper are still flushed, and the worker holds the oldest snapshot until then.
+TEST_F(QosStageTest, FlushSurvivesASecondUpdateBeforeDrain) {
+  const std::string slow = R"({"classes": [{"name": "q", "shape": {"rate_bps": 8000, "burst_bytes": 1}}]})";
+  install({{"s", policy(slow)}});
+  Frame a = tcp(1, 2), b = tcp(3, 4), c = tcp(5, 6);
+  EXPECT_EQ(apply(a), TcVerdict::kPass);
+  EXPECT_EQ(apply(b), TcVerdict::kQueued);
+  EXPECT_EQ(apply(c), TcVerdict::kQueued);
+  install({{"s", policy(R"({"classes": [{"name": "q", "shape": {"rate_bps": 16000, "burst_bytes": 1}}]})")}});
+  EXPECT_EQ(apply(a), TcVerdict::kPass);  // the new shaper's bucket is full
+  EXPECT_EQ(apply(b), TcVerdict::kQueued);
+  install({});
+  EXPECT_EQ(stage_.next_due_ns(), 0u);  // a flush is due
+  EXPECT_GE(slot_.collect(), 2u);
+  std::vector<uint16_t> sports;
+  stage_.drain(1'000'000'000, [&](const uint8_t* d, uint32_t, uint16_t) {
+    sports.push_back(static_cast<uint16_t>((d[34] << 8) | d[35]));
+  });
+  EXPECT_EQ(sports, (std::vector<uint16_t>{3, 5, 3}));
+  EXPECT_EQ(stage_.stats().flushed.get(), 3u);
+  EXPECT_EQ(slot_.collect(), 0u);
+  EXPECT_EQ(stage_.queued_frames(), 0u);
+}
+
+// Each worker counts on its own line; qos_stats sums them.
+TEST(QosStageWorkers, StatsSumOverWorkers) {
+  QosSlot slot(2);
+  std::map<std::string, QosPolicy> p{{"p", policy(R"({"classes": [{"name": "all"}]})")}};
+  slot.publish(build_qos_snapshot(p, slot.current(), 2));
+  QosStage w0(&slot, 0), w1(&slot, 1);
+  w0.begin_burst();
+  w1.begin_burst();
+  Frame f = tcp(1, 2);
+  w0.apply(f.bytes.data(), f.bytes.size(), f.dec, "", true, 0, 1);
+  w1.apply(f.bytes.data(), f.bytes.size(), f.dec, "", true, 0, 1);
+  w1.apply(f.bytes.data(), f.bytes.size(), f.dec, "", true, 0, 1);
+  const auto t = qos_stats(*slot.current());
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].packets[0], 3u);
+  EXPECT_EQ(t[0].bytes[0], 3 * f.bytes.size());
+  EXPECT_EQ(slot.current()->policies[0].classes[0].counters->w[0].packets[0].get(), 1u);
+  EXPECT_EQ(slot.current()->policies[0].classes[0].counters->w[1].packets[0].get(), 2u);
+}
+
 TEST_F(QosStageTest, SnapshotsFreedOnlyAfterEveryWorkerMoved) {
   QosSlot slot(2);
   QosStage w0(&slot, 0), w1(&slot, 1);

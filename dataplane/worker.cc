@@ -165,6 +165,12 @@ void Worker::process(const Packet* const* pkts, const Decoded* const* dec, int n
         if (v != Verdict::kForward) inline_stats_.verdict_drops.inc();
       }
     }
+    if (verdict && verdict[i] == Verdict::kForward && (pkts[i]->flags & kPktChecksumNotReady) &&
+        complete_l4_checksum(const_cast<uint8_t*>(pkts[i]->data), pkts[i]->caplen, *dec[i])) {
+      // A frame the sending host left to checksum offload leaves complete,
+      // forwarded now or copied into a shaper queue below.
+      inline_stats_.checksums_completed.inc();
+    }
     if (qos && verdict[i] == Verdict::kForward) {
       // The app label QoS classes match: nDPI's master protocol (or the
       // application when it has none), "Unknown" until classified.
@@ -287,6 +293,14 @@ void Worker::inline_loop(Link& link) {
   static constexpr int kRejectSlots = 8;
   auto rejects = std::make_unique<uint8_t[]>(kRejectSlots * kRejectFrameMax);
   for (;;) {
+    if (qos_) {
+      // A shaper holding frames: wait for traffic no longer than until the
+      // first of them is due.
+      const uint64_t due = qos_->queued_frames() ? qos_->next_due_ns() : UINT64_MAX;
+      const uint64_t now = mono_ns();
+      link.set_max_wait_ns(due == UINT64_MAX ? Link::kDefaultWaitNs
+                                             : std::min<uint64_t>(Link::kDefaultWaitNs, due > now ? due - now : 1));
+    }
     const int n = link.rx_burst(burst, kBurst);
     if (n < 0) break;
     if (n == 0) {
@@ -335,9 +349,6 @@ void Worker::inline_loop(Link& link) {
         }
         continue;
       }
-      if (j >= 0 && (p.flags & kPktChecksumNotReady) &&
-          complete_l4_checksum(const_cast<uint8_t*>(p.data), p.caplen, dec[j]))
-        inline_stats_.checksums_completed.inc();
       link.send(Link::peer(p.ifindex), p.data, p.caplen, vlan);
       inline_stats_.forwarded.inc();
     }

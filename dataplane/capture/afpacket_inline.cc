@@ -252,7 +252,8 @@ int InlineLink::rx_burst(Packet* out, int max) {
     }
     if (n || attempt) break;
     pollfd pfd{rx_fd_, POLLIN, 0};
-    poll(&pfd, 1, kPollMs);
+    const timespec wait{static_cast<time_t>(wait_ns_ / 1'000'000'000u), static_cast<long>(wait_ns_ % 1'000'000'000u)};
+    ppoll(&pfd, 1, &wait, nullptr);
     if (stop_.load(std::memory_order_relaxed)) return kEof;
   }
   if (n == 0 || (++polls_ & 1023) == 0) refresh_stats();

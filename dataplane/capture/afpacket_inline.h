@@ -108,6 +108,11 @@ class InlineLink final : public PacketSource {
   int rx_burst(Packet* out, int max) override;
   // Gives the frames of the last rx_burst() back to the kernel.
   void release();
+  // How long rx_burst() waits for a first frame (default kPollMs): a
+  // worker whose shaper holds frames waits no longer than until the next
+  // one is due.
+  void set_max_wait_ns(uint64_t ns) { wait_ns_ = ns ? ns : 1; }
+  static constexpr uint64_t kDefaultWaitNs = uint64_t(kPollMs) * 1'000'000u;
   void stop() override { stop_.store(true, std::memory_order_relaxed); }
   bool live() const override { return true; }
   SourceStats stats() const override;
@@ -165,6 +170,7 @@ class InlineLink final : public PacketSource {
   uint32_t pending_ = 0;  // frames handed out and not yet released, ending at head_
   std::unique_ptr<Port[]> ports_;
   uint16_t nports_ = 0;
+  uint64_t wait_ns_ = kDefaultWaitNs;
   std::string name_;
   uint64_t polls_ = 0;
   std::atomic<uint64_t> kernel_drops_{0};

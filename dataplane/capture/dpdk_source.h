@@ -81,6 +81,9 @@ class DpdkInlineLink final : public PacketSource {
   void release();
   void send(uint16_t port, const uint8_t* data, uint32_t len, uint16_t vlan_tci = kNoVlan);
   void flush();
+  // Polling: an idle queue already waits only 50 µs between polls.
+  void set_max_wait_ns(uint64_t) {}
+  static constexpr uint64_t kDefaultWaitNs = 50'000;
   bool live() const override { return true; }
   void stop() override { stop_.store(true, std::memory_order_relaxed); }
   SourceStats stats() const override;

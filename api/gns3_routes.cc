@@ -129,7 +129,7 @@ void add_gns3_routes(const Gns3Hooks* h, std::vector<Route>& routes) {
     r.summary = on ? "Capture every link of a GNS3 project (by id or name) on a configured server"
                    : "Stop capturing a GNS3 project (the captures this agent started are stopped on the server)";
     r.response_schema = "Gns3CaptureResult";
-    r.errors = {404, 502};
+    r.errors = {404, 502, 503};
     r.handler = [h, on](const HttpRequest& req) {
       const std::string id = req.params.at("id");
       const auto& fn = on ? h->capture : h->stop;

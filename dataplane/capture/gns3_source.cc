@@ -408,7 +408,13 @@ void Gns3Source::stream_loop(LinkStream* s) {
           }
           return push_frames(s, chunk);
         },
-        s->stop, [&] { s->set_state("waiting"); });  // empty until the link's first packet
+        s->stop, [&] {
+          // The server took the stream: that is the half-open probe's
+          // success (a stream may stay open for hours; waiting for its end
+          // would keep the breaker half-open and every other call out).
+          srv->ok();
+          s->set_state("waiting");  // empty until the link's first packet
+        });
     if (s->stop.load()) break;
     const bool answered = r.status >= 200 && r.status < 300;
     if (answered) {

@@ -145,8 +145,22 @@ def main():
         # an invalid rule (400 with its report: the handler ran, the set stays).
         bodies = {("POST", "/api/v1/rules"): b"# nothing to add\n",
                   ("PUT", "/api/v1/rules"): b'alert udp any any -> any any (msg:"x" sid:1;)\n'}
+        # Routes of parts this agent runs without answer from their handler
+        # with their documented error: traffic control needs inline mode
+        # (503), GNS3 captures a gns3: config (the {id} project is unknown:
+        # 404; starting or stopping a capture: 503).
+        def handler_status(method, path):
+            if path.startswith("/api/v1/qos/"):
+                return 503
+            if path == "/api/v1/gns3/projects/{id}/links":
+                return 404
+            if path == "/api/v1/gns3/projects/{id}/capture":
+                return 503
+            return 200
+
         for method, path, access in routes:
             body = bodies.get((method, path))
+            want = handler_status(method, path)
             st0, h0, b0 = a.req(method, path, body=body)
             stv, _, bv = a.req(method, path, VIEWER, body=body)
             sta, _, ba = a.req(method, path, ADMIN, body=body)
@@ -163,13 +177,15 @@ def main():
             if access == "admin":
                 check(stv == 403 and is_error(json.loads(bv), 403), f"{method} {path}: viewer gives 403 ({stv})")
             else:
-                check(stv == 200, f"{method} {path}: viewer allowed ({stv})")
+                check(stv == want and (want == 200 or is_error(json.loads(bv), want)),
+                      f"{method} {path}: viewer allowed ({stv}, the handler's answer {want})", bv[:300])
             if (method, path) == ("PUT", "/api/v1/rules"):
                 rep = json.loads(ba) if ba else {}
                 check(sta == 400 and rep.get("error", {}).get("details", {}).get("failures"),
                       f"{method} {path}: admin reaches the handler (400 with the invalid rule's report)", ba[:300])
             else:
-                check(sta == 200, f"{method} {path}: admin allowed ({sta})", ba[:300])
+                check(sta == want and (want == 200 or is_error(json.loads(ba), want)),
+                      f"{method} {path}: admin allowed ({sta}, the handler's answer {want})", ba[:300])
 
         # 404, 405, 413, malformed JSON.
         st, _, b = a.json("GET", "/api/v1/nothing-here", ADMIN)

@@ -602,7 +602,7 @@ TEST(Stream, TheRouteDescribesTheStream) {
   const HttpResponse resp = m.route->handler(HttpRequest{});
   EXPECT_EQ(resp.status, 200);
   const auto j = parse(resp.body);
-  EXPECT_EQ(j["topics"], nlohmann::json({"alerts", "flows", "stats", "top"}));
+  EXPECT_EQ(j["topics"], nlohmann::json({"alerts", "flows", "stats", "top", "gns3"}));
   EXPECT_EQ(j["max_clients"], 64);
   EXPECT_EQ(j["clients"], 0);
 }

@@ -138,13 +138,16 @@ TEST(OpenSources, PcapGivesOneSource) {
   EXPECT_EQ(v[0]->rx_burst(p, 8), PacketSource::kEof);
 }
 
-TEST(ParseCaptureMethod, KnowsBothNames) {
+TEST(ParseCaptureMethod, KnowsEachName) {
   CaptureOptions::Method m = CaptureOptions::Method::kPcap;
   EXPECT_TRUE(parse_capture_method("afpacket", &m));
   EXPECT_EQ(m, CaptureOptions::Method::kAfPacket);
   EXPECT_TRUE(parse_capture_method("pcap", &m));
   EXPECT_EQ(m, CaptureOptions::Method::kPcap);
-  EXPECT_FALSE(parse_capture_method("dpdk", &m));
+  EXPECT_TRUE(parse_capture_method("dpdk", &m));
+  EXPECT_EQ(m, CaptureOptions::Method::kDpdk);
+  EXPECT_FALSE(parse_capture_method("netmap", &m));
+  EXPECT_EQ(m, CaptureOptions::Method::kDpdk) << "a refused name leaves the choice alone";
 }
 
 }  // namespace

@@ -60,7 +60,9 @@ def body(c, cleanup):
     usage_error(c, ws, ["-r", cap, "-k", "bogus"], "bad -k value", "checksum", "bogus")
     usage_error(c, ws, ["-r", cap, "--ipfix", "udp://nohostport"], "bad --ipfix URL", "--ipfix", "udp://nohostport")
     usage_error(c, ws, ["-r", cap, "--netflow9", "tcp://127.0.0.1:2055"], "NetFlow v9 over TCP", "--netflow9", "udp")
-    usage_error(c, ws, ["-r", cap, "--capture", "dpdk"], "unknown capture method", "capture", "dpdk")
+    usage_error(c, ws, ["-r", cap, "--capture", "netmap"], "unknown capture method", "capture", "netmap")
+    usage_error(c, ws, ["-i", "net_pcap0", "--capture", "dpdk"], "DPDK capture without EAL arguments", "EAL",
+                "--dpdk-eal-args")
     usage_error(c, ws, ["-r", cap, "--workers", "many"], "non-numeric --workers", "workers", "many")
     usage_error(c, ws, ["-r", cap, "--export-mtu", "100"], "too small --export-mtu", "mtu", "100")
     usage_error(c, ws, ["-r", cap, "--no-such-flag"], "unknown flag", "--no-such-flag")

@@ -143,8 +143,12 @@ api:
         c.equal(sum(pk.values()), sent + 1, f"green+yellow+red packets = datagrams sent + iperf3's connect "
                 f"datagram ({pk})", text[:2000])
         c.check(pk["red"] > 0 and pk["green"] > 0, "10 Mbit/s against 2/3 Mbit/s: green and red both seen", str(pk))
-        c.equal(sent - lost + 1, pk["green"] + pk["yellow"],
-                "datagrams received (+ the connect datagram) = green + yellow (red dropped)")
+        # iperf3 learns of losses from sequence gaps, so datagrams dropped at
+        # the very end of the test count as received: allow those few.
+        passed = pk["green"] + pk["yellow"]
+        received = sent - lost + 1
+        c.check(received - 3 <= passed <= received,
+                f"datagrams received (+ the connect datagram, {received}) = green + yellow ({passed}), red dropped")
         c.equal(cls.get("drops", {}).get("police", cls.get("police_drops")), pk["red"],
                 "police drops = red packets", json.dumps(cls))
     rate = (sent - lost) * 1000 * 8 / 3

@@ -266,18 +266,28 @@ void AppDetect::finish(FlowApp& a, const ndpi_proto* detected) {
   ndpi_flow_struct* f = state(a.pool);
   TallyScope scope(&stats_.heap_allocs, &stats_.heap_bytes);
   ndpi_protocol r;
+  // Named from the payload on an earlier packet while nDPI went on reading
+  // for the rest of its label (inspect()): that name stands at the end,
+  // whatever giveup() makes of the unfinished state.
+  const bool named = !detected && a.state == kAppDetecting && a.rule_app != AppProto::kUnknown &&
+                     a.rule_app != AppProto::kFailed;
   if (detected) {
     r = *detected;
   } else {
     uint8_t guessed = 0;
     r = ndpi_detection_giveup(mod_, f, 1, &guessed);
-    a.guessed = guessed;
+    a.guessed = named ? 0 : guessed;
+  }
+  if (named) {
+    r.master_protocol = a.master;
+    r.app_protocol = a.app;
+    r.category = static_cast<ndpi_protocol_category_t>(a.category);
   }
   const size_t n = names_.size();
   a.master = r.master_protocol < n ? r.master_protocol : 0;
   a.app = r.app_protocol < n ? r.app_protocol : 0;
   a.category = static_cast<uint16_t>(r.category);
-  a.confidence = static_cast<uint8_t>(f->confidence);
+  if (!named) a.confidence = static_cast<uint8_t>(f->confidence);
   a.risk = f->risk;
   copy_text(a.hostname, sizeof a.hostname, f->host_server_name);
   // Rules see a protocol only when nDPI recognised it in the payload, as

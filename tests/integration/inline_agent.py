@@ -128,6 +128,9 @@ api:
     ok = ac.wait_for(lambda: topo.run_helper(topo.c, "tcp-client", topo.s_ip, PORT, "back") == ["echo"], 20, 0.5)
     c.check(ok, "forwarding resumes after m1 comes back up")
     c.check(agent.running(), "the agent kept running")
+    # The link watch looks every 100 ms: forwarding may resume before it
+    # has seen the link come back.
+    ac.wait_for(lambda: "m1 is up again" in agent.output(), 5, 0.1)
     out = agent.output()
     c.check("m1 is down" in out and "m1 is up again" in out, "the agent told of the link going down and up", out[-3000:])
 

@@ -123,10 +123,12 @@ def body(c, cleanup):
     c.check(not (set(got) - set(RULES)), "no alerts of other sids", str(sorted(got)))
     c.check(alerts and not bad, f"app_proto and ndpi of {len(alerts)} alerts", "\n".join(bad[:20]))
 
-    flows = {(f["src_ip"], f.get("dest_port")): f for f in records if f.get("event_type") == "flow"}
-    c.equal(flows.get((C, 80), {}).get("app_proto"), "http", "the HTTP flow event: app_proto http")
-    c.equal(flows.get((C, 53), {}).get("app_proto"), "dns", "the DNS flow event: app_proto dns")
-    c.equal(flows.get((C, 80), {}).get("flow", {}).get("alerted"), True, "the HTTP flow alerted")
+    # Keyed with the server too: the not-HTTP flow also goes from C to port
+    # 80, and the two workers' records reach eve.json in either order.
+    flows = {(f["src_ip"], f["dest_ip"], f.get("dest_port")): f for f in records if f.get("event_type") == "flow"}
+    c.equal(flows.get((C, S, 80), {}).get("app_proto"), "http", "the HTTP flow event: app_proto http")
+    c.equal(flows.get((C, D, 53), {}).get("app_proto"), "dns", "the DNS flow event: app_proto dns")
+    c.equal(flows.get((C, S, 80), {}).get("flow", {}).get("alerted"), True, "the HTTP flow alerted")
     junk = [f for f in records if f.get("event_type") == "flow" and f.get("dest_ip") == J]
     c.check(len(junk) == 1 and junk[0].get("app_proto") == "failed",
             "the not-HTTP flow event: app_proto failed", str(junk))

@@ -11,7 +11,6 @@ middle namespace (inline_common.Topology) with two workers.
   - an inline interface goes down and comes back: the agent keeps running,
     counts it, and forwards again.
 """
-import hashlib
 import json
 import os
 import subprocess
@@ -36,35 +35,12 @@ def body(c, cleanup):
     cleanup.add(topo.remove)
     topo.create()
 
-    conf = os.path.join(tmp, "ws.yaml")
-    with open(conf, "w") as f:
-        f.write(f"""inline:
-  - {{a: m0, b: m1}}
-api:
-  tokens:
-    - {{name: ops, role: admin, token_sha256: "{hashlib.sha256(ADMIN.encode()).hexdigest()}"}}
-""")
-    log = os.path.join(tmp, "agent.log")
-    # The API listens inside the middle namespace; the test talks to it there.
-    agent = ac.Background(["ip", "netns", "exec", topo.m, ws, "-c", conf, "--workers", "2", "--api", "127.0.0.1:0",
-                           "-l", tmp, "-v"], log, cleanup)
-    import re
-    ac.wait_for(lambda: re.search(r"api listening on [0-9.]+:(\d+)", agent.output()) or not agent.running(), 20)
-    m = re.search(r"api listening on [0-9.]+:(\d+)", agent.output())
-    if not c.check(m is not None, "agent starts with --inline m0:m1 and the API", agent.output()):
+    agent, port = ic.start_agent(topo, ws, tmp, cleanup, ADMIN, 2, ["-l", tmp, "-v"])
+    if not c.check(port is not None, "agent starts with --inline m0:m1 and the API", agent.output()):
         return
-    port = int(m.group(1))
-    # The API is in namespace M: reach it from there through a helper.
+
     def call(method, path, data=None):
-        code = ("import urllib.request,sys\n"
-                f"r=urllib.request.Request('http://127.0.0.1:{port}{path}',method='{method}',"
-                f"data={data.encode()!r} if {data is not None} else None,"
-                f"headers={{'Authorization':'Bearer {ADMIN}','Content-Type':'text/plain'}})\n"
-                "try:\n  x=urllib.request.urlopen(r,timeout=10);print(x.status);print(x.read().decode())\n"
-                "except urllib.error.HTTPError as e:\n  print(e.code);print(e.read().decode())\n")
-        out = topo.ns(topo.m, [sys.executable, "-c", code])
-        st, _, rest = out.partition("\n")
-        return int(st), rest
+        return ic.api_call(topo, port, ADMIN, method, path, data, "text/plain")
 
     server = ac.Background(topo.helper(topo.s, "tcp-server", PORT), os.path.join(tmp, "server.log"), cleanup)
     ac.wait_for(lambda: "listening" in server.output(), 10)

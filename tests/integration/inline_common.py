@@ -80,6 +80,45 @@ class Topology:
 # --- helpers, run inside a namespace -------------------------------------------
 
 
+def start_agent(topo, ws, tmp, cleanup, admin_token, workers, extra=()):
+    """Starts the agent bridging m0:m1 in the middle namespace with its API
+    (one admin token); returns (agent, API port), the port None if it did
+    not come up."""
+    import hashlib
+    import re
+
+    import agent_common as ac
+
+    conf = os.path.join(tmp, "ws.yaml")
+    with open(conf, "w") as f:
+        f.write(f"""inline:
+  - {{a: m0, b: m1}}
+api:
+  tokens:
+    - {{name: ops, role: admin, token_sha256: "{hashlib.sha256(admin_token.encode()).hexdigest()}"}}
+""")
+    agent = ac.Background(["ip", "netns", "exec", topo.m, ws, "-c", conf, "--workers", str(workers), "--api",
+                           "127.0.0.1:0", *extra], os.path.join(tmp, "agent.log"), cleanup)
+    pattern = r"api listening on [0-9.]+:(\d+)"
+    ac.wait_for(lambda: re.search(pattern, agent.output()) or not agent.running(), 20)
+    m = re.search(pattern, agent.output())
+    return agent, int(m.group(1)) if m else None
+
+
+def api_call(topo, port, token, method, path, data=None, content_type="application/json"):
+    """One API request from inside the middle namespace (where the API
+    listens): (status, body text)."""
+    body = data.encode() if data is not None else None
+    code = ("import urllib.request,sys\n"
+            f"r=urllib.request.Request('http://127.0.0.1:{port}{path}',method='{method}',data={body!r},"
+            f"headers={{'Authorization':'Bearer {token}','Content-Type':'{content_type}'}})\n"
+            "try:\n  x=urllib.request.urlopen(r,timeout=10);print(x.status);print(x.read().decode())\n"
+            "except urllib.error.HTTPError as e:\n  print(e.code);print(e.read().decode())\n")
+    out = topo.ns(topo.m, [sys.executable, "-c", code])
+    st, _, rest = out.partition("\n")
+    return int(st), rest
+
+
 def csum(data):
     if len(data) % 2:
         data += b"\0"

@@ -13,10 +13,8 @@ and real iperf3 runs through it:
   - a policy with a bad field answers 400 naming it, and nothing changes;
   - /metrics carries wirescope_qos_* for the classes.
 """
-import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -47,34 +45,12 @@ def body(c, cleanup):
     cleanup.add(topo.remove)
     topo.create()
 
-    conf = os.path.join(tmp, "ws.yaml")
-    with open(conf, "w") as f:
-        f.write(f"""inline:
-  - {{a: m0, b: m1}}
-api:
-  tokens:
-    - {{name: ops, role: admin, token_sha256: "{hashlib.sha256(ADMIN.encode()).hexdigest()}"}}
-""")
-    log = os.path.join(tmp, "agent.log")
-    agent = ac.Background(["ip", "netns", "exec", topo.m, ws, "-c", conf, "--workers", "1", "--api", "127.0.0.1:0",
-                           "-v"], log, cleanup)
-    ac.wait_for(lambda: re.search(r"api listening on [0-9.]+:(\d+)", agent.output()) or not agent.running(), 20)
-    m = re.search(r"api listening on [0-9.]+:(\d+)", agent.output())
-    if not c.check(m is not None, "agent starts inline with the API", agent.output()):
+    agent, port = ic.start_agent(topo, ws, tmp, cleanup, ADMIN, 1, ["-v"])
+    if not c.check(port is not None, "agent starts inline with the API", agent.output()):
         return
-    port = int(m.group(1))
 
     def call(method, path, data=None):
-        body_ = data.encode() if data is not None else None
-        code = ("import urllib.request,sys\n"
-                f"r=urllib.request.Request('http://127.0.0.1:{port}{path}',method='{method}',"
-                f"data={body_!r},"
-                f"headers={{'Authorization':'Bearer {ADMIN}','Content-Type':'application/json'}})\n"
-                "try:\n  x=urllib.request.urlopen(r,timeout=10);print(x.status);print(x.read().decode())\n"
-                "except urllib.error.HTTPError as e:\n  print(e.code);print(e.read().decode())\n")
-        out = topo.ns(topo.m, [sys.executable, "-c", code])
-        st, _, rest = out.partition("\n")
-        return int(st), rest
+        return ic.api_call(topo, port, ADMIN, method, path, data)
 
     ac.Background(["ip", "netns", "exec", topo.s, "iperf3", "-s", "-p", "5201"], os.path.join(tmp, "iperf3-s.log"),
                   cleanup)

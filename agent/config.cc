@@ -107,6 +107,7 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
           w.map(n, where,
             {{"file", [&](auto& v, auto& k) { c.read_file = w.scalar(v, k); }},
              {"loop", [&](auto& v, auto& k) { c.loop = w.boolean(v, k); }},
+             {"replay_speed", [&](auto& v, auto& k) { c.replay_speed = w.number(v, k, 1e6); }},
              {"interface", [&](auto& v, auto& k) { c.interface = w.scalar(v, k); }},
              {"capture", [&](auto& v, auto& k) {
                 c.capture = w.scalar(v, k);
@@ -365,6 +366,10 @@ std::string validate_config(const AgentConfig& c, bool need_input) {
   if (!c.read_file.empty() && !c.interface.empty())
     return "both a capture file (-r) and an interface (-i) given: choose one";
   if (c.loop && c.read_file.empty()) return "--loop (input.loop) needs a capture file (-r)";
+  if (!(c.replay_speed >= 0 && c.replay_speed <= 1e6))
+    return "--replay-speed (input.replay_speed) must be between 0 (as fast as possible) and 1000000";
+  if (c.replay_speed > 0 && c.read_file.empty())
+    return "--replay-speed (input.replay_speed) needs a capture file (-r)";
   if (c.capture != "afpacket" && c.capture != "pcap" && c.capture != "dpdk")
     return "capture method '" + c.capture + "' unknown: use afpacket, pcap or dpdk";
   if (c.capture == "dpdk" && c.interface.empty() && c.read_file.empty() && c.inline_pairs.empty())

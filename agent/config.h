@@ -5,6 +5,7 @@
 //
 // Every flag has a config key:
 //   -r FILE            input.file            --loop            input.loop
+//   --replay-speed X   input.replay_speed
 //   -i IFACE           input.interface       --capture M       input.capture
 //   --snaplen N        input.snaplen         --bpf EXPR        input.bpf
 //   --no-promisc       input.promisc: false
@@ -51,6 +52,7 @@ struct AgentConfig {
   // input
   std::string read_file;
   bool loop = false;
+  double replay_speed = 0;  // -r at the recorded pace times this; 0: as fast as possible
   std::string interface;
   std::string capture = "afpacket";  // afpacket | pcap | dpdk
   std::vector<std::string> dpdk_eal_args;  // EAL arguments for --capture dpdk

@@ -209,6 +209,7 @@ std::string Runtime::open() {
   CaptureOptions co;
   co.file = cfg_.read_file;
   co.loop = cfg_.loop;
+  co.replay_speed = cfg_.replay_speed;
   co.iface = cfg_.interface;
   co.method = cfg_.capture == "pcap"   ? CaptureOptions::Method::kPcap
               : cfg_.capture == "dpdk" ? CaptureOptions::Method::kDpdk
@@ -957,6 +958,7 @@ std::vector<std::string> restart_keys(const AgentConfig& a, const AgentConfig& b
   auto timeouts = [](const StateTimeouts& t) { return std::tuple(t.new_s, t.established_s, t.closed_s); };
   cmp("input.file", a.read_file, b.read_file);
   cmp("input.loop", a.loop, b.loop);
+  cmp("input.replay_speed", a.replay_speed, b.replay_speed);
   cmp("input.interface", a.interface, b.interface);
   cmp("input.capture", a.capture, b.capture);
   cmp("input.snaplen", a.snaplen, b.snaplen);

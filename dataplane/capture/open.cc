@@ -41,7 +41,10 @@ std::vector<std::unique_ptr<PacketSource>> open_sources(const CaptureOptions& op
     return out;
   }
   if (!opts.file.empty()) {
-    if (auto s = PcapFileSource::open(opts.file, opts.loop, error)) out.push_back(std::move(s));
+    if (auto s = PcapFileSource::open(opts.file, opts.loop, error)) {
+      s->set_replay_speed(opts.replay_speed);
+      out.push_back(std::move(s));
+    }
     return out;
   }
   if (opts.method == CaptureOptions::Method::kPcap) {

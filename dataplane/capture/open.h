@@ -19,6 +19,7 @@ namespace ws {
 struct CaptureOptions {
   std::string file;   // capture file (pcap or pcapng); exclusive with iface
   bool loop = false;  // replay the file until stopped
+  double replay_speed = 0;  // > 0: at the recorded pace times this (PcapFileSource)
   std::string iface;
   // kDpdk: iface names a DPDK port (PCI address or vdev, dpdk_source.h).
   enum class Method { kAfPacket, kPcap, kDpdk } method = Method::kAfPacket;

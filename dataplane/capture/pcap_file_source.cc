@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "dataplane/capture/link_type.h"
 
@@ -19,7 +21,41 @@ void add(std::atomic<uint64_t>& c, uint64_t v) {
   if (v) c.store(c.load(std::memory_order_relaxed) + v, std::memory_order_relaxed);
 }
 
+struct SteadyClock final : ReplayClock {
+  uint64_t now_ns() override {
+    return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        std::chrono::steady_clock::now().time_since_epoch())
+                        .count());
+  }
+  void sleep_ns(uint64_t ns) override { std::this_thread::sleep_for(std::chrono::nanoseconds(ns)); }
+};
+
 }  // namespace
+
+void PcapFileSource::set_replay_speed(double speed, ReplayClock* clock) {
+  speed_ = speed > 0 ? speed : 0;
+  if (clock) {
+    clock_ = clock;
+  } else {
+    static SteadyClock steady;
+    clock_ = &steady;
+  }
+}
+
+bool PcapFileSource::due(uint64_t ts, uint64_t* wait_ns) {
+  const uint64_t now = clock_->now_ns();
+  if (!pace_started_) {
+    pace_started_ = true;
+    pace_wall0_ = now;
+    pace_ts0_ = ts;
+  }
+  // Out-of-order timestamps (they happen in merged captures) go at once.
+  const uint64_t offset = ts > pace_ts0_ ? uint64_t(double(ts - pace_ts0_) / speed_) : 0;
+  const uint64_t at = pace_wall0_ + offset;
+  if (now >= at) return true;
+  *wait_ns = at - now;
+  return false;
+}
 
 std::unique_ptr<PcapFileSource> PcapFileSource::open(const std::string& path, bool loop,
                                                      std::string* error) {
@@ -107,38 +143,53 @@ int PcapFileSource::rx_burst(Packet* out, int max) {
   constexpr size_t kAhead = 4096;
   while (n < max) {
     PcapRecord rec;
-    size_t used = 0;
-    const size_t want = std::min(size_, pos_ + kAhead);
-    for (; prefetched_ < want; prefetched_ += 64) __builtin_prefetch(base_ + prefetched_);
-    const ParseStatus st = parser_.parse({base_ + pos_, size_ - pos_}, &rec, &used);
-    pos_ += used;
-    if (st == ParseStatus::kRecord) {
+    if (have_pending_) {
+      rec = pending_;
+    } else {
+      size_t used = 0;
+      const size_t want = std::min(size_, pos_ + kAhead);
+      for (; prefetched_ < want; prefetched_ += 64) __builtin_prefetch(base_ + prefetched_);
+      const ParseStatus st = parser_.parse({base_ + pos_, size_ - pos_}, &rec, &used);
+      pos_ += used;
+      if (st != ParseStatus::kRecord) {
+        if (st == ParseStatus::kError || !parser_.finish(size_ - pos_)) damaged();
+        if (!next_pass()) {
+          done_ = true;
+          break;
+        }
+        continue;
+      }
       if (!link_type_supported(rec.linktype)) {
         ++unsupported;
         continue;
       }
-      if (!have_first_) {
-        have_first_ = true;
-        first_ts_ = max_ts_ = rec.ts_ns;
+    }
+    if (speed_ > 0) {
+      uint64_t wait = 0;
+      if (!due(rec.ts_ns + ts_shift_, &wait)) {
+        // The record's data points into the mapping, so it keeps.
+        pending_ = rec;
+        have_pending_ = true;
+        if (n == 0) clock_->sleep_ns(std::min(wait, kMaxReplayNapNs));
+        break;
       }
-      max_ts_ = std::max(max_ts_, rec.ts_ns);
-      ++pass_packets_;
-      Packet& p = out[n++];
-      p = Packet{};
-      p.data = rec.data;
-      p.caplen = rec.caplen;
-      p.wirelen = rec.wirelen;
-      p.ts_ns = rec.ts_ns + ts_shift_;
-      p.ifindex = uint16_t(rec.interface_id);
-      p.link = link_from_dlt(rec.linktype);
-      bytes += rec.wirelen;
-      continue;
+      have_pending_ = false;
     }
-    if (st == ParseStatus::kError || !parser_.finish(size_ - pos_)) damaged();
-    if (!next_pass()) {
-      done_ = true;
-      break;
+    if (!have_first_) {
+      have_first_ = true;
+      first_ts_ = max_ts_ = rec.ts_ns;
     }
+    max_ts_ = std::max(max_ts_, rec.ts_ns);
+    ++pass_packets_;
+    Packet& p = out[n++];
+    p = Packet{};
+    p.data = rec.data;
+    p.caplen = rec.caplen;
+    p.wirelen = rec.wirelen;
+    p.ts_ns = rec.ts_ns + ts_shift_;
+    p.ifindex = uint16_t(rec.interface_id);
+    p.link = link_from_dlt(rec.linktype);
+    bytes += rec.wirelen;
   }
   add(packets_, uint64_t(n));
   add(bytes_, bytes);

@@ -15,6 +15,12 @@
 // increasing and flows from the previous pass time out normally; it runs
 // until stop(). Packet::ifindex is the pcapng interface id (0 for classic
 // pcap), so multi-interface captures keep their interfaces apart.
+//
+// With a replay speed (set_replay_speed, --replay-speed), packets are handed
+// out at the pace they were recorded, scaled: at speed 2 a 60 s capture
+// takes 30 s. Timestamps stay those of the file (time shifted by loop). A
+// burst holds only packets that are due; when none is, the source naps at
+// most kMaxReplayNapNs and returns 0, so stop() is seen promptly.
 #pragma once
 
 #include <atomic>
@@ -27,6 +33,13 @@
 #include "dataplane/source.h"
 
 namespace ws {
+
+// Wall clock for paced replay; tests drive their own.
+struct ReplayClock {
+  virtual ~ReplayClock() = default;
+  virtual uint64_t now_ns() = 0;
+  virtual void sleep_ns(uint64_t ns) = 0;
+};
 
 class PcapFileSource final : public PacketSource {
  public:
@@ -47,6 +60,12 @@ class PcapFileSource final : public PacketSource {
   const std::string& name() const override { return name_; }
   std::string error() const override;
 
+  // speed > 0: hand packets out at their recorded pace divided by speed;
+  // 0 (the default): as fast as possible. clock: nullptr for the steady
+  // clock; otherwise it must outlive the source. Call before the first burst.
+  void set_replay_speed(double speed, ReplayClock* clock = nullptr);
+  static constexpr uint64_t kMaxReplayNapNs = 10'000'000;
+
   // Completed passes over the file (grows with `loop`).
   uint64_t passes() const { return passes_.load(std::memory_order_relaxed); }
 
@@ -54,6 +73,9 @@ class PcapFileSource final : public PacketSource {
   PcapFileSource(std::string path, const uint8_t* base, size_t size, bool loop);
   void damaged();
   bool next_pass();
+  // Paced replay: true when the packet of file time ts may go now; else
+  // *wait_ns says how long until it may.
+  bool due(uint64_t ts, uint64_t* wait_ns);
 
   std::string name_;
   const uint8_t* base_;
@@ -71,6 +93,14 @@ class PcapFileSource final : public PacketSource {
   uint64_t max_ts_ = 0;
   uint64_t ts_shift_ = 0;
   uint64_t pass_packets_ = 0;
+
+  // Paced replay. A record read but not yet due waits in pending_.
+  double speed_ = 0;
+  ReplayClock* clock_ = nullptr;
+  bool pace_started_ = false;
+  uint64_t pace_wall0_ = 0, pace_ts0_ = 0;
+  bool have_pending_ = false;
+  PcapRecord pending_{};
 
   std::atomic<bool> stop_{false};
   // Written by the reading thread only, read by stats() from any thread.

@@ -304,6 +304,104 @@ TEST(PcapFileSource, LoopKeepsTimeMovingForward) {
   EXPECT_GE(src->stats().packets, 20u);
 }
 
+// A clock that moves only when the source sleeps on it.
+struct FakeClock final : ReplayClock {
+  uint64_t now = 500 * 1000000000ull;
+  std::vector<uint64_t> sleeps;
+  uint64_t now_ns() override { return now; }
+  void sleep_ns(uint64_t ns) override {
+    sleeps.push_back(ns);
+    now += ns;
+  }
+};
+
+// Reads with a paced source until `want` packets came, noting the clock
+// reading at which each one was handed out.
+std::vector<std::pair<Packet, uint64_t>> paced_read(PcapFileSource& src, FakeClock& clock, size_t want) {
+  std::vector<std::pair<Packet, uint64_t>> got;
+  Packet buf[4];
+  for (int calls = 0; got.size() < want && calls < 100000; ++calls) {
+    const int n = src.rx_burst(buf, 4);
+    if (n == PacketSource::kEof) break;
+    for (int i = 0; i < n; ++i) got.emplace_back(buf[i], clock.now);
+  }
+  return got;
+}
+
+TEST(PcapFileSource, ReplaySpeedHandsPacketsOutAtTheirRecordedPace) {
+  TempDir dir;
+  PcapImage w({});
+  const uint64_t s = 1000000000;
+  const std::vector<uint64_t> ts = {10 * s, 10 * s + s / 2, 10 * s + s / 2, 12 * s};
+  for (size_t i = 0; i < ts.size(); ++i) w.add(frame(60, uint8_t(i)), ts[i]);
+  const std::string path = dir.write("paced.pcap", w.bytes());
+  for (const double speed : {1.0, 2.0, 0.5}) {
+    SCOPED_TRACE(speed);
+    std::string err;
+    auto src = PcapFileSource::open(path, false, &err);
+    ASSERT_TRUE(src) << err;
+    FakeClock clock;
+    src->set_replay_speed(speed, &clock);
+    const uint64_t start = clock.now;
+    const auto got = paced_read(*src, clock, ts.size());
+    ASSERT_EQ(got.size(), ts.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      // Timestamps stay those of the file; only the hand-out is paced.
+      EXPECT_EQ(got[i].first.ts_ns, ts[i]) << i;
+      const auto due = start + uint64_t(double(ts[i] - ts[0]) / speed);
+      EXPECT_GE(got[i].second, due) << i;
+      // The source never sleeps past a due packet by more than its nap.
+      EXPECT_LT(got[i].second, due + PcapFileSource::kMaxReplayNapNs) << i;
+    }
+    for (const uint64_t nap : clock.sleeps) EXPECT_LE(nap, PcapFileSource::kMaxReplayNapNs);
+    Packet buf[4];
+    EXPECT_EQ(src->rx_burst(buf, 4), PacketSource::kEof);
+    EXPECT_EQ(src->stats().packets, ts.size());
+  }
+}
+
+TEST(PcapFileSource, ReplaySpeedPacesEveryLoopPassAndStops) {
+  TempDir dir;
+  PcapImage w({});
+  const uint64_t s = 1000000000;
+  w.add(frame(60, 1), 10 * s);
+  w.add(frame(60, 2), 11 * s);
+  std::string err;
+  auto src = PcapFileSource::open(dir.write("paced-loop.pcap", w.bytes()), true, &err);
+  ASSERT_TRUE(src) << err;
+  FakeClock clock;
+  src->set_replay_speed(1.0, &clock);
+  const uint64_t start = clock.now;
+  const auto got = paced_read(*src, clock, 6);
+  ASSERT_EQ(got.size(), 6u);
+  // A pass lasts last - first + 1 s = 2 s, on the clock as in the timestamps.
+  for (size_t i = 0; i < got.size(); ++i) {
+    const uint64_t due = start + (got[i].first.ts_ns - 10 * s);
+    EXPECT_EQ(got[i].first.ts_ns, 10 * s + (i % 2) * s + (i / 2) * 2 * s) << i;
+    EXPECT_GE(got[i].second, due) << i;
+    EXPECT_LT(got[i].second, due + PcapFileSource::kMaxReplayNapNs) << i;
+  }
+  // stop() ends a source that is waiting for its next packet.
+  Packet buf[4];
+  EXPECT_EQ(src->rx_burst(buf, 4), 0);
+  src->stop();
+  EXPECT_EQ(src->rx_burst(buf, 4), PacketSource::kEof);
+}
+
+TEST(PcapFileSource, ReplaySpeedZeroReadsAsFastAsPossible) {
+  TempDir dir;
+  PcapImage w({});
+  const uint64_t s = 1000000000;
+  for (int i = 0; i < 5; ++i) w.add(frame(60, uint8_t(i)), uint64_t(10 + 100 * i) * s);
+  std::string err;
+  auto src = PcapFileSource::open(dir.write("fast.pcap", w.bytes()), false, &err);
+  ASSERT_TRUE(src) << err;
+  FakeClock clock;
+  src->set_replay_speed(0, &clock);
+  EXPECT_EQ(drain(*src).pkts.size(), 5u);
+  EXPECT_TRUE(clock.sleeps.empty());
+}
+
 // libpcap's reader is the reference: same count, lengths, times and bytes.
 void cross_check(const std::string& path) {
   SCOPED_TRACE(path);

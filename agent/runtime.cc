@@ -964,6 +964,22 @@ std::vector<std::string> restart_keys(const AgentConfig& a, const AgentConfig& b
   cmp("input.snaplen", a.snaplen, b.snaplen);
   cmp("input.promisc", a.promisc, b.promisc);
   cmp("input.bpf", a.bpf, b.bpf);
+  cmp("dpdk", std::tie(a.dpdk_eal_args, a.dpdk_mbufs), std::tie(b.dpdk_eal_args, b.dpdk_mbufs));
+  {
+    // The GNS3 input's clients and streams are built once by open().
+    auto servers = [](const Gns3Config& g) {
+      std::vector<std::tuple<std::string, std::string, int, std::string, std::string>> v;
+      for (const Gns3ServerConfig& s : g.servers) v.emplace_back(s.name, s.url, int(s.api), s.user, s.password);
+      return v;
+    };
+    auto captures = [](const Gns3Config& g) {
+      std::vector<std::tuple<std::string, std::string, bool, std::vector<std::string>>> v;
+      for (const Gns3CaptureConfig& c : g.capture) v.emplace_back(c.server, c.project, c.all_links, c.links);
+      return v;
+    };
+    cmp("gns3.servers", servers(a.gns3), servers(b.gns3));
+    cmp("gns3.capture", captures(a.gns3), captures(b.gns3));
+  }
   {
     std::vector<std::string> pa, pb;
     for (const InlinePair& p : a.inline_pairs) pa.push_back(p.a + ":" + p.b);

@@ -73,13 +73,15 @@ def main():
         check(st["config"]["file"] == cfg and st["config"]["reloads_ok"] == 0, "status names the config file")
         check(rules_loaded() == 5, "the demo rules run")
 
-        # A good config: one more rule file, and a key that needs a restart.
-        config(cfg, [r1, r2], "flow:\n  max_flows: 12345\n")
+        # A good config: one more rule file, and keys that need a restart.
+        config(cfg, [r1, r2], "flow:\n  max_flows: 12345\ndpdk:\n  mbufs: 4095\n")
         a.p.send_signal(signal.SIGHUP)
         st = wait_for(lambda: (lambda s: s if s["config"]["reloads_ok"] == 1 else None)(status()), "reload")
         check(st and st["config"]["last_error"] is None, "SIGHUP reloads the config", str(st and st["config"]))
-        check(st and st["config"]["restart_needed"] == ["flow.max_flows"],
-              f"a changed flow.max_flows is reported as needing a restart ({st and st['config']['restart_needed']})")
+        want = ["dpdk", "flow.max_flows"]
+        check(st and st["config"]["restart_needed"] == want,
+              f"changed flow.max_flows and dpdk are reported as needing a restart "
+              f"({st and st['config']['restart_needed']})")
         check(rules_loaded() == 6, "the new rules.files apply at once")
         hit = wait_for(lambda: a.json("GET", "/api/v1/alerts?sid=3000001&limit=1", VIEWER)[2]["alerts"], "alert")
         check(hit and hit[0]["alert"]["signature"] == "RELOAD DNS", "the added rule alerts without a restart")

@@ -170,6 +170,25 @@ api:
     st, j = http(port, "POST", f"/api/v1/gns3/projects/{branch['project_id']}/capture", ADMIN)
     c.check(st in (200, 201, 202), f"and starts it again: {st}", str(j))
 
+    print("-- config reload")
+    # The GNS3 input is built once: a reload that changes it says a restart
+    # is needed and keeps capturing as before.
+    with open(conf) as f:
+        text = f.read()
+    with open(conf, "w") as f:
+        f.write(text.replace(f"""    - {{server: lab1, project: "{branch['project_id']}", links: all}}\n""", ""))
+
+    def config_status():
+        st, j = http(port, "GET", "/api/v1/status", VIEWER)
+        return j.get("config", {}) if st == 200 else {}
+
+    agent.proc.send_signal(ac.signal.SIGHUP)
+    ok = ac.wait_for(lambda: config_status().get("reloads_ok") == 1, 20, 0.2)
+    cs = config_status()
+    c.check(ok and cs.get("restart_needed") == ["gns3.capture"],
+            "a reload without Branch Lab's capture says gns3.capture needs a restart", json.dumps(cs))
+    c.equal(sorted(projects()), ["Branch Lab", "Enterprise Lab"], "both projects stay until the restart")
+
     rc, secs = agent.stop(ac.signal.SIGTERM, 15)
     c.equal(rc, 0, f"the agent exits 0 after SIGTERM ({secs:.2f} s)", agent.output()[-2000:])
     records, errors = ac.read_eve(os.path.join(tmp, "eve.json"))

@@ -200,7 +200,11 @@ std::string parse_listen(const std::string& s, std::string* host, uint16_t* port
 }
 
 ApiServer::ApiServer(ApiOptions opts)
-    : opts_(std::move(opts)), ip_limit_(opts_.rate_limit), token_limit_(opts_.rate_limit) {}
+    : opts_(std::move(opts)), ip_limit_(opts_.rate_limit), token_limit_(opts_.rate_limit) {
+  // The page's first call, on every server: a fresh table has no route it
+  // could clash with.
+  (void)add_dashboard_route(router_, opts_.dashboard, opts_.anonymous_view, &assets_);
+}
 
 ApiServer::~ApiServer() { stop(); }
 
@@ -228,6 +232,13 @@ std::string ApiServer::configure() {
   if (opts_.max_body_bytes < 1) return "api.max_body_bytes must be at least 1";
   if (opts_.rate_limit.requests_per_second > 0 && opts_.rate_limit.burst < 1)
     return "api.rate_limit.burst must be at least 1";
+  if (opts_.dashboard) {
+    // A directory that was asked for must be there; the default may be
+    // missing (a build that was not installed), which the page's 404 tells.
+    const bool asked = !opts_.dashboard_dir.empty();
+    if (std::string e = assets_.open(asked ? opts_.dashboard_dir : default_dashboard_dir(), asked); !e.empty())
+      return "api.dashboard_dir: " + e;
+  }
   return "";
 }
 
@@ -373,6 +384,11 @@ ApiServer::Admission ApiServer::admit(HttpRequest& req, std::optional<std::strin
     return a;
   }
   const RouteMatch m = router_.match(req.method, req.path);
+  if (!m.route && m.allowed.empty() && opts_.dashboard && (req.method == "GET" || req.method == "HEAD") &&
+      req.path != "/api" && req.path.rfind("/api/", 0) != 0) {
+    a.asset = true;
+    return a;
+  }
   if (!m.route) {
     if (m.allowed.empty()) {
       a.refusal = error_response(404, "no route " + req.path + " (GET /api/v1/openapi.json lists them)");
@@ -387,7 +403,14 @@ ApiServer::Admission ApiServer::admit(HttpRequest& req, std::optional<std::strin
   req.params = m.params;
   const Route& r = *m.route;
   const bool needs_token = r.access != Access::kOpen || opts_.metrics_auth;
-  if (needs_token) {
+  // api.anonymous_view: no header at all reads as a viewer, on GET routes
+  // only (the stream's upgrade is a GET); admin routes still need a token.
+  if (needs_token && !authorization && opts_.anonymous_view && r.access != Access::kAdmin &&
+      (req.method == "GET" || req.method == "HEAD")) {
+    anonymous_.fetch_add(1, std::memory_order_relaxed);
+    req.role = Role::kViewer;
+    req.token_name = "anonymous";
+  } else if (needs_token) {
     if (tokens_.empty()) {
       a.refusal = unauthorized("no API tokens are configured (api.tokens); only open routes answer", false);
       return a;
@@ -442,6 +465,7 @@ HttpResponse ApiServer::handle(HttpRequest req, std::optional<std::string_view> 
   requests_.fetch_add(1, std::memory_order_relaxed);
   Admission a = admit(req, authorization, now_ns);
   if (a.refusal) return *a.refusal;
+  if (a.asset) return assets_.get(req.path, "");
   if (req.body.size() > opts_.max_body_bytes) return too_large();
   return run(*a.route, req);
 }
@@ -463,6 +487,12 @@ int ApiServer::serve(mg_connection* c, void* self_) {
   HttpResponse resp;
   if (a.refusal) {
     resp = std::move(*a.refusal);
+  } else if (a.asset) {
+    // The path as sent (decoded, dot segments kept), not civetweb's
+    // cleaned-up one: a request that tried to climb out is refused and
+    // counted as such, not served the file its cleaned path names.
+    const char* inm = mg_get_header(c, "If-None-Match");
+    resp = self->assets_.get(ri->local_uri_raw ? ri->local_uri_raw : req.path.c_str(), inm ? inm : "");
   } else if (ri->content_length > 0 && static_cast<uint64_t>(ri->content_length) > self->opts_.max_body_bytes) {
     resp = self->too_large();
   } else {
@@ -488,10 +518,15 @@ int ApiServer::serve(mg_connection* c, void* self_) {
   }
 
   mg_response_header_start(c, resp.status);
-  mg_response_header_add(c, "Content-Type", resp.content_type.c_str(), -1);
-  const std::string len = std::to_string(resp.body.size());
-  mg_response_header_add(c, "Content-Length", len.c_str(), -1);
-  mg_response_header_add(c, "Cache-Control", "no-store", -1);
+  if (resp.status != 304) {  // a 304 has no body, and says nothing about it
+    mg_response_header_add(c, "Content-Type", resp.content_type.c_str(), -1);
+    const std::string len = std::to_string(resp.body.size());
+    mg_response_header_add(c, "Content-Length", len.c_str(), -1);
+  }
+  // API answers are never cached; the dashboard's files say their own.
+  bool cache_control = false;
+  for (const auto& [k, v] : resp.headers) cache_control |= k == "Cache-Control";
+  if (!cache_control) mg_response_header_add(c, "Cache-Control", "no-store", -1);
   for (const auto& [k, v] : resp.headers) mg_response_header_add(c, k.c_str(), v.c_str(), -1);
   mg_response_header_send(c);
   if (req.method != "HEAD") mg_write(c, resp.body.data(), resp.body.size());

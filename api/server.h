@@ -5,6 +5,11 @@
 //   per-IP rate limit → route (404/405) → bearer token (401/403)
 //     → per-token rate limit → body size (413) → the route's handler
 //
+// GET and HEAD of a path outside /api/ that no route takes are the web
+// dashboard's files (api/dashboard.h), public, after the per-IP limit.
+// api.anonymous_view lets a request without an Authorization header act
+// as viewer on GET routes (the stream's upgrade included), never admin.
+//
 // against the Router. The path is a plain function of (request, header,
 // clock) — handle() — so it is tested without sockets; serve() is the thin
 // civetweb glue. Handlers read atomic counters only (see agent_view.h), so
@@ -19,6 +24,7 @@
 #include <vector>
 
 #include "api/auth.h"
+#include "api/dashboard.h"
 #include "api/rate_limit.h"
 #include "api/router.h"
 
@@ -47,6 +53,14 @@ struct ApiOptions {
   // threads + max_stream_clients of them.
   uint32_t max_stream_clients = 64;
   uint32_t stream_queue_frames = 1024;
+  // The web dashboard at / (api/dashboard.h). dashboard_dir empty: the
+  // installed assets, or the source tree's for a binary run from its build
+  // directory (default_dashboard_dir()).
+  bool dashboard = true;
+  std::string dashboard_dir;
+  // Requests without a token act as viewer on GET routes and the stream.
+  // A token that is sent is still checked: a wrong one is refused.
+  bool anonymous_view = false;
 };
 
 // HOST:PORT into its parts. Returns "" or why it is not of that form.
@@ -87,10 +101,15 @@ class ApiServer {
   // Requests answered, by outcome; for tests and status.
   uint64_t requests() const { return requests_.load(std::memory_order_relaxed); }
   uint64_t rate_limited() const { return rate_limited_.load(std::memory_order_relaxed); }
+  // Requests answered as viewer without a token (api.anonymous_view).
+  uint64_t anonymous() const { return anonymous_.load(std::memory_order_relaxed); }
+  // The dashboard's files and their counters (served, refused paths).
+  const DashboardAssets& dashboard() const { return assets_; }
 
  private:
   struct Admission {
     const Route* route = nullptr;
+    bool asset = false;  // a dashboard file: assets_.get() answers
     std::optional<HttpResponse> refusal;
   };
   // Everything before the body is read: rate limits, route, token.
@@ -112,6 +131,7 @@ class ApiServer {
   ApiOptions opts_;
   Router router_;
   TokenTable tokens_;
+  DashboardAssets assets_;
   RateLimiter ip_limit_;
   RateLimiter token_limit_;
   mg_context* ctx_ = nullptr;
@@ -122,6 +142,7 @@ class ApiServer {
   std::string tls_error_;
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> rate_limited_{0};
+  std::atomic<uint64_t> anonymous_{0};
 };
 
 }  // namespace ws

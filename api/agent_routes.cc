@@ -1,5 +1,6 @@
 #include "api/agent_routes.h"
 
+#include "api/dashboard.h"
 #include "api/gns3_routes.h"
 #include "api/openapi.h"
 #include "api/qos_routes.h"
@@ -332,6 +333,7 @@ nlohmann::json api_schemas() {
   add_traffic_schemas(s);
   add_qos_schemas(s);
   add_gns3_schemas(s);
+  add_dashboard_schemas(s);
   return s;
 }
 

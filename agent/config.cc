@@ -259,7 +259,10 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
                 if (c.api.stream_queue_frames < 1) w.fail(v, k + ": must be at least 1");
               }},
              {"tls_cert", [&](auto& v, auto& k) { c.api.tls_cert = w.scalar(v, k); }},
-             {"tls_key", [&](auto& v, auto& k) { c.api.tls_key = w.scalar(v, k); }}});
+             {"tls_key", [&](auto& v, auto& k) { c.api.tls_key = w.scalar(v, k); }},
+             {"dashboard", [&](auto& v, auto& k) { c.api.dashboard = w.boolean(v, k); }},
+             {"dashboard_dir", [&](auto& v, auto& k) { c.api.dashboard_dir = w.scalar(v, k); }},
+             {"anonymous_view", [&](auto& v, auto& k) { c.api.anonymous_view = w.boolean(v, k); }}});
         }},
        {"flow", [&](auto& n, auto& where) {
           w.map(n, where,

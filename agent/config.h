@@ -23,7 +23,8 @@
 //    output.eve.payload)
 //   --api HOST:PORT    api.listen        (api.tokens, api.metrics_auth, api.max_body_bytes,
 //    api.rate_limit.requests_per_second, api.rate_limit.burst, api.tls_cert, api.tls_key,
-//    api.max_stream_clients, api.stream_queue_frames)
+//    api.max_stream_clients, api.stream_queue_frames, api.dashboard, api.dashboard_dir,
+//    api.anonymous_view)
 //   -T                 test the config and rules, then exit (no key: an action)
 //   --no-ndpi          ndpi.enabled: false   --ndpi-max-packets N  ndpi.max_packets
 //   (ndpi.pool_flows)

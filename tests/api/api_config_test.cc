@@ -51,6 +51,20 @@ TEST(ApiConfig, ReadsEveryKey) {
   EXPECT_EQ(c.api.tls_key, "/a.key");
 }
 
+TEST(ApiConfig, DashboardKeys) {
+  AgentConfig c;
+  EXPECT_TRUE(c.api.dashboard);
+  EXPECT_FALSE(c.api.anonymous_view);
+  EXPECT_EQ(c.api.dashboard_dir, "");
+  ASSERT_EQ(load("api:\n  dashboard: false\n  dashboard_dir: /srv/web\n  anonymous_view: true\n", c), "");
+  EXPECT_FALSE(c.api.dashboard);
+  EXPECT_EQ(c.api.dashboard_dir, "/srv/web");
+  EXPECT_TRUE(c.api.anonymous_view);
+  const std::string e = load("api:\n  anonymous_view: maybe\n", c);
+  EXPECT_NE(e.find(":2"), std::string::npos) << e;
+  EXPECT_NE(e.find("anonymous_view"), std::string::npos) << e;
+}
+
 TEST(ApiConfig, DefaultsWithoutTheSection) {
   AgentConfig c;
   ASSERT_EQ(load("workers: 1\n", c), "");

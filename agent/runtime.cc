@@ -17,6 +17,7 @@
 #include <thread>
 #include <tuple>
 
+#include "agent/sd_notify.h"
 #include "dataplane/capture/gns3_source.h"
 #include "dataplane/capture/open.h"
 #include "telemetry/eve.h"
@@ -126,6 +127,13 @@ std::function<void(uint16_t, JsonWriter&)> gns3_eve_labels(const Gns3Source* src
     out.end_array();
     out.end_object();
   };
+}
+
+// The label lookup of protobuf events (ProtoOptions::gns3_label), with a
+// cache of its own: one per encoding thread.
+std::function<const Gns3LinkLabel*(uint16_t)> gns3_label_lookup(const Gns3Source* src) {
+  auto cache = std::make_shared<Gns3LabelCache>(src);
+  return [cache](uint16_t ifindex) { return cache->get(ifindex); };
 }
 
 }  // namespace
@@ -356,6 +364,7 @@ std::string Runtime::open() {
     if (gns3_) eo.format.labels = gns3_eve_labels(gns3_);
     auto e = make_eve_exporter(eo, ctx_, &err);
     if (!e) return err;
+    eve_ = e.get();
     exporters_.push_back(std::move(e));
   }
   if (!cfg_.ipfix_url.empty()) {
@@ -385,6 +394,7 @@ std::string Runtime::open() {
     // Called on the export thread about once a second; status() reads
     // only atomics and the exporters' mirrors.
     po.stats = [this] { return stats_snapshot(status()); };
+    if (gns3_) po.format.gns3_label = gns3_label_lookup(gns3_);
     auto e = make_proto_exporter(po, ctx_, &err);
     if (!e) return "--export-proto " + cfg_.proto_url + ": " + err;
     exporters_.push_back(std::move(e));
@@ -530,6 +540,14 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
   std::thread exporter([this] {
     name_thread("ws-export");
     export_loop_->run([this] {
+      // Asked once per loop pass, on this thread, which is the only one
+      // writing eve.json: a reopen here drains what was appended into the
+      // moved file and the next record goes to the new one.
+      if (eve_ && reopen_eve_.exchange(false, std::memory_order_acq_rel) && !eve_->reopen())
+        std::fprintf(stderr,
+                     "wirescope: eve: reopening %s failed: %s (retried on every flush; lines meanwhile are "
+                     "lost and counted)\n",
+                     eve_->path().c_str(), eve_->last_error().c_str());
       for (auto& w : workers_)
         if (!w->finished()) return false;
       return true;
@@ -537,6 +555,12 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
   });
 
   running_.store(true, std::memory_order_release);  // ready (REST API)
+  // The API (main) listens before run() is called, so this is the moment
+  // systemd's Type=notify waits for.
+  auto notify = [this](const std::string& state) {
+    if (notify_) notify_(state);
+  };
+  notify("READY=1\nSTATUS=capturing");
   auto next_link_check = std::chrono::steady_clock::now();
   // Wait for the input to end or for a stop request; on stop, end the
   // sources so that everything already read is still processed and flushed.
@@ -547,9 +571,14 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
     if (all) break;
     if (stop.load() && !stopping) {
       stopping = true;
+      notify("STOPPING=1\nSTATUS=flushing flows");
       for (auto& s : sources_) s->stop();
     }
     const bool hup = reload && reload->exchange(false);
+    if (hup) {
+      notify(sd_reloading_message());
+      reopen_eve_.store(true, std::memory_order_release);  // logrotate: move, then SIGHUP
+    }
     if (hup && config_loader_) {
       if (std::string e = reload_config(); !e.empty())
         std::fprintf(stderr, "wirescope: config reload failed, the running config and rules stay: %s\n", e.c_str());
@@ -562,6 +591,8 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
                      rep.failed, static_cast<unsigned long long>(rules_generation()));
       }
     }
+    // A refused reload keeps the agent serving on its previous state.
+    if (hup) notify("READY=1\nSTATUS=capturing");
     if (rule_slot_) {
       std::lock_guard<std::mutex> lock(snapshots_mu_);
       rule_slot_->collect();
@@ -573,6 +604,7 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   running_.store(false, std::memory_order_release);
+  if (!stopping) notify("STOPPING=1\nSTATUS=input ended, flushing flows");
   for (auto& t : threads) t.join();
   if (dispatch.joinable()) dispatch.join();
   exporter.join();

@@ -27,6 +27,8 @@ constexpr uint32_t kEventStatsTag = (3u << 3) | 2;
 constexpr uint32_t kAlertFlowTag = (28u << 3) | 2;
 constexpr uint32_t kAlertNdpiTag = (29u << 3) | 2;
 constexpr uint32_t kFlowNdpiTag = (40u << 3) | 2;
+constexpr uint32_t kFlowGns3Tag = (60u << 3) | 2;
+constexpr uint32_t kAlertGns3Tag = (30u << 3) | 2;
 
 // The enums share their numbers with the proto's.
 static_assert(int(FlowState::kClosed) == wirescope::FLOW_STATE_CLOSED);
@@ -107,6 +109,20 @@ bool fill_ndpi(const AppLabel& app, wirescope::Ndpi& n) {
   return true;
 }
 
+// The GNS3 link behind ifindex, if the options can tell; false: none.
+bool fill_gns3(const ProtoOptions& o, uint16_t ifindex, wirescope::Gns3Link& g) {
+  const Gns3LinkLabel* l = o.gns3_label ? o.gns3_label(ifindex) : nullptr;
+  if (!l) return false;
+  g.Clear();
+  g.set_server(l->server);
+  g.set_project_id(l->project_id);
+  g.set_project(l->project);
+  g.set_link_id(l->link_id);
+  g.add_nodes(l->nodes[0]);
+  g.add_nodes(l->nodes[1]);
+  return true;
+}
+
 }  // namespace
 
 struct ProtoEncoder::Messages {
@@ -114,6 +130,7 @@ struct ProtoEncoder::Messages {
   wirescope::Alert alert;
   wirescope::AlertFlow alert_flow;
   wirescope::Ndpi ndpi;
+  wirescope::Gns3Link gns3;
   wirescope::Stats stats;
 };
 
@@ -180,7 +197,10 @@ size_t ProtoEncoder::append_flow(const FlowRecord& rec, std::string& out, bool d
   f.set_ingress_interface(rec.ifindex);
   f.set_worker(rec.worker);
   const bool ndpi = fill_ndpi(rec.app, m_->ndpi);
-  return append_event(out, kEventFlowTag, f, {{kFlowNdpiTag, ndpi ? &m_->ndpi : nullptr}}, delimited);
+  const bool gns3 = fill_gns3(opts_, rec.ifindex, m_->gns3);
+  return append_event(out, kEventFlowTag, f,
+                      {{kFlowNdpiTag, ndpi ? &m_->ndpi : nullptr}, {kFlowGns3Tag, gns3 ? &m_->gns3 : nullptr}},
+                      delimited);
 }
 
 size_t ProtoEncoder::append_alert(const AlertRecord& a, std::string& out, bool delimited) {
@@ -246,7 +266,10 @@ size_t ProtoEncoder::append_alert(const AlertRecord& a, std::string& out, bool d
   }
 
   const bool ndpi = fill_ndpi(a.app, m_->ndpi);
-  return append_event(out, kEventAlertTag, al, {{kAlertFlowTag, &af}, {kAlertNdpiTag, ndpi ? &m_->ndpi : nullptr}},
+  const bool gns3 = fill_gns3(opts_, a.ifindex, m_->gns3);
+  return append_event(out, kEventAlertTag, al,
+                      {{kAlertFlowTag, &af}, {kAlertNdpiTag, ndpi ? &m_->ndpi : nullptr},
+                       {kAlertGns3Tag, gns3 ? &m_->gns3 : nullptr}},
                       delimited);
 }
 

@@ -27,8 +27,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <functional>
 #include <vector>
 
+#include "dataplane/gns3_label.h"
 #include "telemetry/alert_record.h"
 #include "telemetry/exporter.h"
 #include "telemetry/flow_record.h"
@@ -38,6 +40,10 @@ namespace ws {
 struct ProtoOptions {
   bool community_id = true;  // fill community_id, as EVE does by default
   uint16_t community_id_seed = 0;
+  // The GNS3 link behind an ifindex, or nullptr (not a GNS3 link): fills
+  // the gns3 fields. Called on the encoding thread; the label must stay
+  // valid until the event is appended.
+  std::function<const Gns3LinkLabel*(uint16_t ifindex)> gns3_label;
 };
 
 // The agent's counters at one moment, the contents of a `Stats` message.

@@ -39,19 +39,12 @@
 #include "dataplane/capture/gns3_client.h"
 #include "dataplane/capture/gns3_config.h"
 #include "dataplane/ring.h"
+#include "dataplane/gns3_label.h"
 #include "dataplane/source.h"
 
 namespace ws {
 
 // What flows and alerts from a GNS3 link carry (EVE "gns3" object).
-struct Gns3LinkLabel {
-  std::string server;
-  std::string project_id;
-  std::string project;  // name
-  std::string link_id;
-  std::array<std::string, 2> nodes;  // node names at each end
-};
-
 struct Gns3ServerStatus {
   std::string name;
   std::string url;

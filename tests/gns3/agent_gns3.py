@@ -28,6 +28,9 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import agent_common as ac  # noqa: E402
+import agent_proto as ap  # noqa: E402
+
+PROTO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "telemetry", "wirescope.proto")
 
 ADMIN, VIEWER = "gns3-admin-token", "gns3-viewer-token"
 
@@ -89,7 +92,9 @@ api:
     - {{name: dash, role: viewer, token_sha256: "{hashlib.sha256(VIEWER.encode()).hexdigest()}"}}
 """)
     log = os.path.join(tmp, "agent.log")
-    agent = ac.Background([ws, "-c", conf, "--workers", "2", "--api", "127.0.0.1:0", "-l", tmp], log, cleanup)
+    collector = ap.Collector(cleanup)  # protobuf events (--export-proto)
+    agent = ac.Background([ws, "-c", conf, "--workers", "2", "--api", "127.0.0.1:0", "-l", tmp,
+                           "--export-proto", f"tcp://127.0.0.1:{collector.port}"], log, cleanup)
     ac.wait_for(lambda: re.search(r"api listening on [0-9.]+:(\d+)", agent.output()) or not agent.running(), 20)
     m = re.search(r"api listening on [0-9.]+:(\d+)", agent.output())
     if not c.check(m is not None, "the agent starts on the gns3: config with its API", agent.output()):
@@ -199,6 +204,28 @@ api:
     c.check(labelled and all(r["gns3"].get("project") == "Enterprise Lab" and r["gns3"].get("nodes") == ["R1", "SW1"]
                              and r["gns3"].get("project_id") == ent["project_id"] for r in labelled),
             "every one carries gns3 {server, project_id, project, link_id, nodes}", json.dumps(labelled[:2]))
+
+    print("-- protobuf events")
+    protoc = ac.shutil.which("protoc")
+    if c.check(protoc, "protoc is installed (protobuf-compiler)") and c.check(collector.wait(), "the stream closed"):
+        messages, _ = ap.split_varint_stream(collector.data)
+        decoded = [ap.parse_text_format(out) for rc, out, _ in
+                   ap.decode_all(protoc, os.path.dirname(PROTO), PROTO, messages) if rc == 0]
+        flows = [ap.one(e, "flow") for e in decoded if "flow" in e]
+        want = {"server": "lab1", "project_id": ent["project_id"], "project": "Enterprise Lab",
+                "link_id": link["link_id"]}
+
+        def gns3_of(f):
+            g = ap.one(f, "gns3") or {}
+            d = {k: ap.one(g, k, b"").decode() for k in want}
+            d["nodes"] = [n.decode() for n in g.get("nodes", [])]
+            return d
+
+        pk = sum(ap.one(f, "pkts_toserver", 0) + ap.one(f, "pkts_toclient", 0) for f in flows)
+        c.equal(pk, 250, "protobuf flow events hold all 250 frames")
+        c.check(flows and all(gns3_of(f) == {**want, "nodes": ["R1", "SW1"]} for f in flows),
+                "every protobuf flow event carries its Gns3Link (server, project_id, project, link_id, nodes)",
+                str([gns3_of(f) for f in flows[:2]]))
 
 
 if __name__ == "__main__":

@@ -253,6 +253,48 @@ TEST(ProtoFlow, NdpiAgreesWithEve) {
   EXPECT_EQ(out, encode_flow(plain, {}));
 }
 
+// GNS3 link labels: looked up by the record's ifindex, as EVE's "gns3"
+// object; records from other interfaces carry none.
+const Gns3LinkLabel* lab_link(uint16_t ifindex) {
+  static const Gns3LinkLabel l{"lab1", "6b5a0e1c-7f3e-4c39-9a49-0c2f4d0b3a11", "Enterprise Lab",
+                               "0b0a2c4e-1111-2222-3333-444455556666", {"R1", "SW1"}};
+  return ifindex == 7 ? &l : nullptr;
+}
+
+TEST(ProtoFlow, Gns3LinkAfterNdpi) {
+  ProtoOptions o;
+  o.gns3_label = lab_link;
+  FlowRecord r = tcp_record();  // ifindex 7
+  r.app = ndpi_label();
+  const std::string bytes = encode_flow(r, {}, o);
+  const wirescope::Event ev = parse_event(bytes);
+  EXPECT_EQ(ev.SerializeAsString(), bytes) << "ndpi (40) then gns3 (60), as protobuf orders them";
+  ASSERT_TRUE(ev.flow().has_gns3());
+  const wirescope::Gns3Link& g = ev.flow().gns3();
+  EXPECT_EQ(g.server(), "lab1");
+  EXPECT_EQ(g.project_id(), "6b5a0e1c-7f3e-4c39-9a49-0c2f4d0b3a11");
+  EXPECT_EQ(g.project(), "Enterprise Lab");
+  EXPECT_EQ(g.link_id(), "0b0a2c4e-1111-2222-3333-444455556666");
+  ASSERT_EQ(g.nodes_size(), 2);
+  EXPECT_EQ(g.nodes(0), "R1");
+  EXPECT_EQ(g.nodes(1), "SW1");
+  EXPECT_TRUE(ev.flow().has_ndpi());
+
+  // Another interface: no label; without the lookup: none either.
+  r.ifindex = 8;
+  EXPECT_FALSE(parse_event(encode_flow(r, {}, o)).flow().has_gns3());
+  r.ifindex = 7;
+  EXPECT_FALSE(parse_event(encode_flow(r, {})).flow().has_gns3());
+  // A reused encoder leaves no label behind.
+  ProtoEncoder enc({}, o);
+  std::string out;
+  enc.append_flow(r, out, false);
+  out.clear();
+  r.ifindex = 8;
+  enc.append_flow(r, out, false);
+  EXPECT_FALSE(parse_event(out).flow().has_gns3());
+}
+
 TEST(ProtoFlow, IcmpWithAndWithoutAResponse) {
   FlowRecord r;
   r.key = make_key("10.0.0.1", "10.0.0.2", 1, 0x1234, 0x1234);
@@ -438,6 +480,23 @@ TEST(ProtoAlert, NdpiAfterTheFlow) {
   EXPECT_EQ(ev.alert().flow().dest_port(), 80u);
   a.app = AppLabel{};
   EXPECT_FALSE(parse_event(encode_alert(a, {})).alert().has_ndpi());
+}
+
+TEST(ProtoAlert, Gns3LinkLast) {
+  const AlertMeta m = full_meta();
+  AlertRecord a = make_alert(m);
+  a.app = ndpi_label();
+  a.ifindex = 7;
+  ProtoOptions o;
+  o.gns3_label = lab_link;
+  const std::string bytes = encode_alert(a, {}, o);
+  const wirescope::Event ev = parse_event(bytes);
+  EXPECT_EQ(ev.SerializeAsString(), bytes) << "flow (28), ndpi (29), gns3 (30)";
+  ASSERT_TRUE(ev.alert().has_gns3());
+  EXPECT_EQ(ev.alert().gns3().project(), "Enterprise Lab");
+  EXPECT_EQ(ev.alert().gns3().nodes_size(), 2);
+  a.ifindex = 0;
+  EXPECT_FALSE(parse_event(encode_alert(a, {}, o)).alert().has_gns3());
 }
 
 TEST(ProtoAlert, RuleActionsKeepTheirNumbers) {

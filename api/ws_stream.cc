@@ -5,6 +5,7 @@
 #include "api/agent_routes.h"
 #include "api/gns3_routes.h"
 #include "api/flow_query.h"
+#include "api/qos_routes.h"
 #include "telemetry/proto_codec.h"
 
 namespace ws {
@@ -16,7 +17,7 @@ struct TopicName {
 };
 constexpr TopicName kTopics[] = {
     {kTopicAlerts, "alerts"}, {kTopicFlows, "flows"}, {kTopicStats, "stats"}, {kTopicTop, "top"},
-    {kTopicGns3, "gns3"}};
+    {kTopicGns3, "gns3"},     {kTopicApps, "apps"},   {kTopicHosts, "hosts"}, {kTopicQos, "qos"}};
 
 std::string topic_list() {
   std::string s;
@@ -119,8 +120,11 @@ bool FrameQueue::push(FramePtr f, FrameClass c) {
         break;
       }
       case FrameClass::kStats:
-      case FrameClass::kTop: {
-        FramePtr& slot = c == FrameClass::kStats ? stats_ : top_;
+      case FrameClass::kTop:
+      case FrameClass::kApps:
+      case FrameClass::kHosts:
+      case FrameClass::kQos: {
+        FramePtr& slot = snapshots_[static_cast<size_t>(c) - static_cast<size_t>(FrameClass::kStats)];
         if (slot) {
           drop_locked();
           room = false;
@@ -134,23 +138,31 @@ bool FrameQueue::push(FramePtr f, FrameClass c) {
   return room;
 }
 
+bool FrameQueue::empty_locked() const {
+  if (!control_.empty() || !events_.empty()) return false;
+  for (const FramePtr& f : snapshots_)
+    if (f) return false;
+  return true;
+}
+
 std::optional<FrameQueue::Popped> FrameQueue::try_pop() {
   std::lock_guard<std::mutex> lock(mu_);
   Popped p;
   if (!control_.empty()) {
     p.frame = std::move(control_.front());
     control_.pop_front();
-  } else if (stats_) {
-    p.frame = std::move(stats_);
-    stats_.reset();
-  } else if (top_) {
-    p.frame = std::move(top_);
-    top_.reset();
-  } else if (!events_.empty()) {
-    p.frame = std::move(events_.front());
-    events_.pop_front();
   } else {
-    return std::nullopt;
+    for (FramePtr& f : snapshots_) {
+      if (!f) continue;
+      p.frame = std::move(f);
+      f.reset();
+      break;
+    }
+    if (!p.frame) {
+      if (events_.empty()) return std::nullopt;
+      p.frame = std::move(events_.front());
+      events_.pop_front();
+    }
   }
   p.dropped = dropped_untold_;
   dropped_untold_ = 0;
@@ -173,7 +185,9 @@ void FrameQueue::close() {
 
 size_t FrameQueue::size() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return events_.size() + control_.size() + (stats_ ? 1 : 0) + (top_ ? 1 : 0);
+  size_t n = events_.size() + control_.size();
+  for (const FramePtr& f : snapshots_) n += f ? 1 : 0;
+  return n;
 }
 
 // --- StreamClient ------------------------------------------------------------
@@ -187,8 +201,15 @@ void StreamClient::offer(uint32_t topic, const FramePtr& json, const FramePtr& p
   if (!(topics() & topic)) return;
   const FramePtr& f = (format() == StreamFormat::kProtobuf && proto) ? proto : json;
   if (!f) return;
-  const FrameClass c =
-      topic == kTopicStats ? FrameClass::kStats : (topic == kTopicTop ? FrameClass::kTop : FrameClass::kEvent);
+  FrameClass c = FrameClass::kEvent;
+  switch (topic) {
+    case kTopicStats: c = FrameClass::kStats; break;
+    case kTopicTop: c = FrameClass::kTop; break;
+    case kTopicApps: c = FrameClass::kApps; break;
+    case kTopicHosts: c = FrameClass::kHosts; break;
+    case kTopicQos: c = FrameClass::kQos; break;
+    default: break;
+  }
   queue_.push(f, c);
 }
 
@@ -496,6 +517,8 @@ void Stream::run() {
     if (now >= next_stats) {
       publish_stats(now);
       publish_gns3();
+      publish_apps(now);
+      publish_qos(now);
       next_stats += opts_.stats_interval;
       if (next_stats < now) next_stats = now + opts_.stats_interval;  // after a stall, no burst of catch-up frames
     }
@@ -569,20 +592,146 @@ void Stream::publish_stats(std::chrono::steady_clock::time_point now) {
 }
 
 void Stream::publish_top() {
-  if (!(any_topics_.load(std::memory_order_acquire) & kTopicTop) || !hooks_.flows) return;
+  const uint32_t any = any_topics_.load(std::memory_order_acquire);
+  if (!(any & (kTopicTop | kTopicHosts)) || !hooks_.flows) return;
   bool json = false, proto = false;
-  const auto to = subscribers(kTopicTop, &json, &proto);
-  if (to.empty()) return;
+  const auto to_top = (any & kTopicTop) ? subscribers(kTopicTop, &json, &proto)
+                                        : std::vector<std::shared_ptr<StreamClient>>{};
+  const auto to_hosts = (any & kTopicHosts) ? subscribers(kTopicHosts, &json, &proto)
+                                            : std::vector<std::shared_ptr<StreamClient>>{};
+  if (to_top.empty() && to_hosts.empty()) return;
+  // One snapshot for both: the talkers add up the flows top lists.
   const std::shared_ptr<const FlowSnapshot> snap = hooks_.flows();
-  nlohmann::json flows = nlohmann::json::array();
-  nlohmann::json d = {{"by", "bytes"}, {"n", opts_.top_n}};
-  if (snap) {
-    for (const FlowRecord* r : top_flows(*snap, FlowSort::kBytes, opts_.top_n)) flows.push_back(flow_json(*r, hooks_.flow_labels));
-    d["taken_ns"] = snap->taken_ns;
-    d["active"] = snap->flows.size();
+  if (!to_top.empty()) {
+    nlohmann::json flows = nlohmann::json::array();
+    nlohmann::json d = {{"by", "bytes"}, {"n", opts_.top_n}};
+    if (snap) {
+      for (const FlowRecord* r : top_flows(*snap, FlowSort::kBytes, opts_.top_n))
+        flows.push_back(flow_json(*r, hooks_.flow_labels));
+      d["taken_ns"] = snap->taken_ns;
+      d["active"] = snap->flows.size();
+    }
+    d["flows"] = std::move(flows);
+    fan_out(kTopicTop, to_top, json_frame("top", d.dump()), nullptr);
   }
-  d["flows"] = std::move(flows);
-  fan_out(kTopicTop, to, json_frame("top", d.dump()), nullptr);
+  if (!to_hosts.empty()) {
+    nlohmann::json hosts = nlohmann::json::array();
+    nlohmann::json d = {{"by", "bytes"}, {"n", opts_.top_n}};
+    if (snap) {
+      for (const HostTotal& h : top_hosts(*snap, FlowSort::kBytes, opts_.top_n)) hosts.push_back(host_json(h));
+      d["taken_ns"] = snap->taken_ns;
+      d["active"] = snap->flows.size();
+    }
+    d["hosts"] = std::move(hosts);
+    fan_out(kTopicHosts, to_hosts, json_frame("hosts", d.dump()), nullptr);
+  }
+}
+
+namespace {
+
+// A rate between two counter samples; null without a previous sample or
+// when the counter went back (a policy replaced, a source reopened).
+nlohmann::json rate(uint64_t now, const uint64_t* prev, double seconds, double scale = 1) {
+  if (!prev || seconds <= 0 || now < *prev) return nullptr;
+  return double(now - *prev) * scale / seconds;
+}
+
+}  // namespace
+
+nlohmann::json Stream::apps_data(const AppsStatus& st, const AppsStatus* prev, double seconds, size_t n) {
+  std::vector<const AppSummary*> order;
+  for (const AppSummary& a : st.apps) order.push_back(&a);
+  std::stable_sort(order.begin(), order.end(), [](const AppSummary* a, const AppSummary* b) { return a->bytes > b->bytes; });
+  if (order.size() > n) order.resize(n);
+  nlohmann::json apps = nlohmann::json::array();
+  for (const AppSummary* a : order) {
+    const AppSummary* p = nullptr;
+    if (prev)
+      for (const AppSummary& x : prev->apps)
+        if (x.name == a->name) p = &x;
+    apps.push_back({{"name", a->name},
+                    {"app_proto", a->app_proto.empty() ? nlohmann::json(nullptr) : nlohmann::json(a->app_proto)},
+                    {"packets", a->packets},
+                    {"bytes", a->bytes},
+                    {"flows", a->flows},
+                    {"packets_per_s", rate(a->packets, p ? &p->packets : nullptr, seconds)},
+                    {"bits_per_s", rate(a->bytes, p ? &p->bytes : nullptr, seconds, 8)}});
+  }
+  return {{"enabled", st.enabled}, {"apps", std::move(apps)}, {"total", st.apps.size()}, {"interval_s", seconds}};
+}
+
+nlohmann::json Stream::qos_data(const std::vector<QosClassTotals>* stats, const std::vector<QosClassTotals>* prev,
+                                double seconds, uint64_t generation) {
+  using nlohmann::json;
+  if (!stats) return {{"enabled", false}, {"policies", json::array()}};
+  json policies = json::array();
+  for (const QosClassTotals& t : *stats) {
+    const QosClassTotals* p = nullptr;
+    if (prev)
+      for (const QosClassTotals& x : *prev)
+        if (x.policy == t.policy && x.cls == t.cls) p = &x;
+    json colors = json::object();
+    for (int i = 0; i < kQosColors; ++i)
+      colors[qos_color_name(QosColor(i))] = {{"packets", t.packets[i]},
+                                             {"bytes", t.bytes[i]},
+                                             {"packets_per_s", rate(t.packets[i], p ? &p->packets[i] : nullptr, seconds)},
+                                             {"bits_per_s", rate(t.bytes[i], p ? &p->bytes[i] : nullptr, seconds, 8)}};
+    const uint64_t drops = t.police_drops + t.queue_drops;
+    const uint64_t prev_drops = p ? p->police_drops + p->queue_drops : 0;
+    if (policies.empty() || policies.back()["name"] != t.policy)
+      policies.push_back({{"name", t.policy}, {"classes", json::array()}});
+    policies.back()["classes"].push_back(
+        {{"name", t.cls},
+         {"policed", t.policed},
+         {"shaped", t.shaped},
+         {"colors", std::move(colors)},
+         {"drops",
+          {{"police", t.police_drops},
+           {"queue", t.queue_drops},
+           {"total", drops},
+           {"per_s", rate(drops, p ? &prev_drops : nullptr, seconds)}}},
+         {"dscp_rewrites", t.dscp_rewrites},
+         {"queued", {{"frames", t.queued_frames}, {"bytes", t.queued_bytes}}}});
+  }
+  return {{"enabled", true}, {"generation", generation}, {"policies", std::move(policies)}, {"interval_s", seconds}};
+}
+
+void Stream::publish_apps(std::chrono::steady_clock::time_point now) {
+  bool json = false, proto = false;
+  const auto to = (any_topics_.load(std::memory_order_acquire) & kTopicApps)
+                      ? subscribers(kTopicApps, &json, &proto)
+                      : std::vector<std::shared_ptr<StreamClient>>{};
+  if (to.empty() || !hooks_.apps) {
+    prev_apps_.reset();  // nobody listens: nothing is read
+    return;
+  }
+  AppsStatus st = hooks_.apps();
+  const double secs = prev_apps_ ? std::chrono::duration<double>(now - prev_apps_time_).count() : 0.0;
+  fan_out(kTopicApps, to, json_frame("apps", apps_data(st, prev_apps_ ? &*prev_apps_ : nullptr, secs, opts_.apps_n).dump()),
+          nullptr);
+  prev_apps_ = std::move(st);
+  prev_apps_time_ = now;
+}
+
+void Stream::publish_qos(std::chrono::steady_clock::time_point now) {
+  bool json = false, proto = false;
+  const auto to = (any_topics_.load(std::memory_order_acquire) & kTopicQos)
+                      ? subscribers(kTopicQos, &json, &proto)
+                      : std::vector<std::shared_ptr<StreamClient>>{};
+  if (to.empty()) {
+    prev_qos_.reset();
+    return;
+  }
+  if (!hooks_.qos) {
+    fan_out(kTopicQos, to, json_frame("qos", qos_data(nullptr, nullptr, 0, 0).dump()), nullptr);
+    return;
+  }
+  auto st = std::make_unique<std::vector<QosClassTotals>>(hooks_.qos->stats());
+  const double secs = prev_qos_ ? std::chrono::duration<double>(now - prev_qos_time_).count() : 0.0;
+  fan_out(kTopicQos, to, json_frame("qos", qos_data(st.get(), prev_qos_.get(), secs, hooks_.qos->generation()).dump()),
+          nullptr);
+  prev_qos_ = std::move(st);
+  prev_qos_time_ = now;
 }
 
 // Every project's traffic status (the rows of GET /api/v1/gns3/projects),
@@ -645,7 +794,8 @@ std::string add_stream_route(Router& router, const Stream& stream) {
   r.access = Access::kViewer;
   r.summary =
       "WebSocket event stream (send Upgrade: websocket; the token in Authorization or ?token=). "
-      "Send {\"subscribe\":[\"alerts\",\"flows\",\"stats\",\"top\"]} and optionally {\"format\":\"protobuf\"}; "
+      "Send {\"subscribe\":[\"alerts\",\"flows\",\"stats\",\"top\"]} (topics: alerts, flows, stats, top, gns3, "
+      "apps, hosts, qos) and optionally {\"format\":\"protobuf\"}; "
       "frames are {\"topic\":T,\"data\":{...}}. Without an upgrade: the stream's topics, limits and counters";
   r.errors = {503};
   r.query = {{"token", "string", "the bearer token, for clients that cannot set headers (browsers)", false}};

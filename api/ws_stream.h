@@ -1,14 +1,17 @@
 // The live event stream behind WebSocket /api/v1/stream.
 //
-// A client subscribes to topics (alerts, flows, stats, top, gns3) with a JSON
-// text message; the agent then pushes one frame per event. Events reach
+// A client subscribes to topics (alerts, flows, stats, top, gns3, apps,
+// hosts, qos) with a JSON text message; the agent then pushes one frame per event. Events reach
 // the stream through an Exporter, so they come from the export thread,
 // never from a worker: the data plane cannot be slowed by a client. The
 // export thread formats each event once (EVE JSON, and the protobuf Event
 // when some client asked for binary frames) and fans the shared frame out
 // to every subscribed client's bounded queue. stats and top are built by
 // the stream's own thread from the agent's atomic counters and flow
-// snapshot, so a slow snapshot never holds the export thread either.
+// snapshot, so a slow snapshot never holds the export thread either. apps
+// and qos (every stats interval) and hosts (with top) are read and
+// formatted only while someone subscribes to them; their rates are taken
+// between two of the stream's own samples.
 //
 // Queues drop the OLDEST frame when full: a dashboard wants the newest
 // state (stats and top are snapshots that supersede the older ones, and
@@ -61,8 +64,12 @@ enum StreamTopic : uint32_t {
   kTopicStats = 1u << 2,
   kTopicTop = 1u << 3,
   kTopicGns3 = 1u << 4,  // per-project GNS3 traffic status, every stats interval
+  kTopicApps = 1u << 5,  // per-application totals and rates, every stats interval
+  kTopicHosts = 1u << 6,  // the top talkers, with top
+  kTopicQos = 1u << 7,  // per-class, per-colour QoS counters and rates, every stats interval
 };
-constexpr uint32_t kAllStreamTopics = kTopicAlerts | kTopicFlows | kTopicStats | kTopicTop | kTopicGns3;
+constexpr uint32_t kAllStreamTopics =
+    kTopicAlerts | kTopicFlows | kTopicStats | kTopicTop | kTopicGns3 | kTopicApps | kTopicHosts | kTopicQos;
 // "alerts" -> kTopicAlerts; 0 when unknown.
 uint32_t stream_topic(std::string_view name);
 // The names of the topics in mask, in the order above.
@@ -89,12 +96,15 @@ struct StreamRequest {
 StreamRequest parse_stream_request(std::string_view text, bool protobuf_available);
 
 // What a frame is to its queue. Events (alerts, flows) wait in a bounded
-// FIFO that drops its oldest; stats and top are snapshots, of which only
-// the newest unsent one of each is kept (a newer one supersedes it, and
-// that counts as a drop); control frames (subscribed, error) go first.
-// The sender takes control frames, then snapshots, then events, so a
-// client under a flood of flows still gets stats every second.
-enum class FrameClass : uint8_t { kEvent, kControl, kStats, kTop };
+// FIFO that drops its oldest; stats, top, apps, hosts and qos are
+// snapshots, of which only the newest unsent one of each is kept (a newer
+// one supersedes it, and that counts as a drop); control frames
+// (subscribed, error) go first. The sender takes control frames, then
+// snapshots (in this order), then events, so a client under a flood of
+// flows still gets stats every second.
+enum class FrameClass : uint8_t { kEvent, kControl, kStats, kTop, kApps, kHosts, kQos };
+// The snapshot classes, kStats onwards.
+inline constexpr size_t kSnapshotClasses = 5;
 
 // A client's bounded queue. Thread-safe: producers (the export thread, the
 // stream's thread, the connection's reader) push; the connection's sender
@@ -128,7 +138,7 @@ class FrameQueue {
   uint64_t dropped() const { return dropped_total_.load(std::memory_order_relaxed); }
 
  private:
-  bool empty_locked() const { return control_.empty() && !stats_ && !top_ && events_.empty(); }
+  bool empty_locked() const;
   void drop_locked();
 
   const size_t capacity_;
@@ -136,7 +146,7 @@ class FrameQueue {
   std::condition_variable cv_;
   std::deque<FramePtr> events_;
   std::deque<FramePtr> control_;
-  FramePtr stats_, top_;
+  FramePtr snapshots_[kSnapshotClasses];  // by FrameClass, from kStats
   uint64_t dropped_untold_ = 0;
   bool closed_ = false;
   std::atomic<uint64_t> dropped_total_{0};
@@ -233,12 +243,14 @@ struct StreamOptions {
   size_t queue_frames = 1024;  // api.stream_queue_frames, per client
   std::chrono::milliseconds stats_interval{1000};
   std::chrono::milliseconds top_interval{3000};
-  size_t top_n = 10;
+  size_t top_n = 10;    // top flows, and top talkers (hosts)
+  size_t apps_n = 32;   // applications per apps frame, largest first
 };
 
 // The stream: the Exporter the runtime feeds, the set of connected
 // clients, and the thread that publishes stats and top.
 struct StatsSnapshot;  // telemetry/proto_codec.h
+struct QosClassTotals;  // dataplane/qos/stage.h
 
 // The protobuf Stats message's fields from the status GET /api/v1/status
 // shows (the stream's protobuf stats frames and --export-proto's Stats).
@@ -279,10 +291,22 @@ class Stream final : public Exporter {
   // One stats / top publication; the stream's thread calls these on its
   // intervals (public for tests). now: the steady clock, for the rates.
   void publish_stats(std::chrono::steady_clock::time_point now);
+  // top and hosts, from one flow snapshot.
   void publish_top();
   void publish_gns3();
+  void publish_apps(std::chrono::steady_clock::time_point now);
+  void publish_qos(std::chrono::steady_clock::time_point now);
   // The stats frame's data for a status and the previous sample.
   static nlohmann::json stats_data(const AgentStatus& st, const AgentStatus* prev, double seconds);
+  // The apps frame's data: the n largest applications by bytes, with
+  // packets_per_s and bits_per_s against prev (null without one, or when
+  // a counter went back).
+  static nlohmann::json apps_data(const AppsStatus& st, const AppsStatus* prev, double seconds, size_t n);
+  // The qos frame's data: every policy's classes with per-colour packets,
+  // bytes and their rates, drops and their rate; stats null: the agent has
+  // no traffic control ({"enabled":false}).
+  static nlohmann::json qos_data(const std::vector<QosClassTotals>* stats, const std::vector<QosClassTotals>* prev,
+                                 double seconds, uint64_t generation);
 
   size_t clients() const;
   uint64_t dropped_frames() const;  // summed over every client, past and present
@@ -323,6 +347,11 @@ class Stream final : public Exporter {
   std::thread thread_;
   std::optional<AgentStatus> prev_status_;
   std::chrono::steady_clock::time_point prev_time_;
+  // The previous apps and qos samples, kept only while someone subscribes.
+  std::optional<AppsStatus> prev_apps_;
+  std::chrono::steady_clock::time_point prev_apps_time_;
+  std::unique_ptr<std::vector<QosClassTotals>> prev_qos_;
+  std::chrono::steady_clock::time_point prev_qos_time_;
 };
 
 // GET /api/v1/stream without an Upgrade: documents the WebSocket in the

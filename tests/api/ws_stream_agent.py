@@ -248,7 +248,7 @@ def main():
         # The route without an upgrade: documented and described.
         st, _, body = agent.get("/api/v1/stream", VIEWER)
         info = json.loads(body) if st == 200 else {}
-        check(st == 200 and info.get("topics") == ["alerts", "flows", "stats", "top", "gns3"]
+        check(st == 200 and info.get("topics") == ["alerts", "flows", "stats", "top", "gns3", "apps", "hosts", "qos"]
               and info.get("max_clients") == MAX_CLIENTS, f"GET /api/v1/stream without an upgrade: 200 with topics ({st})",
               body[:300])
         st, _, body = agent.get("/api/v1/openapi.json", VIEWER)

@@ -1,7 +1,8 @@
 // The WebSocket stream without sockets: queue policy (drop-oldest events,
 // newest-wins snapshots, control first), client messages, fan-out to
 // subscribed clients, a stuck client's drops, the stats rates, top flows,
-// the client limit and stopping a client whose write never returns.
+// the dashboard's topics (apps, hosts, qos: read only when subscribed), the
+// client limit and stopping a client whose write never returns.
 #include "api/ws_stream.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 #include <thread>
 
 #include "api/flow_query.h"
+#include "api/qos_routes.h"
 #include "telemetry/wirescope.pb.h"
 
 namespace ws {
@@ -266,7 +268,8 @@ TEST(StreamRequest, FormatAndMalformedMessages) {
   }
   EXPECT_EQ(stream_topic("stats"), uint32_t(kTopicStats));
   EXPECT_EQ(stream_topic("Stats"), 0u);
-  EXPECT_EQ(stream_topic_names(kAllStreamTopics), (std::vector<std::string>{"alerts", "flows", "stats", "top", "gns3"}));
+  EXPECT_EQ(stream_topic_names(kAllStreamTopics),
+            (std::vector<std::string>{"alerts", "flows", "stats", "top", "gns3", "apps", "hosts", "qos"}));
 }
 
 // --- one client ----------------------------------------------------------------------
@@ -602,10 +605,169 @@ TEST(Stream, TheRouteDescribesTheStream) {
   const HttpResponse resp = m.route->handler(HttpRequest{});
   EXPECT_EQ(resp.status, 200);
   const auto j = parse(resp.body);
-  EXPECT_EQ(j["topics"], nlohmann::json({"alerts", "flows", "stats", "top", "gns3"}));
+  EXPECT_EQ(j["topics"], nlohmann::json({"alerts", "flows", "stats", "top", "gns3", "apps", "hosts", "qos"}));
   EXPECT_EQ(j["max_clients"], 64);
   EXPECT_EQ(j["clients"], 0);
 }
 
 }  // namespace
+// --- the dashboard's topics: apps, hosts, qos -----------------------------------------
+
+TEST(FrameQueue, EverySnapshotTopicKeepsOnlyItsNewest) {
+  FrameQueue q(8);
+  q.push(text("e1"));
+  q.push(text("qos1"), FrameClass::kQos);
+  q.push(text("hosts1"), FrameClass::kHosts);
+  q.push(text("apps1"), FrameClass::kApps);
+  EXPECT_FALSE(q.push(text("apps2"), FrameClass::kApps));
+  EXPECT_FALSE(q.push(text("qos2"), FrameClass::kQos));
+  q.push(text("stats1"), FrameClass::kStats);
+  EXPECT_EQ(q.size(), 5u);
+  EXPECT_EQ(q.dropped(), 2u);
+  EXPECT_EQ(pop_text(q), "stats1");
+  EXPECT_EQ(pop_text(q), "apps2");
+  EXPECT_EQ(pop_text(q), "hosts1");
+  EXPECT_EQ(pop_text(q), "qos2");
+  EXPECT_EQ(pop_text(q), "e1");
+  EXPECT_EQ(pop_text(q), "<empty>");
+}
+
+AppsStatus apps_of(std::initializer_list<AppSummary> a) {
+  AppsStatus s;
+  s.enabled = true;
+  s.apps = a;
+  return s;
+}
+
+TEST(Stream, AppsAreLargestFirstWithRates) {
+  const AppsStatus a = apps_of({{"DNS", "dns", 10, 1000, 2}, {"TLS", "tls", 100, 100'000, 3}, {"HTTP", "http", 5, 500, 1}});
+  const AppsStatus b = apps_of({{"DNS", "dns", 30, 3000, 4},
+                                {"TLS", "tls", 300, 300'000, 5},
+                                {"HTTP", "http", 5, 500, 1},
+                                {"QUIC", "quic", 7, 7000, 1}});
+  nlohmann::json d = Stream::apps_data(b, &a, 2.0, 3);
+  EXPECT_EQ(d["enabled"], true);
+  EXPECT_EQ(d["total"], 4);
+  ASSERT_EQ(d["apps"].size(), 3u);  // n
+  EXPECT_EQ(d["apps"][0]["name"], "TLS");
+  EXPECT_EQ(d["apps"][1]["name"], "QUIC");
+  EXPECT_EQ(d["apps"][2]["name"], "DNS");
+  EXPECT_DOUBLE_EQ(d["apps"][0]["bits_per_s"].get<double>(), 800'000.0);
+  EXPECT_DOUBLE_EQ(d["apps"][0]["packets_per_s"].get<double>(), 100.0);
+  EXPECT_TRUE(d["apps"][1]["bits_per_s"].is_null()) << "new since the last sample: no rate yet";
+  EXPECT_DOUBLE_EQ(d["apps"][2]["bits_per_s"].get<double>(), 8000.0);
+  EXPECT_EQ(d["apps"][0]["app_proto"], "tls");
+  d = Stream::apps_data(a, nullptr, 0, 10);
+  EXPECT_TRUE(d["apps"][0]["bits_per_s"].is_null());
+  d = Stream::apps_data(a, &b, 1.0, 10);  // counters went back
+  EXPECT_TRUE(d["apps"][0]["bits_per_s"].is_null());
+  EXPECT_EQ(Stream::apps_data(AppsStatus{}, nullptr, 0, 10)["enabled"], false);
+}
+
+QosClassTotals qos_class(const char* policy, const char* cls, uint64_t green, uint64_t yellow, uint64_t red,
+                         uint64_t drops) {
+  QosClassTotals t;
+  t.policy = policy;
+  t.cls = cls;
+  t.packets[0] = green;
+  t.packets[1] = yellow;
+  t.packets[2] = red;
+  for (int i = 0; i < 3; ++i) t.bytes[i] = t.packets[i] * 100;
+  t.police_drops = drops;
+  t.policed = true;
+  return t;
+}
+
+TEST(Stream, QosHasPerColourRatesByPolicyAndClass) {
+  EXPECT_EQ(Stream::qos_data(nullptr, nullptr, 0, 0), nlohmann::json::parse(R"({"enabled":false,"policies":[]})"));
+  const std::vector<QosClassTotals> a = {qos_class("edge", "voice", 10, 0, 0, 0), qos_class("edge", "bulk", 100, 20, 5, 5)};
+  const std::vector<QosClassTotals> b = {qos_class("edge", "voice", 30, 0, 0, 0), qos_class("edge", "bulk", 200, 60, 25, 25),
+                                         qos_class("core", "all", 1, 0, 0, 0)};
+  const nlohmann::json d = Stream::qos_data(&b, &a, 2.0, 7);
+  EXPECT_EQ(d["enabled"], true);
+  EXPECT_EQ(d["generation"], 7);
+  ASSERT_EQ(d["policies"].size(), 2u);
+  EXPECT_EQ(d["policies"][0]["name"], "edge");
+  ASSERT_EQ(d["policies"][0]["classes"].size(), 2u);
+  const auto& bulk = d["policies"][0]["classes"][1];
+  EXPECT_EQ(bulk["name"], "bulk");
+  EXPECT_EQ(bulk["colors"]["yellow"]["packets"], 60);
+  EXPECT_DOUBLE_EQ(bulk["colors"]["green"]["packets_per_s"].get<double>(), 50.0);
+  EXPECT_DOUBLE_EQ(bulk["colors"]["yellow"]["bits_per_s"].get<double>(), 40 * 100 * 8 / 2.0);
+  EXPECT_DOUBLE_EQ(bulk["colors"]["red"]["packets_per_s"].get<double>(), 10.0);
+  EXPECT_EQ(bulk["drops"]["total"], 25);
+  EXPECT_DOUBLE_EQ(bulk["drops"]["per_s"].get<double>(), 10.0);
+  EXPECT_TRUE(d["policies"][1]["classes"][0]["colors"]["green"]["bits_per_s"].is_null());
+}
+
+TEST(Stream, DashboardTopicsAreReadOnlyWhenSubscribed) {
+  Fixture fx;
+  int apps_asked = 0;
+  uint64_t dns = 0;
+  fx.hooks.apps = [&] {
+    ++apps_asked;
+    dns += 1000;
+    return apps_of({{"DNS", "dns", dns / 100, dns, 1}});
+  };
+  auto snap = std::make_shared<FlowSnapshot>();
+  for (uint64_t i = 1; i <= 4; ++i) snap->flows.push_back(flow(i, i * 1000));
+  int flows_asked = 0;
+  fx.hooks.flows = [&flows_asked, snap]() -> std::shared_ptr<const FlowSnapshot> {
+    ++flows_asked;
+    return snap;
+  };
+  StreamOptions o;
+  o.top_n = 3;
+  fx.stream = std::make_unique<Stream>(o, fx.hooks, ExportContext{});
+  auto st = std::make_shared<FakeWriter::State>();
+  auto c = fx.client(st, R"({"subscribe":["alerts"]})");
+  const auto t0 = std::chrono::steady_clock::now();
+  fx.stream->publish_apps(t0);
+  fx.stream->publish_qos(t0);
+  fx.stream->publish_top();
+  EXPECT_EQ(apps_asked, 0);
+  EXPECT_EQ(flows_asked, 0);
+
+  fx.stream->on_message(*c, R"({"subscribe":["apps","hosts","qos"]})");
+  fx.stream->publish_apps(t0);
+  fx.stream->publish_apps(t0 + 1s);
+  fx.stream->publish_qos(t0);
+  fx.stream->publish_top();
+  EXPECT_EQ(apps_asked, 2);
+  EXPECT_EQ(flows_asked, 1) << "hosts alone take one snapshot";
+  ASSERT_TRUE(eventually([&] { return c->queued() == 0 && of_topic(st->snapshot(), "hosts").size() == 1; }));
+  const auto frames = st->snapshot();
+  EXPECT_TRUE(of_topic(frames, "top").empty());
+  // apps: the second sample has the rate against the first.
+  const auto apps = of_topic(frames, "apps");
+  ASSERT_FALSE(apps.empty());
+  EXPECT_DOUBLE_EQ(apps.back()["data"]["apps"][0]["bits_per_s"].get<double>(), 8000.0);
+  // hosts: the talkers of the snapshot, largest first.
+  const auto hosts = of_topic(frames, "hosts")[0]["data"];
+  ASSERT_EQ(hosts["hosts"].size(), 3u);
+  EXPECT_EQ(hosts["hosts"][0]["ip"], "192.0.2.1") << "the server of every flow";
+  EXPECT_EQ(hosts["hosts"][1]["ip"], "10.0.0.4");
+  EXPECT_EQ(hosts["active"], 4);
+  // qos without traffic control on the agent.
+  const auto qos = of_topic(frames, "qos");
+  ASSERT_EQ(qos.size(), 1u);
+  EXPECT_EQ(qos[0]["data"]["enabled"], false);
+
+  // With a policy store: its classes, zero counts before any worker ran.
+  QosControl control(1);
+  ASSERT_EQ(control
+                .put("edge", R"({"classes":[{"name":"voice","match":{"proto":"udp"},"police":{"cir_bps":1000000,"cbs_bytes":10000}}]})")
+                .status,
+            200);
+  fx.hooks.qos = &control;
+  fx.stream->publish_qos(t0 + 1s);
+  ASSERT_TRUE(eventually([&] { return c->queued() == 0 && of_topic(st->snapshot(), "qos").size() == 2; }));
+  const auto q = of_topic(st->snapshot(), "qos")[1]["data"];
+  EXPECT_EQ(q["enabled"], true);
+  EXPECT_EQ(q["policies"][0]["name"], "edge");
+  EXPECT_EQ(q["policies"][0]["classes"][0]["name"], "voice");
+  EXPECT_EQ(q["policies"][0]["classes"][0]["colors"]["green"]["packets"], 0);
+  fx.stream->stop();
+}
+
 }  // namespace ws

@@ -44,6 +44,7 @@ size_t ExportLoop::drain_alerts(AlertRing& ring) {
       if (items[i].ts_ns > packet_now_) packet_now_ = items[i].ts_ns;
     const uint64_t now = now_ns();
     for (Exporter* e : exporters_) e->export_alerts(std::span<const AlertRecord>(items, n), now);
+    count_signatures(items, n);
     // Every exporter is done with them: their rule snapshot may now go.
     for (size_t i = 0; i < n; ++i)
       if (items[i].in_flight) items[i].in_flight->fetch_sub(1, std::memory_order_release);
@@ -53,6 +54,33 @@ size_t ExportLoop::drain_alerts(AlertRing& ring) {
   }
   alerts_.fetch_add(total, std::memory_order_relaxed);
   return total;
+}
+
+// Before the in_flight release: the metas belong to the rule snapshot,
+// which may be freed as soon as its alerts are counted out.
+void ExportLoop::count_signatures(const AlertRecord* items, size_t n) {
+  std::lock_guard<std::mutex> lock(sig_mu_);
+  for (size_t i = 0; i < n; ++i) {
+    const AlertMeta* m = items[i].meta;
+    if (!m) continue;
+    by_severity_[m->severity].fetch_add(1, std::memory_order_relaxed);
+    const uint64_t key = uint64_t(m->gid) << 32 | m->sid;
+    auto it = sig_index_.find(key);
+    if (it != sig_index_.end()) {
+      ++sigs_[it->second].alerts;
+    } else if (sigs_.size() < kMaxSignatures) {
+      sig_index_.emplace(key, sigs_.size());
+      sigs_.push_back({m->gid, m->sid, m->signature, 1});
+    } else {
+      ++sig_other_;
+    }
+  }
+}
+
+std::vector<ExportLoop::SignatureCount> ExportLoop::signatures(uint64_t* other) const {
+  std::lock_guard<std::mutex> lock(sig_mu_);
+  *other = sig_other_;
+  return sigs_;
 }
 
 uint64_t ExportLoop::now_ns() const { return packet_clock_ && packet_now_ ? packet_now_ : realtime_ns(); }

@@ -100,6 +100,7 @@ class RuntimeCollectable : public prometheus::Collectable {
   void apps(std::vector<MetricFamily>& out) const;
   void exporters(std::vector<MetricFamily>& out) const;
   void gns3(std::vector<MetricFamily>& out) const;
+  void alerts_by_rule(const ExportLoop& loop, std::vector<MetricFamily>& out) const;
 
   const Runtime& rt_;
 };
@@ -108,17 +109,28 @@ void RuntimeCollectable::sources(std::vector<MetricFamily>& out, Sums& drops) co
   MetricFamily capture = family("wirescope_capture_drops_total",
                                 "frames the kernel or the interface dropped before the agent read them, by source",
                                 MetricType::Counter);
+  // Per source as well as summed: a dashboard shows which interface, queue
+  // or stream carries the traffic (sources are few: one per interface
+  // queue, file or GNS3 input).
+  MetricFamily src_packets =
+      family("wirescope_source_packets_total", "frames read from a capture source", MetricType::Counter);
+  MetricFamily src_bytes =
+      family("wirescope_source_bytes_total", "wire bytes of the frames read from a capture source", MetricType::Counter);
   SourceStats sum{};
   for (const auto& s : rt_.sources()) {
     const SourceStats st = s->stats();
     sum += st;
     sample(capture, double(st.kernel_drops + st.if_drops), {{"source", s->name()}});
+    sample(src_packets, double(st.packets), {{"source", s->name()}});
+    sample(src_bytes, double(st.bytes), {{"source", s->name()}});
   }
   out.push_back(one("wirescope_packets_total", "frames read from the capture sources", MetricType::Counter,
                     double(sum.packets)));
   out.push_back(one("wirescope_bytes_total", "wire bytes of the frames read from the capture sources",
                     MetricType::Counter, double(sum.bytes)));
   out.push_back(std::move(capture));
+  out.push_back(std::move(src_packets));
+  out.push_back(std::move(src_bytes));
   // Device counters of ports that have them (DPDK: imissed, ierrors,
   // rx_nombuf; inline ports: rx/tx counts), one family per counter,
   // labelled with the port and summed over the sources (an inline port is
@@ -316,6 +328,20 @@ void RuntimeCollectable::rules(std::vector<MetricFamily>& out) const {
   sample(reloads, double(c.reloads_ok), {{"result", "ok"}});
   sample(reloads, double(c.reloads_failed), {{"result", "failed"}});
   out.push_back(std::move(reloads));
+  // The -c config file's reloads (SIGHUP), when there is one. The gauge
+  // says whether the config in force is the file's latest: a counter alone
+  // cannot tell a refused reload that was later fixed from one that was not.
+  const ConfigStatus cs = rt_.config_status();
+  if (cs.file.empty()) return;
+  MetricFamily config = family("wirescope_config_reloads_total",
+                               "config file reloads, by result (failed: the previous config stayed)",
+                               MetricType::Counter);
+  sample(config, double(cs.reloads_ok), {{"result", "ok"}});
+  sample(config, double(cs.reloads_failed), {{"result", "failed"}});
+  out.push_back(std::move(config));
+  out.push_back(one("wirescope_config_last_reload_success",
+                    "0 when the last config file reload was refused, else 1 (no reload yet: 1)", MetricType::Gauge,
+                    cs.last_error.empty() ? 1.0 : 0.0));
 }
 
 void RuntimeCollectable::exporters(std::vector<MetricFamily>& out) const {
@@ -352,6 +378,33 @@ void RuntimeCollectable::exporters(std::vector<MetricFamily>& out) const {
   }
   for (MetricFamily* f : {&records, &messages, &bytes, &errors, &dropped, &reconnects, &up})
     out.push_back(std::move(*f));
+  if (loop) alerts_by_rule(*loop, out);
+}
+
+// Alerts by severity (the rule's priority, as EVE's alert.severity) and by
+// rule. Severities 1-4 (Suricata's classtypes) always have a series; others
+// once seen. Rules are labelled "gid:sid" and their msg; the export loop
+// keeps the first ExportLoop::kMaxSignatures rules to alert and counts the
+// rest under sid="other", so a large rule set cannot flood the server.
+void RuntimeCollectable::alerts_by_rule(const ExportLoop& loop, std::vector<MetricFamily>& out) const {
+  MetricFamily sev = family("wirescope_alerts_by_severity_total",
+                            "alerts handed to the exporters, by the rule's severity (priority: 1 highest)",
+                            MetricType::Counter);
+  for (int s = 1; s < 256; ++s) {
+    const uint64_t v = loop.alerts_of_severity(uint8_t(s));
+    if (v || s <= 4) sample(sev, double(v), {{"severity", std::to_string(s)}});
+  }
+  MetricFamily sig = family("wirescope_alerts_by_signature_total",
+                            "alerts handed to the exporters, by rule (sid is gid:sid; rules past the first " +
+                                std::to_string(ExportLoop::kMaxSignatures) + " to alert are counted as sid other)",
+                            MetricType::Counter);
+  uint64_t other = 0;
+  for (const ExportLoop::SignatureCount& c : loop.signatures(&other))
+    sample(sig, double(c.alerts),
+           {{"sid", std::to_string(c.gid) + ":" + std::to_string(c.sid)}, {"signature", c.signature}});
+  sample(sig, double(other), {{"sid", "other"}, {"signature", "other"}});
+  out.push_back(std::move(sev));
+  out.push_back(std::move(sig));
 }
 
 std::vector<MetricFamily> RuntimeCollectable::Collect() const {

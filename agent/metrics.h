@@ -10,10 +10,13 @@
 // Names are pinned (dashboards and other programs' tests use them):
 // wirescope_packets_total, wirescope_bytes_total, wirescope_drops_total{reason},
 // wirescope_decode_errors_total{reason}, wirescope_capture_drops_total{source},
+// wirescope_source_{packets,bytes}_total{source},
 // wirescope_flows_active, wirescope_flows_created_total,
 // wirescope_flow_records_exported_total{exporter}, wirescope_alerts_total,
 // wirescope_rules_loaded, wirescope_rules_failed,
 // wirescope_rule_reloads_total{result}, wirescope_build_info{version},
+// wirescope_config_reloads_total{result} and
+// wirescope_config_last_reload_success (with -c),
 // wirescope_burst_processing_seconds (histogram),
 // wirescope_app_{packets,bytes,flows}_total{app} (nDPI master protocol, with
 // nDPI on); every other named counter

@@ -184,8 +184,10 @@ std::pair<std::string, std::map<std::string, std::string>> metric_of(const std::
 // Checks that hold for any run: names, help, types, labels, the histogram.
 void check_shape(const std::map<std::string, Family>& m) {
   // app: nDPI protocol names (a fixed list); part: nDPI memory parts.
-  const std::set<std::string> allowed_labels{"__name__", "reason", "source", "exporter", "result",
-                                             "version",  "le",     "app",    "part"};
+  // sid ("gid:sid"), signature and severity: rules of the rule set (the
+  // export loop bounds how many).
+  const std::set<std::string> allowed_labels{"__name__", "reason", "source", "exporter", "result",   "version",
+                                             "le",       "app",    "part",   "sid",      "signature", "severity"};
   const std::regex name_re("^wirescope_[a-z0-9_]+$");
   const std::regex ipv4(R"(\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b)");
   const std::regex ipv6(R"([0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)");
@@ -199,7 +201,7 @@ void check_shape(const std::map<std::string, Family>& m) {
     for (const Sample& s : f.samples) {
       for (const auto& [k, v] : s.labels) {
         EXPECT_TRUE(allowed_labels.count(k)) << name << " label " << k;
-        if (k == "le" || k == "__name__") continue;
+        if (k == "le" || k == "__name__" || k == "severity") continue;  // severity: a small number
         EXPECT_FALSE(std::regex_search(v, ipv4)) << name << "{" << k << "=" << v << "} looks like an address";
         EXPECT_FALSE(std::regex_search(v, ipv6)) << name << "{" << k << "=" << v << "} looks like an address";
         EXPECT_FALSE(std::regex_match(v, digits)) << name << "{" << k << "=" << v << "} looks like a port or id";
@@ -271,6 +273,46 @@ TEST(AgentMetrics, DemoRunMatchesTheSummary) {
   EXPECT_EQ(value(m, "wirescope_rule_reloads_total", {{"result", "ok"}}), 0);
   EXPECT_EQ(value(m, "wirescope_rule_reloads_total", {{"result", "failed"}}), 0);
   EXPECT_EQ(value(m, "wirescope_capture_drops_total", {{"source", kDemo + "/demo.pcap"}}), 0);
+  // Per source (one here): what it read, the same as the totals.
+  EXPECT_EQ(value(m, "wirescope_source_packets_total", {{"source", kDemo + "/demo.pcap"}}), double(s.packets));
+  EXPECT_EQ(value(m, "wirescope_source_bytes_total", {{"source", kDemo + "/demo.pcap"}}), double(s.bytes));
+  // Alerts by rule and severity: the same counts as the alert events of
+  // eve.json (each demo rule's classtype gives its severity).
+  std::map<std::string, double> eve_sids;
+  std::map<std::string, double> eve_severity;
+  {
+    std::ifstream eve(dir.path() + "/eve.json");
+    const std::regex sid_re(R"re("gid":(\d+),"signature_id":(\d+))re"), sev_re(R"re("severity":(\d+))re");
+    std::string line;
+    std::smatch mt;
+    while (std::getline(eve, line)) {
+      if (line.find("\"event_type\":\"alert\"") == std::string::npos) continue;
+      if (std::regex_search(line, mt, sid_re)) eve_sids[mt[1].str() + ":" + mt[2].str()] += 1;
+      if (std::regex_search(line, mt, sev_re)) eve_severity[mt[1].str()] += 1;
+    }
+  }
+  ASSERT_GE(eve_sids.size(), 2u) << "several demo rules alert on the demo capture";
+  // One series per rule that alerted, and the "other" one.
+  EXPECT_EQ(m.at("wirescope_alerts_by_signature_total").samples.size(), eve_sids.size() + 1);
+  for (const auto& [sid, n] : eve_sids) {
+    double found = -1;
+    for (const Sample& x : m.at("wirescope_alerts_by_signature_total").samples)
+      if (x.labels.at("sid") == sid) found = x.value;
+    EXPECT_EQ(found, n) << sid;
+  }
+  EXPECT_EQ(value(m, "wirescope_alerts_by_signature_total", {{"sid", "1:1000001"},
+                                                             {"signature", "DEMO TLS port connection attempt"}}),
+            eve_sids["1:1000001"]);
+  EXPECT_EQ(value(m, "wirescope_alerts_by_signature_total", {{"sid", "other"}, {"signature", "other"}}), 0);
+  double by_severity = 0;
+  for (const Sample& x : m.at("wirescope_alerts_by_severity_total").samples) {
+    by_severity += x.value;
+    EXPECT_EQ(x.value, eve_severity[x.labels.at("severity")]) << "severity " << x.labels.at("severity");
+  }
+  EXPECT_EQ(by_severity, double(s.alerts));
+  // Without -c there is no config file to reload: no config families.
+  EXPECT_EQ(m.count("wirescope_config_reloads_total"), 0u);
+  EXPECT_EQ(m.count("wirescope_config_last_reload_success"), 0u);
 
   // Every non-zero counter of the summary, under its metric name.
   ASSERT_FALSE(s.counters.empty());
@@ -339,6 +381,43 @@ TEST(AgentMetrics, RuleReloadsAreCountedByResult) {
   EXPECT_EQ(value(m, "wirescope_rule_reloads_total", {{"result", "ok"}}), 2);
   EXPECT_EQ(value(m, "wirescope_rules_loaded"), 5);
   EXPECT_EQ(value(m, "wirescope_rules_failed"), 1);
+}
+
+// Config file reloads (SIGHUP): counted by result, and whether the last
+// one worked, which the WirescopeConfigReloadFailed alert reads.
+TEST(AgentMetrics, ConfigReloadsAreCountedByResult) {
+  TempDir dir;
+  const AgentConfig cfg = demo_config(dir, copy_rules(dir));
+  Runtime rt(cfg);
+  ASSERT_EQ(rt.open(), "");
+  const std::atomic<bool> stop{false};
+  rt.run(stop);
+  bool broken = false;
+  rt.set_config_loader(dir.path() + "/ws.yaml", [&](AgentConfig* out) -> std::string {
+    if (broken) return "ws.yaml:3: flow.max_flows: not a number";
+    *out = cfg;
+    return "";
+  });
+  AgentMetrics metrics(rt);
+  auto m = parse(metrics.render());
+  check_shape(m);
+  EXPECT_EQ(value(m, "wirescope_config_reloads_total", {{"result", "ok"}}), 0);
+  EXPECT_EQ(value(m, "wirescope_config_reloads_total", {{"result", "failed"}}), 0);
+  EXPECT_EQ(value(m, "wirescope_config_last_reload_success"), 1) << "no reload yet: the config in force is good";
+
+  broken = true;
+  EXPECT_NE(rt.reload_config(), "");
+  m = parse(metrics.render());
+  EXPECT_EQ(value(m, "wirescope_config_reloads_total", {{"result", "failed"}}), 1);
+  EXPECT_EQ(value(m, "wirescope_config_last_reload_success"), 0);
+
+  broken = false;
+  EXPECT_EQ(rt.reload_config(), "");
+  m = parse(metrics.render());
+  EXPECT_EQ(value(m, "wirescope_config_reloads_total", {{"result", "ok"}}), 1);
+  EXPECT_EQ(value(m, "wirescope_config_reloads_total", {{"result", "failed"}}), 1);
+  EXPECT_EQ(value(m, "wirescope_config_last_reload_success"), 1);
+  EXPECT_EQ(m.at("wirescope_config_last_reload_success").type, "gauge");
 }
 
 // A capture of frames the decoder refuses, with a DLT_EN10MB header.

@@ -12,6 +12,7 @@
 #include "agent/config.h"
 #include "agent/metrics.h"
 #include "agent/runtime.h"
+#include "agent/sd_notify.h"
 #include "api/agent_routes.h"
 #include "api/server.h"
 #include "api/ws_stream.h"
@@ -323,6 +324,14 @@ int main(int argc, char** argv) {
   sigaction(SIGHUP, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // systemd (Type=notify): readiness, reloads and shutdown over
+  // $NOTIFY_SOCKET; a socket that refuses is told once and then ignored.
+  rt.set_notify([told = false](const std::string& state) mutable {
+    if (std::string e = ws::sd_notify(state); !e.empty() && !told) {
+      told = true;
+      std::fprintf(stderr, "wirescope: systemd notify: %s\n", e.c_str());
+    }
+  });
   rt.run(g_stop, &g_reload);
   api.stop();
   rtp = nullptr;

@@ -547,7 +547,7 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
         std::fprintf(stderr,
                      "wirescope: eve: reopening %s failed: %s (retried on every flush; lines meanwhile are "
                      "lost and counted)\n",
-                     eve_->path().c_str(), eve_->last_error().c_str());
+                     (cfg_.log_dir + "/" + cfg_.eve_filename).c_str(), eve_->last_error().c_str());
       for (auto& w : workers_)
         if (!w->finished()) return false;
       return true;
@@ -582,7 +582,7 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
     if (hup && config_loader_) {
       if (std::string e = reload_config(); !e.empty())
         std::fprintf(stderr, "wirescope: config reload failed, the running config and rules stay: %s\n", e.c_str());
-    } else if (hup) {
+    } else if (hup && rules_configured_.load()) {
       const RuleLoadReport rep = reload_rules();
       if (!rep.fatal.empty()) {
         std::fprintf(stderr, "wirescope: rule reload failed, the running rules stay: %s\n", rep.fatal.c_str());
@@ -591,7 +591,9 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
                      rep.failed, static_cast<unsigned long long>(rules_generation()));
       }
     }
-    // A refused reload keeps the agent serving on its previous state.
+    // Without rules or a config file SIGHUP only reopens eve.json (logrotate),
+    // which is no failed reload. A refused reload keeps the agent serving on
+    // its previous state.
     if (hup) notify("READY=1\nSTATUS=capturing");
     if (rule_slot_) {
       std::lock_guard<std::mutex> lock(snapshots_mu_);

@@ -31,6 +31,8 @@
 
 namespace ws {
 
+class EveExporter;
+
 struct RunSummary {
   uint64_t packets = 0;  // frames read from the sources
   uint64_t bytes = 0;
@@ -83,8 +85,14 @@ class Runtime {
   std::string open();
   // Runs until the input ends or stop becomes true; returns when every flow
   // has been flushed and every exporter has finished. Each time reload is
-  // found true it is reset and the rules are reloaded (SIGHUP).
+  // found true it is reset, the rules (or the config) are reloaded and
+  // eve.json is reopened on the export thread before its next write
+  // (SIGHUP; logrotate moves the file, then signals).
   void run(const std::atomic<bool>& stop, std::atomic<bool>* reload = nullptr);
+  // Told the service state as sd_notify(3) assignments (agent/sd_notify.h):
+  // READY=1 once the sources run, RELOADING=1 ... READY=1 around each
+  // SIGHUP reload, STOPPING=1 when the run begins to end. Before run().
+  void set_notify(std::function<void(const std::string&)> notify) { notify_ = std::move(notify); }
 
   // Parses and compiles the configured rules off the data path and, when
   // that succeeds, swaps them in; workers switch at their next burst. On
@@ -235,6 +243,9 @@ class Runtime {
   FlowLabels flow_labels_;
   class Gns3AlertCount;
   Gns3AlertCount* gns3_alerts_ = nullptr;  // owned by exporters_
+  EveExporter* eve_ = nullptr;             // owned by exporters_; null without -l
+  std::atomic<bool> reopen_eve_{false};    // run()'s thread asks, the export thread reopens
+  std::function<void(const std::string&)> notify_;
 };
 
 // What the config says about rules, as loader options.

@@ -89,6 +89,65 @@ void load_timeouts(const Walker& w, const YAML::Node& n, const std::string& wher
          {"closed", [&](auto& v, auto& k) { t.closed_s = uint32_t(w.uint(v, k, kDay)); }}});
 }
 
+
+// api.tokens (or a tokens file's top level): a list of {name, role,
+// token_sha256}, appended to out; a name already in out is an error.
+void load_tokens(const Walker& w, const YAML::Node& v, const std::string& k, std::vector<ApiToken>& out) {
+  if (v.IsNull()) return;
+  if (!v.IsSequence()) w.fail(v, k + ": expected a list of {name, role, token_sha256}");
+  for (const auto& t : v) {
+    ApiToken tok;
+    bool has_hash = false;
+    w.map(t, k,
+          {{"name", [&](auto& x, auto& xk) { tok.name = w.scalar(x, xk); }},
+           {"role", [&](auto& x, auto& xk) {
+              const std::string r = w.scalar(x, xk);
+              if (r == "admin") tok.role = Role::kAdmin;
+              else if (r == "viewer") tok.role = Role::kViewer;
+              else w.fail(x, xk + ": expected admin or viewer, got '" + r + "'");
+            }},
+           {"token_sha256", [&](auto& x, auto& xk) {
+              tok.token_sha256 = w.scalar(x, xk);
+              if (std::string e = check_sha256_hex(tok.token_sha256); !e.empty()) w.fail(x, xk + ": " + e);
+              has_hash = true;
+            }}});
+    if (tok.name.empty()) w.fail(t, k + ": a token needs a name");
+    if (!has_hash) w.fail(t, k + ": token '" + tok.name + "' needs token_sha256 (sha256sum of the token)");
+    for (const ApiToken& o : out)
+      if (o.name == tok.name) w.fail(t, k + ": token name '" + tok.name + "' is used twice");
+    out.push_back(std::move(tok));
+  }
+}
+
+
+// api.tokens_file: a YAML list of tokens kept apart from the config (a
+// Kubernetes Secret, a file only root and the agent may read). A relative
+// path is taken from the config file's directory.
+std::string load_tokens_file(const std::string& config_path, const std::string& name, const YAML::Node& where,
+                             std::vector<ApiToken>& out) {
+  std::string file = name;
+  if (file.front() != '/') {
+    const size_t slash = config_path.rfind('/');
+    if (slash != std::string::npos) file = config_path.substr(0, slash + 1) + file;
+  }
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file);
+  } catch (const YAML::BadFile&) {
+    return config_path + ":" + std::to_string(where.Mark().line + 1) + ": api.tokens_file: cannot open '" + file + "'";
+  } catch (const YAML::Exception& e) {
+    return file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg;
+  }
+  try {
+    load_tokens(Walker(file), root, "tokens", out);
+  } catch (const ConfigError& e) {
+    return e.msg;
+  } catch (const YAML::Exception& e) {
+    return file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg;
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string load_config_file(const std::string& path, AgentConfig& c) {
@@ -101,6 +160,10 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
     return path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg;
   }
   const Walker w(path);
+  // api.tokens_file: read after the walk, so its tokens join api.tokens
+  // wherever the two keys stand in the file.
+  std::string tokens_file;
+  YAML::Node tokens_file_node;
   try {
     w.map(root, "",
       {{"input", [&](auto& n, auto& where) {
@@ -201,30 +264,11 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
               }},
              {"tokens", [&](auto& v, auto& k) {
                 c.api.tokens.clear();
-                if (v.IsNull()) return;
-                if (!v.IsSequence()) w.fail(v, k + ": expected a list of {name, role, token_sha256}");
-                for (const auto& t : v) {
-                  ApiToken tok;
-                  bool has_hash = false;
-                  w.map(t, k,
-                    {{"name", [&](auto& x, auto& xk) { tok.name = w.scalar(x, xk); }},
-                     {"role", [&](auto& x, auto& xk) {
-                        const std::string r = w.scalar(x, xk);
-                        if (r == "admin") tok.role = Role::kAdmin;
-                        else if (r == "viewer") tok.role = Role::kViewer;
-                        else w.fail(x, xk + ": expected admin or viewer, got '" + r + "'");
-                      }},
-                     {"token_sha256", [&](auto& x, auto& xk) {
-                        tok.token_sha256 = w.scalar(x, xk);
-                        if (std::string e = check_sha256_hex(tok.token_sha256); !e.empty()) w.fail(x, xk + ": " + e);
-                        has_hash = true;
-                      }}});
-                  if (tok.name.empty()) w.fail(t, k + ": a token needs a name");
-                  if (!has_hash) w.fail(t, k + ": token '" + tok.name + "' needs token_sha256 (sha256sum of the token)");
-                  for (const ApiToken& o : c.api.tokens)
-                    if (o.name == tok.name) w.fail(t, k + ": token name '" + tok.name + "' is used twice");
-                  c.api.tokens.push_back(std::move(tok));
-                }
+                load_tokens(w, v, k, c.api.tokens);
+              }},
+             {"tokens_file", [&](auto& v, auto& k) {
+                tokens_file = w.scalar(v, k);
+                tokens_file_node = v;
               }},
              {"metrics_auth", [&](auto& v, auto& k) { c.api.metrics_auth = w.boolean(v, k); }},
              {"max_body_bytes", [&](auto& v, auto& k) {
@@ -316,6 +360,7 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
   } catch (const YAML::Exception& e) {
     return path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg;
   }
+  if (!tokens_file.empty()) return load_tokens_file(path, tokens_file, tokens_file_node, c.api.tokens);
   return "";
 }
 

@@ -11,12 +11,17 @@
 // the page says it is reconnecting, with the attempt count and the
 // backoff, and once the agent is back on the same port the figures move
 // again by themselves. With api.anonymous_view the page shows data without
-// a token. A screenshot goes to OUTDIR/dashboard.png.
+// a token. GNS3 projects: an agent capturing the links of the GNS3 server
+// emulator (tests/gns3/gns3_emulator.py, needs python3-aiohttp) lists both
+// projects and shows traffic on the one that gets frames. QoS: the page
+// draws per-colour rates from qos frames put into its stream (an agent has
+// traffic control only inline, between network interfaces). A screenshot
+// goes to OUTDIR/dashboard.png.
 //
-// usage: node dashboard.mjs WIRESCOPE DEMO_PCAP DEMO_RULES OUTDIR
+// usage: node dashboard.mjs WIRESCOPE DEMO_PCAP DEMO_RULES OUTDIR [GNS3_EMULATOR]
 // Exit status: 0 pass, 1 fail, 77 skip (no chromium or playwright-core).
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
@@ -36,7 +41,7 @@ function check(cond, what, detail = "") {
   return !!cond;
 }
 
-const [wirescope, pcap, rules, outdir] = process.argv.slice(2).map((a) => a && path.resolve(a));
+const [wirescope, pcap, rules, outdir, emulator] = process.argv.slice(2).map((a) => a && path.resolve(a));
 if (!outdir) {
   console.error("usage: node dashboard.mjs WIRESCOPE DEMO_PCAP DEMO_RULES OUTDIR");
   process.exit(2);
@@ -89,15 +94,12 @@ function writeConfig(name, extra) {
 // The agent on the looping demo replay; resolves once it logs its API
 // address.
 class Agent {
-  constructor(cfg, listen, tag) {
+  constructor(cfg, listen, tag, input = ["-r", pcap, "--loop", "--replay-speed", "20", "-S", rules]) {
     this.log = "";
     this.tag = tag;
     const logdir = fs.mkdtempSync(path.join(tmp, "log-"));
-    this.p = spawn(
-      wirescope,
-      ["-c", cfg, "-r", pcap, "--loop", "--replay-speed", "20", "-S", rules, "--api", listen, "--workers", "1", "-l", logdir],
-      { stdio: ["ignore", "ignore", "pipe"] },
-    );
+    this.p = spawn(wirescope, ["-c", cfg, ...input, "--api", listen, "--workers", "1", "-l", logdir],
+                   { stdio: ["ignore", "ignore", "pipe"] });
     this.p.stderr.on("data", (d) => (this.log += d.toString()));
     this.exited = new Promise((r) => this.p.on("exit", (code, sig) => r({ code, sig })));
   }
@@ -267,8 +269,95 @@ try {
   check(anonPps && sockets2.length > 0 && sockets2.every((u) => !u.includes("token=")),
         "anonymous view: live figures over a stream opened without a token", JSON.stringify(sockets2));
 
-  // The first agent's page, signed in, is unaffected by another tab.
   await page2.close();
+
+  // --- QoS: per-colour rates from qos frames ---------------------------------------------
+  // The demo agent has no traffic control, so its qos frames say so; the
+  // page's stream is routed through playwright, which keeps every other
+  // frame and puts two qos samples (Stream::qos_data's shape) in their place.
+  const qosSample = (green, yellow, red, drops) => ({
+    topic: "qos",
+    data: {
+      enabled: true, generation: 3, interval_s: 1,
+      policies: [{ name: "edge", classes: [
+        { name: "voice", policed: true, shaped: false, dscp_rewrites: 0, queued: { frames: 0, bytes: 0 },
+          colors: { green: { packets: 10, bytes: 1000, packets_per_s: green / 1000, bits_per_s: green },
+                    yellow: { packets: 2, bytes: 200, packets_per_s: yellow / 1000, bits_per_s: yellow },
+                    red: { packets: 1, bytes: 100, packets_per_s: red / 1000, bits_per_s: red } },
+          drops: { police: 1, queue: 0, total: 1, per_s: drops } },
+        { name: "bulk", policed: false, shaped: true, dscp_rewrites: 0, queued: { frames: 3, bytes: 4500 },
+          colors: { green: { packets: 5, bytes: 500, packets_per_s: null, bits_per_s: null },
+                    yellow: { packets: 0, bytes: 0, packets_per_s: null, bits_per_s: null },
+                    red: { packets: 0, bytes: 0, packets_per_s: null, bits_per_s: null } },
+          drops: { police: 0, queue: 0, total: 0, per_s: null } }] }],
+    },
+  });
+  const page4 = await context.newPage();
+  await page4.routeWebSocket(/\/api\/v1\/stream/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => server.send(m));
+    server.onMessage((m) => {
+      if (!String(m).startsWith('{"topic":"qos"')) ws.send(m);
+    });
+    setTimeout(() => ws.send(JSON.stringify(qosSample(1.6e6, 250e3, 40e3, 12))), 300);
+  });
+  await page4.goto(`http://127.0.0.1:${anon.port}/`);
+  const qosText = await waitFor(async () => {
+    const t = await page4.textContent("#qos");
+    return /policy edge/.test(t) ? t : "";
+  }, 10000, 200);
+  check(/voice/.test(qosText) && /bulk \(shaped\)/.test(qosText) && /1\.60 M \(1\.60 k pkt\/s\)/.test(qosText) &&
+          /250 k/.test(qosText) && /40\.0 k/.test(qosText) && (await page4.isHidden('.empty[data-for="qos"]')),
+        "QoS: each class of each policy with green, yellow and red rates", qosText);
+  await page4.close();
+
+  // --- GNS3 projects from a real agent on the GNS3 server emulator ----------------------
+  const aiohttp = spawnSync("/usr/bin/python3", ["-c", "import aiohttp"]).status === 0;
+  if (!emulator || !aiohttp) {
+    console.log("  skip GNS3 projects: " + (emulator ? "python3-aiohttp is not installed" : "no emulator given"));
+  } else {
+    const emu = spawn("/usr/bin/python3", [emulator, "--port", "0", "--control-port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    let emuOut = "";
+    emu.stdout.on("data", (d) => (emuOut += d.toString()));
+    emu.stderr.on("data", (d) => (emuOut += d.toString()));
+    try {
+      const ports = await waitFor(async () => /PORTS (\d+) (\d+)/.exec(emuOut), 20000, 50);
+      if (!check(ports, "the GNS3 emulator starts", emuOut)) throw new Error("no emulator");
+      const ctl = `http://127.0.0.1:${ports[2]}`;
+      const emuState = await (await fetch(ctl + "/_emu/state")).json();
+      const ent = emuState.projects.find((p) => p.name === "Enterprise Lab");
+      const gcfg = writeConfig("gns3.yaml", "  anonymous_view: true\n" +
+        "gns3:\n  servers:\n" +
+        `    - {name: lab1, url: "http://127.0.0.1:${ports[1]}", api: v2, user: admin, password: secret}\n` +
+        "  capture:\n" +
+        '    - {server: lab1, project: "Enterprise Lab", links: all}\n' +
+        '    - {server: lab1, project: "Branch Lab", links: all}\n');
+      const g = await new Agent(gcfg, "127.0.0.1:0", "gns3", []).ready();
+      agents.push(g);
+      const page3 = await context.newPage();
+      await page3.goto(`http://127.0.0.1:${g.port}/`);
+      const gns3Rows = () => page3.$$eval("#gns3 tbody tr", (l) => l.map((r) => [...r.children].map((c) => c.textContent)));
+      const listed = await waitFor(async () => (await gns3Rows()).length === 2, 20000, 200);
+      check(listed && (await gns3Rows()).map((r) => r[1]).sort().join() === "Branch Lab,Enterprise Lab" &&
+              (await page3.isHidden('.empty[data-for="gns3"]')),
+            "GNS3: both captured projects are listed", JSON.stringify(await gns3Rows()));
+      await fetch(ctl + "/_emu/inject", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ project_id: ent.project_id, link_id: ent.links[0].link_id,
+                               generate: { count: 300, size: 200, src: "10.1.0.1", dst: "10.1.0.2", sport: 40000, dport: 9000 } }),
+      });
+      const traffic = await waitFor(async () => {
+        const rows = await gns3Rows();
+        const e = rows.find((r) => r[1] === "Enterprise Lab"), b = rows.find((r) => r[1] === "Branch Lab");
+        return e && b && e[2] === "traffic" && b[2] !== "traffic" ? rows : null;
+      }, 15000, 100);
+      check(traffic, "GNS3: the project that gets frames shows traffic, the other does not", JSON.stringify(await gns3Rows()));
+      await page3.close();
+    } finally {
+      emu.kill("SIGTERM");
+    }
+  }
   code = failures.length ? 1 : 0;
 } catch (e) {
   console.log("  FAIL " + (e && e.stack ? e.stack : e));

@@ -63,8 +63,8 @@ constexpr const char* kPagePolicy =
 
 }  // namespace
 
-std::string choose_dashboard_dir(const std::string& exe, const std::string& build_root, const std::string& source_dir,
-                                 const std::string& installed_dir) {
+std::string choose_dashboard_dir(const std::string& exe, const std::string& build_root,
+                                 const std::string& source_dir, const std::string& installed_dir) {
   if (exe.empty() || build_root.empty() || source_dir.empty()) return installed_dir;
   const std::string prefix = build_root.back() == '/' ? build_root : build_root + "/";
   return exe.rfind(prefix, 0) == 0 ? source_dir : installed_dir;
@@ -81,7 +81,8 @@ std::string DashboardAssets::open(const std::string& dir, bool required) {
   const std::string root = real_path(dir);
   struct stat st;
   if (root.empty() || stat((root + "/index.html").c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    if (required) return "'" + dir + "' has no index.html (the dashboard's assets; api/web in the source tree)";
+    if (required)
+      return "'" + dir + "' has no index.html (the dashboard's assets; api/web in the source tree)";
     return "";
   }
   root_ = root;
@@ -111,10 +112,14 @@ std::string DashboardAssets::content_type(std::string_view name) {
     const char* type;
   };
   static constexpr Type kTypes[] = {
-      {".html", "text/html; charset=utf-8"},  {".js", "text/javascript; charset=utf-8"},
-      {".css", "text/css; charset=utf-8"},    {".svg", "image/svg+xml"},
-      {".png", "image/png"},                  {".ico", "image/x-icon"},
-      {".json", "application/json"},          {".txt", "text/plain; charset=utf-8"},
+      {".html", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".ico", "image/x-icon"},
+      {".json", "application/json"},
+      {".txt", "text/plain; charset=utf-8"},
       {".woff2", "font/woff2"},
   };
   for (const Type& t : kTypes)
@@ -184,13 +189,15 @@ HttpResponse DashboardAssets::get(std::string_view path, std::string_view if_non
   return r;
 }
 
-std::string add_dashboard_route(Router& router, bool enabled, bool anonymous_view, const DashboardAssets* assets) {
+std::string add_dashboard_route(Router& router, bool enabled, bool anonymous_view,
+                                const DashboardAssets* assets) {
   Route r;
   r.method = "GET";
   r.path = "/api/v1/dashboard";
   r.access = Access::kOpen;
   r.summary =
-      "What the web dashboard (GET /, api.dashboard) needs before it signs in: whether data may be read without "
+      "What the web dashboard (GET /, api.dashboard) needs before it signs in: whether data may be read "
+      "without "
       "a token (api.anonymous_view: as viewer, GET routes and the stream only), whether its assets are "
       "installed, and the agent's version";
   r.response_schema = "Dashboard";
@@ -206,16 +213,17 @@ std::string add_dashboard_route(Router& router, bool enabled, bool anonymous_vie
 
 void add_dashboard_schemas(nlohmann::json& s) {
   const nlohmann::json str = {{"type", "string"}};
-  s["Dashboard"] = {{"type", "object"},
-                    {"properties",
-                     {{"dashboard", {{"type", "boolean"}, {"description", "the page is served at / (api.dashboard)"}}},
-                      {"assets", {{"type", "boolean"}, {"description", "the asset directory holds index.html"}}},
-                      {"anonymous_view",
-                       {{"type", "boolean"},
-                        {"description", "requests without a token act as viewer on GET routes and the stream"}}},
-                      {"version", str},
-                      {"stream", {{"type", "string"}, {"description", "the WebSocket path"}}}}},
-                    {"required", {"dashboard", "assets", "anonymous_view", "version", "stream"}}};
+  s["Dashboard"] = {
+      {"type", "object"},
+      {"properties",
+       {{"dashboard", {{"type", "boolean"}, {"description", "the page is served at / (api.dashboard)"}}},
+        {"assets", {{"type", "boolean"}, {"description", "the asset directory holds index.html"}}},
+        {"anonymous_view",
+         {{"type", "boolean"},
+          {"description", "requests without a token act as viewer on GET routes and the stream"}}},
+        {"version", str},
+        {"stream", {{"type", "string"}, {"description", "the WebSocket path"}}}}},
+      {"required", {"dashboard", "assets", "anonymous_view", "version", "stream"}}};
 }
 
 }  // namespace ws

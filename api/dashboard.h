@@ -34,8 +34,8 @@ namespace ws {
 // The asset directory to use when api.dashboard_dir is not set: source_dir
 // when exe (the running binary's real path) is inside build_root, else
 // installed_dir. Empty build_root or exe: installed_dir.
-std::string choose_dashboard_dir(const std::string& exe, const std::string& build_root, const std::string& source_dir,
-                                 const std::string& installed_dir);
+std::string choose_dashboard_dir(const std::string& exe, const std::string& build_root,
+                                 const std::string& source_dir, const std::string& installed_dir);
 // choose_dashboard_dir() for this binary, with the directories Meson
 // compiled in.
 std::string default_dashboard_dir();
@@ -82,7 +82,8 @@ class DashboardAssets {
 // GET /api/v1/dashboard (open): what the page needs before it signs in —
 // whether it may read data without a token, whether the assets are there,
 // and the agent's version. assets must outlive the router.
-std::string add_dashboard_route(Router& router, bool enabled, bool anonymous_view, const DashboardAssets* assets);
+std::string add_dashboard_route(Router& router, bool enabled, bool anonymous_view,
+                                const DashboardAssets* assets);
 // components.schemas: "Dashboard".
 void add_dashboard_schemas(nlohmann::json& schemas);
 

@@ -43,9 +43,9 @@ struct AssetDir {
     std::ofstream(web / "app.css") << "body{}\n";
     std::ofstream(web / "notes.md") << "not an asset type\n";
     std::ofstream(base / "secret.txt") << "outside\n";
-    fs::create_directory(web / "sub.js");  // a directory with an asset's name
+    fs::create_directory(web / "sub.js");                       // a directory with an asset's name
     fs::create_symlink(base / "secret.txt", web / "leak.txt");  // points out of the directory
-    fs::create_symlink(web / "app.css", web / "alias.css");    // points inside: fine
+    fs::create_symlink(web / "app.css", web / "alias.css");     // points inside: fine
   }
   ~AssetDir() {
     std::error_code ec;
@@ -59,7 +59,8 @@ struct Server {
   explicit Server(ApiOptions o) {
     if (o.listen.empty()) o.listen = "127.0.0.1:0";
     if (o.tokens.empty())
-      o.tokens = {{"ops", Role::kAdmin, sha256_hex("admin-token")}, {"grafana", Role::kViewer, sha256_hex("viewer-token")}};
+      o.tokens = {{"ops", Role::kAdmin, sha256_hex("admin-token")},
+                  {"grafana", Role::kViewer, sha256_hex("viewer-token")}};
     hooks.status = [] {
       AgentStatus s;
       s.version = "9.9.9";
@@ -99,15 +100,17 @@ std::string header(const HttpResponse& r, const std::string& name) {
   return "";
 }
 
-int code_of(const HttpResponse& r) { return nlohmann::json::parse(r.body)["error"]["code"].get<int>(); }
+int code_of(const HttpResponse& r) {
+  return nlohmann::json::parse(r.body)["error"]["code"].get<int>();
+}
 
 TEST(Dashboard, AssetNamesArePlainFileNames) {
   EXPECT_EQ(DashboardAssets::asset_name("/"), "index.html");
   EXPECT_EQ(DashboardAssets::asset_name("/app.js"), "app.js");
   EXPECT_EQ(DashboardAssets::asset_name("/my-file_2.css"), "my-file_2.css");
   for (const char* bad : {"/..", "/../etc/passwd", "/a/../app.js", "/.hidden", "/./app.js", "//etc/passwd",
-                          "/etc/passwd", "/%2e%2e/secret.txt", "/%2e%2e%2fsecret.txt", "/app..js", "/sub/app.js",
-                          "/app.js%00.html", "app.js", "/a b.js", "/app.js/"}) {
+                          "/etc/passwd", "/%2e%2e/secret.txt", "/%2e%2e%2fsecret.txt", "/app..js",
+                          "/sub/app.js", "/app.js%00.html", "app.js", "/a b.js", "/app.js/"}) {
     SCOPED_TRACE(bad);
     EXPECT_EQ(DashboardAssets::asset_name(bad), "");
   }
@@ -171,8 +174,9 @@ TEST(Dashboard, RefusesEverythingButItsFiles) {
   uint64_t refused = 0;
   // The path civetweb hands over is decoded once; these are what a
   // traversal can look like after that.
-  for (const char* p : {"/../secret.txt", "/..", "/%2e%2e/secret.txt", "/..%2fsecret.txt", "/etc/passwd",
-                        "//etc/passwd", "/.hidden", "/web/index.html", "/leak.txt", "/notes.md", "/a/../app.js"}) {
+  for (const char* p :
+       {"/../secret.txt", "/..", "/%2e%2e/secret.txt", "/..%2fsecret.txt", "/etc/passwd", "//etc/passwd",
+        "/.hidden", "/web/index.html", "/leak.txt", "/notes.md", "/a/../app.js"}) {
     SCOPED_TRACE(p);
     const HttpResponse r = s.call("GET", p);
     EXPECT_EQ(r.status, 404);
@@ -223,12 +227,15 @@ TEST(Dashboard, WhereTheAssetsAre) {
 
   // The default: the source tree's copy for a binary inside the build
   // directory, the installed one for any other.
-  EXPECT_EQ(choose_dashboard_dir("/src/build/agent/wirescope", "/src/build", "/src/api/web", "/usr/share/wirescope/web"),
+  EXPECT_EQ(choose_dashboard_dir("/src/build/agent/wirescope", "/src/build", "/src/api/web",
+                                 "/usr/share/wirescope/web"),
             "/src/api/web");
-  EXPECT_EQ(choose_dashboard_dir("/usr/bin/wirescope", "/src/build", "/src/api/web", "/usr/share/wirescope/web"),
-            "/usr/share/wirescope/web");
-  EXPECT_EQ(choose_dashboard_dir("/src/build2/wirescope", "/src/build", "/src/api/web", "/usr/share/wirescope/web"),
-            "/usr/share/wirescope/web")
+  EXPECT_EQ(
+      choose_dashboard_dir("/usr/bin/wirescope", "/src/build", "/src/api/web", "/usr/share/wirescope/web"),
+      "/usr/share/wirescope/web");
+  EXPECT_EQ(
+      choose_dashboard_dir("/src/build2/wirescope", "/src/build", "/src/api/web", "/usr/share/wirescope/web"),
+      "/usr/share/wirescope/web")
       << "a sibling directory whose name starts the same is not inside";
   EXPECT_EQ(choose_dashboard_dir("", "/src/build", "/src/api/web", "/i"), "/i");
   EXPECT_EQ(choose_dashboard_dir("/src/build/x", "", "/src/api/web", "/i"), "/i");
@@ -357,7 +364,8 @@ std::string raw_request(uint16_t port, const std::string& request) {
 }
 
 std::string get(uint16_t port, const std::string& target, const std::string& extra = "") {
-  return raw_request(port, "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + extra + "\r\n");
+  return raw_request(port,
+                     "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + extra + "\r\n");
 }
 
 TEST(Dashboard, OverASocket) {
@@ -386,8 +394,8 @@ TEST(Dashboard, OverASocket) {
   // API answers keep no-store.
   r = get(port, "/api/v1/dashboard");
   EXPECT_NE(r.find("Cache-Control: no-store"), std::string::npos) << r;
-  for (const char* p : {"/../secret.txt", "/%2e%2e/secret.txt", "/%2E%2E%2Fsecret.txt", "/web/../../secret.txt",
-                        "/leak.txt", "/%252e%252e/secret.txt", "/.%2e/secret.txt"}) {
+  for (const char* p : {"/../secret.txt", "/%2e%2e/secret.txt", "/%2E%2E%2Fsecret.txt",
+                        "/web/../../secret.txt", "/leak.txt", "/%252e%252e/secret.txt", "/.%2e/secret.txt"}) {
     const uint64_t refused = s.server->dashboard().refused();
     r = get(port, p);
     EXPECT_EQ(r.find("outside"), std::string::npos) << p << "\n" << r;

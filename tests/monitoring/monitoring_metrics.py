@@ -200,7 +200,7 @@ def body(c, cleanup):
     ws, emu_py, root = (os.path.abspath(a) for a in sys.argv[1:])
     try:
         import aiohttp  # noqa: F401  (the emulator's)
-        import yaml  # noqa: F401
+        import yaml  # noqa: F401  (the asset files and the Prometheus config)
     except ImportError as e:
         ac.skip(f"{e.name} is not installed")
     rules_path = os.environ.get("WS_MON_RULES") or os.path.join(root, "deploy", "prometheus", "wirescope.rules.yml")

@@ -312,7 +312,8 @@ TEST(Dashboard, AnonymousViewIsViewerOnGetRoutesOnly) {
   EXPECT_GE(viewer_routes, 5u);
   EXPECT_EQ(anon.server->anonymous(), viewer_routes);
   EXPECT_EQ(plain.server->anonymous(), 0u);
-  // The stream's upgrade goes through the same admission as a GET.
+  // The stream's upgrade is admitted the same way (a GET); the browser
+  // test (tests/web) opens one without a token.
   EXPECT_EQ(anon.call("GET", "/api/v1/status").status, 200);
   EXPECT_EQ(anon.call("POST", "/api/v1/rules/reload").status, 401);
 }

@@ -142,8 +142,10 @@
     $("token").focus();
   }
 
-  // Checks a token against a viewer route, then goes live with it.
-  function signIn(token) {
+  // Checks a token against a viewer route, then goes live with it. saved:
+  // the token came from sessionStorage (a reload), so an agent that does not
+  // answer yet is waited for rather than the token forgotten.
+  function signIn(token, saved) {
     $("signin-error").textContent = "";
     $("signin-button").disabled = true;
     state.token = token;
@@ -165,6 +167,10 @@
     }, function () {
       $("signin-button").disabled = false;
       state.token = null;
+      if (saved) {
+        bootRetry();
+        return;
+      }
       signInView("The agent did not answer. Is it running?");
     });
   }
@@ -485,15 +491,16 @@
       state.info = res.status === 200 && res.body ? res.body : { anonymous_view: false };
       if (state.info.version) $("version").textContent = "v" + state.info.version;
       var saved = sessionStorage.getItem(TOKEN_KEY);
-      if (saved) signIn(saved);
+      if (saved) signIn(saved, true);
       else if (state.info.anonymous_view) start(null);
       else signInView("");
-    }, function () {
-      bootAttempt++;
-      var delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, bootAttempt - 1));
-      banner("The agent does not answer; trying again (attempt " + bootAttempt + ", in " + (delay / 1000).toFixed(1) + " s).");
-      setTimeout(boot, delay);
-    });
+    }, bootRetry);
+  }
+  function bootRetry() {
+    bootAttempt++;
+    var delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, bootAttempt - 1));
+    banner("The agent does not answer; trying again (attempt " + bootAttempt + ", in " + (delay / 1000).toFixed(1) + " s).");
+    setTimeout(boot, delay);
   }
   boot();
 })();

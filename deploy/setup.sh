@@ -15,6 +15,7 @@ TEST_PKGS=(
   libfuzzer-14-dev libclang-rt-14-dev
   nfdump tshark softflowd tcpreplay iproute2 python3-yaml python3-websocket prometheus libndpi-bin wrk
   iperf3 tcpdump python3-aiohttp
+  logrotate dpkg-dev systemd
 )
 
 want=("${BUILD_PKGS[@]}")

@@ -45,7 +45,8 @@ run_suites() {  # dir, suites...
 }
 
 echo "== release build: fast + integration"
-if setup build -Dtests=true && ninja -C build -j "$jobs"; then
+# --prefix=/usr: Debian's layout, which the package test (tests/install) needs.
+if setup build -Dtests=true --prefix=/usr && ninja -C build -j "$jobs"; then
   run_suites build fast integration
 else
   echo "release build failed" >&2; status=1; failed=$((failed + 1))

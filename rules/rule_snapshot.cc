@@ -216,37 +216,8 @@ std::unique_ptr<RuleSnapshot> load_rule_snapshot(const RuleLoadOptions& opts, co
   return s;
 }
 
-RuleSlot::RuleSlot(size_t workers) : acks_(new Ack[std::max<size_t>(workers, 1)]), workers_(workers) {
-  publish(empty_rule_snapshot(workers));
-}
+RuleSlot::RuleSlot(size_t workers) : SnapshotSlot<RuleSnapshot>(workers) { publish(empty_rule_snapshot(workers)); }
 
 RuleSlot::~RuleSlot() = default;
-
-uint64_t RuleSlot::generation() const { return current()->generation; }
-
-void RuleSlot::publish(std::unique_ptr<RuleSnapshot> s) {
-  std::lock_guard<std::mutex> lock(mu_);
-  s->generation = next_gen_++;
-  const RuleSnapshot* raw = s.get();
-  if (owned_) retired_.push_back(std::move(owned_));
-  owned_ = std::move(s);
-  current_.store(raw, std::memory_order_release);
-  collect_locked();
-}
-
-size_t RuleSlot::collect() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return collect_locked();
-}
-
-size_t RuleSlot::collect_locked() {
-  for (auto it = retired_.begin(); it != retired_.end();) {
-    bool used = (*it)->alerts_in_flight.load(std::memory_order_acquire) != 0;
-    for (size_t w = 0; w < workers_ && !used; ++w)
-      if (acks_[w].gen.load(std::memory_order_acquire) <= (*it)->generation) used = true;
-    it = used ? it + 1 : retired_.erase(it);
-  }
-  return retired_.size();
-}
 
 }  // namespace ws

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/snapshot_slot.h"
 #include "rules/classification.h"
 #include "rules/matcher.h"
 #include "rules/rule_parser.h"
@@ -72,6 +73,7 @@ struct RuleSnapshot {
   RuleLoadReport report;
   // Alerts pushed by workers and not yet exported (see alert_record.h).
   mutable std::atomic<uint64_t> alerts_in_flight{0};
+  bool held() const { return alerts_in_flight.load(std::memory_order_acquire) != 0; }
 };
 
 // Suricata's evaluation order: by action (pass, drop, reject, alert), then
@@ -91,57 +93,22 @@ std::unique_ptr<RuleSnapshot> load_rule_snapshot(const RuleLoadOptions& opts, co
 // A snapshot that matches nothing (agent without -S).
 std::unique_ptr<RuleSnapshot> empty_rule_snapshot(size_t workers);
 
-class RuleSlot {
+// The rule snapshot the workers use (dataplane/snapshot_slot.h), plus the
+// alert rate state that outlives any one snapshot. A retired snapshot also
+// stays while alerts that point into it are on their way to the exporters.
+class RuleSlot : public SnapshotSlot<RuleSnapshot> {
  public:
+  // Starts with a snapshot that matches nothing.
   explicit RuleSlot(size_t workers);
   ~RuleSlot();
-  RuleSlot(const RuleSlot&) = delete;
-  RuleSlot& operator=(const RuleSlot&) = delete;
 
-  // Control side (any thread; serialised internally). Makes s the current
-  // snapshot and frees whatever older ones are no longer used.
-  void publish(std::unique_ptr<RuleSnapshot> s);
-  // Frees retired snapshots that no worker and no pending alert uses;
-  // returns how many are still held.
-  size_t collect();
-  // The running snapshot, for reports (valid until the next publish).
-  const RuleSnapshot* current() const { return current_.load(std::memory_order_acquire); }
-  uint64_t generation() const;
+  uint64_t generation() const { return current()->generation; }
   // Alert rate state, shared by every worker and kept across reloads (a
   // reload does not reset a running limit).
   ThresholdTable& thresholds() { return thresholds_; }
 
-  // Worker side: the snapshot to use for the next burst. Cheap when
-  // nothing changed.
-  const RuleSnapshot* acquire(size_t worker, const RuleSnapshot* in_use) {
-    const RuleSnapshot* s = current_.load(std::memory_order_acquire);
-    if (s != in_use) ack(worker, s);
-    return s;
-  }
-  // The two halves of acquire(), for a worker that must finish with the
-  // snapshot in use (read its scratch) after seeing a new one and before
-  // letting the old one go: peek, switch, then ack.
-  const RuleSnapshot* peek() const { return current_.load(std::memory_order_acquire); }
-  void ack(size_t worker, const RuleSnapshot* now_using) {
-    acks_[worker].gen.store(now_using->generation, std::memory_order_release);
-  }
-  // A worker that stops for good releases every snapshot.
-  void quiesce(size_t worker) { acks_[worker].gen.store(UINT64_MAX, std::memory_order_release); }
-
  private:
-  struct alignas(64) Ack {
-    std::atomic<uint64_t> gen{0};
-  };
-  size_t collect_locked();
-
-  std::atomic<const RuleSnapshot*> current_{nullptr};
   ThresholdTable thresholds_;
-  std::unique_ptr<Ack[]> acks_;
-  size_t workers_;
-  std::mutex mu_;  // control side only
-  std::unique_ptr<RuleSnapshot> owned_;
-  std::vector<std::unique_ptr<RuleSnapshot>> retired_;
-  uint64_t next_gen_ = 1;
 };
 
 }  // namespace ws

@@ -96,35 +96,8 @@ std::unique_ptr<QosSnapshot> build_qos_snapshot(const std::map<std::string, QosP
   return s;
 }
 
-QosSlot::QosSlot(size_t workers) : acks_(new Ack[std::max<size_t>(workers, 1)]), workers_(workers) {
+QosSlot::QosSlot(size_t workers) : SnapshotSlot<QosSnapshot>(workers) {
   publish(build_qos_snapshot({}, nullptr, workers));
-}
-
-QosSlot::~QosSlot() = default;
-
-void QosSlot::publish(std::unique_ptr<QosSnapshot> s) {
-  std::lock_guard<std::mutex> lock(mu_);
-  s->generation = next_gen_++;
-  const QosSnapshot* raw = s.get();
-  if (owned_) retired_.push_back(std::move(owned_));
-  owned_ = std::move(s);
-  current_.store(raw, std::memory_order_release);
-  collect_locked();
-}
-
-size_t QosSlot::collect() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return collect_locked();
-}
-
-size_t QosSlot::collect_locked() {
-  for (auto it = retired_.begin(); it != retired_.end();) {
-    bool used = false;
-    for (size_t w = 0; w < workers_ && !used; ++w)
-      if (acks_[w].gen.load(std::memory_order_acquire) <= (*it)->generation) used = true;
-    it = used ? it + 1 : retired_.erase(it);
-  }
-  return retired_.size();
 }
 
 void QosStage::switch_to(const QosSnapshot* s) {

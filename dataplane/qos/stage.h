@@ -45,6 +45,7 @@
 
 #include "dataplane/counters.h"
 #include "dataplane/decode.h"
+#include "dataplane/snapshot_slot.h"
 #include "dataplane/qos/dscp.h"
 #include "dataplane/qos/meter.h"
 #include "dataplane/qos/policy.h"
@@ -113,45 +114,13 @@ struct QosSnapshot {
 std::unique_ptr<QosSnapshot> build_qos_snapshot(const std::map<std::string, QosPolicy>& policies,
                                                 const QosSnapshot* previous, size_t workers);
 
-class QosSlot {
+// The QoS snapshot the workers use (dataplane/snapshot_slot.h). Control
+// side readers of current() hold the same lock as the publisher
+// (QosControl does), since it is valid only until the next publish.
+class QosSlot : public SnapshotSlot<QosSnapshot> {
  public:
   // Starts with an empty snapshot (no policy: every frame passes).
   explicit QosSlot(size_t workers);
-  ~QosSlot();
-  QosSlot(const QosSlot&) = delete;
-  QosSlot& operator=(const QosSlot&) = delete;
-
-  size_t workers() const { return workers_; }
-
-  // Control side (serialised internally): makes s current, frees what no
-  // worker uses any more.
-  void publish(std::unique_ptr<QosSnapshot> s);
-  size_t collect();
-  // The running snapshot: valid until the next publish, so readers on the
-  // control side hold the same lock as the publisher (QosControl does).
-  const QosSnapshot* current() const { return current_.load(std::memory_order_acquire); }
-
-  // Worker side.
-  const QosSnapshot* peek() const { return current_.load(std::memory_order_acquire); }
-  void ack(size_t worker, const QosSnapshot* now_using) {
-    acks_[worker].gen.store(now_using->generation, std::memory_order_release);
-  }
-  // A worker that stops for good releases every snapshot.
-  void quiesce(size_t worker) { acks_[worker].gen.store(UINT64_MAX, std::memory_order_release); }
-
- private:
-  struct alignas(64) Ack {
-    std::atomic<uint64_t> gen{0};
-  };
-  size_t collect_locked();
-
-  std::atomic<const QosSnapshot*> current_{nullptr};
-  std::unique_ptr<Ack[]> acks_;
-  size_t workers_;
-  std::mutex mu_;
-  std::unique_ptr<QosSnapshot> owned_;
-  std::vector<std::unique_ptr<QosSnapshot>> retired_;
-  uint64_t next_gen_ = 1;
 };
 
 #define WS_QOS_STAGE_COUNTERS(X)                                                        \

@@ -304,15 +304,23 @@ int main(int argc, char** argv) {
   hooks.alerts = rt.alert_history();
   if (const ws::Gns3Hooks* g = rt.gns3_hooks()) gns3_hooks = *g;
   if (const ws::FlowLabels* l = rt.flow_labels()) flow_labels = *l;
+  if (rt.gns3_hooks()) stream.set_gns3_labels(rt.gns3_eve_labels_for_thread(), rt.gns3_labels_for_thread());
   if (!cfg.api.listen.empty()) {
     if (cfg.api.tokens.empty())
-      std::fprintf(stderr, "wirescope: api: no api.tokens configured; only /metrics and /api/v1/health answer\n");
+      std::fprintf(stderr, cfg.api.anonymous_view
+                               ? "wirescope: api: no api.tokens configured; anonymous viewers may read "
+                                 "(api.anonymous_view), nothing may change\n"
+                               : "wirescope: api: no api.tokens configured; only /metrics, /api/v1/health and "
+                                 "the dashboard's files answer\n");
     if (std::string e = api.start(); !e.empty()) {
       std::fprintf(stderr, "wirescope: %s\n", e.c_str());
       return 1;
     }
     std::fprintf(stderr, "wirescope: api listening on %s:%u%s\n", api.host().c_str(), unsigned(api.port()),
                  cfg.api.tls_cert.empty() ? "" : " (TLS)");
+    if (cfg.api.dashboard)
+      std::fprintf(stderr, "wirescope: dashboard at http%s://%s:%u/\n", cfg.api.tls_cert.empty() ? "" : "s",
+                   api.host().c_str(), unsigned(api.port()));
   }
 
   struct sigaction sa;

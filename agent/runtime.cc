@@ -138,6 +138,16 @@ std::function<const Gns3LinkLabel*(uint16_t)> gns3_label_lookup(const Gns3Source
 
 }  // namespace
 
+std::function<void(uint16_t, JsonWriter&)> Runtime::gns3_eve_labels_for_thread() const {
+  if (!gns3_) return {};
+  return gns3_eve_labels(gns3_);
+}
+
+std::function<const Gns3LinkLabel*(uint16_t)> Runtime::gns3_labels_for_thread() const {
+  if (!gns3_) return {};
+  return gns3_label_lookup(gns3_);
+}
+
 // Alerts per GNS3 project, counted on the export thread like any exporter's
 // work; the API reads the counts under a lock only it and this share.
 class Runtime::Gns3AlertCount final : public Exporter {
@@ -1044,6 +1054,8 @@ std::vector<std::string> restart_keys(const AgentConfig& a, const AgentConfig& b
                              a.api.rate_limit.burst, a.api.tls_cert, a.api.tls_key),
       std::tie(b.api.metrics_auth, b.api.max_body_bytes, b.api.rate_limit.requests_per_second, b.api.rate_limit.burst,
                b.api.tls_cert, b.api.tls_key));
+  cmp("api.dashboard", std::tie(a.api.dashboard, a.api.dashboard_dir, a.api.anonymous_view),
+      std::tie(b.api.dashboard, b.api.dashboard_dir, b.api.anonymous_view));
   cmp("api.data", std::tie(a.flow_refresh_ms, a.flow_snapshot_max, a.alert_history),
       std::tie(b.flow_refresh_ms, b.flow_snapshot_max, b.alert_history));
   return out;

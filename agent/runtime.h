@@ -23,11 +23,13 @@
 #include "api/qos_routes.h"
 #include "api/flow_query.h"
 #include "api/gns3_routes.h"
+#include "dataplane/gns3_label.h"
 #include "dataplane/source.h"
 #include "dataplane/worker.h"
 #include "rules/rule_snapshot.h"
 #include "telemetry/export_loop.h"
 #include "telemetry/exporter.h"
+#include "telemetry/json_writer.h"
 
 namespace ws {
 
@@ -160,6 +162,10 @@ class Runtime {
   Gns3Source* gns3_source() const { return gns3_; }
   const Gns3Hooks* gns3_hooks() const { return gns3_ ? &gns3_hooks_ : nullptr; }
   const FlowLabels* flow_labels() const { return gns3_ ? &flow_labels_ : nullptr; }
+  // GNS3 link labels for one more formatting thread (the API's stream):
+  // EVE's "gns3" object and protobuf's Gns3Link. Empty without GNS3 captures.
+  std::function<void(uint16_t, JsonWriter&)> gns3_eve_labels_for_thread() const;
+  std::function<const Gns3LinkLabel*(uint16_t)> gns3_labels_for_thread() const;
   // Alerts exported per GNS3 project id since start.
   uint64_t gns3_alerts(const std::string& project_id) const;
   // Active flows per GNS3 project id in the current flow snapshot.

@@ -285,9 +285,9 @@ void StreamClient::stop(std::chrono::steady_clock::time_point deadline) {
 // message objects; it is used by the export thread (flows, alerts) and by
 // the stream's thread (stats), so each has its own.
 struct Stream::Codec {
-  explicit Codec(const ExportContext& ctx) : events(ctx), stats(ctx) {}
-  ProtoEncoder events;  // export thread
-  ProtoEncoder stats;   // the stream's thread
+  explicit Codec(const ExportContext& ctx) : events(std::make_unique<ProtoEncoder>(ctx)), stats(ctx) {}
+  std::unique_ptr<ProtoEncoder> events;  // export thread
+  ProtoEncoder stats;                    // the stream's thread
 };
 
 bool Stream::protobuf_available() { return true; }
@@ -331,6 +331,14 @@ Stream::Stream(StreamOptions opts, const AgentHooks& hooks, ExportContext ctx)
     : opts_(opts), hooks_(hooks), ctx_(std::move(ctx)), codec_(std::make_unique<Codec>(ctx_)) {}
 
 Stream::~Stream() { stop(); }
+
+void Stream::set_gns3_labels(std::function<void(uint16_t, JsonWriter&)> eve,
+                             std::function<const Gns3LinkLabel*(uint16_t)> proto) {
+  eve_.labels = std::move(eve);
+  ProtoOptions o;
+  o.gns3_label = std::move(proto);
+  codec_->events = std::make_unique<ProtoEncoder>(ctx_, std::move(o));
+}
 
 FramePtr Stream::json_frame(std::string_view topic, std::string_view data_json) {
   auto f = std::make_shared<StreamFrame>();
@@ -381,7 +389,7 @@ void Stream::export_flows(std::span<const FlowRecord> recs, uint64_t now_ns) {
     FramePtr p;
     if (proto) {
       std::string b;
-      codec_->events.append_flow(r, b, false);
+      codec_->events->append_flow(r, b, false);
       p = binary_frame(std::move(b));
     }
     fan_out(kTopicFlows, to, j, p);
@@ -408,7 +416,7 @@ void Stream::export_alerts(std::span<const AlertRecord> alerts, uint64_t now_ns)
     FramePtr p;
     if (proto) {
       std::string b;
-      codec_->events.append_alert(a, b, false);
+      codec_->events->append_alert(a, b, false);
       p = binary_frame(std::move(b));
     }
     fan_out(kTopicAlerts, to, j, p);

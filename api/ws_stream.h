@@ -39,6 +39,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -51,6 +52,7 @@
 
 #include "api/agent_view.h"
 #include "api/router.h"
+#include "dataplane/gns3_label.h"
 #include "telemetry/eve.h"
 #include "telemetry/exporter.h"
 #include "telemetry/json_writer.h"
@@ -262,6 +264,12 @@ class Stream final : public Exporter {
   // ctx: the EVE fields that come from the agent (in_iface).
   Stream(StreamOptions opts, const AgentHooks& hooks, ExportContext ctx);
   ~Stream() override;
+
+  // Labels of flow and alert events captured from GNS3 links: EVE's "gns3"
+  // object in JSON frames, Gns3Link in protobuf frames. Call before the
+  // export thread runs (the runtime's GNS3 input exists once it is open).
+  void set_gns3_labels(std::function<void(uint16_t, JsonWriter&)> eve,
+                       std::function<const Gns3LinkLabel*(uint16_t)> proto);
 
   // Exporter, on the export thread.
   void export_flows(std::span<const FlowRecord> recs, uint64_t now_ns) override;

@@ -16,6 +16,7 @@ TEST_PKGS=(
   nfdump tshark softflowd tcpreplay iproute2 python3-yaml python3-websocket prometheus libndpi-bin wrk
   iperf3 tcpdump python3-aiohttp
   logrotate dpkg-dev systemd
+  chromium nodejs
 )
 
 want=("${BUILD_PKGS[@]}")
@@ -31,15 +32,35 @@ for p in "${want[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "deploy/setup.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-# tshark asks whether non-root users may capture; answer no without a prompt.
-echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
-if ! $SUDO apt-get install -y --no-install-recommends "${missing[@]}"; then
-  $SUDO apt-get update
-  $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+apt_install() {
+  if ! $SUDO apt-get install -y --no-install-recommends "$@"; then
+    $SUDO apt-get update
+    $SUDO apt-get install -y --no-install-recommends "$@"
+  fi
+}
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deploy/setup.sh: installing ${missing[*]}" >&2
+  # tshark asks whether non-root users may capture; answer no without a prompt.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
+  apt_install "${missing[@]}"
 fi
+
+# The dashboard's browser test drives Chromium with playwright-core, pinned
+# in tests/web/package-lock.json and installed from the npm registry. npm
+# comes with NodeSource's nodejs; Debian's nodejs has it in a package of its
+# own. A failure here only makes that one test skip, saying why.
+case "${1:-all}" in
+  all|test)
+    web=$(cd "$(dirname "$0")/.." && pwd)/tests/web
+    if [ ! -f "$web/node_modules/playwright-core/package.json" ] ||
+       ! grep -q '"version": "1.61.1"' "$web/node_modules/playwright-core/package.json"; then
+      command -v npm >/dev/null || apt_install npm || true
+      (cd "$web" && npm ci --no-audit --no-fund --loglevel=error) ||
+        echo "deploy/setup.sh: npm ci in tests/web failed; the dashboard browser test will skip" >&2
+    fi
+    ;;
+esac

@@ -19,7 +19,7 @@ from api_agent import ADMIN, VIEWER, Agent, check, failures, sha  # noqa: E402
 EXTRA_RULE = 'alert udp any any -> any 53 (msg:"RELOAD DNS"; sid:3000001; rev:1;)\n'
 
 
-def config(path, rules, extra=""):
+def config(path, rules, extra="", api_extra=""):
     files = ", ".join(f'"{r}"' for r in rules)
     with open(path, "w") as f:
         f.write(f"""api:
@@ -27,7 +27,7 @@ def config(path, rules, extra=""):
     - {{name: ops, role: admin, token_sha256: "{sha(ADMIN)}"}}
     - {{name: grafana, role: viewer, token_sha256: "{sha(VIEWER)}"}}
   rate_limit: {{requests_per_second: 1000, burst: 1000}}
-rules:
+{api_extra}rules:
   files: [{files}]
 {extra}""")
 
@@ -74,13 +74,13 @@ def main():
         check(rules_loaded() == 5, "the demo rules run")
 
         # A good config: one more rule file, and keys that need a restart.
-        config(cfg, [r1, r2], "flow:\n  max_flows: 12345\ndpdk:\n  mbufs: 4095\n")
+        config(cfg, [r1, r2], "flow:\n  max_flows: 12345\ndpdk:\n  mbufs: 4095\n", "  anonymous_view: true\n")
         a.p.send_signal(signal.SIGHUP)
         st = wait_for(lambda: (lambda s: s if s["config"]["reloads_ok"] == 1 else None)(status()), "reload")
         check(st and st["config"]["last_error"] is None, "SIGHUP reloads the config", str(st and st["config"]))
-        want = ["dpdk", "flow.max_flows"]
+        want = ["dpdk", "flow.max_flows", "api.dashboard"]
         check(st and st["config"]["restart_needed"] == want,
-              f"changed flow.max_flows and dpdk are reported as needing a restart "
+              f"changed flow.max_flows, dpdk and api.anonymous_view are reported as needing a restart "
               f"({st and st['config']['restart_needed']})")
         check(rules_loaded() == 6, "the new rules.files apply at once")
         hit = wait_for(lambda: a.json("GET", "/api/v1/alerts?sid=3000001&limit=1", VIEWER)[2]["alerts"], "alert")

@@ -501,6 +501,43 @@ TEST(Stream, ProtobufClientsGetOneEventPerBinaryFrameAndJsonClientsStayJson) {
   EXPECT_EQ(parse(js->snapshot()[1])["data"]["flow_id"], 42);  // the JSON client, same event
 }
 
+TEST(Stream, FlowsFromAGns3LinkCarryItsLabelsInBothFormats) {
+  Fixture fx;
+  static const Gns3LinkLabel lab{"lab1", "p-1", "Enterprise Lab", "l-1", {"R1", "SW1"}};
+  fx.stream->set_gns3_labels(
+      [](uint16_t ifindex, JsonWriter& out) {
+        if (ifindex != 5) return;
+        out.begin_object("gns3");
+        out.field("project", lab.project);
+        out.end_object();
+      },
+      [](uint16_t ifindex) { return ifindex == 5 ? &lab : nullptr; });
+  ASSERT_TRUE(fx.stream->reserve());
+  auto w = std::make_unique<BinaryWriter>();
+  BinaryWriter* bw = w.get();
+  auto c = fx.stream->attach("p", std::move(w));
+  fx.stream->on_message(*c, R"({"format":"protobuf","subscribe":["flows"]})");
+  auto js = std::make_shared<FakeWriter::State>();
+  auto jc = fx.client(js, R"({"subscribe":["flows"]})");
+  FlowRecord from_lab = flow(1, 100), other = flow(2, 200);
+  from_lab.ifindex = 5;
+  fx.stream->export_flows(std::vector<FlowRecord>{from_lab, other}, 1'700'000'000'000'000'000ull);
+  ASSERT_TRUE(eventually([&] { return bw->size() == 3; }));  // ack, two flows
+  ASSERT_TRUE(eventually([&] { return js->snapshot().size() == 3; }));
+  const auto json_flows = of_topic(js->snapshot(), "flows");
+  ASSERT_EQ(json_flows.size(), 2u);
+  EXPECT_EQ(json_flows[0]["data"]["gns3"]["project"], "Enterprise Lab");
+  EXPECT_FALSE(json_flows[1]["data"].contains("gns3"));
+  std::lock_guard<std::mutex> l(bw->mu);
+  wirescope::Event a, b;
+  ASSERT_TRUE(a.ParseFromString(bw->frames[1].data));
+  ASSERT_TRUE(b.ParseFromString(bw->frames[2].data));
+  ASSERT_TRUE(a.flow().has_gns3());
+  EXPECT_EQ(a.flow().gns3().project(), "Enterprise Lab");
+  EXPECT_EQ(a.flow().gns3().nodes_size(), 2);
+  EXPECT_FALSE(b.flow().has_gns3());
+}
+
 TEST(Stream, TheClientLimitCountsReservedAndAttachedSlots) {
   StreamOptions o;
   o.max_clients = 2;

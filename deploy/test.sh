@@ -82,5 +82,7 @@ else
   echo "fuzz build failed" >&2; status=1; failed=$((failed + 1))
 fi
 
+# The dashboard test's screenshot (tests/web), kept with the build.
+[ -f build/tests/web/dashboard.png ] && echo "dashboard screenshot: $root/build/tests/web/dashboard.png"
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 exit $status

@@ -21,7 +21,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,12 +52,6 @@ def instructions(path):
             out.append((word.upper(), rest.strip()))
             cur = ""
     return out
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def body(c, cleanup):
@@ -123,7 +116,7 @@ def body(c, cleanup):
     # Its command, against the real agent (the port swapped for a free one).
     tmp = tempfile.mkdtemp(prefix="ws-docker-")
     cleanup.add(shutil.rmtree, tmp, True)
-    port = free_port()
+    port = ac.free_tcp_port()
     agent = ac.Background([ws, "-r", DEMO, "--loop", "--replay-speed", "5", "--workers", "1",
                            "--api", f"127.0.0.1:{port}"], os.path.join(tmp, "agent.log"), cleanup)
     ac.wait_for(lambda: "api listening" in agent.output() or not agent.running(), 60, 0.05)
@@ -132,7 +125,7 @@ def body(c, cleanup):
     r = subprocess.run(mine, capture_output=True, text=True, timeout=30)
     c.equal(r.returncode, 0, "the healthcheck command passes against a running agent", r.stderr + agent.output())
     agent.stop(signal.SIGTERM, 30)
-    dead = [x.replace(f"127.0.0.1/{image_port}", f"127.0.0.1/{free_port()}") for x in cmd]
+    dead = [x.replace(f"127.0.0.1/{image_port}", f"127.0.0.1/{ac.free_tcp_port()}") for x in cmd]
     dead[0] = bash
     r = subprocess.run(dead, capture_output=True, text=True, timeout=30)
     c.check(r.returncode != 0, "and fails where nothing listens")

@@ -22,8 +22,6 @@ import signal
 import socket
 import sys
 import time
-import urllib.error
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
@@ -32,19 +30,6 @@ import agent_common as ac  # noqa: E402
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 DEMO = os.path.join(ROOT, "deploy", "demo", "demo.pcap")
 RULES = os.path.join(ROOT, "deploy", "demo", "demo.rules")
-
-
-def get(port, path, token=None):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-    except OSError:
-        return None
 
 
 def parse(msg):
@@ -92,8 +77,8 @@ def abstract_run(c, ws, tmp, cleanup):
     # Right now, before anything else: READY=1 promises a serving agent.
     port = api_port(agent)
     c.check(port is not None, "abstract socket: the API port was logged before READY=1", agent.output())
-    c.equal(get(port, "/api/v1/health"), 200, "abstract socket: /api/v1/health answers when READY=1 arrives")
-    c.equal(get(port, "/api/v1/ready", token), 200, "abstract socket: /api/v1/ready is 200 when READY=1 arrives")
+    c.equal(ac.http_get(port, "/api/v1/health")[0], 200, "abstract socket: /api/v1/health answers when READY=1 arrives")
+    c.equal(ac.http_get(port, "/api/v1/ready", token)[0], 200, "abstract socket: /api/v1/ready is 200 when READY=1 arrives")
 
     agent.proc.send_signal(signal.SIGHUP)
     sent = time.monotonic()

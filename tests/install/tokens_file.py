@@ -16,8 +16,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
@@ -29,18 +27,6 @@ DEMO = os.path.join(ROOT, "deploy", "demo", "demo.pcap")
 
 def sha(t):
     return hashlib.sha256(t.encode()).hexdigest()
-
-
-def status(port, token):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/status",
-                                 headers={"Authorization": f"Bearer {token}"})
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-    except OSError:
-        return None
 
 
 def write(path, text):
@@ -77,9 +63,9 @@ def body(c, cleanup):
 
     ac.wait_for(listening, 60, 0.05)
     if c.check(port, "the API listens", agent.output()):
-        c.equal(status(port, file_token), 200, "the tokens file's token is accepted")
-        c.equal(status(port, inline_token), 200, "the inline api.tokens token still is")
-        c.equal(status(port, secrets.token_hex(16)), 401, "an unknown token is refused")
+        c.equal(ac.http_get(port, "/api/v1/status", file_token)[0], 200, "the tokens file's token is accepted")
+        c.equal(ac.http_get(port, "/api/v1/status", inline_token)[0], 200, "the inline api.tokens token still is")
+        c.equal(ac.http_get(port, "/api/v1/status", secrets.token_hex(16))[0], 401, "an unknown token is refused")
     c.check("no api.tokens configured" not in agent.output(), "the agent does not say it has no tokens",
             agent.output())
     rc, _ = agent.stop(signal.SIGTERM, 30)

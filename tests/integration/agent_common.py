@@ -28,6 +28,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 
 SKIP = 77
 
@@ -403,6 +405,28 @@ def udp_rx_queue(port):
     except OSError:
         pass
     return -1
+
+
+def free_tcp_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port, path, token=None, timeout=5):
+    """GET http://127.0.0.1:PORT/PATH with an optional Bearer token: (status, body text);
+    status None (and the error as body) when nothing answered."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError as e:
+        return None, str(e)
 
 
 def wait_for(cond, timeout, step=0.02):

@@ -13,11 +13,8 @@ import json
 import os
 import re
 import signal
-import socket
 import sys
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import agent_common as ac  # noqa: E402
@@ -25,29 +22,10 @@ import agent_common as ac  # noqa: E402
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 
-def free_tcp_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get(port, path, token=None):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError as e:
-        return None, str(e)
-
-
 def body(c, cleanup):
     ws, _ = ac.programs()
     tmp = ac.temp_dir(cleanup)
-    port = free_tcp_port()
+    port = ac.free_tcp_port()
     env = dict(os.environ, WIRESCOPE_DEMO_BIN=ws, WIRESCOPE_DEMO_PORT=str(port), WIRESCOPE_DEMO_SPEED="20",
                WIRESCOPE_DEMO_OUT=os.path.join(tmp, "demo"))
     demo = ac.Background(["bash", os.path.join(ROOT, "deploy", "demo.sh")], os.path.join(tmp, "demo.log"),
@@ -68,20 +46,20 @@ def body(c, cleanup):
     c.check(m and int(m.group(1)) > 0 and int(m.group(2)) > 0, "the one-pass part counts alerts and flows", out)
     c.check(f"http://127.0.0.1:{port}/" in out, "the dashboard address is printed", out)
 
-    c.check(ac.wait_for(lambda: get(port, "/api/v1/ready", token)[0] == 200, 30, 0.1),
+    c.check(ac.wait_for(lambda: ac.http_get(port, "/api/v1/ready", token)[0] == 200, 30, 0.1),
             "the API comes up and is ready", demo.output())
-    st, text = get(port, "/api/v1/flows/top?n=5", "0" * 32)
+    st, text = ac.http_get(port, "/api/v1/flows/top?n=5", "0" * 32)
     c.equal(st, 401, "a wrong token is refused")
 
     def status():
-        st, text = get(port, "/api/v1/status", token)
+        st, text = ac.http_get(port, "/api/v1/status", token)
         return json.loads(text) if st == 200 else None
 
     first = status()
     c.check(first is not None, "the printed token reads /api/v1/status")
     time.sleep(1.5)
     flows = []
-    ac.wait_for(lambda: bool(flows.append(json.loads(get(port, "/api/v1/flows/top?n=5", token)[1])) or
+    ac.wait_for(lambda: bool(flows.append(json.loads(ac.http_get(port, "/api/v1/flows/top?n=5", token)[1])) or
                              flows[-1].get("flows")), 20, 0.5)
     c.check(flows and flows[-1].get("flows"), "/api/v1/flows/top lists active flows", str(flows[-1:]))
     later = status()
@@ -96,13 +74,13 @@ def body(c, cleanup):
     alerts = {}
 
     def got_alert():
-        st, text = get(port, "/api/v1/alerts?limit=5", token)
+        st, text = ac.http_get(port, "/api/v1/alerts?limit=5", token)
         if st == 200:
             alerts.update(json.loads(text))
         return bool(alerts.get("alerts"))
 
     c.check(ac.wait_for(got_alert, 30, 0.5), "an alert of the demo rules appears in /api/v1/alerts", str(alerts))
-    st, text = get(port, "/metrics")
+    st, text = ac.http_get(port, "/metrics")
     c.check(st == 200 and "wirescope_" in text, "/metrics answers without a token", text[:300])
 
     rc, waited = demo.stop(signal.SIGINT, timeout=20)

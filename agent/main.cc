@@ -187,6 +187,7 @@ int main(int argc, char** argv) {
 
   // The agent's routes, on hooks that reach the runtime once it exists.
   ws::Runtime* rtp = nullptr;
+  const ws::ApiServer* apip = nullptr;  // its counters are on /metrics too
   ws::AgentHooks hooks;
   hooks.status = [&rtp] { return rtp ? rtp->status() : ws::AgentStatus{}; };
   hooks.rules = [&rtp] { return rtp ? rtp->rules_status() : ws::RulesStatus{}; };
@@ -197,7 +198,7 @@ int main(int argc, char** argv) {
     o.error = "the agent is not running";
     return o;
   };
-  hooks.metrics = [&rtp] { return rtp ? ws::AgentMetrics(*rtp).render() : std::string(); };
+  hooks.metrics = [&rtp, &apip] { return rtp ? ws::AgentMetrics(*rtp, apip).render() : std::string(); };
   hooks.flows = [&rtp]() -> ws::FlowSnapshotPtr { return rtp ? rtp->flow_snapshot() : nullptr; };
   hooks.edit_rules = [&rtp](bool replace, const std::string& text) {
     if (rtp) return rtp->edit_rules(replace, text);
@@ -230,6 +231,7 @@ int main(int argc, char** argv) {
   stream_ctx.iface_name = cfg.interface;  // EVE in_iface, as the runtime sets it
   ws::Stream stream(so, hooks, stream_ctx);
   ws::ApiServer api(cfg.api);
+  apip = &api;
   api.set_stream(&stream);
   std::string route_err = ws::add_agent_routes(api.router(), hooks);
   if (route_err.empty()) route_err = ws::add_stream_route(api.router(), stream);

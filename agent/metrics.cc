@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "agent/runtime.h"
+#include "api/server.h"
 #include "dataplane/capture/gns3_source.h"
 
 namespace ws {
@@ -89,7 +90,7 @@ bool is_decode_drop(const std::string& n) {
 
 class RuntimeCollectable : public prometheus::Collectable {
  public:
-  explicit RuntimeCollectable(const Runtime& rt) : rt_(rt) {}
+  RuntimeCollectable(const Runtime& rt, const ApiServer* api) : rt_(rt), api_(api) {}
   std::vector<MetricFamily> Collect() const override;
 
  private:
@@ -101,8 +102,10 @@ class RuntimeCollectable : public prometheus::Collectable {
   void exporters(std::vector<MetricFamily>& out) const;
   void gns3(std::vector<MetricFamily>& out) const;
   void alerts_by_rule(const ExportLoop& loop, std::vector<MetricFamily>& out) const;
+  void api(std::vector<MetricFamily>& out) const;
 
   const Runtime& rt_;
+  const ApiServer* api_;  // null: no API server
 };
 
 void RuntimeCollectable::sources(std::vector<MetricFamily>& out, Sums& drops) const {
@@ -328,6 +331,9 @@ void RuntimeCollectable::rules(std::vector<MetricFamily>& out) const {
   sample(reloads, double(c.reloads_ok), {{"result", "ok"}});
   sample(reloads, double(c.reloads_failed), {{"result", "failed"}});
   out.push_back(std::move(reloads));
+  out.push_back(one("wirescope_rules_last_reload_success",
+                    "0 when the last rule reload was refused (the previous rules stayed), else 1 (no reload yet: 1)",
+                    MetricType::Gauge, c.last_reload_failed ? 0.0 : 1.0));
   // The -c config file's reloads (SIGHUP), when there is one. The gauge
   // says whether the config in force is the file's latest: a counter alone
   // cannot tell a refused reload that was later fixed from one that was not.
@@ -421,7 +427,31 @@ std::vector<MetricFamily> RuntimeCollectable::Collect() const {
   rules(out);
   exporters(out);
   gns3(out);
+  if (api_) api(out);
   return out;
+}
+
+// The API server: requests answered, refused by the rate limits, answered
+// to anonymous viewers (api.anonymous_view), and the dashboard's files by
+// outcome (refused: a path that tried to leave the directory or name a
+// hidden or unserved file, worth watching).
+void RuntimeCollectable::api(std::vector<MetricFamily>& out) const {
+  out.push_back(one("wirescope_api_requests_total", "requests the API answered (WebSocket upgrades included)",
+                    MetricType::Counter, double(api_->requests())));
+  out.push_back(one("wirescope_api_rate_limited_total", "API requests refused by the rate limits (429)",
+                    MetricType::Counter, double(api_->rate_limited())));
+  out.push_back(one("wirescope_api_anonymous_requests_total",
+                    "API requests answered as viewer without a token (api.anonymous_view)", MetricType::Counter,
+                    double(api_->anonymous())));
+  const DashboardAssets& d = api_->dashboard();
+  MetricFamily files = family("wirescope_dashboard_files_total",
+                              "requests for the web dashboard's files, by result (refused: an unsafe path)",
+                              MetricType::Counter);
+  sample(files, double(d.served()), {{"result", "served"}});
+  sample(files, double(d.not_modified()), {{"result", "not_modified"}});
+  sample(files, double(d.not_found()), {{"result", "not_found"}});
+  sample(files, double(d.refused()), {{"result", "refused"}});
+  out.push_back(std::move(files));
 }
 
 // GNS3 link captures: the breaker of each server (0 closed, 1 half-open,
@@ -484,9 +514,9 @@ void RuntimeCollectable::gns3(std::vector<MetricFamily>& out) const {
 
 }  // namespace
 
-AgentMetrics::AgentMetrics(const Runtime& rt)
+AgentMetrics::AgentMetrics(const Runtime& rt, const ApiServer* api)
     : registry_(std::make_shared<prometheus::Registry>()),
-      runtime_(std::make_shared<RuntimeCollectable>(rt)),
+      runtime_(std::make_shared<RuntimeCollectable>(rt, api)),
       rt_(rt) {
   prometheus::BuildGauge()
       .Name("wirescope_build_info")

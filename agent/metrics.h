@@ -14,12 +14,15 @@
 // wirescope_flows_active, wirescope_flows_created_total,
 // wirescope_flow_records_exported_total{exporter}, wirescope_alerts_total,
 // wirescope_rules_loaded, wirescope_rules_failed,
-// wirescope_rule_reloads_total{result}, wirescope_build_info{version},
+// wirescope_rule_reloads_total{result}, wirescope_rules_last_reload_success,
+// wirescope_build_info{version},
 // wirescope_config_reloads_total{result} and
 // wirescope_config_last_reload_success (with -c),
 // wirescope_burst_processing_seconds (histogram),
 // wirescope_app_{packets,bytes,flows}_total{app} (nDPI master protocol, with
-// nDPI on); every other named counter
+// nDPI on); with the API server: wirescope_api_requests_total,
+// wirescope_api_rate_limited_total, wirescope_api_anonymous_requests_total,
+// wirescope_dashboard_files_total{result}; every other named counter
 // is exported as wirescope_<stage>_<name>_total with its table's help text.
 // Label values are reasons, exporter and source names and nDPI protocol names
 // only: never an address, a port or a flow id, so the series count stays
@@ -37,6 +40,7 @@
 
 namespace ws {
 
+class ApiServer;
 class Runtime;
 
 class AgentMetrics {
@@ -44,8 +48,9 @@ class AgentMetrics {
   // The Content-Type of render()'s text (exposition format 0.0.4).
   static constexpr const char* kContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-  // rt must outlive this object; scrape only after rt.open() succeeded.
-  explicit AgentMetrics(const Runtime& rt);
+  // rt (and api, when given) must outlive this object; scrape only after
+  // rt.open() succeeded. api: the API server whose counters to add.
+  explicit AgentMetrics(const Runtime& rt, const ApiServer* api = nullptr);
   ~AgentMetrics();
   AgentMetrics(const AgentMetrics&) = delete;
   AgentMetrics& operator=(const AgentMetrics&) = delete;

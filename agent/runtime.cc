@@ -454,8 +454,13 @@ RuleLoadReport Runtime::reload_rules(std::optional<bool> strict) {
 
 RuleLoadReport Runtime::reload_locked(std::optional<bool> strict) {
   RuleLoadReport rep = reload_attempt(strict);
-  last_reload_error_ = rep.fatal;
+  set_reload_error(rep.fatal);
   return rep;
+}
+
+void Runtime::set_reload_error(std::string e) {
+  last_reload_failed_.store(!e.empty());
+  last_reload_error_ = std::move(e);
 }
 
 RuleLoadReport Runtime::reload_attempt(std::optional<bool> strict) {
@@ -494,6 +499,7 @@ RuleCounts Runtime::rule_counts() const {
   c.failed = rules_failed_.load();
   c.reloads_ok = reloads_ok_.load();
   c.reloads_failed = reloads_failed_.load();
+  c.last_reload_failed = last_reload_failed_.load();
   return c;
 }
 
@@ -946,7 +952,7 @@ ReloadOutcome Runtime::edit_rules(bool replace, const std::string& text) {
     o.error = rep.fatal;
     o.report = status(rep);
     reloads_failed_.fetch_add(1);
-    last_reload_error_ = rep.fatal;
+    set_reload_error(rep.fatal);
     return o;
   }
   // Any rule of the body that failed refuses the whole body.
@@ -974,7 +980,7 @@ ReloadOutcome Runtime::edit_rules(bool replace, const std::string& text) {
   rules_loaded_.store(rep.loaded);
   rules_failed_.store(rep.failed);
   reloads_ok_.fetch_add(1);
-  last_reload_error_.clear();
+  set_reload_error("");
   o.report = status(rep);
   return o;
 }
@@ -1092,7 +1098,7 @@ std::string Runtime::reload_config() {
       // The same line as a rule-only reload, for whoever watches the log.
       std::fprintf(stderr, "wirescope: rule reload failed, the running rules stay: %s\n", rules_error.c_str());
       reloads_failed_.fetch_add(1);
-      last_reload_error_ = rules_error;
+      set_reload_error(rules_error);
       return refuse("rules: " + rules_error);
     }
     const size_t loaded = rep.loaded, failed = rep.failed;
@@ -1105,7 +1111,7 @@ std::string Runtime::reload_config() {
     rules_loaded_.store(loaded);
     rules_failed_.store(failed);
     reloads_ok_.fetch_add(1);
-    last_reload_error_.clear();
+    set_reload_error("");
     std::fprintf(stderr, "wirescope: rules reloaded: loaded=%zu failed=%zu (generation %llu)\n", loaded, failed,
                  static_cast<unsigned long long>(rule_slot_->generation()));
   }

@@ -55,6 +55,7 @@ struct RuleCounts {
   uint64_t failed = 0;      // rules of the running set's files that failed to load
   uint64_t reloads_ok = 0;
   uint64_t reloads_failed = 0;  // reloads refused (the running rules stayed)
+  bool last_reload_failed = false;  // the last reload was refused (none yet: false)
 };
 
 // The config file behind a running agent and its reloads (SIGHUP).
@@ -202,6 +203,8 @@ class Runtime {
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   mutable std::mutex reload_mu_;  // one reload at a time; rules_status() reads under it
   std::string last_reload_error_;
+  std::atomic<bool> last_reload_failed_{false};  // !last_reload_error_.empty(), for any thread
+  void set_reload_error(std::string e);
   std::vector<std::unique_ptr<ExporterMirror>> mirrors_;
   std::vector<std::unique_ptr<Exporter>> mirrored_;  // what the export loop calls
   AgentConfig cfg_;

@@ -22,6 +22,9 @@
 #include <vector>
 
 #include "agent/runtime.h"
+#include "api/agent_routes.h"
+#include "api/auth.h"
+#include "api/server.h"
 
 namespace ws {
 namespace {
@@ -372,6 +375,8 @@ TEST(AgentMetrics, RuleReloadsAreCountedByResult) {
   EXPECT_EQ(value(m, "wirescope_rule_reloads_total", {{"result", "ok"}}), 1);
   EXPECT_EQ(value(m, "wirescope_rule_reloads_total", {{"result", "failed"}}), 1);
   EXPECT_EQ(value(m, "wirescope_rules_loaded"), 5);
+  EXPECT_EQ(value(m, "wirescope_rules_last_reload_success"), 0) << "the last reload was refused";
+  EXPECT_EQ(m.at("wirescope_rules_last_reload_success").type, "gauge");
 
   // Back with one bad rule more: loaded (not strict), the bad one counted.
   fs::rename(rules + ".away", rules);
@@ -381,6 +386,7 @@ TEST(AgentMetrics, RuleReloadsAreCountedByResult) {
   EXPECT_EQ(value(m, "wirescope_rule_reloads_total", {{"result", "ok"}}), 2);
   EXPECT_EQ(value(m, "wirescope_rules_loaded"), 5);
   EXPECT_EQ(value(m, "wirescope_rules_failed"), 1);
+  EXPECT_EQ(value(m, "wirescope_rules_last_reload_success"), 1) << "a later good reload clears it";
 }
 
 // Config file reloads (SIGHUP): counted by result, and whether the last
@@ -476,6 +482,70 @@ TEST(AgentMetrics, RefusedFramesAreCountedByReason) {
   EXPECT_EQ(value(m, "wirescope_rules_loaded"), 0);
   EXPECT_EQ(m.count("wirescope_detect_inspected_total"), 0u);
   for (const auto& [reason, v] : s.drops) EXPECT_EQ(value(m, "wirescope_drops_total", {{"reason", reason}}), double(v));
+}
+
+// The API server's own counters: requests, rate-limited ones, anonymous
+// viewers, and the dashboard's files by outcome (a refused path is a probe
+// worth an alert, so it has its own series).
+TEST(AgentMetrics, ApiServerCountersAreExported) {
+  TempDir dir;
+  Runtime rt(demo_config(dir, copy_rules(dir)));
+  ASSERT_EQ(rt.open(), "");
+  const std::atomic<bool> stop{false};
+  rt.run(stop);
+
+  fs::create_directory(dir.path() + "/web");
+  std::ofstream(dir.path() + "/web/index.html") << "<!doctype html><title>t</title>\n";
+  ApiOptions o;
+  o.listen = "127.0.0.1:0";
+  o.dashboard_dir = dir.path() + "/web";
+  o.anonymous_view = true;
+  o.tokens = {{"ops", Role::kAdmin, sha256_hex("admin-token")}};
+  o.rate_limit.requests_per_second = 1;
+  o.rate_limit.burst = 6;
+  ApiServer api(o);
+  AgentHooks hooks;
+  hooks.status = [] {
+    AgentStatus st;
+    st.running = true;
+    return st;
+  };
+  hooks.rules = [] { return RulesStatus{}; };
+  hooks.reload_rules = [](std::optional<bool>) { return ReloadOutcome{}; };
+  ASSERT_EQ(add_agent_routes(api.router(), hooks), "");
+  ASSERT_EQ(api.configure(), "");
+  auto get = [&](const std::string& path) {
+    HttpRequest r;
+    r.method = "GET";
+    r.path = path;
+    r.remote = "10.0.0.1";
+    return api.handle(std::move(r), std::nullopt, 10'000'000'000ull).status;
+  };
+  EXPECT_EQ(get("/"), 200);
+  EXPECT_EQ(get("/index.html"), 200);
+  EXPECT_EQ(get("/../secret.txt"), 404);
+  EXPECT_EQ(get("/missing.js"), 404);
+  EXPECT_EQ(get("/api/v1/status"), 200);  // anonymous viewer
+  for (int i = 0; i < 4; ++i) get("/");  // past the burst of 6: rate limited
+
+  AgentMetrics without(rt);
+  EXPECT_EQ(parse(without.render()).count("wirescope_api_requests_total"), 0u) << "no API, no API metrics";
+
+  AgentMetrics metrics(rt, &api);
+  const auto m = parse(metrics.render());
+  check_shape(m);
+  EXPECT_EQ(value(m, "wirescope_api_requests_total"), double(api.requests()));
+  EXPECT_GE(value(m, "wirescope_api_requests_total"), 6);
+  EXPECT_EQ(value(m, "wirescope_api_rate_limited_total"), double(api.rate_limited()));
+  EXPECT_GE(value(m, "wirescope_api_rate_limited_total"), 1);
+  EXPECT_EQ(value(m, "wirescope_api_anonymous_requests_total"), double(api.anonymous()));
+  EXPECT_GE(value(m, "wirescope_api_anonymous_requests_total"), 1);
+  EXPECT_EQ(value(m, "wirescope_dashboard_files_total", {{"result", "served"}}), double(api.dashboard().served()));
+  EXPECT_GE(value(m, "wirescope_dashboard_files_total", {{"result", "served"}}), 2);
+  EXPECT_EQ(value(m, "wirescope_dashboard_files_total", {{"result", "refused"}}), 1);
+  EXPECT_EQ(value(m, "wirescope_dashboard_files_total", {{"result", "not_found"}}), 1);
+  EXPECT_EQ(value(m, "wirescope_dashboard_files_total", {{"result", "not_modified"}}), 0);
+  EXPECT_EQ(m.at("wirescope_dashboard_files_total").type, "counter");
 }
 
 // Scrapes while the workers run (a looping replay): counters only grow and

@@ -13,6 +13,7 @@ bash deploy/setup.sh all || { echo "deploy/setup.sh failed" >&2; exit 1; }
 jobs=${WIRESCOPE_JOBS:-$(nproc)}
 fuzz_seconds=${WIRESCOPE_FUZZ_SECONDS:-30}
 passed=0 failed=0 skipped=0 status=0
+failures=()  # "build: test" of every failed or timed-out test, repeated at the end
 
 # Adds one meson test run's counts (from its summary) to the totals.
 count() {
@@ -41,8 +42,14 @@ run_suites() {  # dir, suites...
   meson test -C "$dir" --num-processes "$jobs" --print-errorlogs "${args[@]}" 2>&1 | tee "$log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   count "$log"
+  while IFS= read -r name; do failures+=("$dir: $name"); done < <(
+    sed -nE 's/^ *[0-9]+\/[0-9]+ +(.*[^ ]) +(FAIL|TIMEOUT|ERROR) .*/\1/p' "$log")
   rm -f "$log"
 }
+
+stage_start=$SECONDS
+# The minutes a stage took, after its results (CI reads them to keep the run short).
+stage_end() { echo "== $1: $(( (SECONDS - stage_start) / 60 ))m$(( (SECONDS - stage_start) % 60 ))s"; stage_start=$SECONDS; }
 
 echo "== release build: fast + integration"
 # --prefix=/usr: Debian's layout, which the package test (tests/install) needs.
@@ -51,6 +58,7 @@ if setup build -Dtests=true --prefix=/usr && ninja -C build -j "$jobs"; then
 else
   echo "release build failed" >&2; status=1; failed=$((failed + 1))
 fi
+stage_end "release build and tests"
 
 echo "== ASan+UBSan build: fast"
 if setup build-asan -Dtests=true -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false &&
@@ -60,6 +68,7 @@ if setup build-asan -Dtests=true -Dbuildtype=debugoptimized -Db_sanitize=address
 else
   echo "sanitizer build failed" >&2; status=1; failed=$((failed + 1))
 fi
+stage_end "ASan+UBSan build and fast suite"
 
 echo "== libFuzzer targets, ${fuzz_seconds}s each"
 if CXX=clang++ setup build-fuzz -Dfuzz=true -Dtests=false -Dbuildtype=debugoptimized \
@@ -75,14 +84,17 @@ if CXX=clang++ setup build-fuzz -Dfuzz=true -Dtests=false -Dbuildtype=debugoptim
       echo "fuzz $name: ok"; passed=$((passed + 1))
     else
       echo "fuzz $name: FAILED"; tail -40 "build-fuzz/$name.log"; failed=$((failed + 1)); status=1
+      failures+=("fuzz: $name")
     fi
     rm -rf "$work"
   done
 else
   echo "fuzz build failed" >&2; status=1; failed=$((failed + 1))
 fi
+stage_end "fuzz build and runs"
 
 # The dashboard test's screenshot (tests/web), kept with the build.
 [ -f build/tests/web/dashboard.png ] && echo "dashboard screenshot: $root/build/tests/web/dashboard.png"
+for f in "${failures[@]}"; do echo "failed: $f"; done
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 exit $status

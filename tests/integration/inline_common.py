@@ -155,6 +155,9 @@ def _tcp_server(port):
             while True:
                 try:
                     b = c.recv(65536)
+                except ConnectionResetError:
+                    print("reset", flush=True)  # a RST reached this side of the connection
+                    return
                 except OSError:
                     return
                 if not b:

@@ -84,9 +84,11 @@ size_t write_ip(uint8_t* ip, int family, const uint8_t* from, const uint8_t* to,
 
 RejectKind reject_kind(const Packet& p, const Decoded& d) {
   if (p.link != LinkType::kEthernet || d.l3_off < 14) return RejectKind::kNone;
-  // Only Ethernet and 802.1Q tags before the IP header (no MPLS, no tunnel
-  // outside): the turned-around link header must be a valid one.
-  if (d.l3_off != 14 + 4 * size_t{p.flags & kPktVlanStripped ? 0u : d.vlan_count}) return RejectKind::kNone;
+  // Only Ethernet and VLAN tags before the IP header (no MPLS, no tunnel
+  // outside): the turned-around link header must be a valid one. A tag the
+  // capture stripped counts in vlan_count but is not in the frame.
+  const size_t in_frame = d.vlan_count - (p.flags & kPktVlanStripped ? 1u : 0u);
+  if (d.l3_off != 14 + 4 * in_frame) return RejectKind::kNone;
   if (d.key.family != 4 && d.key.family != 6) return RejectKind::kNone;
   if (d.flags & kDecLaterFragment) return RejectKind::kNone;
   if (d.key.proto == kTcp) return d.tcp_flags & kTcpRst ? RejectKind::kNone : RejectKind::kTcpRst;

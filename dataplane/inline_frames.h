@@ -12,7 +12,8 @@
 //   - any other protocol: ICMP host unreachable (ICMPv6 address
 //     unreachable);
 //   - never for a TCP RST or an ICMP error (RFC 1122 §3.2.2: no error about
-//     an error), nor for a frame that is not plain Ethernet.
+//     an error), nor for a frame that is not plain Ethernet (802.1Q and
+//     802.1ad tags allowed).
 // Reject to the destination (`rejectdst`, the other half of `rejectboth`):
 // the reply goes on to the packet's destination, out of the other side of
 // the pair, as if the sender had sent it: the packet's own link header,

@@ -329,7 +329,8 @@ void Worker::inline_loop(Link& link) {
     for (int i = 0; i < n; ++i) {
       const Packet& p = burst[i];
       const int j = which[i];
-      const uint16_t vlan = p.flags & kPktVlanStripped ? p.vlan_tci : Link::kNoVlan;
+      // A tag the capture stripped goes back with the TPID it had.
+      const uint32_t vlan = stripped_vlan_tag(p);
       if (j < 0) {
         inline_stats_.uninspected.inc();
       } else if (verdict[j] != Verdict::kForward) {

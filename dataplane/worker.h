@@ -14,7 +14,8 @@
 // pair (InlineLink::peer of Packet::ifindex) unless the rules dropped it
 // (Verdict) or its flow was dropped before (FlowEntry::verdict); a reject
 // also sends its reply: to the sender back out of the ingress side, to the
-// destination (rejectdst, rejectboth) out of the other side. Frames that do not
+// destination (rejectdst, rejectboth) out of the other side, with a VLAN
+// tag the capture stripped put back as the frame had it. Frames that do not
 // decode as IP (ARP, LLDP, STP, ...) are bridged uninspected. The per-burst
 // sendmmsg (InlineLink::flush) happens before the frames go back to the
 // receive ring, so forwarding copies nothing in user space. Outside inline

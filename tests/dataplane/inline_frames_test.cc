@@ -238,6 +238,82 @@ TEST(RejectToDestination, NoReplyToRstOrIcmpErrorsEither) {
   EXPECT_TRUE(out.empty());
 }
 
+// QinQ whose outer (802.1ad) tag the capture stripped into metadata: the
+// inner tag stays in the frame, and the reply keeps it there (the link
+// puts the outer one back).
+TEST(Reject, QinqWithTheOuterTagStripped) {
+  pktgen::TcpOpts t;
+  t.ack = 99;
+  const Bytes full = Builder().eth().qinq(100, 200).ipv4("10.0.0.1", "10.0.0.2")
+                         .tcp(40000, 80, pktgen::TCP_ACK, t).payload("x").build();
+  // What AF_PACKET hands over: the frame without its outer tag.
+  Bytes in(full.begin(), full.begin() + 12);
+  in.insert(in.end(), full.begin() + 16, full.end());
+  Decodes src = decode(in, kPktVlanStripped | kPktVlanStag);
+  src.p.vlan_tci = 100;
+  Decoder dec;
+  ASSERT_TRUE(dec.decode(src.p, src.d));
+  EXPECT_EQ(src.d.vlan_count, 2);
+  EXPECT_EQ(src.d.vlan[0], 100);
+  EXPECT_EQ(src.d.vlan[1], 200);
+  ASSERT_EQ(reject_kind(src.p, src.d), RejectKind::kTcpRst);
+  for (ReplyTo to : {ReplyTo::kSource, ReplyTo::kDestination}) {
+    Bytes out(kRejectFrameMax);
+    const size_t n = build_reject(src.p, src.d, out.data(), to);
+    ASSERT_EQ(n, 14u + 4 + 20 + 20);
+    out.resize(n);
+    EXPECT_EQ(0, std::memcmp(out.data() + 12, in.data() + 12, 4)) << "inner tag kept";
+    Decodes r = decode(out);
+    ASSERT_TRUE(r.ok);
+    EXPECT_EQ(r.d.vlan_count, 1);
+    EXPECT_EQ(r.d.vlan[0], 200);
+    EXPECT_EQ(r.d.tcp_flags & pktgen::TCP_RST, pktgen::TCP_RST);
+  }
+}
+
+// The tag a capture stripped goes back as it was on the wire: its TPID
+// (0x88a8 for an 802.1ad service tag, else 0x8100) and its TCI.
+TEST(VlanTag, StrippedTagKeepsItsTpid) {
+  Packet p;
+  EXPECT_EQ(stripped_vlan_tag(p), kNoVlanTag);
+  p.flags = kPktVlanStripped;
+  p.vlan_tci = 0xa064;  // priority 5, VLAN 100
+  EXPECT_EQ(stripped_vlan_tag(p), 0x8100a064u);
+  p.flags = kPktVlanStripped | kPktVlanStag;
+  EXPECT_EQ(stripped_vlan_tag(p), 0x88a8a064u);
+  uint8_t t[4];
+  put_vlan_tag(t, stripped_vlan_tag(p));
+  EXPECT_EQ(t[0], 0x88);
+  EXPECT_EQ(t[1], 0xa8);
+  EXPECT_EQ(t[2], 0xa0);
+  EXPECT_EQ(t[3], 0x64);
+}
+
+TEST(VlanTag, InsertingTheStrippedTagRestoresTheFrame) {
+  const Bytes full = Builder().eth().qinq(100, 200).ipv4("10.0.0.1", "10.0.0.2").udp(1, 2).payload("data").build();
+  ASSERT_EQ(full[12], 0x88);
+  ASSERT_EQ(full[13], 0xa8);
+  Bytes in(full.begin(), full.begin() + 12);
+  in.insert(in.end(), full.begin() + 16, full.end());
+  Packet p;
+  p.flags = kPktVlanStripped | kPktVlanStag;
+  p.vlan_tci = 100;
+  Bytes out(in.size() + 4);
+  ASSERT_EQ(insert_vlan_tag(in.data(), static_cast<uint32_t>(in.size()), stripped_vlan_tag(p), out.data()),
+            full.size());
+  EXPECT_EQ(out, full);
+  // An 802.1Q tag: 0x8100.
+  const Bytes q = Builder().eth().vlan(42, 3).ipv4("10.0.0.1", "10.0.0.2").udp(1, 2).build();
+  Bytes qin(q.begin(), q.begin() + 12);
+  qin.insert(qin.end(), q.begin() + 16, q.end());
+  p.flags = kPktVlanStripped;
+  p.vlan_tci = static_cast<uint16_t>(3 << 13 | 42);
+  Bytes qout(q.size());
+  ASSERT_EQ(insert_vlan_tag(qin.data(), static_cast<uint32_t>(qin.size()), stripped_vlan_tag(p), qout.data()),
+            q.size());
+  EXPECT_EQ(qout, q);
+}
+
 TEST(CompleteChecksum, FillsAPartialTcpChecksum) {
   Bytes f = Builder().eth().ipv4("10.0.0.1", "10.0.0.2").tcp(1000, 2000, pktgen::TCP_ACK).payload("hello world")
                 .build();

@@ -7,6 +7,8 @@ middle namespace (inline_common.Topology) with two workers.
   - a `drop` rule added over REST (POST /api/v1/rules, admin token) blocks the
     matching packet and the rest of its flow; a new flow still passes; the
     EVE alert says "blocked";
+  - QinQ frames (an 802.1ad outer tag, which the kernel strips into
+    metadata, and an 802.1Q inner one) arrive byte for byte unchanged;
   - a `reject` rule resets the client's connection (the client sees a RST)
     and not the server's; `rejectdst` resets the server's and not the
     client's; `rejectboth` resets both;
@@ -78,6 +80,23 @@ def body(c, cleanup):
         got = json.loads(out)
         c.check(len(got) == 1 and bytes.fromhex(got[0]) == frame,
                 f"1514-byte frame {name} arrives unchanged", f"got {len(got)} frames")
+
+    print("-- QinQ frames unchanged (802.1ad outer tag, 802.1Q inner)")
+    for (src_ns, src_if, dst_ns, dst_if, smac_, dmac_, sip, dip, name) in (
+            (topo.c, "c0", topo.s, "s0", cmac, smac, topo.c_ip, topo.s_ip, "client→server"),
+            (topo.s, "s0", topo.c, "c0", smac, cmac, topo.s_ip, topo.c_ip, "server→client")):
+        marker = os.urandom(8)
+        inner = ic.udp_frame(smac_, dmac_, sip, dip, 40001, 9998, marker + b"qinq" * 20)
+        # S-tag PCP 3 VLAN 100, C-tag VLAN 200.
+        frame = inner[:12] + bytes.fromhex("88a8" "6064" "8100" "00c8") + inner[12:]
+        rx = subprocess.Popen(topo.helper(dst_ns, "raw-recv", dst_if, marker.hex(), 1, 5), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        rx.stderr.readline()  # ready
+        topo.run_helper(src_ns, "raw-send", src_if, frame.hex())
+        out, _ = rx.communicate(timeout=15)
+        got = json.loads(out)
+        c.check(len(got) == 1 and bytes.fromhex(got[0]) == frame, f"QinQ frame {name} arrives unchanged",
+                f"sent {frame[:20].hex()}, got {[g[:40] for g in got]}")
 
     print("-- drop rule over REST")
     st, text = call("POST", "/api/v1/rules",

@@ -91,8 +91,9 @@ std::string_view trim(std::string_view s) {
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
-// A rule's action word, compared without regard to case as Suricata does.
-bool parse_action(std::string_view s, RuleAction* action, RejectTo* to) {
+// A rule's action word, compared without regard to case as Suricata does
+// (any_case false: lower case only).
+bool parse_action(std::string_view s, RuleAction* action, RejectTo* to, bool any_case = true) {
   static constexpr struct {
     std::string_view name;
     RuleAction action;
@@ -110,7 +111,7 @@ bool parse_action(std::string_view s, RuleAction* action, RejectTo* to) {
     if (s.size() != a.name.size()) continue;
     bool same = true;
     for (size_t i = 0; i < s.size() && same; ++i)
-      same = (s[i] >= 'A' && s[i] <= 'Z' ? char(s[i] - 'A' + 'a') : s[i]) == a.name[i];
+      same = (any_case && s[i] >= 'A' && s[i] <= 'Z' ? char(s[i] - 'A' + 'a') : s[i]) == a.name[i];
     if (same) {
       *action = a.action;
       *to = a.to;
@@ -1541,11 +1542,13 @@ RuleResult parse_rule(std::string_view text, const RuleVars& vars, std::string_v
 }
 
 namespace {
+// A commented-out rule, as rule files write them (in lower case: "# Pass
+// the following" is prose).
 bool looks_like_rule(std::string_view s) {
   const size_t end = s.find_first_of(" \t");
   RuleAction a;
   RejectTo to;
-  return end != std::string_view::npos && parse_action(s.substr(0, end), &a, &to);
+  return end != std::string_view::npos && parse_action(s.substr(0, end), &a, &to, false);
 }
 }  // namespace
 

@@ -100,7 +100,7 @@ TEST(RuleHeader, RejectVariants) {
 TEST(RuleFile, DisabledRejectVariantsAreCounted) {
   RuleFileResult f = parse_rules_text(
       "# rejectboth tcp any any -> any 80 (sid:1;)\n#rejectdst udp any any -> any 53 (sid:2;)\n"
-      "# rejectsrc ip any any -> any any (sid:3;)\n# rejected: a comment\n",
+      "# rejectsrc ip any any -> any any (sid:3;)\n# rejected: a comment\n# Pass the following on\n",
       kVars, "t.rules");
   EXPECT_EQ(f.disabled, 3u);
   EXPECT_TRUE(f.rules.empty());

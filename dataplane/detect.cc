@@ -140,6 +140,7 @@ Verdict DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, ui
   auto on_match = [&](const Rule& r, size_t ri) -> bool {
     if (!from_stream && nmatched < kMaxMatched) matched[nmatched++] = static_cast<uint32_t>(ri);
     RuleAction action = r.action;
+    RejectTo reject_to = r.reject_to;
     bool alert = !r.noalert;
     if (policy.affects(r.gid, r.sid)) {
       ThresholdEvent ev;
@@ -159,7 +160,11 @@ Verdict DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, ui
         stats_.threshold_suppressed.inc();
         alert = false;
       }
-      if (o.new_action) action = *o.new_action;
+      if (o.new_action) {
+        // A rate_filter's new_action `reject` is Suricata's reject: to the sender.
+        action = *o.new_action;
+        reject_to = RejectTo::kSource;
+      }
     }
     if (action == RuleAction::kPass) {
       // Suricata's action scope: only an IP-only (or like IP-only) rule's
@@ -179,7 +184,10 @@ Verdict DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, ui
     // rule is looked at (the packet is gone).
     const bool drops = opts_.ips && (action == RuleAction::kDrop || action == RuleAction::kReject);
     if (drops) {
-      verdict = action == RuleAction::kReject ? Verdict::kReject : Verdict::kDrop;
+      verdict = action == RuleAction::kDrop           ? Verdict::kDrop
+                : reject_to == RejectTo::kDestination ? Verdict::kRejectDst
+                : reject_to == RejectTo::kBoth        ? Verdict::kRejectBoth
+                                                      : Verdict::kReject;
       e.verdict |= kFlowDropped;
       stats_.ips_drops.inc();
       stopped = true;

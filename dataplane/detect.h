@@ -16,8 +16,10 @@
 //   - at most max_alerts_per_packet alerts per packet (Suricata's
 //     packet_alert_max, 15), the rest counted;
 //   - alert thresholds and suppressions (shared by all workers) decide last;
-//   - inline (DetectOptions::ips): a `drop` or `reject` match, the first
-//     after the pass rules in Suricata's action order, drops the packet and
+//   - inline (DetectOptions::ips): a `drop` or `reject` match (any of
+//     Suricata's reject variants: reject/rejectsrc, rejectdst, rejectboth,
+//     all ranked as reject), the first after the pass rules in Suricata's
+//     action order, drops the packet and
 //     the rest of its flow and ends the packet's inspection; its alert is
 //     written with blocked set (EVE alert.action "blocked") unless the rule
 //     is noalert or suppressed, which still drop. Outside inline mode they
@@ -61,10 +63,21 @@ namespace ws {
 // What the rules decided about one packet. Only an inline (IPS) worker
 // acts on it; elsewhere drop and reject rules alert and nothing more, as
 // Suricata in IDS mode.
+// kReject, kRejectDst and kRejectBoth drop the packet and say who gets the
+// reply: its sender (`reject`, `rejectsrc`), its destination (`rejectdst`)
+// or both (`rejectboth`).
 // kQosDrop and kQueued come from traffic control after the rules
 // (Worker::process): a police action or a full shaper queue dropped the
 // frame, or a shaper holds a copy of it to send later.
-enum class Verdict : uint8_t { kForward = 0, kDrop = 1, kReject = 2, kQosDrop = 3, kQueued = 4 };
+enum class Verdict : uint8_t {
+  kForward = 0,
+  kDrop = 1,
+  kReject = 2,
+  kQosDrop = 3,
+  kQueued = 4,
+  kRejectDst = 5,
+  kRejectBoth = 6,
+};
 
 struct DetectOptions {
   // Inline (IPS) mode: a drop or reject match drops the packet and marks

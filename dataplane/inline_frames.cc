@@ -84,9 +84,11 @@ size_t write_ip(uint8_t* ip, int family, const uint8_t* from, const uint8_t* to,
 
 RejectKind reject_kind(const Packet& p, const Decoded& d) {
   if (p.link != LinkType::kEthernet || d.l3_off < 14) return RejectKind::kNone;
-  // Only Ethernet and 802.1Q tags before the IP header (no MPLS, no tunnel
-  // outside): the turned-around link header must be a valid one.
-  if (d.l3_off != 14 + 4 * size_t{p.flags & kPktVlanStripped ? 0u : d.vlan_count}) return RejectKind::kNone;
+  // Only Ethernet and VLAN tags before the IP header (no MPLS, no tunnel
+  // outside): the turned-around link header must be a valid one. A tag the
+  // capture stripped counts in vlan_count but is not in the frame.
+  const size_t in_frame = d.vlan_count - (p.flags & kPktVlanStripped ? 1u : 0u);
+  if (d.l3_off != 14 + 4 * in_frame) return RejectKind::kNone;
   if (d.key.family != 4 && d.key.family != 6) return RejectKind::kNone;
   if (d.flags & kDecLaterFragment) return RejectKind::kNone;
   if (d.key.proto == kTcp) return d.tcp_flags & kTcpRst ? RejectKind::kNone : RejectKind::kTcpRst;
@@ -95,26 +97,46 @@ RejectKind reject_kind(const Packet& p, const Decoded& d) {
   return RejectKind::kIcmpHostUnreachable;
 }
 
-size_t build_reject(const Packet& p, const Decoded& d, uint8_t* out) {
+size_t build_reject(const Packet& p, const Decoded& d, uint8_t* out, ReplyTo dir) {
   const RejectKind kind = reject_kind(p, d);
   if (kind == RejectKind::kNone) return 0;
+  const bool back = dir == ReplyTo::kSource;
   const int family = d.key.family;
-  const uint8_t* src = d.key.src;  // the offending packet's sender: the reply's destination
-  const uint8_t* dst = d.key.dst;
   const size_t alen = family == 4 ? 4 : 16;
+  // Back to the sender: from the packet's destination to its source; on
+  // to the destination: from its source, as the packet went.
   uint8_t from[16], to[16];
-  std::memcpy(from, dst, alen);
-  std::memcpy(to, src, alen);
+  std::memcpy(from, back ? d.key.dst : d.key.src, alen);
+  std::memcpy(to, back ? d.key.src : d.key.dst, alen);
 
-  // Link header: the frame's own, with the MACs swapped.
+  // Link header: the frame's own, with the MACs swapped when it goes back.
   const size_t l2 = d.l3_off;
-  std::memcpy(out, p.data + 6, 6);
-  std::memcpy(out + 6, p.data, 6);
+  std::memcpy(out, p.data + (back ? 6 : 0), 6);
+  std::memcpy(out + 6, p.data + (back ? 0 : 6), 6);
   std::memcpy(out + 12, p.data + 12, l2 - 12);
   uint8_t* ip = out + l2;
   const size_t iphl = family == 4 ? 20 : 40;
   uint8_t* l4 = ip + iphl;
 
+  if (kind == RejectKind::kTcpRst && !back) {
+    // As the sender: its ports, its seq (the next byte the destination
+    // expects, as the packet itself never arrives), its ack.
+    std::memset(l4, 0, 20);
+    wr16(l4, d.key.sport);
+    wr16(l4 + 2, d.key.dport);
+    wr32(l4 + 4, d.seq);
+    if (d.tcp_flags & kTcpAck) {
+      wr32(l4 + 8, d.ack);
+      l4[13] = kTcpRst | kTcpAck;
+    } else {
+      l4[13] = kTcpRst;
+    }
+    l4[12] = 5 << 4;
+    const uint16_t s = pseudo_sum(family, from, to, kTcp, 20);
+    put_sum(l4 + 16, ones_sum(l4, 20, s));
+    write_ip(ip, family, from, to, kTcp, 20);
+    return l2 + iphl + 20;
+  }
   if (kind == RejectKind::kTcpRst) {
     // RFC 9293 §3.10.7.1: answer an ACK with its ack number as our seq;
     // otherwise seq 0 and acknowledge all the segment occupied.

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace ws {
 
@@ -34,13 +35,17 @@ constexpr bool link_type_supported(uint32_t dlt) {
 }
 
 enum PacketFlags : uint8_t {
-  // The capture stripped an 802.1Q tag into metadata (AF_PACKET
+  // The capture stripped the outer VLAN tag into metadata (AF_PACKET
   // tp_vlan_tci, DPDK RTE_MBUF_F_RX_VLAN_STRIPPED); vlan_tci holds it and
-  // the frame on the wire was 4 bytes longer than wirelen says.
+  // the frame on the wire was 4 bytes longer than wirelen says. Linux
+  // strips an outer 802.1Q or 802.1ad tag alike (skb_vlan_untag).
   kPktVlanStripped = 1u << 0,
   // The kernel has not filled in the L4 checksum yet (AF_PACKET
   // TP_STATUS_CSUMNOTREADY on locally sent frames): not verifiable.
   kPktChecksumNotReady = 1u << 1,
+  // With kPktVlanStripped: the stripped tag was an 802.1ad service tag
+  // (TPID 0x88a8, AF_PACKET tp_vlan_tpid), not an 802.1Q one (0x8100).
+  kPktVlanStag = 1u << 2,
 };
 
 struct Packet {
@@ -54,5 +59,33 @@ struct Packet {
   uint8_t flags = 0;
   LinkType link = LinkType::kEthernet;
 };
+
+// A VLAN tag as it is on the wire, TPID << 16 | TCI; kNoVlanTag: none (no
+// TPID is 0).
+constexpr uint32_t kNoVlanTag = 0;
+constexpr uint16_t kTpid8021Q = 0x8100, kTpid8021ad = 0x88a8;
+
+// The tag the capture stripped from p, with the TPID it had on the wire.
+constexpr uint32_t stripped_vlan_tag(const Packet& p) {
+  if (!(p.flags & kPktVlanStripped)) return kNoVlanTag;
+  return uint32_t{p.flags & kPktVlanStag ? kTpid8021ad : kTpid8021Q} << 16 | p.vlan_tci;
+}
+
+// The tag's 4 bytes in wire order.
+inline void put_vlan_tag(uint8_t* out, uint32_t tag) {
+  out[0] = static_cast<uint8_t>(tag >> 24);
+  out[1] = static_cast<uint8_t>(tag >> 16);
+  out[2] = static_cast<uint8_t>(tag >> 8);
+  out[3] = static_cast<uint8_t>(tag);
+}
+
+// Copies an Ethernet frame of len >= 12 bytes into out (room for len + 4)
+// with the tag put back after its MAC addresses; returns the new length.
+inline uint32_t insert_vlan_tag(const uint8_t* frame, uint32_t len, uint32_t tag, uint8_t* out) {
+  std::memcpy(out, frame, 12);
+  put_vlan_tag(out + 12, tag);
+  std::memcpy(out + 16, frame + 12, len - 12);
+  return len + 4;
+}
 
 }  // namespace ws

@@ -289,7 +289,8 @@ void Worker::inline_loop(Link& link) {
   const Decoded* dp[kBurst];
   Verdict verdict[kBurst];
   int which[kBurst];  // decoded index of each frame, -1: not decoded
-  // Reject replies of one burst: they must live until the flush.
+  // Reject replies of one burst (rejectboth needs two): they must live
+  // until the flush.
   static constexpr int kRejectSlots = 8;
   auto rejects = std::make_unique<uint8_t[]>(kRejectSlots * kRejectFrameMax);
   for (;;) {
@@ -328,24 +329,39 @@ void Worker::inline_loop(Link& link) {
     for (int i = 0; i < n; ++i) {
       const Packet& p = burst[i];
       const int j = which[i];
-      const uint16_t vlan = p.flags & kPktVlanStripped ? p.vlan_tci : Link::kNoVlan;
+      // A tag the capture stripped goes back with the TPID it had.
+      const uint32_t vlan = stripped_vlan_tag(p);
       if (j < 0) {
         inline_stats_.uninspected.inc();
       } else if (verdict[j] != Verdict::kForward) {
         // Dropped: by a rule (verdict_drops) or with its flow (flow_drops),
         // both counted in process().
-        if (verdict[j] == Verdict::kReject) {
-          size_t len = 0;
-          if (nreject < kRejectSlots) {
-            uint8_t* out = rejects.get() + size_t(nreject) * kRejectFrameMax;
-            len = build_reject(p, dec[j], out);
-            if (len) {
-              ++nreject;
+        const Verdict v = verdict[j];
+        if (v == Verdict::kReject || v == Verdict::kRejectDst || v == Verdict::kRejectBoth) {
+          // To the sender: out of the ingress side; to the destination:
+          // on the way the packet was going.
+          const bool to_src = v != Verdict::kRejectDst, to_dst = v != Verdict::kReject;
+          for (const ReplyTo to : {ReplyTo::kSource, ReplyTo::kDestination}) {
+            if (!(to == ReplyTo::kSource ? to_src : to_dst)) continue;
+            size_t len = 0;
+            uint8_t* out = nullptr;
+            if (nreject < kRejectSlots) {
+              out = rejects.get() + size_t(nreject) * kRejectFrameMax;
+              len = build_reject(p, dec[j], out, to);
+            }
+            if (!len) {
+              inline_stats_.rejects_none.inc();
+              continue;
+            }
+            ++nreject;
+            if (to == ReplyTo::kSource) {
               link.send(p.ifindex, out, static_cast<uint32_t>(len), vlan);
               inline_stats_.rejects_sent.inc();
+            } else {
+              link.send(Link::peer(p.ifindex), out, static_cast<uint32_t>(len), vlan);
+              inline_stats_.rejects_sent_dst.inc();
             }
           }
-          if (!len) inline_stats_.rejects_none.inc();
         }
         continue;
       }

@@ -13,7 +13,9 @@
 // per-packet path above, a frame is forwarded out of the other side of its
 // pair (InlineLink::peer of Packet::ifindex) unless the rules dropped it
 // (Verdict) or its flow was dropped before (FlowEntry::verdict); a reject
-// also sends its reply back out of the ingress side. Frames that do not
+// also sends its reply: to the sender back out of the ingress side, to the
+// destination (rejectdst, rejectboth) out of the other side, with a VLAN
+// tag the capture stripped put back as the frame had it. Frames that do not
 // decode as IP (ARP, LLDP, STP, ...) are bridged uninspected. The per-burst
 // sendmmsg (InlineLink::flush) happens before the frames go back to the
 // receive ring, so forwarding copies nothing in user space. Outside inline
@@ -110,16 +112,17 @@ struct WorkerStats {
 
 // Inline workers only: what became of the frames (per-port transmit and
 // receive counts are the InlineLink's).
-#define WS_INLINE_COUNTERS(X)                                                              \
-  X(forwarded, "frames forwarded to the other side of their pair")                         \
-  X(uninspected, "frames bridged without inspection: not decodable as IP (ARP, LLDP, ...)") \
-  X(verdict_drops, "packets dropped by a drop or reject rule")                             \
-  X(flow_drops, "packets dropped because a rule dropped their flow earlier")              \
-  X(rejects_sent, "reject replies sent (TCP RST, ICMP unreachable)")                      \
-  X(rejects_none, "reject matches that get no reply (a RST, an ICMP error, not Ethernet)") \
-  X(checksums_completed, "forwarded frames whose offloaded L4 checksum was filled in")    \
-  X(qos_drops, "frames traffic control dropped (police action or full shaper queue)")      \
-  X(qos_queued, "frames traffic control queued in a shaper")                              \
+#define WS_INLINE_COUNTERS(X)                                                                       \
+  X(forwarded, "frames forwarded to the other side of their pair")                                  \
+  X(uninspected, "frames bridged without inspection: not decodable as IP (ARP, LLDP, ...)")         \
+  X(verdict_drops, "packets dropped by a drop or reject rule")                                      \
+  X(flow_drops, "packets dropped because a rule dropped their flow earlier")                        \
+  X(rejects_sent, "reject replies sent to the sender (TCP RST, ICMP unreachable)")                  \
+  X(rejects_sent_dst, "reject replies sent to the destination (rejectdst, rejectboth)")             \
+  X(rejects_none, "reject replies not sent: none for the packet (a RST, an ICMP error) or no room") \
+  X(checksums_completed, "forwarded frames whose offloaded L4 checksum was filled in")              \
+  X(qos_drops, "frames traffic control dropped (police action or full shaper queue)")               \
+  X(qos_queued, "frames traffic control queued in a shaper")                                        \
   X(qos_released, "shaped frames sent from a shaper queue")
 
 struct InlineStats {

@@ -25,6 +25,12 @@ namespace ws {
 
 enum class RuleAction : uint8_t { kAlert, kDrop, kPass, kReject };
 
+// Who gets a reject rule's reply (a TCP RST, an ICMP unreachable):
+// Suricata's `reject` and `rejectsrc` (the packet's sender), `rejectdst`
+// (its destination) and `rejectboth`. All three are RuleAction::kReject and
+// rank as reject.
+enum class RejectTo : uint8_t { kSource, kDestination, kBoth };
+
 // kIcmp covers ICMPv4 and ICMPv6 (Suricata's `icmp`); kIcmpV4/kIcmpV6 are
 // the explicit forms. kAppLayer keeps the protocol name in Rule::app_proto
 // and its value in Rule::app (rules/app_proto.h).
@@ -208,6 +214,7 @@ struct AppLayerProtocol {
 
 struct Rule {
   RuleAction action = RuleAction::kAlert;
+  RejectTo reject_to = RejectTo::kSource;  // action kReject: the variant written
   RuleProto proto = RuleProto::kIp;
   std::string app_proto;  // for kAppLayer: "http", "tls", "dns", ... as written
   AppProto app = AppProto::kUnknown;  // for kAppLayer: the protocol app_proto names

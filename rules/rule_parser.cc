@@ -91,6 +91,36 @@ std::string_view trim(std::string_view s) {
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
+// A rule's action word, compared without regard to case as Suricata does
+// (any_case false: lower case only).
+bool parse_action(std::string_view s, RuleAction* action, RejectTo* to, bool any_case = true) {
+  static constexpr struct {
+    std::string_view name;
+    RuleAction action;
+    RejectTo to;
+  } kActions[] = {
+      {"alert", RuleAction::kAlert, RejectTo::kSource},
+      {"pass", RuleAction::kPass, RejectTo::kSource},
+      {"drop", RuleAction::kDrop, RejectTo::kSource},
+      {"reject", RuleAction::kReject, RejectTo::kSource},
+      {"rejectsrc", RuleAction::kReject, RejectTo::kSource},
+      {"rejectdst", RuleAction::kReject, RejectTo::kDestination},
+      {"rejectboth", RuleAction::kReject, RejectTo::kBoth},
+  };
+  for (const auto& a : kActions) {
+    if (s.size() != a.name.size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < s.size() && same; ++i)
+      same = (any_case && s[i] >= 'A' && s[i] <= 'Z' ? char(s[i] - 'A' + 'a') : s[i]) == a.name[i];
+    if (same) {
+      *action = a.action;
+      *to = a.to;
+      return true;
+    }
+  }
+  return false;
+}
+
 std::string quote(std::string_view s) {
   std::string q = "'";
   q.append(s.substr(0, 64));
@@ -1464,11 +1494,10 @@ RuleResult parse_rule(std::string_view text, const RuleVars& vars, std::string_v
     return fail(RuleError::Kind::kSyntax, "header",
                 "header must be 'action proto src_addr src_port direction dst_addr dst_port', got " +
                     std::to_string(h.size()) + " fields");
-  if (h[0] == "alert") r.action = RuleAction::kAlert;
-  else if (h[0] == "drop") r.action = RuleAction::kDrop;
-  else if (h[0] == "pass") r.action = RuleAction::kPass;
-  else if (h[0] == "reject") r.action = RuleAction::kReject;
-  else return fail(RuleError::Kind::kSyntax, "header", "unknown action " + quote(h[0]));
+  if (!parse_action(h[0], &r.action, &r.reject_to))
+    return fail(RuleError::Kind::kSyntax, "header",
+                "unknown action " + quote(h[0]) +
+                    ": not alert, pass, drop, reject, rejectsrc, rejectdst nor rejectboth");
   if (std::string why = parse_proto(h[1], r); !why.empty()) {
     // A name Suricata knows but nDPI cannot classify is a limit of
     // wirescope, not a typo.
@@ -1513,10 +1542,13 @@ RuleResult parse_rule(std::string_view text, const RuleVars& vars, std::string_v
 }
 
 namespace {
+// A commented-out rule, as rule files write them (in lower case: "# Pass
+// the following" is prose).
 bool looks_like_rule(std::string_view s) {
-  for (std::string_view a : {"alert", "drop", "pass", "reject"})
-    if (starts_with(s, a) && s.size() > a.size() && (s[a.size()] == ' ' || s[a.size()] == '\t')) return true;
-  return false;
+  const size_t end = s.find_first_of(" \t");
+  RuleAction a;
+  RejectTo to;
+  return end != std::string_view::npos && parse_action(s.substr(0, end), &a, &to, false);
 }
 }  // namespace
 

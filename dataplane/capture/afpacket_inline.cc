@@ -246,8 +246,11 @@ int InlineLink::rx_burst(Packet* out, int max) {
       p.link = LinkType::kEthernet;
       if (status & TP_STATUS_CSUMNOTREADY) p.flags |= kPktChecksumNotReady;
       if (status & TP_STATUS_VLAN_VALID) {
+        // The kernel strips an outer 802.1ad tag as well as an 802.1Q one;
+        // its TPID is what the frame gets back when it leaves.
         p.flags |= kPktVlanStripped;
         p.vlan_tci = h->tp_vlan_tci;
+        if ((status & TP_STATUS_VLAN_TPID_VALID) && h->tp_vlan_tpid == ETH_P_8021AD) p.flags |= kPktVlanStag;
       }
     }
     if (n || attempt) break;
@@ -289,22 +292,20 @@ void InlineLink::refresh_stats() {
   kernel_drops_.store(kernel_drops_.load(std::memory_order_relaxed) + st.tp_drops, std::memory_order_relaxed);
 }
 
-void InlineLink::queue(Port& p, const uint8_t* data, uint32_t len, uint16_t vlan_tci) {
+void InlineLink::queue(Port& p, const uint8_t* data, uint32_t len, uint32_t vlan_tag) {
   const int i = p.queued++;
   mmsghdr& m = p.msgs[i];
   std::memset(&m, 0, sizeof m);
   m.msg_hdr.msg_iov = p.iov[i];
-  if (vlan_tci == kNoVlan || len < 14) {
+  if (vlan_tag == kNoVlan || len < 14) {
     p.iov[i][0] = {const_cast<uint8_t*>(data), len};
     m.msg_hdr.msg_iovlen = 1;
     return;
   }
-  // MACs, the tag, then the rest of the frame from its ethertype on.
+  // MACs, the tag (its own TPID), then the rest of the frame from its
+  // ethertype on.
   uint8_t* t = p.tags[i];
-  t[0] = 0x81;
-  t[1] = 0x00;
-  t[2] = static_cast<uint8_t>(vlan_tci >> 8);
-  t[3] = static_cast<uint8_t>(vlan_tci);
+  put_vlan_tag(t, vlan_tag);
   p.iov[i][0] = {const_cast<uint8_t*>(data), 12};
   p.iov[i][1] = {t, 4};
   p.iov[i][2] = {const_cast<uint8_t*>(data + 12), len - 12};

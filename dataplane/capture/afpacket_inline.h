@@ -32,9 +32,10 @@
 // Transmit: per port a socket bound to that interface with protocol 0 (it
 // receives nothing), PACKET_QDISC_BYPASS, and sendmmsg() of the frames
 // queued by send() since the last flush(). send() copies nothing: the data
-// must stay valid until flush(). A frame whose 802.1Q tag the receiving
-// NIC stripped into metadata gets the tag back (TPID 0x8100) through a
-// scatter-gather entry, still without a copy.
+// must stay valid until flush(). A frame whose outer VLAN tag the
+// receiving kernel or NIC stripped into metadata gets the tag back as it
+// was (TPID 0x8100, or 0x88a8 for an 802.1ad service tag: tp_vlan_tpid)
+// through a scatter-gather entry, still without a copy.
 //
 // Frames larger than a ring frame (GRO/LRO on the receiving side: turn
 // generic-receive-offload off on inline interfaces, as for Suricata's IPS
@@ -87,7 +88,7 @@ class InlineLink final : public PacketSource {
   // Frames one port queues between flushes: two bursts' worth (forwarded
   // frames plus rejects and a traffic-control stage's releases).
   static constexpr int kBatch = 128;
-  static constexpr uint16_t kNoVlan = 0xffff;
+  static constexpr uint32_t kNoVlan = kNoVlanTag;
 
   struct Options {
     std::vector<InlinePair> pairs;
@@ -123,14 +124,15 @@ class InlineLink final : public PacketSource {
   uint16_t ports() const { return nports_; }
   static uint16_t peer(uint16_t port) { return port ^ 1u; }
   // Queues a frame for port; sent at the next flush() (or now, when the
-  // port's batch is full). vlan_tci != kNoVlan: insert that 802.1Q tag.
-  void send(uint16_t port, const uint8_t* data, uint32_t len, uint16_t vlan_tci = kNoVlan) {
+  // port's batch is full). vlan_tag != kNoVlan: insert that tag (TPID <<
+  // 16 | TCI, stripped_vlan_tag()) after the MAC addresses.
+  void send(uint16_t port, const uint8_t* data, uint32_t len, uint32_t vlan_tag = kNoVlan) {
     Port& p = ports_[port];
     if (p.queued == kBatch) {
       p.stats.tx_batch_full.inc();
       flush_port(p);
     }
-    queue(p, data, len, vlan_tci);
+    queue(p, data, len, vlan_tag);
   }
   // Sends everything queued, on every port.
   void flush() {
@@ -157,7 +159,7 @@ class InlineLink final : public PacketSource {
   };
 
   InlineLink() = default;
-  void queue(Port& p, const uint8_t* data, uint32_t len, uint16_t vlan_tci);
+  void queue(Port& p, const uint8_t* data, uint32_t len, uint32_t vlan_tag);
   void flush_port(Port& p);
   void refresh_stats();
 

@@ -312,8 +312,12 @@ int AfPacketSource::fill(Packet* out, int max) {
       // in by the NIC; the decoder must not call them corrupt.
       if (h->tp_status & TP_STATUS_CSUMNOTREADY) p.flags |= kPktChecksumNotReady;
       if (h->tp_status & TP_STATUS_VLAN_VALID) {
+        // The outer tag, 802.1Q or 802.1ad (the kernel strips either); its
+        // id is the flow's VLAN whichever TPID it had.
         p.flags |= kPktVlanStripped;
         p.vlan_tci = uint16_t(h->hv1.tp_vlan_tci);
+        if ((h->tp_status & TP_STATUS_VLAN_TPID_VALID) && h->hv1.tp_vlan_tpid == ETH_P_8021AD)
+          p.flags |= kPktVlanStag;
       }
       bytes += p.wirelen;
     }

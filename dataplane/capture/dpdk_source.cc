@@ -35,7 +35,7 @@ std::vector<std::unique_ptr<DpdkInlineLink>> DpdkInlineLink::open(const Options&
 }
 int DpdkInlineLink::rx_burst(Packet*, int) { return kEof; }
 void DpdkInlineLink::release() {}
-void DpdkInlineLink::send(uint16_t, const uint8_t*, uint32_t, uint16_t) {}
+void DpdkInlineLink::send(uint16_t, const uint8_t*, uint32_t, uint32_t) {}
 void DpdkInlineLink::flush() {}
 SourceStats DpdkInlineLink::stats() const { return {}; }
 std::vector<PortCounter> DpdkInlineLink::port_counters() const { return {}; }
@@ -469,13 +469,13 @@ void DpdkInlineLink::release() {
   m.ncur = 0;
 }
 
-void DpdkInlineLink::send(uint16_t port, const uint8_t* data, uint32_t len, uint16_t vlan_tci) {
+void DpdkInlineLink::send(uint16_t port, const uint8_t* data, uint32_t len, uint32_t vlan_tag) {
   Impl& m = *impl_;
   if (port >= m.ports.size()) return;
   Impl::PortQ& p = m.ports[port];
   if (p.queued == kBatch) m.flush_port(p);
   // A frame of this burst, sent whole and untagged: its own mbuf goes out.
-  if (vlan_tci == kNoVlan) {
+  if (vlan_tag == kNoVlan) {
     for (int k = 0; k < m.ncur; ++k) {
       const int i = (m.cursor + k) % m.ncur;
       if (m.cur_data[i] == data && m.cur[i]->pkt_len == len && m.cur[i]->nb_segs == 1) {
@@ -487,7 +487,7 @@ void DpdkInlineLink::send(uint16_t port, const uint8_t* data, uint32_t len, uint
     }
   }
   rte_mbuf* c = rte_pktmbuf_alloc(p.port->pool);
-  const uint32_t extra = vlan_tci == kNoVlan ? 0 : 4;
+  const uint32_t extra = vlan_tag == kNoVlan ? 0 : 4;
   if (!c || len < 12 || len + extra > rte_pktmbuf_tailroom(c)) {
     if (c) rte_pktmbuf_free(c);
     p.add(p.tx_nombuf, 1);
@@ -495,12 +495,7 @@ void DpdkInlineLink::send(uint16_t port, const uint8_t* data, uint32_t len, uint
   }
   uint8_t* dst = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(c, static_cast<uint16_t>(len + extra)));
   if (extra) {
-    std::memcpy(dst, data, 12);
-    dst[12] = 0x81;
-    dst[13] = 0x00;
-    dst[14] = static_cast<uint8_t>(vlan_tci >> 8);
-    dst[15] = static_cast<uint8_t>(vlan_tci);
-    std::memcpy(dst + 16, data + 12, len - 12);
+    insert_vlan_tag(data, len, vlan_tag, dst);
   } else {
     std::memcpy(dst, data, len);
   }

@@ -63,7 +63,7 @@ std::vector<std::unique_ptr<PacketSource>> open_dpdk_sources(const DpdkOptions& 
 // tries is freed and counted (tx_busy).
 class DpdkInlineLink final : public PacketSource {
  public:
-  static constexpr uint16_t kNoVlan = 0xffff;
+  static constexpr uint32_t kNoVlan = kNoVlanTag;
   static constexpr int kBatch = 128;
   static uint16_t peer(uint16_t port) { return port ^ 1u; }
 
@@ -79,7 +79,11 @@ class DpdkInlineLink final : public PacketSource {
 
   int rx_burst(Packet* out, int max) override;
   void release();
-  void send(uint16_t port, const uint8_t* data, uint32_t len, uint16_t vlan_tci = kNoVlan);
+  // vlan_tag != kNoVlan (TPID << 16 | TCI): the copy gets that tag after
+  // its MAC addresses. The ports are configured without VLAN stripping, so
+  // received frames keep their tags (802.1Q and 802.1ad) in the data and
+  // the worker passes none.
+  void send(uint16_t port, const uint8_t* data, uint32_t len, uint32_t vlan_tag = kNoVlan);
   void flush();
   // Polling: an idle queue already waits only 50 µs between polls.
   void set_max_wait_ns(uint64_t) {}

@@ -139,6 +139,48 @@ TEST(Ips, RejectIsADropWithAReply) {
   EXPECT_TRUE(alerts[0].blocked);
 }
 
+// Suricata's reject variants: each drops like reject; the verdict says who
+// gets the reply (the sender, the destination, both).
+TEST(Ips, RejectVariantsSayWhoGetsTheReply) {
+  struct Case {
+    const char* action;
+    Verdict verdict;
+  } cases[] = {
+      {"rejectsrc", Verdict::kReject},
+      {"rejectdst", Verdict::kRejectDst},
+      {"rejectboth", Verdict::kRejectBoth},
+  };
+  for (const auto& c : cases) {
+    Rig rig(std::string(c.action) + " tcp any any -> any 80 (msg:\"evil\"; content:\"evil\"; sid:16;)\n", true);
+    const auto v = rig.send(kFlow);
+    EXPECT_EQ(v[2], Verdict::kForward) << c.action;
+    EXPECT_EQ(v[3], c.verdict) << c.action;
+    EXPECT_EQ(v[4], Verdict::kDrop) << c.action << ": later packets are dropped, no more replies";
+    EXPECT_EQ(rig.worker->inline_stats().verdict_drops.get(), 1u) << c.action;
+    const auto alerts = rig.drain();
+    ASSERT_EQ(alerts.size(), 1u) << c.action;
+    EXPECT_TRUE(alerts[0].blocked) << c.action;
+    EXPECT_EQ(alerts[0].action, static_cast<uint8_t>(RuleAction::kReject)) << c.action;
+  }
+}
+
+// Reject variants rank as reject: a drop rule (earlier in action order)
+// wins over a rejectboth on the same packet, and a rejectboth over an alert.
+TEST(Ips, RejectVariantsRankAsReject) {
+  Rig rig(std::string("rejectboth tcp any any -> any 80 (msg:\"rb\"; content:\"evil\"; sid:17;)\n") + kDrop, true);
+  EXPECT_EQ(rig.send(kFlow)[3], Verdict::kDrop);
+  const auto alerts = rig.drain();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].meta->sid, 10u);
+  Rig rig2("alert tcp any any -> any 80 (msg:\"a\"; content:\"GET\"; sid:18;)\n"
+           "rejectdst tcp any any -> any 80 (msg:\"rd\"; content:\"evil\"; sid:19;)\n",
+           true);
+  EXPECT_EQ(rig2.send(kFlow)[3], Verdict::kRejectDst);
+  const auto a2 = rig2.drain();
+  ASSERT_EQ(a2.size(), 1u);
+  EXPECT_EQ(a2[0].meta->sid, 19u);
+}
+
 TEST(Ips, PassWinsOverDrop) {
   Rig rig(std::string(kDrop) + "pass tcp 10.0.0.1 any -> any any (msg:\"trusted\"; sid:12;)\n", true);
   for (Verdict v : rig.send(kFlow)) EXPECT_EQ(v, Verdict::kForward);
@@ -163,10 +205,13 @@ TEST(Ips, NoalertDropStillDrops) {
 }
 
 TEST(Ips, OutsideInlineDropAndRejectOnlyAlert) {
-  Rig rig(std::string(kDrop) + "reject tcp any any -> any 80 (msg:\"r\"; content:\"evil\"; sid:15;)\n", false);
+  Rig rig(std::string(kDrop) + "reject tcp any any -> any 80 (msg:\"r\"; content:\"evil\"; sid:15;)\n" +
+              "rejectdst tcp any any -> any 80 (msg:\"rd\"; content:\"evil\"; sid:20;)\n" +
+              "rejectboth tcp any any -> any 80 (msg:\"rb\"; content:\"evil\"; sid:21;)\n",
+          false);
   for (Verdict v : rig.send(kFlow)) EXPECT_EQ(v, Verdict::kForward);
   const auto alerts = rig.drain();
-  ASSERT_EQ(alerts.size(), 2u);
+  ASSERT_EQ(alerts.size(), 4u);
   for (const AlertRecord& a : alerts) EXPECT_FALSE(a.blocked);
   EXPECT_EQ(rig.stats().ips_drops.get(), 0u);
 }

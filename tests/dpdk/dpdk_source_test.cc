@@ -248,8 +248,9 @@ TEST(DpdkInline, ForwardsEveryFrameUnchangedWithoutACopy) {
     }
     if (!tagged) {
       // A frame that is not one of the burst's (a reject reply, a shaped
-      // frame) and one with a tag to put back are copied.
-      link.send(0, got[0].data, got[0].caplen, 42);
+      // frame) and one with a tag to put back are copied; the tag keeps
+      // its TPID (here an 802.1ad service tag).
+      link.send(0, got[0].data, got[0].caplen, uint32_t{kTpid8021ad} << 16 | 42);
       tagged = true;
     }
     frames += static_cast<uint64_t>(n);
@@ -280,12 +281,13 @@ TEST(DpdkInline, ForwardsEveryFrameUnchangedWithoutACopy) {
     ++same;
   }
   EXPECT_EQ(same, frames);
-  // The tagged copy went out of a with its 802.1Q tag inserted.
+  // The tagged copy went out of a with its 802.1ad tag inserted.
   auto outa = PcapFileSource::open(out_dir() + "/a_out.pcap", false, &err);
   ASSERT_TRUE(outa) << err;
   ASSERT_EQ(outa->rx_burst(g, 1), 1);
-  EXPECT_EQ(g[0].data[12], 0x81);
-  EXPECT_EQ(g[0].data[13], 0x00);
+  EXPECT_EQ(g[0].data[12], 0x88);
+  EXPECT_EQ(g[0].data[13], 0xa8);
+  EXPECT_EQ(g[0].data[14], 0);
   EXPECT_EQ(g[0].data[15], 42);
   outa.reset();
   outb.reset();

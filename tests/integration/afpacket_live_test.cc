@@ -390,6 +390,48 @@ TEST_F(LiveCapture, AfPacketIgnoreOutgoingAndVlanStripping) {
   EXPECT_EQ(drain_idle(srcs), 0u);
 }
 
+// QinQ with an 802.1ad outer tag: the kernel strips the outer tag (either
+// TPID) into metadata and says which TPID it had; the source keeps the
+// TCI and marks an 802.1ad tag, so the inline path puts 0x88a8 back. The
+// inner 802.1Q tag stays in the frame.
+TEST_F(LiveCapture, AfPacketKeepsTheTpidOfAStrippedServiceTag) {
+  CaptureOptions o;
+  o.iface = kCapIf;
+  o.ignore_outgoing = true;
+  o.ring_block_kb = 64;
+  o.ring_blocks = 8;
+  auto srcs = open_in_cap_ns(o);
+  ASSERT_EQ(srcs.size(), 1u);
+  RawSender from_peer(g_peer_ns, kPeerIf);
+  ASSERT_TRUE(from_peer.ok());
+  const uint16_t outer = (3u << 13) | 300, inner = 400;
+  for (uint16_t s = 0; s < 6; ++s) {
+    std::vector<uint8_t> f = make_frame({600, 0, s}, inner);
+    if (s % 2 == 0) {  // an 802.1ad service tag outside the 802.1Q one
+      const uint8_t stag[4] = {0x88, 0xa8, uint8_t(outer >> 8), uint8_t(outer)};
+      f.insert(f.begin() + 12, stag, stag + 4);
+    }
+    ASSERT_TRUE(from_peer.send(f));
+  }
+  const auto got = collect(srcs, 6);
+  ASSERT_EQ(got.size(), 6u);
+  for (const Received& r : got) {
+    ASSERT_NE(r.pkt.flags & kPktVlanStripped, 0) << r.tag.seq;
+    if (r.tag.seq % 2 == 0) {
+      EXPECT_NE(r.pkt.flags & kPktVlanStag, 0) << r.tag.seq;
+      EXPECT_EQ(r.pkt.vlan_tci, outer);
+      EXPECT_EQ(stripped_vlan_tag(r.pkt), 0x88a80000u | outer);
+      EXPECT_EQ(r.bytes, make_frame(r.tag, inner)) << "the frame without its outer tag";
+    } else {
+      EXPECT_EQ(r.pkt.flags & kPktVlanStag, 0) << r.tag.seq;
+      EXPECT_EQ(r.pkt.vlan_tci, inner);
+      EXPECT_EQ(stripped_vlan_tag(r.pkt), 0x81000000u | inner);
+      EXPECT_EQ(r.bytes, make_frame(r.tag));
+    }
+  }
+  EXPECT_EQ(drain_idle(srcs), 0u);
+}
+
 TEST_F(LiveCapture, AfPacketMarksChecksumNotReadyOnLocallySentFrames) {
   CaptureOptions o;
   o.iface = kCapIf;

@@ -7,7 +7,11 @@ middle namespace (inline_common.Topology) with two workers.
   - a `drop` rule added over REST (POST /api/v1/rules, admin token) blocks the
     matching packet and the rest of its flow; a new flow still passes; the
     EVE alert says "blocked";
-  - a `reject` rule resets the client's connection (the client sees a RST);
+  - QinQ frames (an 802.1ad outer tag, which the kernel strips into
+    metadata, and an 802.1Q inner one) arrive byte for byte unchanged;
+  - a `reject` rule resets the client's connection (the client sees a RST)
+    and not the server's; `rejectdst` resets the server's and not the
+    client's; `rejectboth` resets both;
   - an inline interface goes down and comes back: the agent keeps running,
     counts it, and forwards again.
 """
@@ -77,6 +81,23 @@ def body(c, cleanup):
         c.check(len(got) == 1 and bytes.fromhex(got[0]) == frame,
                 f"1514-byte frame {name} arrives unchanged", f"got {len(got)} frames")
 
+    print("-- QinQ frames unchanged (802.1ad outer tag, 802.1Q inner)")
+    for (src_ns, src_if, dst_ns, dst_if, smac_, dmac_, sip, dip, name) in (
+            (topo.c, "c0", topo.s, "s0", cmac, smac, topo.c_ip, topo.s_ip, "client→server"),
+            (topo.s, "s0", topo.c, "c0", smac, cmac, topo.s_ip, topo.c_ip, "server→client")):
+        marker = os.urandom(8)
+        inner = ic.udp_frame(smac_, dmac_, sip, dip, 40001, 9998, marker + b"qinq" * 20)
+        # S-tag PCP 3 VLAN 100, C-tag VLAN 200.
+        frame = inner[:12] + bytes.fromhex("88a8" "6064" "8100" "00c8") + inner[12:]
+        rx = subprocess.Popen(topo.helper(dst_ns, "raw-recv", dst_if, marker.hex(), 1, 5), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        rx.stderr.readline()  # ready
+        topo.run_helper(src_ns, "raw-send", src_if, frame.hex())
+        out, _ = rx.communicate(timeout=15)
+        got = json.loads(out)
+        c.check(len(got) == 1 and bytes.fromhex(got[0]) == frame, f"QinQ frame {name} arrives unchanged",
+                f"sent {frame[:20].hex()}, got {[g[:40] for g in got]}")
+
     print("-- drop rule over REST")
     st, text = call("POST", "/api/v1/rules",
                     f'drop tcp any any -> any {PORT} (msg:"inline drop test"; content:"evil"; sid:9100001; rev:1;)\n')
@@ -92,8 +113,30 @@ def body(c, cleanup):
                     f'reject tcp any any -> any {PORT} (msg:"inline reject test"; content:"reject-me"; sid:9100002;)\n')
     c.equal(st, 200, "POST /api/v1/rules with a reject rule", text)
     time.sleep(0.5)
+    resets = server.output().count("reset")
     r = topo.run_helper(topo.c, "tcp-client", topo.s_ip, PORT, "ok", "reject-me")
     c.equal(r, ["echo", "reset"], "reject: the client's connection is reset")
+    time.sleep(1)
+    c.equal(server.output().count("reset"), resets, "reject: the server's connection is not")
+
+    print("-- rejectdst and rejectboth rules")
+    st, text = call("POST", "/api/v1/rules",
+                    f'rejectdst tcp any any -> any {PORT} (msg:"inline rejectdst test"; content:"reject-dst"; '
+                    f'sid:9100003;)\n'
+                    f'rejectboth tcp any any -> any {PORT} (msg:"inline rejectboth test"; content:"reject-both"; '
+                    f'sid:9100004;)\n')
+    c.equal(st, 200, "POST /api/v1/rules with rejectdst and rejectboth rules", text)
+    time.sleep(0.5)
+    resets = server.output().count("reset")
+    r = topo.run_helper(topo.c, "tcp-client", topo.s_ip, PORT, "ok", "reject-dst")
+    c.equal(r, ["echo", "timeout"], "rejectdst: the client's packet is dropped and the client gets no RST")
+    c.check(ac.wait_for(lambda: server.output().count("reset") == resets + 1, 5),
+            "rejectdst: the server's connection is reset", server.output()[-500:])
+    resets = server.output().count("reset")
+    r = topo.run_helper(topo.c, "tcp-client", topo.s_ip, PORT, "ok", "reject-both")
+    c.equal(r, ["echo", "reset"], "rejectboth: the client's connection is reset")
+    c.check(ac.wait_for(lambda: server.output().count("reset") == resets + 1, 5),
+            "rejectboth: and the server's", server.output()[-500:])
 
     print("-- interface down and up")
     topo.ns(topo.m, ["ip", "link", "set", "m1", "down"])
@@ -119,7 +162,10 @@ def body(c, cleanup):
             "inline.m1.link_down and link_up counted", str(counters))
     c.check(int(counters.get("inline.flow_drops", 0)) >= 1 and int(counters.get("inline.verdict_drops", 0)) >= 2,
             "verdict and flow drops counted", str(counters))
-    c.check(int(counters.get("inline.rejects_sent", 0)) >= 1, "reject reply counted", str(counters))
+    c.check(int(counters.get("inline.rejects_sent", 0)) >= 2, "replies to the sender counted (reject, rejectboth)",
+            str(counters))
+    c.check(int(counters.get("inline.rejects_sent_dst", 0)) >= 2,
+            "replies to the destination counted (rejectdst, rejectboth)", str(counters))
     records, errors = ac.read_eve(os.path.join(tmp, "eve.json"))
     c.equal(errors, [], "eve.json parses")
     alerts = [e for e in records if e.get("event_type") == "alert"]
@@ -128,6 +174,9 @@ def body(c, cleanup):
             "EVE alert of the drop rule says blocked", json.dumps(alerts)[:2000])
     c.check(9100002 in by_sid and by_sid[9100002]["alert"]["action"] == "blocked",
             "EVE alert of the reject rule says blocked", json.dumps(alerts)[:2000])
+    for sid, action in ((9100003, "rejectdst"), (9100004, "rejectboth")):
+        c.check(sid in by_sid and by_sid[sid]["alert"]["action"] == "blocked",
+                f"EVE alert of the {action} rule says blocked", json.dumps(alerts)[:2000])
 
 
 if __name__ == "__main__":

@@ -155,6 +155,9 @@ def _tcp_server(port):
             while True:
                 try:
                     b = c.recv(65536)
+                except ConnectionResetError:
+                    print("reset", flush=True)  # a RST reached this side of the connection
+                    return
                 except OSError:
                     return
                 if not b:
@@ -204,22 +207,37 @@ def _raw_send(ifc, hexframes):
     print(json.dumps("sent"))
 
 
+SOL_PACKET, PACKET_AUXDATA = 263, 8
+TP_STATUS_VLAN_VALID, TP_STATUS_VLAN_TPID_VALID = 0x10, 0x40
+
+
 def _raw_recv(ifc, marker_hex, count, timeout):
-    """Frames arriving on ifc that contain the marker, as hex."""
+    """Frames arriving on ifc that contain the marker, as hex, as they were
+    on the wire: the receiving kernel moves the outer VLAN tag (802.1Q or
+    802.1ad) into metadata (PACKET_AUXDATA), and it is put back here with
+    the TPID the kernel saw."""
     marker = bytes.fromhex(marker_hex)
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
     s.bind((ifc, 0))
+    s.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
     s.settimeout(0.2)
     print("ready", file=sys.stderr, flush=True)
     got = []
     deadline = time.time() + float(timeout)
     while time.time() < deadline and len(got) < int(count):
         try:
-            b, addr = s.recvfrom(65536)
+            b, anc, _, addr = s.recvmsg(65536, socket.CMSG_SPACE(32))
         except socket.timeout:
             continue
         if addr[2] == socket.PACKET_OUTGOING:
             continue
+        for level, kind, data in anc:
+            if level != SOL_PACKET or kind != PACKET_AUXDATA or len(data) < 20:
+                continue
+            status, _, _, _, _, tci, tpid = struct.unpack("IIIHHHH", data[:20])
+            if status & TP_STATUS_VLAN_VALID:
+                tpid = tpid if status & TP_STATUS_VLAN_TPID_VALID else 0x8100
+                b = b[:12] + struct.pack("!HH", tpid, tci) + b[12:]
         if marker in b:
             got.append(b.hex())
     print(json.dumps(got))

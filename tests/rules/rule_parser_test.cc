@@ -69,6 +69,43 @@ TEST(RuleHeader, ActionsAndProtocols) {
   }
 }
 
+// Suricata's reject variants: all are the reject action (ranked as reject),
+// each says who gets the RST or ICMP unreachable.
+TEST(RuleHeader, RejectVariants) {
+  struct Case {
+    std::string action;
+    RejectTo to;
+  } cases[] = {
+      {"reject", RejectTo::kSource},
+      {"rejectsrc", RejectTo::kSource},
+      {"rejectdst", RejectTo::kDestination},
+      {"rejectboth", RejectTo::kBoth},
+  };
+  for (const auto& c : cases) {
+    Rule r = parse_ok(c.action + " tcp any any -> any 80 (sid:1;)");
+    EXPECT_EQ(r.action, RuleAction::kReject) << c.action;
+    EXPECT_EQ(r.reject_to, c.to) << c.action;
+  }
+  EXPECT_EQ(parse_ok("drop tcp any any -> any 80 (sid:1;)").reject_to, RejectTo::kSource);
+  // A typo is refused with the action named and what is known.
+  EXPECT_EQ(parse_err("rejectdest tcp any any -> any 80 (sid:6;)"),
+            "t.rules:7: sid 6: unknown action 'rejectdest': not alert, pass, drop, reject, rejectsrc, rejectdst "
+            "nor rejectboth");
+  // Suricata compares actions without regard to case.
+  EXPECT_EQ(parse_ok("RejectBoth tcp any any -> any 80 (sid:1;)").reject_to, RejectTo::kBoth);
+  EXPECT_EQ(parse_ok("ALERT tcp any any -> any 80 (sid:1;)").action, RuleAction::kAlert);
+}
+
+// A commented-out rule of any action counts as disabled.
+TEST(RuleFile, DisabledRejectVariantsAreCounted) {
+  RuleFileResult f = parse_rules_text(
+      "# rejectboth tcp any any -> any 80 (sid:1;)\n#rejectdst udp any any -> any 53 (sid:2;)\n"
+      "# rejectsrc ip any any -> any any (sid:3;)\n# rejected: a comment\n# Pass the following on\n",
+      kVars, "t.rules");
+  EXPECT_EQ(f.disabled, 3u);
+  EXPECT_TRUE(f.rules.empty());
+}
+
 // App-layer header names: Suricata's, with its aliases, each with the
 // AppProto value rules match on; names nDPI cannot classify are refused
 // with the reason, anything else is an unknown protocol.
@@ -305,7 +342,8 @@ TEST(RuleHeader, BadHeaders) {
   struct Case {
     std::string text, error;
   } cases[] = {
-      {"alarm tcp any any -> any any (sid:5;)", "t.rules:7: sid 5: unknown action 'alarm'"},
+      {"alarm tcp any any -> any any (sid:5;)",
+       "t.rules:7: sid 5: unknown action 'alarm': not alert, pass, drop, reject, rejectsrc, rejectdst nor rejectboth"},
       {"alert foo any any -> any any (sid:5;)", "t.rules:7: sid 5: unknown protocol 'foo': not ip, tcp, udp, icmp, icmpv4, icmpv6, tcp-pkt, tcp-stream nor an "
        "app-layer protocol (http, tls, dns, ssh, smtp, imap, pop3, ftp, ftp-data, smb, dcerpc, nfs, ntp, dhcp, tftp, "
        "snmp, sip, rdp, rfb, mqtt, krb5, modbus, dnp3, enip, ike, pgsql, telnet, websocket, ldap, quic)"},

@@ -180,7 +180,8 @@ void Worker::process(const Packet* const* pkts, const Decoded* const* dec, int n
         app_name = app->protocol_name(fa.master ? fa.master : fa.app);
       }
       const TcVerdict t = qos->apply(const_cast<uint8_t*>(pkts[i]->data), pkts[i]->caplen, *dec[i], app_name,
-                                     side[i] == e->client_is_b, InlineLink::peer(pkts[i]->ifindex), qos_now);
+                                     side[i] == e->client_is_b, InlineLink::peer(pkts[i]->ifindex), qos_now,
+                                     stripped_vlan_tag(*pkts[i]));
       if (t == TcVerdict::kDrop) {
         verdict[i] = Verdict::kQosDrop;
         inline_stats_.qos_drops.inc();

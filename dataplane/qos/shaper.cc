@@ -8,9 +8,11 @@ FrameRing::FrameRing(size_t capacity) : cap_((std::max<size_t>(capacity, 64) + 7
   buf_.reset(new uint8_t[cap_]);
 }
 
-bool FrameRing::push(const uint8_t* data, uint32_t len, uint16_t port) {
-  const size_t need = record_size(len);
-  if (len == kWrap || need > cap_) return false;
+bool FrameRing::push(const uint8_t* data, uint32_t len, uint16_t port, uint32_t vlan_tag) {
+  const bool tag = vlan_tag != kNoVlanTag && len >= 12;
+  const uint32_t wire = tag ? len + 4 : len;
+  const size_t need = record_size(wire);
+  if (len >= kWrap - 4 || need > cap_) return false;
   if (count_ == 0) head_ = tail_ = 0;
   else if (tail_ == head_) return false;  // full
   size_t at;
@@ -31,13 +33,14 @@ bool FrameRing::push(const uint8_t* data, uint32_t len, uint16_t port) {
     if (need > head_ - tail_) return false;
     at = tail_;
   }
-  const Hdr h{len, port, 0};
+  const Hdr h{wire, port, 0};
   std::memcpy(buf_.get() + at, &h, sizeof h);
-  std::memcpy(buf_.get() + at + sizeof h, data, len);
+  if (tag) insert_vlan_tag(data, len, vlan_tag, buf_.get() + at + sizeof h);
+  else std::memcpy(buf_.get() + at + sizeof h, data, len);
   tail_ = at + need;
   if (tail_ == cap_) tail_ = 0;
   ++count_;
-  bytes_ += len;
+  bytes_ += wire;
   return true;
 }
 

@@ -22,6 +22,7 @@
 #include <memory>
 
 #include "dataplane/counters.h"
+#include "dataplane/packet.h"
 
 namespace ws {
 
@@ -32,8 +33,10 @@ class FrameRing {
   // capacity: bytes of the buffer (headers and wrap waste included).
   explicit FrameRing(size_t capacity);
 
-  // Copies the frame in; false when the buffer has no room.
-  bool push(const uint8_t* data, uint32_t len, uint16_t port);
+  // Copies the frame in; false when the buffer has no room. vlan_tag: a
+  // tag the capture stripped (packet.h), put back after the MAC addresses
+  // so that the frame waits as it will leave.
+  bool push(const uint8_t* data, uint32_t len, uint16_t port, uint32_t vlan_tag = kNoVlanTag);
   bool empty() const { return count_ == 0; }
   uint32_t count() const { return count_; }
   uint64_t bytes() const { return bytes_; }  // frame bytes held
@@ -93,17 +96,22 @@ class Shaper {
 
   // A frame arrives. kSend: the bucket has the tokens and nothing waits,
   // send it now (not copied). kQueued: copied into the queue. kDropped: the
-  // queue is full (counted).
-  Verdict offer(const uint8_t* data, uint32_t len, uint16_t port, uint64_t now_ns) {
-    if (ring_.empty() && conforms(len, now_ns)) {
-      take(len, now_ns);
+  // queue is full (counted). vlan_tag: the tag the capture stripped, which
+  // the frame gets back on the wire: a queued copy holds it, and its 4
+  // bytes are counted.
+  Verdict offer(const uint8_t* data, uint32_t len, uint16_t port, uint64_t now_ns,
+                uint32_t vlan_tag = kNoVlanTag) {
+    const uint32_t wire = vlan_tag != kNoVlanTag && len >= 12 ? len + 4 : len;
+    if (ring_.empty() && conforms(wire, now_ns)) {
+      take(wire, now_ns);
       stats_.sent.inc();
-      stats_.sent_bytes.inc(len);
+      stats_.sent_bytes.inc(wire);
       return kSend;
     }
-    if (ring_.count() >= queue_packets_ || ring_.bytes() + len > queue_bytes_ || !ring_.push(data, len, port)) {
+    if (ring_.count() >= queue_packets_ || ring_.bytes() + wire > queue_bytes_ ||
+        !ring_.push(data, len, port, vlan_tag)) {
       stats_.tail_drops.inc();
-      stats_.tail_drop_bytes.inc(len);
+      stats_.tail_drop_bytes.inc(wire);
       return kDropped;
     }
     stats_.queued.inc();

@@ -130,9 +130,11 @@ void QosStage::switch_to(const QosSnapshot* s) {
 }
 
 TcVerdict QosStage::apply(uint8_t* frame, uint32_t len, const Decoded& dec, std::string_view app_name,
-                          bool to_server, uint16_t out_port, uint64_t now_ns) {
+                          bool to_server, uint16_t out_port, uint64_t now_ns, uint32_t vlan_tag) {
   const QosSnapshot* s = cur_;
   if (!s || s->policies.empty()) return TcVerdict::kPass;
+  // Meters and counters see the frame as it leaves: with a stripped tag back.
+  const uint32_t wire = vlan_tag != kNoVlanTag && len >= 12 ? len + 4 : len;
   stats_.frames.inc();
   int dscp = -1;
   QosClassCounters* dscp_by = nullptr;
@@ -147,15 +149,15 @@ TcVerdict QosStage::apply(uint8_t* frame, uint32_t len, const Decoded& dec, std:
         QosMeterState& m = c.meter->w[worker_];
         if (c.spec.police.trtcm) {
           if (!m.started) m.tr.start(c.tr, now_ns);
-          color = m.tr.check(c.tr, now_ns, len);
+          color = m.tr.check(c.tr, now_ns, wire);
         } else {
           if (!m.started) m.sr.start(c.sr, now_ns);
-          color = m.sr.check(c.sr, now_ns, len);
+          color = m.sr.check(c.sr, now_ns, wire);
         }
         m.started = true;
       }
       ctr.packets[int(color)].inc();
-      ctr.bytes[int(color)].inc(len);
+      ctr.bytes[int(color)].inc(wire);
       const QosColorAction& a = c.action[int(color)];
       if (a.kind == QosColorAction::kDrop) {
         ctr.police_drops.inc();
@@ -184,7 +186,7 @@ TcVerdict QosStage::apply(uint8_t* frame, uint32_t len, const Decoded& dec, std:
     }
   }
   if (!shaper) return TcVerdict::kPass;
-  switch (shaper->offer(frame, len, out_port, now_ns)) {
+  switch (shaper->offer(frame, len, out_port, now_ns, vlan_tag)) {
     case Shaper::kSend: return TcVerdict::kPass;
     case Shaper::kQueued: ++queued_; return TcVerdict::kQueued;
     case Shaper::kDropped: break;

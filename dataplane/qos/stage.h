@@ -156,9 +156,11 @@ class QosStage {
   // clock catches up). kPass: send the frame (maybe re-marked) now. kDrop:
   // a police action or a full queue dropped it (counted). kQueued: it was
   // copied into a shaper queue; the caller releases its buffer and sends
-  // nothing, drain() sends the copy later.
+  // nothing, drain() sends the copy later. vlan_tag: the tag the capture
+  // stripped (packet.h's stripped_vlan_tag): the frame leaves with it, so
+  // meters and counters count its 4 bytes and a queued copy holds it.
   TcVerdict apply(uint8_t* frame, uint32_t len, const Decoded& dec, std::string_view app_name, bool to_server,
-                  uint16_t out_port, uint64_t now_ns);
+                  uint16_t out_port, uint64_t now_ns, uint32_t vlan_tag = kNoVlanTag);
 
   // Sends queued frames whose tokens are there: emit(const uint8_t* data,
   // uint32_t len, uint16_t port); data is valid during the call only. Call

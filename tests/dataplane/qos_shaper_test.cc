@@ -155,5 +155,41 @@ TEST(Shaper, FlushSendsEverythingInOrder) {
   EXPECT_EQ(sh.stats().depth.get(), 0u);
 }
 
+// A frame whose VLAN tag the capture stripped waits with the tag back in
+// place (the link sends a queued frame as it is), and the bucket counts the
+// 4 bytes the tag adds on the wire.
+TEST(Shaper, QueuedFrameKeepsItsStrippedVlanTag) {
+  Shaper sh(8'000'000, 100, 100000, UINT32_MAX);  // 1000 ns per byte
+  std::vector<uint8_t> f(60);
+  for (size_t i = 0; i < f.size(); ++i) f[i] = static_cast<uint8_t>(i);
+  const uint32_t stag = uint32_t{kTpid8021ad} << 16 | 0x2064;  // 802.1ad, PCP 1, VID 100
+  ASSERT_EQ(sh.offer(f.data(), 60, 2, 0, stag), Shaper::kSend);
+  EXPECT_EQ(sh.stats().sent_bytes.get(), 64u);
+  ASSERT_EQ(sh.offer(f.data(), 60, 2, 0, stag), Shaper::kQueued);
+  EXPECT_EQ(sh.queued_bytes(), 64u);
+  // 64 + 64 bytes against a 100-byte burst: due once 28 bytes of tokens are
+  // back (20 us if the tag's 4 bytes were not counted on each frame).
+  EXPECT_EQ(sh.next_due_ns(), 28'000u);
+  std::vector<uint8_t> out;
+  EXPECT_EQ(sh.drain(128'000, [&](const uint8_t* d, uint32_t len, uint16_t port) {
+    EXPECT_EQ(port, 2);
+    out.assign(d, d + len);
+  }), 1u);
+  ASSERT_EQ(out.size(), 64u);
+  EXPECT_TRUE(std::equal(f.begin(), f.begin() + 12, out.begin())) << "MAC addresses";
+  EXPECT_EQ(out[12], 0x88);
+  EXPECT_EQ(out[13], 0xa8);
+  EXPECT_EQ(out[14], 0x20);
+  EXPECT_EQ(out[15], 0x64);
+  EXPECT_TRUE(std::equal(f.begin() + 12, f.end(), out.begin() + 16)) << "the rest of the frame";
+  EXPECT_EQ(sh.stats().sent_bytes.get(), 128u);
+
+  // Without a tag the frame waits as it came.
+  ASSERT_EQ(sh.offer(f.data(), 60, 1, 128'000), Shaper::kQueued);
+  out.clear();
+  sh.flush([&](const uint8_t* d, uint32_t len, uint16_t) { out.assign(d, d + len); });
+  EXPECT_EQ(out, f);
+}
+
 }  // namespace
 }  // namespace ws

@@ -214,6 +214,26 @@ TEST_F(QosStageTest, ShapeQueuesAndDrainReleasesInOrder) {
   EXPECT_EQ(t.queued_frames, 0u);
 }
 
+// A frame whose outer tag the capture stripped (AF_PACKET inline) leaves
+// with the tag back: a queued copy holds it, and the class counts the bytes
+// that go on the wire.
+TEST_F(QosStageTest, QueuedFrameKeepsItsStrippedVlanTag) {
+  install({{"s", policy(R"({"classes": [{"name": "q", "match": {"proto": "tcp"},
+      "shape": {"rate_bps": 8000000, "burst_bytes": 600}}]})")}});
+  const uint64_t t0 = 5'000'000'000;
+  Frame a = tcp(1000, 80, 0, 500 - 54), b = tcp(1001, 80, 0, 500 - 54);
+  const uint32_t tag = uint32_t{kTpid8021Q} << 16 | 42;
+  EXPECT_EQ(stage_.apply(a.bytes.data(), 500, a.dec, "", true, 1, t0, tag), TcVerdict::kPass);
+  EXPECT_EQ(stage_.apply(b.bytes.data(), 500, b.dec, "", true, 1, t0, tag), TcVerdict::kQueued);
+  std::vector<uint8_t> out;
+  EXPECT_EQ(stage_.drain(t0 + 10'000'000, [&](const uint8_t* d, uint32_t len, uint16_t) { out.assign(d, d + len); }),
+            1u);
+  ASSERT_EQ(out.size(), 504u);
+  EXPECT_EQ((std::vector<uint8_t>(out.begin() + 12, out.begin() + 16)), (std::vector<uint8_t>{0x81, 0x00, 0x00, 42}));
+  EXPECT_TRUE(std::equal(b.bytes.begin() + 12, b.bytes.end(), out.begin() + 16));
+  EXPECT_EQ(totals("s", "q").bytes[0], 1008u) << "two frames of 504 bytes on the wire";
+}
+
 TEST_F(QosStageTest, UpdateKeepsUnrelatedStateAndFlushesRetiredQueues) {
   const std::string police = R"({"classes": [{"name": "c",
       "police": {"cir_bps": 8000, "cbs_bytes": 1000, "ebs_bytes": 0}}]})";

@@ -51,9 +51,12 @@ std::string major_text(uint32_t h) {
 
 const char* probe_name(TcCaps::Probe p) {
   switch (p) {
-    case TcCaps::Probe::kAbsent: return "absent";
-    case TcCaps::Probe::kPresent: return "present";
-    default: return "unknown";
+    case TcCaps::Probe::kAbsent:
+      return "absent";
+    case TcCaps::Probe::kPresent:
+      return "present";
+    default:
+      return "unknown";
   }
 }
 
@@ -186,7 +189,8 @@ std::string TcHost::open() {
   if (root == Root::kOurs) {
     installed_ = true;
     if (std::string e = delete_root(); !e.empty()) return "qos: removing the tree a previous run left: " + e;
-    std::fprintf(stderr, "wirescope: qos: removed the tc tree a previous run left on %s\n", interface_.c_str());
+    std::fprintf(stderr, "wirescope: qos: removed the tc tree a previous run left on %s\n",
+                 interface_.c_str());
   }
   caps_.police = probe_action("police");
   caps_.pedit = probe_action("pedit");
@@ -247,16 +251,20 @@ std::string TcHost::add_leaf(const TcClassPlan& c) {
     rtnl_tc_set_parent(TC_CAST(q.p), TC_HANDLE(kTcRootMajor, c.minor));
     rtnl_tc_set_handle(TC_CAST(q.p), TC_HANDLE(c.minor, 0));
     rtnl_tc_set_kind(TC_CAST(q.p), fq ? "fq_codel" : "pfifo");
-    if (fq) rtnl_qdisc_fq_codel_set_limit(q.p, static_cast<int>(c.leaf_limit));
-    else rtnl_qdisc_fifo_set_limit(q.p, static_cast<int>(c.leaf_limit));
+    if (fq)
+      rtnl_qdisc_fq_codel_set_limit(q.p, static_cast<int>(c.leaf_limit));
+    else
+      rtnl_qdisc_fifo_set_limit(q.p, static_cast<int>(c.leaf_limit));
     ack_ = {};
     const int rc = rtnl_qdisc_add(sk_, q.p, NLM_F_CREATE | NLM_F_EXCL);
-    const std::string op = std::string("add qdisc ") + (fq ? "fq_codel " : "pfifo ") + major_text(TC_HANDLE(c.minor, 0)) +
-                           " (leaf of " + handle_text(TC_HANDLE(kTcRootMajor, c.minor)) + ")";
+    const std::string op = std::string("add qdisc ") + (fq ? "fq_codel " : "pfifo ") +
+                           major_text(TC_HANDLE(c.minor, 0)) + " (leaf of " +
+                           handle_text(TC_HANDLE(kTcRootMajor, c.minor)) + ")";
     if (rc >= 0) {
       if (leaf_kind_.empty()) {
         leaf_kind_ = "fq_codel";
-        std::fprintf(stderr, "wirescope: qos: tc on %s: shaped classes get fq_codel leaves\n", interface_.c_str());
+        std::fprintf(stderr, "wirescope: qos: tc on %s: shaped classes get fq_codel leaves\n",
+                     interface_.c_str());
       }
       return "";
     }
@@ -300,7 +308,9 @@ std::string TcHost::build(const TcPlan& plan) {
     }
     ack_ = {};
     if (int rc = rtnl_class_add(sk_, c.p, NLM_F_CREATE | NLM_F_EXCL); rc < 0)
-      return fail("add class htb " + handle_text(TC_HANDLE(kTcRootMajor, minor)) + " (rate " + std::to_string(rate_bps) + " bit/s)", rc);
+      return fail("add class htb " + handle_text(TC_HANDLE(kTcRootMajor, minor)) + " (rate " +
+                      std::to_string(rate_bps) + " bit/s)",
+                  rc);
     return std::string();
   };
   if (std::string e = add_class(kTcDefaultMinor, plan.line_rate_bps, 0); !e.empty()) return e;
@@ -450,7 +460,8 @@ nlohmann::json TcHost::info() {
     ack_ = {};
     if (int rc = rtnl_class_alloc_cache(sk_, ifindex_, &classes.p); rc < 0) {
       fail("dump classes", rc);
-    } else if (rtnl_class* k = rtnl_class_get(classes.p, ifindex_, TC_HANDLE(kTcRootMajor, kTcDefaultMinor))) {
+    } else if (rtnl_class* k =
+                   rtnl_class_get(classes.p, ifindex_, TC_HANDLE(kTcRootMajor, kTcDefaultMinor))) {
       j["default_class"] = {{"packets", rtnl_tc_get_stat(TC_CAST(k), RTNL_TC_PACKETS)},
                             {"bytes", rtnl_tc_get_stat(TC_CAST(k), RTNL_TC_BYTES)},
                             {"drops", rtnl_tc_get_stat(TC_CAST(k), RTNL_TC_DROPS)},
@@ -468,18 +479,26 @@ std::string TcHost::metrics_text() {
     out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
   };
   family("wirescope_qos_tc_installed", "1 while the HTB tree of qos.mode tc is on the interface", "gauge");
-  out += "wirescope_qos_tc_installed{interface=\"" + interface_ + "\"} " + (installed_ ? "1" : "0") + "\n";
+  std::string iface;  // a label value: backslash and quote escaped, as the format asks
+  for (char ch : interface_) {
+    if (ch == '\\' || ch == '"') iface += '\\';
+    iface += ch;
+  }
+  out += "wirescope_qos_tc_installed{interface=\"" + iface + "\"} " + (installed_ ? "1" : "0") + "\n";
   family("wirescope_qos_tc_applied_total", "policy changes made the interface's tc tree", "counter");
   out += "wirescope_qos_tc_applied_total " + std::to_string(applied_) + "\n";
   family("wirescope_qos_tc_refused_total", "policies refused because tc mode cannot express them", "counter");
   out += "wirescope_qos_tc_refused_total " + std::to_string(refused_) + "\n";
-  family("wirescope_qos_tc_rollbacks_total", "changes that failed in the kernel and were rolled back", "counter");
+  family("wirescope_qos_tc_rollbacks_total", "changes that failed in the kernel and were rolled back",
+         "counter");
   out += "wirescope_qos_tc_rollbacks_total " + std::to_string(rollbacks_) + "\n";
-  family("wirescope_qos_tc_netlink_errors_total", "netlink requests the kernel refused, by operation", "counter");
+  family("wirescope_qos_tc_netlink_errors_total", "netlink requests the kernel refused, by operation",
+         "counter");
   for (const char* op : {"add", "delete", "dump"}) {
     uint64_t n = 0;
     if (auto it = errors_.find(op); it != errors_.end()) n = it->second;
-    out += std::string("wirescope_qos_tc_netlink_errors_total{operation=\"") + op + "\"} " + std::to_string(n) + "\n";
+    out += std::string("wirescope_qos_tc_netlink_errors_total{operation=\"") + op + "\"} " +
+           std::to_string(n) + "\n";
   }
   return out;
 }

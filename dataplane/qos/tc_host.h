@@ -89,7 +89,7 @@ class TcHost : public QosHost {
     int error = 0;
     std::string message;
   } ack_;
-  std::pair<int*, std::string*> ack_arg_;  // what the error callback fills
+  std::pair<int*, std::string*> ack_arg_;   // what the error callback fills
   std::map<std::string, uint64_t> errors_;  // netlink failures by operation
   uint64_t applied_ = 0, refused_ = 0, rollbacks_ = 0;
   std::string last_error_;

@@ -71,7 +71,9 @@ std::vector<std::pair<uint16_t, uint16_t>> port_blocks(bool given, uint16_t lo, 
   return tc_port_masks(lo, hi);
 }
 
-bool has_ports(const QosMatch& m) { return m.has_src_port || m.has_dst_port; }
+bool has_ports(const QosMatch& m) {
+  return m.has_src_port || m.has_dst_port;
+}
 
 std::vector<int> families(const QosMatch& m) {
   if (m.src.family) return {m.src.family};
@@ -87,8 +89,8 @@ std::vector<int> protos(const QosMatch& m) {
   return {-1};
 }
 
-std::string action_refusal(const std::string& path, TcCaps::Probe probe, const char* module, const char* action,
-                           const char* what) {
+std::string action_refusal(const std::string& path, TcCaps::Probe probe, const char* module,
+                           const char* action, const char* what) {
   if (probe == TcCaps::Probe::kAbsent)
     return path + ": the kernel has no " + module + " (tc " + action + " action)" + what;
   return path + ": not supported in tc mode (wirescope installs no tc " + action +
@@ -101,13 +103,16 @@ std::string check_class(const QosClass& c, const std::string& path, const TcCaps
     return action_refusal(path + ".set_dscp", caps.pedit, "act_pedit", "pedit", " to rewrite DSCP");
   const QosMatch& m = c.match;
   if (!m.app.empty())
-    return path + ".match.app: nDPI's application label is not in the packet, so no tc filter can match it; "
+    return path +
+           ".match.app: nDPI's application label is not in the packet, so no tc filter can match it; "
            "not supported in tc mode";
   if (m.direction >= 0)
-    return path + ".match.direction: which side opened the flow is not in the packet, so no tc filter can "
+    return path +
+           ".match.direction: which side opened the flow is not in the packet, so no tc filter can "
            "match it; not supported in tc mode";
   if (m.vlan >= 0)
-    return path + ".match.vlan: on egress the kernel keeps the 802.1Q tag out of the packet data u32 reads; "
+    return path +
+           ".match.vlan: on egress the kernel keeps the 802.1Q tag out of the packet data u32 reads; "
            "not supported in tc mode";
   size_t blocks[2] = {1, 1};
   const char* names[2] = {"src_port", "dst_port"};
@@ -117,8 +122,9 @@ std::string check_class(const QosClass& c, const std::string& path, const TcCaps
     if (!given[i]) continue;
     blocks[i] = tc_port_masks(lo[i], hi[i]).size();
     if (blocks[i] > kTcMaxPortMasks)
-      return path + ".match." + names[i] + ": " + std::to_string(lo[i]) + "-" + std::to_string(hi[i]) + " needs " +
-             std::to_string(blocks[i]) + " u32 value/mask pairs, at most " + std::to_string(kTcMaxPortMasks) +
+      return path + ".match." + names[i] + ": " + std::to_string(lo[i]) + "-" + std::to_string(hi[i]) +
+             " needs " + std::to_string(blocks[i]) + " u32 value/mask pairs, at most " +
+             std::to_string(kTcMaxPortMasks) +
              " in tc mode (a range of aligned blocks, such as 8000-8191, needs few)";
   }
   const size_t fam = families(m).size(), pro = protos(m).size();
@@ -133,7 +139,8 @@ std::string check_class(const QosClass& c, const std::string& path, const TcCaps
     if (seconds > kTcMaxBurstSeconds)
       return path + ".shape.burst_bytes: " + std::to_string(c.shape.burst_bytes) + " bytes last " +
              std::to_string(seconds) + " s at " + std::to_string(c.shape.rate_bps) +
-             " bit/s; tc mode takes bursts of at most " + std::to_string(kTcMaxBurstSeconds) + " s at the rate";
+             " bit/s; tc mode takes bursts of at most " + std::to_string(kTcMaxBurstSeconds) +
+             " s at the rate";
   }
   return "";
 }
@@ -169,7 +176,8 @@ std::vector<TcFilter> class_filters(const QosMatch& m) {
           }
           // u32 needs one key; mask 0 takes every packet of the protocol.
           if (k.empty()) k.push_back({0, 0, 0});
-          std::sort(k.begin(), k.end(), [](const TcU32Key& a, const TcU32Key& b) { return a.offset < b.offset; });
+          std::sort(k.begin(), k.end(),
+                    [](const TcU32Key& a, const TcU32Key& b) { return a.offset < b.offset; });
           out.push_back(std::move(f));
         }
       }
@@ -182,7 +190,8 @@ std::vector<TcFilter> class_filters(const QosMatch& m) {
 
 std::string check_tc_policy(const QosPolicy& policy, const TcCaps& caps) {
   for (size_t i = 0; i < policy.classes.size(); ++i)
-    if (std::string e = check_class(policy.classes[i], "classes[" + std::to_string(i) + "]", caps); !e.empty())
+    if (std::string e = check_class(policy.classes[i], "classes[" + std::to_string(i) + "]", caps);
+        !e.empty())
       return e;
   return "";
 }
@@ -218,8 +227,8 @@ std::string build_tc_plan(const std::map<std::string, QosPolicy>& policies, cons
     }
   }
   if (filters > kTcMaxFilters)
-    return "the policies need " + std::to_string(filters) + " u32 filters, at most " + std::to_string(kTcMaxFilters) +
-           " in tc mode";
+    return "the policies need " + std::to_string(filters) + " u32 filters, at most " +
+           std::to_string(kTcMaxFilters) + " in tc mode";
   return "";
 }
 

@@ -74,12 +74,14 @@ struct TcCaps {
 struct TcU32Key {
   uint32_t value = 0, mask = 0;
   int offset = 0;
-  bool operator==(const TcU32Key& o) const { return value == o.value && mask == o.mask && offset == o.offset; }
+  bool operator==(const TcU32Key& o) const {
+    return value == o.value && mask == o.mask && offset == o.offset;
+  }
 };
 
 struct TcFilter {
-  uint16_t protocol = 0;        // kEthPIp or kEthPIpv6
-  std::vector<TcU32Key> keys;   // ascending offsets, one per word; at least one (mask 0 matches all)
+  uint16_t protocol = 0;       // kEthPIp or kEthPIpv6
+  std::vector<TcU32Key> keys;  // ascending offsets, one per word; at least one (mask 0 matches all)
 };
 
 struct TcClassPlan {

@@ -76,7 +76,8 @@ TEST(QosConfig, RefusesABadPolicyNamingTheFieldAndLine) {
           shape: {rate_bps: fast, burst_bytes: 100}
 )",
                        c);
-  EXPECT_NE(e.find(":6: qos.policies.wan.classes[1].shape.rate_bps: must be a positive integer"), std::string::npos)
+  EXPECT_NE(e.find(":6: qos.policies.wan.classes[1].shape.rate_bps: must be a positive integer"),
+            std::string::npos)
       << e;
   e = load("qos:\n  policies:\n    wan: {classes: [{name: a, match: {protocol: tcp}}]}\n", c);
   EXPECT_NE(e.find(":3: qos.policies.wan.classes[0].match.protocol: unknown key"), std::string::npos) << e;
@@ -92,7 +93,8 @@ TEST(QosConfig, RefusesABadPolicyNamingTheFieldAndLine) {
   EXPECT_NE(e.find("unknown key 'qos.modes'"), std::string::npos) << e;
   // A quoted number is a string, as it would be in JSON.
   e = load("qos:\n  policies:\n    p: {classes: [{name: a, set_dscp: \"46\"}]}\n", c);
-  EXPECT_NE(e.find("qos.policies.p.classes[0].set_dscp: must be a non-negative integer"), std::string::npos) << e;
+  EXPECT_NE(e.find("qos.policies.p.classes[0].set_dscp: must be a non-negative integer"), std::string::npos)
+      << e;
 }
 
 TEST(QosConfig, TooManyPolicies) {
@@ -114,7 +116,8 @@ TEST(QosConfig, CrossFieldRules) {
 
   c = AgentConfig{};
   ASSERT_EQ(load("inline: [{a: m0, b: m1}]\nqos: {mode: tc, interface: eth1}\n", c), "");
-  EXPECT_NE(validate_config(c).find("qos.mode: tc shapes a host interface"), std::string::npos) << validate_config(c);
+  EXPECT_NE(validate_config(c).find("qos.mode: tc shapes a host interface"), std::string::npos)
+      << validate_config(c);
 
   // Inline mode: policies need the inline path; -T (no input checks) lets it be.
   c = AgentConfig{};
@@ -140,7 +143,8 @@ qos:
   const std::string e = validate_config(c, false);
   EXPECT_EQ(e.rfind("qos.policies.voip.classes[1].police: not supported in tc mode", 0), 0u) << e;
   c.qos.policies["voip"] = nlohmann::json::parse(R"({"classes": [{"name": "a", "match": {"app": "TLS"}}]})");
-  EXPECT_EQ(validate_config(c).rfind("qos.policies.voip.classes[0].match.app: ", 0), 0u) << validate_config(c);
+  EXPECT_EQ(validate_config(c).rfind("qos.policies.voip.classes[0].match.app: ", 0), 0u)
+      << validate_config(c);
 }
 
 }  // namespace

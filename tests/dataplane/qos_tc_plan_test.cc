@@ -2,9 +2,9 @@
 // filters (dataplane/qos/tc_plan.h): classes, rates, keys and masks at
 // their offsets, port ranges as masks, and every refusal with its field
 // path. No kernel, no root.
-#include "dataplane/qos/tc_plan.h"
-
 #include <gtest/gtest.h>
+
+#include "dataplane/qos/tc_plan.h"
 
 namespace ws {
 namespace {
@@ -16,7 +16,8 @@ QosPolicy policy(const std::string& text) {
   return p;
 }
 
-TcPlan plan_of(const std::map<std::string, std::string>& texts, TcCaps caps = {}, uint64_t line = 10'000'000'000) {
+TcPlan plan_of(const std::map<std::string, std::string>& texts, TcCaps caps = {},
+               uint64_t line = 10'000'000'000) {
   std::map<std::string, QosPolicy> set;
   for (const auto& [name, text] : texts) set[name] = policy(text);
   TcPlan p;
@@ -25,7 +26,9 @@ TcPlan plan_of(const std::map<std::string, std::string>& texts, TcCaps caps = {}
   return p;
 }
 
-std::string refusal(const std::string& text, TcCaps caps = {}) { return check_tc_policy(policy(text), caps); }
+std::string refusal(const std::string& text, TcCaps caps = {}) {
+  return check_tc_policy(policy(text), caps);
+}
 
 std::vector<std::string> texts(const TcClassPlan& c) {
   std::vector<std::string> out;
@@ -34,7 +37,8 @@ std::vector<std::string> texts(const TcClassPlan& c) {
 }
 
 TEST(TcPlan, ShapeClassOnTcpPort) {
-  const TcPlan p = plan_of({{"lab", R"({"classes": [{"name": "iperf", "match": {"proto": "tcp", "dst_port": 5201},
+  const TcPlan p =
+      plan_of({{"lab", R"({"classes": [{"name": "iperf", "match": {"proto": "tcp", "dst_port": 5201},
       "shape": {"rate_bps": 20000000, "burst_bytes": 32000}}]})"}});
   ASSERT_EQ(p.classes.size(), 1u);
   const TcClassPlan& c = p.classes[0];
@@ -63,13 +67,15 @@ TEST(TcPlan, AddressesDscpAndSourcePorts) {
       {"name": "icmp6", "match": {"proto": "ipv6-icmp"}}]})"}});
   ASSERT_EQ(p.classes.size(), 4u);
   // dscp 46 << 2 = 0xb8 in the TOS byte (bits 16-23 of word 0).
-  EXPECT_EQ(texts(p.classes[0]), (std::vector<std::string>{
-                                     "ip 05b80000/0ffc0000 at 0, 00000000/00001fff at 4, 00110000/00ff0000 at 8, "
-                                     "0a010000/ffff0000 at 12, c0000207/ffffffff at 16, 00350000/ffff0000 at 20"}));
+  EXPECT_EQ(texts(p.classes[0]),
+            (std::vector<std::string>{
+                "ip 05b80000/0ffc0000 at 0, 00000000/00001fff at 4, 00110000/00ff0000 at 8, "
+                "0a010000/ffff0000 at 12, c0000207/ffffffff at 16, 00350000/ffff0000 at 20"}));
   // dscp 10 in the traffic class (bits 22-27 of word 0); 2001:db8::/33 over
   // the first two destination words.
-  EXPECT_EQ(texts(p.classes[1]), (std::vector<std::string>{
-                                     "ipv6 02800000/0fc00000 at 0, 20010db8/ffffffff at 24, 00000000/80000000 at 28"}));
+  EXPECT_EQ(texts(p.classes[1]),
+            (std::vector<std::string>{
+                "ipv6 02800000/0fc00000 at 0, 20010db8/ffffffff at 24, 00000000/80000000 at 28"}));
   EXPECT_EQ(texts(p.classes[2]), (std::vector<std::string>{"ip 00010000/00ff0000 at 8"}));
   EXPECT_EQ(texts(p.classes[3]), (std::vector<std::string>{"ipv6 00003a00/0000ff00 at 4"}));
   for (const TcClassPlan& c : p.classes) {
@@ -79,15 +85,18 @@ TEST(TcPlan, AddressesDscpAndSourcePorts) {
 }
 
 TEST(TcPlan, EmptyMatchTakesEveryIpPacket) {
-  const TcPlan p = plan_of({{"a", R"({"classes": [{"name": "all", "shape": {"rate_bps": 1000000, "burst_bytes": 5000,
+  const TcPlan p =
+      plan_of({{"a", R"({"classes": [{"name": "all", "shape": {"rate_bps": 1000000, "burst_bytes": 5000,
       "queue_packets": 40}}]})"}});
   ASSERT_EQ(p.classes.size(), 1u);
-  EXPECT_EQ(texts(p.classes[0]), (std::vector<std::string>{"ip 00000000/00000000 at 0", "ipv6 00000000/00000000 at 0"}));
+  EXPECT_EQ(texts(p.classes[0]),
+            (std::vector<std::string>{"ip 00000000/00000000 at 0", "ipv6 00000000/00000000 at 0"}));
   EXPECT_EQ(p.classes[0].leaf_limit, 40u);
 }
 
 TEST(TcPlan, PortsWithoutProtoCoverTcpUdpSctp) {
-  const TcPlan p = plan_of({{"a", R"({"classes": [{"name": "dns", "match": {"src": "10.0.0.0/8", "dst_port": 53}}]})"}});
+  const TcPlan p =
+      plan_of({{"a", R"({"classes": [{"name": "dns", "match": {"src": "10.0.0.0/8", "dst_port": 53}}]})"}});
   ASSERT_EQ(p.classes.size(), 1u);
   const std::vector<std::string> t = texts(p.classes[0]);
   ASSERT_EQ(t.size(), 3u);
@@ -104,8 +113,9 @@ TEST(TcPlan, PortRangesAsMasks) {
   EXPECT_EQ(tc_port_masks(0, 1023), (V{{0, 0xfc00}}));
   EXPECT_EQ(tc_port_masks(8000, 8191), (V{{8000, 0xffc0}, {8064, 0xff80}}));
   EXPECT_EQ(tc_port_masks(1000, 2000).size(), 8u);
-  EXPECT_EQ(tc_port_masks(1024, 65535),
-            (V{{1024, 0xfc00}, {2048, 0xf800}, {4096, 0xf000}, {8192, 0xe000}, {16384, 0xc000}, {32768, 0x8000}}));
+  EXPECT_EQ(
+      tc_port_masks(1024, 65535),
+      (V{{1024, 0xfc00}, {2048, 0xf800}, {4096, 0xf000}, {8192, 0xe000}, {16384, 0xc000}, {32768, 0x8000}}));
   // Every port of a range is inside exactly one block, and nothing else is.
   for (auto [lo, hi] : {std::pair<int, int>{1000, 2000}, {1, 65534}, {5000, 5001}, {65535, 65535}}) {
     const V m = tc_port_masks(lo, hi);
@@ -130,9 +140,12 @@ TEST(TcPlan, ClassesInPolicyNameOrderWithDistinctIds) {
                                                       {"name": "a2", "match": {"proto": "icmp"}}]})"},
                             {"empty", R"({"classes": []})"}});
   ASSERT_EQ(p.classes.size(), 3u);
-  EXPECT_EQ(p.classes[0].policy + "/" + p.classes[0].cls, "alpha/a1");
-  EXPECT_EQ(p.classes[1].policy + "/" + p.classes[1].cls, "alpha/a2");
-  EXPECT_EQ(p.classes[2].policy + "/" + p.classes[2].cls, "zeta/z1");
+  EXPECT_EQ(std::make_pair(p.classes[0].policy, p.classes[0].cls),
+            std::make_pair(std::string("alpha"), std::string("a1")));
+  EXPECT_EQ(std::make_pair(p.classes[1].policy, p.classes[1].cls),
+            std::make_pair(std::string("alpha"), std::string("a2")));
+  EXPECT_EQ(std::make_pair(p.classes[2].policy, p.classes[2].cls),
+            std::make_pair(std::string("zeta"), std::string("z1")));
   EXPECT_EQ(p.classes[0].minor, kTcFirstMinor);
   EXPECT_EQ(p.classes[1].minor, kTcFirstMinor + 1);
   EXPECT_EQ(p.classes[2].minor, kTcFirstMinor + 2);
@@ -156,24 +169,28 @@ TEST(TcPlan, PoliceAndSetDscpNeedTheirActions) {
   EXPECT_EQ(refusal(police).rfind("classes[1].police: not supported in tc mode", 0), 0u);
 
   const std::string mark = R"({"classes": [{"name": "voip", "match": {"dscp": 46}, "set_dscp": 46}]})";
-  EXPECT_EQ(refusal(mark, absent), "classes[0].set_dscp: the kernel has no act_pedit (tc pedit action) to rewrite DSCP");
+  EXPECT_EQ(refusal(mark, absent),
+            "classes[0].set_dscp: the kernel has no act_pedit (tc pedit action) to rewrite DSCP");
   EXPECT_EQ(refusal(mark, present).rfind("classes[0].set_dscp: not supported in tc mode", 0), 0u)
       << refusal(mark, present);
 }
 
 TEST(TcPlan, RefusesWhatU32CannotSee) {
-  EXPECT_EQ(refusal(R"({"classes": [{"name": "a", "match": {"app": "TLS"}}]})").rfind(
-                "classes[0].match.app: ", 0),
-            0u);
-  EXPECT_NE(refusal(R"({"classes": [{"name": "a", "match": {"app": "TLS"}}]})").find("not supported in tc mode"),
-            std::string::npos);
+  EXPECT_EQ(
+      refusal(R"({"classes": [{"name": "a", "match": {"app": "TLS"}}]})").rfind("classes[0].match.app: ", 0),
+      0u);
+  EXPECT_NE(
+      refusal(R"({"classes": [{"name": "a", "match": {"app": "TLS"}}]})").find("not supported in tc mode"),
+      std::string::npos);
   EXPECT_EQ(refusal(R"({"classes": [{"name": "a"}, {"name": "b", "match": {"direction": "to_server"}}]})")
                 .rfind("classes[1].match.direction: ", 0),
             0u);
-  EXPECT_EQ(refusal(R"({"classes": [{"name": "a", "match": {"vlan": 10}}]})").rfind("classes[0].match.vlan: ", 0),
-            0u);
+  EXPECT_EQ(
+      refusal(R"({"classes": [{"name": "a", "match": {"vlan": 10}}]})").rfind("classes[0].match.vlan: ", 0),
+      0u);
   // 1000-2000 takes 8 blocks: fine; 2-65534 takes 29: refused with the count.
-  EXPECT_EQ(refusal(R"({"classes": [{"name": "a", "match": {"proto": "tcp", "dst_port": "1000-2000"}}]})"), "");
+  EXPECT_EQ(refusal(R"({"classes": [{"name": "a", "match": {"proto": "tcp", "dst_port": "1000-2000"}}]})"),
+            "");
   EXPECT_EQ(refusal(R"({"classes": [{"name": "a", "match": {"proto": "tcp", "dst_port": "2-65534"}}]})"),
             "classes[0].match.dst_port: 2-65534 needs 29 u32 value/mask pairs, at most 16 in tc mode "
             "(a range of aligned blocks, such as 8000-8191, needs few)");
@@ -182,9 +199,10 @@ TEST(TcPlan, RefusesWhatU32CannotSee) {
       "dst_port": "1000-2000"}}]})");
   EXPECT_EQ(many.rfind("classes[0].match: needs 384 u32 filters", 0), 0u) << many;
   // 64 kB at 8 kbit/s lasts 64 s.
-  EXPECT_EQ(refusal(R"({"classes": [{"name": "a", "shape": {"rate_bps": 8000, "burst_bytes": 64000}}]})"),
-            "classes[0].shape.burst_bytes: 64000 bytes last 64 s at 8000 bit/s; tc mode takes bursts of at most "
-            "60 s at the rate");
+  EXPECT_EQ(
+      refusal(R"({"classes": [{"name": "a", "shape": {"rate_bps": 8000, "burst_bytes": 64000}}]})"),
+      "classes[0].shape.burst_bytes: 64000 bytes last 64 s at 8000 bit/s; tc mode takes bursts of at most "
+      "60 s at the rate");
 }
 
 TEST(TcPlan, BuildNamesThePolicyOfARefusal) {
@@ -198,12 +216,12 @@ TEST(TcPlan, BuildNamesThePolicyOfARefusal) {
 
 TEST(TcPlan, SetWideFilterLimit) {
   // 32 policies of 64 classes with 2 filters each: 4096 filters, the limit.
-  std::string classes;
+  nlohmann::json classes = nlohmann::json::array();
   for (int i = 0; i < 64; ++i)
-    classes += std::string(i ? "," : "") + R"({"name": "c)" + std::to_string(i) + R"(", "match": {"dscp": 1}})";
-  const QosPolicy p = policy(R"({"classes": [)" + classes + "]}");
+    classes.push_back({{"name", std::string("c").append(std::to_string(i))}, {"match", {{"dscp", 1}}}});
+  const QosPolicy p = policy(nlohmann::json{{"classes", classes}}.dump());
   std::map<std::string, QosPolicy> set;
-  for (int i = 0; i < 32; ++i) set["p" + std::to_string(100 + i)] = p;
+  for (int i = 100; i < 132; ++i) set[std::string("p").append(std::to_string(i))] = p;
   TcPlan plan;
   ASSERT_EQ(build_tc_plan(set, {}, 1000, &plan), "");
   EXPECT_EQ(plan.filters(), 4096u);

@@ -3,10 +3,14 @@
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <map>
 
+#include "api/qos_routes.h"
+#include "dataplane/qos/policy.h"
+#include "dataplane/qos/tc_plan.h"
 #include "telemetry/export_url.h"
 
 namespace ws {
@@ -80,6 +84,67 @@ class Walker {
  private:
   std::string file_;
 };
+
+// A YAML node as the JSON a REST client would send: plain scalars that
+// read as integers, floats, booleans or null become those; quoted scalars
+// and everything else stay strings.
+nlohmann::json yaml_to_json(const YAML::Node& n) {
+  if (n.IsNull()) return nullptr;
+  if (n.IsSequence()) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& x : n) a.push_back(yaml_to_json(x));
+    return a;
+  }
+  if (n.IsMap()) {
+    nlohmann::json o = nlohmann::json::object();
+    for (const auto& kv : n) o[kv.first.Scalar()] = yaml_to_json(kv.second);
+    return o;
+  }
+  const std::string& s = n.Scalar();
+  if (n.Tag() != "?") return s;  // quoted: a string
+  if (s == "true" || s == "false") return s == "true";
+  if (s == "null" || s == "~") return nullptr;
+  const char* b = s.data();
+  const char* e = b + s.size();
+  if (!s.empty() && s[0] == '-') {
+    int64_t v = 0;
+    if (auto [p, ec] = std::from_chars(b, e, v); ec == std::errc() && p == e) return v;
+  } else {
+    uint64_t v = 0;
+    if (auto [p, ec] = std::from_chars(b, e, v); ec == std::errc() && p == e) return v;
+  }
+  double d = 0;
+  if (auto [p, ec] = std::from_chars(b, e, d); !s.empty() && ec == std::errc() && p == e) return d;
+  return s;
+}
+
+// qos.policies: each policy parsed as the REST API would, refused with the
+// policy's field path at the line of the class it names.
+void load_qos_policies(const Walker& w, const YAML::Node& v, const std::string& k,
+                       std::map<std::string, nlohmann::json>& out) {
+  out.clear();
+  if (v.IsNull()) return;
+  if (!v.IsMap()) w.fail(v, k + ": expected a map of NAME: {classes: [...]}");
+  if (v.size() > kQosMaxPolicies)
+    w.fail(v, k + ": " + std::to_string(v.size()) + " policies, at most " + std::to_string(kQosMaxPolicies));
+  for (const auto& kv : v) {
+    const std::string name = kv.first.Scalar();
+    const std::string path = k + "." + name;
+    if (std::string e = check_qos_name(name); !e.empty()) w.fail(kv.first, path + ": " + e);
+    const YAML::Node& pn = kv.second;
+    if (!pn.IsMap()) w.fail(pn, path + ": must be a map {classes: [...]}");
+    nlohmann::json j = yaml_to_json(pn);
+    QosPolicy p;
+    if (std::string e = parse_qos_policy(j, &p); !e.empty()) {
+      YAML::Node at = pn;
+      size_t i = 0;
+      if (std::sscanf(e.c_str(), "classes[%zu]", &i) == 1 && pn["classes"].IsSequence() && i < pn["classes"].size())
+        at = pn["classes"][i];
+      w.fail(at, path + "." + e);
+    }
+    out[name] = std::move(j);
+  }
+}
 
 void load_timeouts(const Walker& w, const YAML::Node& n, const std::string& where, StateTimeouts& t) {
   constexpr uint64_t kDay = 86400;
@@ -197,6 +262,16 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
                 if (n == o.a || n == o.b) w.fail(item, k + ": interface " + n + " is in two pairs");
             c.inline_pairs.push_back(std::move(pair));
           }
+        }},
+       {"qos", [&](auto& n, auto& where) {
+          w.map(n, where,
+            {{"mode", [&](auto& v, auto& k) {
+                c.qos.mode = w.scalar(v, k);
+                if (c.qos.mode != "inline" && c.qos.mode != "tc")
+                  w.fail(v, k + ": expected inline or tc, got '" + c.qos.mode + "'");
+              }},
+             {"interface", [&](auto& v, auto& k) { c.qos.interface = w.scalar(v, k); }},
+             {"policies", [&](auto& v, auto& k) { load_qos_policies(w, v, k, c.qos.policies); }}});
         }},
        {"gns3", [&](auto& n, auto&) {
           if (std::string e = parse_gns3_config(n, path, &c.gns3); !e.empty()) throw ConfigError{e};
@@ -387,6 +462,38 @@ std::vector<std::string> split_eal_args(const std::string& text) {
   return out;
 }
 
+namespace {
+
+// The qos: section against the rest: which mode has what it needs, and in
+// tc mode whether tc can express every configured policy (the kernel's
+// actions are not probed here, so police and set_dscp read "not supported").
+std::string validate_qos(const AgentConfig& c, bool need_input) {
+  const QosConfig& q = c.qos;
+  if (q.mode != "inline" && q.mode != "tc") return "qos.mode '" + q.mode + "' unknown: use inline or tc";
+  if (q.mode == "inline") {
+    if (!q.interface.empty()) return "qos.interface is used only with qos.mode: tc";
+    if (need_input && !q.policies.empty() && c.inline_pairs.empty())
+      return "qos.policies need inline pairs (--inline, inline:) or qos.mode: tc";
+    return "";
+  }
+  if (q.interface.empty()) return "qos.mode: tc needs qos.interface (the interface whose egress is shaped)";
+  if (!c.inline_pairs.empty())
+    return "qos.mode: tc shapes a host interface, and inline pairs (--inline, inline:) shape in their own path: "
+           "use qos.mode: inline with them";
+  std::map<std::string, QosPolicy> set;
+  for (const auto& [name, j] : q.policies) {
+    QosPolicy p;
+    if (std::string e = parse_qos_policy(j, &p); !e.empty()) return "qos.policies." + name + "." + e;
+    if (std::string e = check_tc_policy(p, TcCaps{}); !e.empty()) return "qos.policies." + name + "." + e;
+    set[name] = std::move(p);
+  }
+  TcPlan plan;
+  if (std::string e = build_tc_plan(set, TcCaps{}, 1, &plan); !e.empty()) return "qos.policies: " + e;
+  return "";
+}
+
+}  // namespace
+
 std::string validate_config(const AgentConfig& c, bool need_input) {
   if (!c.inline_pairs.empty()) {
     if (!c.read_file.empty() || !c.interface.empty())
@@ -456,7 +563,7 @@ std::string validate_config(const AgentConfig& c, bool need_input) {
   if (c.api.tls_cert.empty() != c.api.tls_key.empty())
     return "api.tls_cert and api.tls_key go together: give both or neither";
   if (c.export_mtu < 256) return "output.export.mtu " + std::to_string(c.export_mtu) + " is too small: at least 256";
-  return "";
+  return validate_qos(c, need_input);
 }
 
 }  // namespace ws

@@ -33,11 +33,15 @@
 //   (dpdk.mbufs; with --capture dpdk, -i names the port: PCI address or vdev)
 //   (gns3.servers, gns3.capture: GNS3 link captures, an input of their own;
 //    see dataplane/capture/gns3_config.h)
+//   (qos.mode: inline or tc, qos.interface (tc: the interface whose egress is
+//    shaped), qos.policies.NAME: QoS policies installed at start, the
+//    PUT /api/v1/qos/policies/NAME body written as YAML)
 //   -v                 verbose (a count)
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -48,6 +52,17 @@
 #include "dataplane/flow_table.h"
 
 namespace ws {
+
+// Traffic control (the qos: section).
+struct QosConfig {
+  // inline: the inline path's own QoS stage (needs inline pairs); tc: the
+  // kernel's traffic control on `interface` (dataplane/qos/tc_host.h).
+  std::string mode = "inline";
+  std::string interface;
+  // Installed at start as PUT /api/v1/qos/policies/NAME would; parsed (and
+  // refused with the field path) when the file is read.
+  std::map<std::string, nlohmann::json> policies;
+};
 
 struct AgentConfig {
   // input
@@ -67,6 +82,8 @@ struct AgentConfig {
   // GNS3 link captures (the gns3: section): another input of its own, every
   // captured link of every server merged into one source.
   Gns3Config gns3;
+  // Traffic control: inline QoS stage or host mode (Linux tc).
+  QosConfig qos;
 
   unsigned workers = 0;  // 0: one per core
   ChecksumMode checksum = ChecksumMode::kNone;

@@ -16,6 +16,7 @@
 #include "api/agent_routes.h"
 #include "api/server.h"
 #include "api/ws_stream.h"
+#include "dataplane/qos/tc_host.h"
 
 namespace {
 
@@ -217,9 +218,15 @@ int main(int argc, char** argv) {
     hooks.flow_labels = &flow_labels;
   }
   // Traffic control (/api/v1/qos/...): the policy store exists in inline
-  // mode, one QoS stage per worker reads it; without it the routes answer 503.
+  // mode, one QoS stage per worker reads it, and in host mode (qos.mode:
+  // tc), where the kernel's tc does the work (no worker reads it); without
+  // it the routes answer 503. Declared before the store: the tree it
+  // installed is removed when main returns, after the API has stopped.
+  std::unique_ptr<ws::TcHost> tc_host;
   std::unique_ptr<ws::QosControl> qos;
-  if (!cfg.inline_pairs.empty())
+  if (cfg.qos.mode == "tc")
+    qos = std::make_unique<ws::QosControl>(0);
+  else if (!cfg.inline_pairs.empty())
     qos = std::make_unique<ws::QosControl>(cfg.workers ? cfg.workers : std::max(1u, std::thread::hardware_concurrency()));
   hooks.qos = qos.get();
   // WebSocket /api/v1/stream: fed by the export thread as one more
@@ -273,6 +280,17 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // Host mode: the interface is checked (a root qdisc that is not ours
+  // refuses the start) and the kernel probed before anything is captured.
+  if (cfg.qos.mode == "tc") {
+    tc_host = std::make_unique<ws::TcHost>(cfg.qos.interface);
+    if (std::string e = tc_host->open(); !e.empty()) {
+      std::fprintf(stderr, "wirescope: %s\n", e.c_str());
+      return 1;
+    }
+    qos->set_host(tc_host.get());
+  }
+
   ws::Runtime rt(cfg);
   rt.set_qos(qos.get());
   if (!config_file.empty())
@@ -290,6 +308,19 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (const ws::RuleLoadReport* rep = rt.rules_report()) print_rule_report(*rep, stderr, "wirescope: ", cfg.verbose);
+  // qos.policies: installed as PUT /api/v1/qos/policies/NAME would, before
+  // the API and the workers start; one that cannot be installed stops the start.
+  for (const auto& [name, body] : cfg.qos.policies) {
+    const ws::QosChange ch = qos->put_json(name, body);
+    if (ch.status != 200) {
+      std::fprintf(stderr, "wirescope: qos.policies.%s: %s\n", name.c_str(), ch.error.c_str());
+      return 1;
+    }
+  }
+  if (!cfg.qos.policies.empty())
+    std::fprintf(stderr, "wirescope: qos: %zu %s from the config installed (%s)\n", cfg.qos.policies.size(),
+                 cfg.qos.policies.size() == 1 ? "policy" : "policies",
+                 cfg.qos.mode == "tc" ? ("tc on " + cfg.qos.interface).c_str() : "inline");
   if (cfg.verbose)
     std::fprintf(stderr, "wirescope: %u workers, %zu bytes per flow entry\n", rt.workers(), rt.bytes_per_flow());
   if (cfg.verbose && !rt.worker_list().empty())
@@ -345,6 +376,14 @@ int main(int argc, char** argv) {
   rt.run(g_stop, &g_reload);
   api.stop();
   rtp = nullptr;
+  // Host mode: the tree goes with the agent.
+  if (tc_host && tc_host->installed()) {
+    if (std::string e = tc_host->remove(); e.empty())
+      std::fprintf(stderr, "wirescope: qos: removed the tc tree from %s\n", cfg.qos.interface.c_str());
+    else
+      std::fprintf(stderr, "wirescope: qos: could not remove the tc tree from %s: %s\n", cfg.qos.interface.c_str(),
+                   e.c_str());
+  }
 
   const ws::RunSummary s = rt.summary();
   uint64_t dropped = 0;

@@ -1036,6 +1036,12 @@ std::vector<std::string> restart_keys(const AgentConfig& a, const AgentConfig& b
     for (const InlinePair& p : b.inline_pairs) pb.push_back(p.a + ":" + p.b);
     cmp("inline", pa, pb);
   }
+  // Traffic control: the mode and the interface shape what main() built;
+  // the config's policies are installed once, at start (the API changes
+  // them at run time), so a changed set applies at the next restart.
+  cmp("qos.mode", a.qos.mode, b.qos.mode);
+  cmp("qos.interface", a.qos.interface, b.qos.interface);
+  cmp("qos.policies", a.qos.policies, b.qos.policies);
   cmp("workers", a.workers, b.workers);
   cmp("checksum", a.checksum, b.checksum);
   cmp("flow.max_flows", a.max_flows, b.max_flows);

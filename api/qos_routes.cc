@@ -11,10 +11,37 @@ void QosControl::set_apply_hook(ApplyHook hook) {
   hook_ = std::move(hook);
 }
 
+void QosControl::set_host(QosHost* host) {
+  std::lock_guard<std::mutex> lock(mu_);
+  host_ = host;
+}
+
+bool QosControl::host_mode() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return host_ != nullptr;
+}
+
+json QosControl::host_info() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return host_ ? host_->info() : json();
+}
+
+std::string QosControl::host_metrics() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return host_ ? host_->metrics_text() : std::string();
+}
+
 QosChange QosControl::install(std::map<std::string, QosPolicy> next, std::map<std::string, json> next_json) {
   QosChange c;
   if (hook_) {
     if (std::string e = hook_(next); !e.empty()) {
+      c.status = 500;
+      c.error = "the policy could not be applied, nothing changed: " + e;
+      return c;
+    }
+  }
+  if (host_) {
+    if (std::string e = host_->apply(next); !e.empty()) {
       c.status = 500;
       c.error = "the policy could not be applied, nothing changed: " + e;
       return c;
@@ -51,6 +78,8 @@ QosChange QosControl::put_json(const std::string& name, const json& body) {
   auto next_json = json_;
   next[name] = std::move(p);
   next_json[name] = body;
+  if (host_)
+    if (std::string e = host_->check(next, name); !e.empty()) return {400, e};
   QosChange c = install(std::move(next), std::move(next_json));
   c.created = created && c.status == 200;
   return c;
@@ -86,22 +115,25 @@ uint64_t QosControl::generation() const {
 std::vector<QosClassTotals> QosControl::stats() const {
   // Under the lock: no publish (which may free a snapshot) runs meanwhile.
   std::lock_guard<std::mutex> lock(mu_);
+  if (host_) return host_->stats();
   return qos_stats(*slot_.current());
 }
 
 namespace {
 
-json class_stats_json(const QosClassTotals& t) {
+json class_stats_json(const QosClassTotals& t, bool host) {
   json colors = json::object();
   for (int i = 0; i < kQosColors; ++i)
     colors[qos_color_name(QosColor(i))] = {{"packets", t.packets[i]}, {"bytes", t.bytes[i]}};
-  return {{"name", t.cls},
-          {"policed", t.policed},
-          {"shaped", t.shaped},
-          {"colors", std::move(colors)},
-          {"drops", {{"police", t.police_drops}, {"queue", t.queue_drops}, {"total", t.police_drops + t.queue_drops}}},
-          {"dscp_rewrites", t.dscp_rewrites},
-          {"queued", {{"frames", t.queued_frames}, {"bytes", t.queued_bytes}}}};
+  json j = {{"name", t.cls},
+            {"policed", t.policed},
+            {"shaped", t.shaped},
+            {"colors", std::move(colors)},
+            {"drops", {{"police", t.police_drops}, {"queue", t.queue_drops}, {"total", t.police_drops + t.queue_drops}}},
+            {"dscp_rewrites", t.dscp_rewrites},
+            {"queued", {{"frames", t.queued_frames}, {"bytes", t.queued_bytes}}}};
+  if (host) j["overlimits"] = t.overlimits;
+  return j;
 }
 
 HttpResponse change_response(const QosChange& c, const std::string& name, const char* what) {
@@ -189,18 +221,22 @@ void add_qos_routes(QosControl* q, std::vector<Route>& routes) {
     r.path = "/api/v1/qos/stats";
     r.summary =
         "Packets and bytes per policy, class and meter colour (green for classes without police), drops "
-        "(police, queue) and frames waiting in shaper queues, summed over the workers";
+        "(police, queue) and frames waiting in shaper queues, summed over the workers; in tc mode the HTB "
+        "classes' counters (green: sent), their overlimits, and the tree's state under tc";
     r.response_schema = "QosStats";
     r.errors = {503};
     r.handler = [q](const HttpRequest&) {
       if (!q) return unavailable();
+      const bool host = q->host_mode();
       json policies = json::array();
       for (const QosClassTotals& t : q->stats()) {
         if (policies.empty() || policies.back()["name"] != t.policy)
           policies.push_back({{"name", t.policy}, {"classes", json::array()}});
-        policies.back()["classes"].push_back(class_stats_json(t));
+        policies.back()["classes"].push_back(class_stats_json(t, host));
       }
-      return json_response(200, {{"policies", std::move(policies)}, {"generation", q->generation()}});
+      json out = {{"policies", std::move(policies)}, {"generation", q->generation()}};
+      if (host) out["tc"] = q->host_info();
+      return json_response(200, out);
     };
     routes.push_back(std::move(r));
   }
@@ -277,14 +313,37 @@ void add_qos_schemas(json& s) {
                           {"colors", obj({{"green", counts}, {"yellow", counts}, {"red", counts}}, {"green", "yellow", "red"})},
                           {"drops", obj({{"police", u64}, {"queue", u64}, {"total", u64}}, {"police", "queue", "total"})},
                           {"dscp_rewrites", u64},
-                          {"queued", obj({{"frames", u64}, {"bytes", u64}}, {"frames", "bytes"})}},
+                          {"queued", obj({{"frames", u64}, {"bytes", u64}}, {"frames", "bytes"})},
+                          {"overlimits", u64}},
                          {"name", "policed", "shaped", "colors", "drops", "dscp_rewrites", "queued"});
+  class_stats["properties"]["overlimits"]["description"] =
+      "tc mode only: times the HTB class held a packet back for want of tokens";
+  const json drop_count = obj({{"packets", u64}, {"bytes", u64}, {"drops", u64}, {"overlimits", u64}}, json::array());
+  json tc = obj({{"interface", str},
+                 {"installed", boolean},
+                 {"classifier", {{"type", "string"}, {"enum", {"u32"}}}},
+                 {"leaf_qdisc", {{"type", "string"}, {"enum", {"", "fq_codel", "pfifo"}}}},
+                 {"line_rate_bps", u64},
+                 {"filters", u64},
+                 {"default_class", drop_count},
+                 {"police_action", {{"type", "string"}, {"enum", {"unknown", "absent", "present"}}}},
+                 {"pedit_action", {{"type", "string"}, {"enum", {"unknown", "absent", "present"}}}},
+                 {"applied", u64},
+                 {"refused", u64},
+                 {"rollbacks", u64},
+                 {"netlink_errors", u64},
+                 {"last_error", str}},
+                {"interface", "installed", "classifier", "leaf_qdisc"});
+  tc["description"] =
+      "tc mode only (qos.mode: tc): the HTB tree on the interface; leaf_qdisc is empty until the first shaped "
+      "class is installed";
   s["QosStats"] = obj(
       {{"policies",
         {{"type", "array"},
          {"items", obj({{"name", str}, {"classes", {{"type", "array"}, {"items", std::move(class_stats)}}}},
                        {"name", "classes"})}}},
-       {"generation", u64}},
+       {"generation", u64},
+       {"tc", std::move(tc)}},
       {"policies", "generation"});
 }
 
@@ -340,6 +399,8 @@ std::string qos_metrics_text(const std::vector<QosClassTotals>& stats) {
   return out;
 }
 
-std::string qos_metrics_text(const QosControl& control) { return qos_metrics_text(control.stats()); }
+std::string qos_metrics_text(const QosControl& control) {
+  return qos_metrics_text(control.stats()) + control.host_metrics();
+}
 
 }  // namespace ws

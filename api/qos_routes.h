@@ -14,9 +14,13 @@
 // or validate answers 400 with the field path and the reason, and nothing
 // changes: the store and the running snapshot stay as they were.
 //
-// An optional apply hook (host mode, `qos.mode: tc`) sees the complete new
-// policy set before it is published; when it fails the change is refused
-// (500 with its message) and nothing changes.
+// An optional apply hook sees the complete new policy set before it is
+// published; when it fails the change is refused (500 with its message) and
+// nothing changes. Host mode (`qos.mode: tc`) sets a QosHost
+// (dataplane/qos/host.h) instead: it refuses what it cannot express (400
+// with the field path), applies the set (500 when that fails, nothing
+// changed), and gives the counters GET /api/v1/qos/stats and the metrics
+// show (its own state under "tc", and each class's HTB "overlimits").
 #pragma once
 
 #include <functional>
@@ -29,6 +33,7 @@
 #include <vector>
 
 #include "api/router.h"
+#include "dataplane/qos/host.h"
 #include "dataplane/qos/stage.h"
 
 namespace ws {
@@ -56,6 +61,14 @@ class QosControl {
   // a change would install; returns "" or why it cannot be applied.
   using ApplyHook = std::function<std::string(const std::map<std::string, QosPolicy>&)>;
   void set_apply_hook(ApplyHook hook);
+  // Host mode: the backend every change goes through and the stats come
+  // from (not owned; it must outlive the store's use). Set it before the
+  // first policy.
+  void set_host(QosHost* host);
+  bool host_mode() const;
+  // The backend's state (null without one) and its metrics text ("" without one).
+  nlohmann::json host_info() const;
+  std::string host_metrics() const;
 
   // Validates body (JSON text) and installs it as policy name.
   QosChange put(const std::string& name, const std::string& body);
@@ -68,7 +81,8 @@ class QosControl {
   // Every policy by name.
   std::map<std::string, nlohmann::json> list() const;
   uint64_t generation() const;
-  // Sums over the workers, policy (name order) then class order.
+  // Sums over the workers (host mode: the backend's counters), policy
+  // (name order) then class order.
   std::vector<QosClassTotals> stats() const;
 
  private:
@@ -79,6 +93,7 @@ class QosControl {
   std::map<std::string, QosPolicy> policies_;
   std::map<std::string, nlohmann::json> json_;
   ApplyHook hook_;
+  QosHost* host_ = nullptr;
 };
 
 // The routes above; control may be null (answers 503: no traffic control
@@ -94,8 +109,8 @@ void add_qos_schemas(nlohmann::json& schemas);
 //   wirescope_qos_queue_drops_total{policy,class}     (shaper tail drops)
 //   wirescope_qos_dscp_rewrites_total{policy,class}
 //   wirescope_qos_queued_frames{policy,class}         (gauge: waiting now)
-// with HELP and TYPE lines; empty families are left out. To append to the
-// agent's /metrics body.
+// with HELP and TYPE lines; empty families are left out; then the host-mode
+// backend's own families, if any. To append to the agent's /metrics body.
 std::string qos_metrics_text(const QosControl& control);
 std::string qos_metrics_text(const std::vector<QosClassTotals>& stats);
 

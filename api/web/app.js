@@ -415,7 +415,7 @@
     });
     box.replaceChildren.apply(box, parts);
     var p = document.querySelector('.empty[data-for="qos"]');
-    p.textContent = d.enabled ? "No QoS policy installed." : "No traffic control on this agent (inline mode only).";
+    p.textContent = d.enabled ? "No QoS policy installed." : "No traffic control on this agent (it needs inline pairs or qos.mode: tc).";
     p.hidden = parts.length > 0;
   }
 

@@ -221,6 +221,7 @@ struct QosClassTotals {
   uint64_t packets[kQosColors] = {}, bytes[kQosColors] = {};
   uint64_t police_drops = 0, queue_drops = 0, dscp_rewrites = 0;
   uint64_t queued_frames = 0, queued_bytes = 0;  // waiting in shaper queues now
+  uint64_t overlimits = 0;  // host mode: times the HTB class held a packet back for want of tokens
   bool policed = false, shaped = false;
 };
 std::vector<QosClassTotals> qos_stats(const QosSnapshot& s);

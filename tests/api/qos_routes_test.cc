@@ -193,6 +193,123 @@ TEST_F(QosRoutes, StatsAndMetricsAfterTraffic) {
   stage.quiesce();
 }
 
+// A host-mode backend for the store's side of the contract: it refuses
+// what check() names (400), fails apply() on demand (500) and reports its
+// own counters; the real one (dataplane/qos/tc_host.h) is tested against
+// the kernel in tests/integration/qos_tc.py.
+class FakeHost : public QosHost {
+ public:
+  std::string check(const std::map<std::string, QosPolicy>& next, const std::string& name) override {
+    checked.push_back(name);
+    const QosPolicy& p = next.at(name);
+    for (size_t i = 0; i < p.classes.size(); ++i)
+      if (p.classes[i].police.enabled) return "classes[" + std::to_string(i) + "].police: no police here";
+    return "";
+  }
+  std::string apply(const std::map<std::string, QosPolicy>& next) override {
+    if (!fail.empty()) return fail;
+    installed = next;
+    return "";
+  }
+  std::vector<QosClassTotals> stats() override {
+    std::vector<QosClassTotals> out;
+    for (const auto& [name, p] : installed)
+      for (const QosClass& c : p.classes) {
+        QosClassTotals t;
+        t.policy = name;
+        t.cls = c.name;
+        t.shaped = c.shape.enabled;
+        t.packets[0] = 7;
+        t.bytes[0] = 7000;
+        t.queue_drops = 2;
+        t.overlimits = 5;
+        out.push_back(t);
+      }
+    return out;
+  }
+  nlohmann::json info() override { return {{"interface", "veth9"}, {"leaf_qdisc", "pfifo"}}; }
+  std::string metrics_text() override { return "# TYPE wirescope_qos_tc_test_total counter\nwirescope_qos_tc_test_total 1\n"; }
+
+  std::vector<std::string> checked;
+  std::map<std::string, QosPolicy> installed;
+  std::string fail;
+};
+
+TEST(QosRoutesHost, CheckRefusesWith400ApplyFailsWith500StatsComeFromTheHost) {
+  QosControl control(0);
+  FakeHost host;
+  control.set_host(&host);
+  Router router;
+  std::vector<Route> routes;
+  add_qos_routes(&control, routes);
+  for (Route& r : routes) ASSERT_EQ(router.add(std::move(r)), "");
+  auto call = [&](const std::string& method, const std::string& path, const std::string& body = "") {
+    RouteMatch m = router.match(method, path);
+    HttpRequest req;
+    req.method = method;
+    req.path = path;
+    req.params = m.params;
+    req.body = body;
+    req.content_type = "application/json";
+    req.role = Role::kAdmin;
+    return m.route->handler(req);
+  };
+  const std::string shape = R"({"classes": [{"name": "iperf", "match": {"proto": "tcp", "dst_port": 5201},
+      "shape": {"rate_bps": 20000000, "burst_bytes": 32000}}]})";
+  HttpResponse r = call("PUT", "/api/v1/qos/policies/lab", shape);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(host.installed.size(), 1u);
+  const uint64_t gen = control.generation();
+
+  // The pinned example polices its second class: refused by the host with
+  // the field path, as a bad field is, and nothing changes.
+  r = call("PUT", "/api/v1/qos/policies/voip", kPinned);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(json::parse(r.body)["error"]["message"], "classes[1].police: no police here");
+  EXPECT_EQ(host.checked.back(), "voip");
+  EXPECT_FALSE(control.get("voip"));
+  EXPECT_EQ(control.generation(), gen);
+
+  host.fail = "add class 1:100: Invalid argument";
+  r = call("PUT", "/api/v1/qos/policies/more", R"({"classes": [{"name": "x"}]})");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(json::parse(r.body)["error"]["message"],
+            "the policy could not be applied, nothing changed: add class 1:100: Invalid argument");
+  EXPECT_FALSE(control.get("more"));
+  EXPECT_EQ(host.installed.size(), 1u);
+  host.fail.clear();
+
+  r = call("GET", "/api/v1/qos/stats");
+  ASSERT_EQ(r.status, 200);
+  const json s = json::parse(r.body);
+  EXPECT_EQ(s["tc"], json({{"interface", "veth9"}, {"leaf_qdisc", "pfifo"}}));
+  ASSERT_EQ(s["policies"].size(), 1u);
+  const json c = s["policies"][0]["classes"][0];
+  EXPECT_EQ(c["name"], "iperf");
+  EXPECT_EQ(c["shaped"], true);
+  EXPECT_EQ(c["colors"]["green"], json({{"packets", 7}, {"bytes", 7000}}));
+  EXPECT_EQ(c["drops"]["queue"], 2);
+  EXPECT_EQ(c["drops"]["total"], 2);
+  EXPECT_EQ(c["overlimits"], 5);
+  const std::string text = qos_metrics_text(control);
+  EXPECT_NE(text.find("wirescope_qos_packets_total{policy=\"lab\",class=\"iperf\",color=\"green\"} 7\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("wirescope_qos_drops_total{policy=\"lab\",class=\"iperf\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("wirescope_qos_tc_test_total 1\n"), std::string::npos);
+
+  ASSERT_EQ(call("DELETE", "/api/v1/qos/policies/lab").status, 200);
+  EXPECT_TRUE(host.installed.empty());
+  EXPECT_EQ(json::parse(call("GET", "/api/v1/qos/stats").body)["policies"].size(), 0u);
+}
+
+// Inline mode's classes have no overlimits (that is an HTB counter).
+TEST_F(QosRoutes, InlineStatsHaveNoTcKeys) {
+  ASSERT_EQ(call("PUT", "/api/v1/qos/policies/lab", kPinned).status, 200);
+  const json s = body(call("GET", "/api/v1/qos/stats"));
+  EXPECT_FALSE(s.contains("tc"));
+  EXPECT_FALSE(s["policies"][0]["classes"][0].contains("overlimits"));
+}
+
 TEST(QosRoutesNoControl, Answer503) {
   std::vector<Route> routes;
   add_qos_routes(nullptr, routes);

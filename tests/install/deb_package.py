@@ -7,7 +7,7 @@ deploy/package/build-deb.sh builds the .deb from this build directory, then:
     Architecture = dpkg --print-architecture, Depends, conffiles (every file
     under /etc), postinst/prerm/postrm;
   - `dpkg-deb -c`: the binary, the unit, sysusers.d/tmpfiles.d, logrotate,
-    the default config and the four examples, the monitoring assets;
+    the default config and the five examples, the monitoring assets;
   - every library the binary links directly (ELF NEEDED) belongs to a package
     named in Depends, and every library ldd loads belongs to a package in the
     closure of Depends over the installed packages' own Depends;
@@ -159,7 +159,7 @@ def body(c, cleanup):
                  for d, _, ns in os.walk(os.path.join(tree, "etc")) for n in ns)
     c.equal(sorted(conffiles), etc, "conffiles = every file under /etc")
     examples = sorted(os.listdir(os.path.join(tree, "etc", "wirescope", "examples")))
-    c.equal(len(examples), 4, f"four example configs: {examples}")
+    c.equal(len(examples), 5, f"five example configs: {examples}")
     want = ["usr/bin/wirescope", "usr/lib/systemd/system/wirescope.service", "usr/lib/sysusers.d/wirescope.conf",
             "usr/lib/tmpfiles.d/wirescope.conf", "etc/logrotate.d/wirescope", "etc/wirescope/wirescope.yaml",
             "usr/share/wirescope/prometheus/wirescope.rules.yml", "usr/share/wirescope/web/index.html"]

@@ -4,11 +4,13 @@
 Each example is one kind of deployment, checked for what makes it that kind
 (read with python3-yaml): the AF_PACKET sensor, bare-metal DPDK (EAL
 arguments with --in-memory, which the read-only file system of the systemd
-unit needs), the GNS3 lab and the inline pair with QoS. -T validates the
-whole config (every key, the capture method, export URLs, API settings) and
+unit needs), the GNS3 lab, the inline pair with QoS and the host that
+shapes its own egress with tc (qos.mode: tc). -T validates the whole config
+(every key, the capture method, export URLs, API settings, QoS policies) and
 compiles the configured rules; it does not open interfaces, DPDK ports or
-GNS3 servers, so the DPDK and GNS3 files are proven only that far. As a
-control, each file with one key misspelt is refused, naming the file and line.
+GNS3 servers, nor touch tc, so the DPDK, GNS3 and tc files are proven only
+that far. As a control, each file with one key misspelt is refused, naming
+the file and line.
 
 argv: WIRESCOPE DEFAULT_CONFIG EXAMPLE...
 """
@@ -33,6 +35,8 @@ def kind(cfg):
         return "gns3"
     if cfg.get("inline"):
         return "inline"
+    if cfg.get("qos", {}).get("mode") == "tc":
+        return "tc"
     inp = cfg.get("input", {})
     if inp.get("capture") == "dpdk":
         return "dpdk"
@@ -71,7 +75,7 @@ def body(c, cleanup):
         r = subprocess.run([ws, "-T", "-c", bad], capture_output=True, text=True, timeout=120)
         c.check(r.returncode == 2 and f"{bad}:" in r.stderr and f"unknown key '{first}x'" in r.stderr,
                 f"{name} with '{first}' misspelt: refused with the file, line and key", r.stderr)
-    for k in ("afpacket", "dpdk", "gns3", "inline"):
+    for k in ("afpacket", "dpdk", "gns3", "inline", "tc"):
         c.check(k in kinds, f"an example for {k}: {kinds.get(k)}")
     c.check("?" not in kinds, f"every example is one of the kinds: {kinds}")
 

@@ -11,7 +11,9 @@ and real iperf3 runs through it:
   - set_dscp: datagrams leave the agent with DSCP 46, as tcpdump on the far
     side prints it (and an unmatched port keeps DSCP 0);
   - a policy with a bad field answers 400 naming it, and nothing changes;
-  - /metrics carries wirescope_qos_* for the classes.
+  - /metrics carries wirescope_qos_* for the classes;
+  - qos.policies in the config file are installed at start and shape from
+    the first packet.
 """
 import json
 import os
@@ -169,6 +171,33 @@ def body(c, cleanup):
         lint = [l for l in (pr.stdout + pr.stderr).splitlines() if "qos" in l]
         c.check(not lint, "promtool has nothing to say about the QoS families", "\n".join(lint))
 
+    rc, _ = agent.stop(ac.signal.SIGINT, 15)
+    c.equal(rc, 0, "agent exits 0 after SIGINT", agent.output()[-3000:])
+
+    print("-- qos.policies from the config")
+    conf = os.path.join(tmp, "ws-policies.yaml")
+    with open(conf, "w") as f:
+        f.write(f"""inline:
+  - {{a: m0, b: m1}}
+api:
+  tokens:
+    - {{name: ops, role: admin, token_sha256: "{ac.hashlib.sha256(ADMIN.encode()).hexdigest()}"}}
+qos:
+  policies:
+    lab: {json.dumps(shape)}
+""")
+    agent = ac.Background(["ip", "netns", "exec", topo.m, ws, "-c", conf, "--workers", "1", "--api", "127.0.0.1:0"],
+                          os.path.join(tmp, "agent2.log"), cleanup)
+    ac.wait_for(lambda: "api listening on" in agent.output() or not agent.running(), 20)
+    m = ac.re.search(r"api listening on [0-9.]+:(\d+)", agent.output())
+    if c.check(m and "1 policy from the config installed (inline)" in agent.output(),
+               "an inline agent with qos.policies installs them at start", agent.output()):
+        st, text = ic.api_call(topo, int(m.group(1)), ADMIN, "GET", "/api/v1/qos/policies/lab")
+        c.check(st == 200 and json.loads(text) == shape, "GET /api/v1/qos/policies/lab gives the config's policy",
+                text)
+        j, r = iperf(topo, [], t=4)
+        got = j["end"]["sum_received"]["bits_per_second"] if j else 0
+        c.check(17e6 <= got <= 23e6, f"and it shapes from the start: {got / 1e6:.1f} Mbit/s (20 ±15%)", r.stderr)
     rc, _ = agent.stop(ac.signal.SIGINT, 15)
     c.equal(rc, 0, "agent exits 0 after SIGINT", agent.output()[-3000:])
 

@@ -348,6 +348,7 @@ class Drain {
       std::vector<pollfd> p{{lfd, POLLIN, 0}};
       for (size_t i = 0; i < fds.size(); ++i) p.push_back({open[i] ? fds[i] : -1, POLLIN, 0});
       poll(p.data(), p.size(), 20);
+      const size_t polled = p.size() - 1;  // a connection accepted below was not polled yet
       if (p[0].revents & POLLIN) {
         const int c = ::accept(lfd, nullptr, nullptr);
         if (c >= 0) {
@@ -359,7 +360,7 @@ class Drain {
       bool any_open = false;
       for (size_t i = 0; i < fds.size(); ++i) {
         if (!open[i]) continue;
-        if (p[i + 1].revents & (POLLIN | POLLHUP | POLLERR)) {
+        if (i < polled && (p[i + 1].revents & (POLLIN | POLLHUP | POLLERR))) {
           char buf[65536];
           const ssize_t n = recv(fds[i], buf, sizeof buf, MSG_DONTWAIT);
           if (n > 0) {

@@ -118,39 +118,25 @@ size_t build_reject(const Packet& p, const Decoded& d, uint8_t* out, ReplyTo dir
   const size_t iphl = family == 4 ? 20 : 40;
   uint8_t* l4 = ip + iphl;
 
-  if (kind == RejectKind::kTcpRst && !back) {
-    // As the sender: its ports, its seq (the next byte the destination
-    // expects, as the packet itself never arrives), its ack.
-    std::memset(l4, 0, 20);
-    wr16(l4, d.key.sport);
-    wr16(l4 + 2, d.key.dport);
-    wr32(l4 + 4, d.seq);
-    if (d.tcp_flags & kTcpAck) {
-      wr32(l4 + 8, d.ack);
-      l4[13] = kTcpRst | kTcpAck;
-    } else {
-      l4[13] = kTcpRst;
-    }
-    l4[12] = 5 << 4;
-    const uint16_t s = pseudo_sum(family, from, to, kTcp, 20);
-    put_sum(l4 + 16, ones_sum(l4, 20, s));
-    write_ip(ip, family, from, to, kTcp, 20);
-    return l2 + iphl + 20;
-  }
   if (kind == RejectKind::kTcpRst) {
-    // RFC 9293 §3.10.7.1: answer an ACK with its ack number as our seq;
-    // otherwise seq 0 and acknowledge all the segment occupied.
     std::memset(l4, 0, 20);
-    wr16(l4, d.key.dport);
-    wr16(l4 + 2, d.key.sport);
-    if (d.tcp_flags & kTcpAck) {
+    wr16(l4, back ? d.key.dport : d.key.sport);
+    wr16(l4 + 2, back ? d.key.sport : d.key.dport);
+    if (!back) {
+      // As the sender: its seq (the next byte the destination expects, as
+      // the packet itself never arrives), its ack.
+      wr32(l4 + 4, d.seq);
+      if (d.tcp_flags & kTcpAck) wr32(l4 + 8, d.ack);
+      l4[13] = d.tcp_flags & kTcpAck ? kTcpRst | kTcpAck : kTcpRst;
+    } else if (d.tcp_flags & kTcpAck) {
+      // RFC 9293 §3.10.7.1: answer an ACK with its ack number as our seq;
+      // otherwise seq 0 and acknowledge all the segment occupied.
       wr32(l4 + 4, d.ack);
       l4[13] = kTcpRst;
     } else {
       // The segment's length from its headers, not only what was captured.
       const uint32_t data = static_cast<uint32_t>(size_t{d.l3_off} + d.l3_len - d.payload_off);
       const uint32_t occupied = data + (d.tcp_flags & kTcpSyn ? 1u : 0u) + (d.tcp_flags & kTcpFin ? 1u : 0u);
-      wr32(l4 + 4, 0);
       wr32(l4 + 8, d.seq + occupied);
       l4[13] = kTcpRst | kTcpAck;
     }

@@ -6,11 +6,6 @@ using nlohmann::json;
 
 QosControl::QosControl(size_t workers) : slot_(workers) {}
 
-void QosControl::set_apply_hook(ApplyHook hook) {
-  std::lock_guard<std::mutex> lock(mu_);
-  hook_ = std::move(hook);
-}
-
 void QosControl::set_host(QosHost* host) {
   std::lock_guard<std::mutex> lock(mu_);
   host_ = host;
@@ -33,13 +28,6 @@ std::string QosControl::host_metrics() const {
 
 QosChange QosControl::install(std::map<std::string, QosPolicy> next, std::map<std::string, json> next_json) {
   QosChange c;
-  if (hook_) {
-    if (std::string e = hook_(next); !e.empty()) {
-      c.status = 500;
-      c.error = "the policy could not be applied, nothing changed: " + e;
-      return c;
-    }
-  }
   if (host_) {
     if (std::string e = host_->apply(next); !e.empty()) {
       c.status = 500;

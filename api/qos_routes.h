@@ -14,16 +14,13 @@
 // or validate answers 400 with the field path and the reason, and nothing
 // changes: the store and the running snapshot stay as they were.
 //
-// An optional apply hook sees the complete new policy set before it is
-// published; when it fails the change is refused (500 with its message) and
-// nothing changes. Host mode (`qos.mode: tc`) sets a QosHost
-// (dataplane/qos/host.h) instead: it refuses what it cannot express (400
-// with the field path), applies the set (500 when that fails, nothing
-// changed), and gives the counters GET /api/v1/qos/stats and the metrics
+// Host mode (`qos.mode: tc`) sets a QosHost (dataplane/qos/host.h): it
+// sees the complete new policy set before it is published, refuses what it
+// cannot express (400 with the field path), applies the set (500 when that
+// fails, nothing changed), and gives the counters GET /api/v1/qos/stats and the metrics
 // show (its own state under "tc", and each class's HTB "overlimits").
 #pragma once
 
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -57,10 +54,6 @@ class QosControl {
   // The slot the workers' QosStages read: QosStage(&control.slot(), i).
   QosSlot& slot() { return slot_; }
 
-  // Host mode: called (under the store's lock) with the complete policy set
-  // a change would install; returns "" or why it cannot be applied.
-  using ApplyHook = std::function<std::string(const std::map<std::string, QosPolicy>&)>;
-  void set_apply_hook(ApplyHook hook);
   // Host mode: the backend every change goes through and the stats come
   // from (not owned; it must outlive the store's use). Set it before the
   // first policy.
@@ -92,7 +85,6 @@ class QosControl {
   QosSlot slot_;
   std::map<std::string, QosPolicy> policies_;
   std::map<std::string, nlohmann::json> json_;
-  ApplyHook hook_;
   QosHost* host_ = nullptr;
 };
 

@@ -130,18 +130,60 @@ TEST_F(QosRoutes, InvalidPolicyIs400AndChangesNothing) {
   EXPECT_EQ(*control_.get("lab"), json::parse(kPinned));
 }
 
-TEST_F(QosRoutes, ApplyHookFailureChangesNothing) {
+// A host-mode backend for the store's side of the contract: it refuses
+// what check() names (400), fails apply() on demand (500) and reports its
+// own counters; the real one (dataplane/qos/tc_host.h) is tested against
+// the kernel in tests/integration/qos_tc.py.
+class FakeHost : public QosHost {
+ public:
+  std::string check(const std::map<std::string, QosPolicy>& next, const std::string& name) override {
+    checked.push_back(name);
+    const QosPolicy& p = next.at(name);
+    for (size_t i = 0; i < p.classes.size(); ++i)
+      if (p.classes[i].police.enabled) return "classes[" + std::to_string(i) + "].police: no police here";
+    return "";
+  }
+  std::string apply(const std::map<std::string, QosPolicy>& next) override {
+    offered = next;
+    if (!fail.empty()) return fail;
+    installed = next;
+    return "";
+  }
+  std::vector<QosClassTotals> stats() override {
+    std::vector<QosClassTotals> out;
+    for (const auto& [name, p] : installed)
+      for (const QosClass& c : p.classes) {
+        QosClassTotals t;
+        t.policy = name;
+        t.cls = c.name;
+        t.shaped = c.shape.enabled;
+        t.packets[0] = 7;
+        t.bytes[0] = 7000;
+        t.queue_drops = 2;
+        t.overlimits = 5;
+        out.push_back(t);
+      }
+    return out;
+  }
+  nlohmann::json info() override { return {{"interface", "veth9"}, {"leaf_qdisc", "pfifo"}}; }
+  std::string metrics_text() override { return "# TYPE wirescope_qos_tc_test_total counter\nwirescope_qos_tc_test_total 1\n"; }
+
+  std::vector<std::string> checked;
+  std::map<std::string, QosPolicy> installed;
+  std::map<std::string, QosPolicy> offered;  // the last set apply() was given
+  std::string fail;
+};
+
+TEST_F(QosRoutes, HostApplyFailureChangesNothing) {
   ASSERT_EQ(call("PUT", "/api/v1/qos/policies/lab", kPinned).status, 200);
   const uint64_t gen = control_.generation();
-  std::map<std::string, QosPolicy> seen;
-  control_.set_apply_hook([&](const std::map<std::string, QosPolicy>& next) {
-    seen = next;
-    return std::string("tc: no such device");
-  });
+  FakeHost host;
+  host.fail = "tc: no such device";
+  control_.set_host(&host);
   HttpResponse r = call("PUT", "/api/v1/qos/policies/more", R"({"classes": [{"name": "x"}]})");
   EXPECT_EQ(r.status, 500);
   EXPECT_EQ(body(r)["error"]["message"], "the policy could not be applied, nothing changed: tc: no such device");
-  EXPECT_EQ(seen.size(), 2u);  // the whole set it would have installed
+  EXPECT_EQ(host.offered.size(), 2u);  // the whole set it would have installed
   EXPECT_EQ(control_.generation(), gen);
   EXPECT_FALSE(control_.get("more"));
   EXPECT_EQ(call("DELETE", "/api/v1/qos/policies/lab").status, 500);
@@ -192,48 +234,6 @@ TEST_F(QosRoutes, StatsAndMetricsAfterTraffic) {
   EXPECT_NE(text.find("wirescope_qos_drops_total{policy=\"lab\",class=\"iperf\"} 0\n"), std::string::npos);
   stage.quiesce();
 }
-
-// A host-mode backend for the store's side of the contract: it refuses
-// what check() names (400), fails apply() on demand (500) and reports its
-// own counters; the real one (dataplane/qos/tc_host.h) is tested against
-// the kernel in tests/integration/qos_tc.py.
-class FakeHost : public QosHost {
- public:
-  std::string check(const std::map<std::string, QosPolicy>& next, const std::string& name) override {
-    checked.push_back(name);
-    const QosPolicy& p = next.at(name);
-    for (size_t i = 0; i < p.classes.size(); ++i)
-      if (p.classes[i].police.enabled) return "classes[" + std::to_string(i) + "].police: no police here";
-    return "";
-  }
-  std::string apply(const std::map<std::string, QosPolicy>& next) override {
-    if (!fail.empty()) return fail;
-    installed = next;
-    return "";
-  }
-  std::vector<QosClassTotals> stats() override {
-    std::vector<QosClassTotals> out;
-    for (const auto& [name, p] : installed)
-      for (const QosClass& c : p.classes) {
-        QosClassTotals t;
-        t.policy = name;
-        t.cls = c.name;
-        t.shaped = c.shape.enabled;
-        t.packets[0] = 7;
-        t.bytes[0] = 7000;
-        t.queue_drops = 2;
-        t.overlimits = 5;
-        out.push_back(t);
-      }
-    return out;
-  }
-  nlohmann::json info() override { return {{"interface", "veth9"}, {"leaf_qdisc", "pfifo"}}; }
-  std::string metrics_text() override { return "# TYPE wirescope_qos_tc_test_total counter\nwirescope_qos_tc_test_total 1\n"; }
-
-  std::vector<std::string> checked;
-  std::map<std::string, QosPolicy> installed;
-  std::string fail;
-};
 
 TEST(QosRoutesHost, CheckRefusesWith400ApplyFailsWith500StatsComeFromTheHost) {
   QosControl control(0);

@@ -849,6 +849,7 @@ FlowSnapshotPtr Runtime::flow_snapshot() {
     }
     std::this_thread::sleep_for(std::chrono::microseconds(500));
   }
+  index_flows(*snap);
   snap->taken_ns = wall_ns();
   snap_ = std::move(snap);
   snap_at_ = std::chrono::steady_clock::now();

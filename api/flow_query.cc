@@ -220,11 +220,42 @@ uint64_t sort_value(const FlowRecord& r, FlowSort s) {
 namespace {
 
 // The first n rows (in sort order) of the flows matching f that come after
-// `after`, using a partial sort over pointers.
+// `after`: from the snapshot's order for `sort` when index_flows() built it,
+// else by a partial sort over pointers.
 std::vector<const FlowRecord*> select(const FlowSnapshot& snap, FlowSort sort, const FlowFilter& f,
                                       const std::optional<FlowCursor>& after, size_t n, size_t* matched,
                                       bool* more) {
   std::vector<const FlowRecord*> rows;
+  const auto& order = snap.order[static_cast<size_t>(sort)];
+  if (order.size() == snap.flows.size()) {
+    using Key = FlowSnapshot::OrderKey;
+    auto it = order.begin();
+    if (after)  // the first row the cursor's row comes before
+      it = std::upper_bound(order.begin(), order.end(), *after, [](const FlowCursor& c, const Key& k) {
+        return before(c.value, c.flow_id, k.value, k.flow_id);
+      });
+    const bool all = f.empty();
+    rows.reserve(std::min(n, static_cast<size_t>(order.end() - it)));
+    for (; it != order.end(); ++it) {
+      const FlowRecord& r = snap.flows[it->row];
+      if (!all && !f.matches(r)) continue;
+      if (rows.size() == n) {  // one more exists
+        if (more) *more = true;
+        break;
+      }
+      rows.push_back(&r);
+    }
+    if (matched) {
+      if (all) {
+        *matched = snap.flows.size();
+      } else {
+        size_t m = 0;
+        for (const FlowRecord& r : snap.flows) m += f.matches(r) ? 1 : 0;
+        *matched = m;
+      }
+    }
+    return rows;
+  }
   size_t m = 0;
   for (const FlowRecord& r : snap.flows) {
     if (!f.matches(r)) continue;
@@ -247,6 +278,19 @@ std::vector<const FlowRecord*> select(const FlowSnapshot& snap, FlowSort sort, c
 }
 
 }  // namespace
+
+void index_flows(FlowSnapshot& snap) {
+  const size_t n = snap.flows.size();
+  for (FlowSort sort : {FlowSort::kBytes, FlowSort::kPackets, FlowSort::kLastSeen}) {
+    auto& order = snap.order[static_cast<size_t>(sort)];
+    order.resize(n);
+    for (size_t i = 0; i < n; ++i)
+      order[i] = {sort_value(snap.flows[i], sort), snap.flows[i].flow_id, static_cast<uint32_t>(i)};
+    std::sort(order.begin(), order.end(), [](const FlowSnapshot::OrderKey& a, const FlowSnapshot::OrderKey& b) {
+      return before(a.value, a.flow_id, b.value, b.flow_id);
+    });
+  }
+}
 
 FlowPage query_flows(const FlowSnapshot& snap, const FlowQuery& q) {
   FlowPage page;

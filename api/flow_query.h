@@ -29,11 +29,24 @@ struct FlowSnapshot {
   uint64_t taken_ns = 0;          // wall clock, ns since the epoch, when the copy finished
   uint64_t overflow = 0;          // active flows left out because the copy was full
   unsigned workers_missing = 0;   // workers that did not answer in time (their flows are absent)
+  // The rows in each sort order (indexed by FlowSort), built once by
+  // index_flows() when the snapshot is taken, so that a page costs a binary
+  // search and the rows it prints instead of a sort of the whole snapshot
+  // per request. A snapshot without them (tests) is sorted per query.
+  struct OrderKey {
+    uint64_t value;    // sort_value() of the row
+    uint64_t flow_id;  // ties: ascending flow id
+    uint32_t row;      // index into flows
+  };
+  std::vector<OrderKey> order[3];
 };
 using FlowSnapshotPtr = std::shared_ptr<const FlowSnapshot>;
 
 enum class FlowSort { kBytes, kPackets, kLastSeen };
 const char* flow_sort_name(FlowSort s);
+
+// Builds snap.order for every sort (after its flows are complete).
+void index_flows(FlowSnapshot& snap);
 
 // An address or a CIDR prefix (v4 or v6).
 struct CidrFilter {
@@ -64,6 +77,8 @@ struct FlowFilter {
   std::string project;           // GNS3 project id or name; empty: any
   const FlowLabels* labels = nullptr;  // set with project (parse_flow_filter)
   bool matches(const FlowRecord& r) const;
+  // Whether every flow matches (no filter given).
+  bool empty() const { return !ip && !port && !proto && app.empty() && !vlan && project.empty(); }
   bool app_matches(const FlowRecord& r) const;
 };
 

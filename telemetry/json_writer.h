@@ -176,11 +176,53 @@ class JsonWriter {
     if (depth_ > 0) --depth_;
   }
 
+  // Length of the well-formed UTF-8 sequence starting at p (RFC 3629: no
+  // overlong forms, no surrogates, nothing past U+10FFFF), 0 if it is not one.
+  static size_t utf8_length(const unsigned char* p, size_t left) {
+    const unsigned char c = p[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+      n = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return 0;
+    }
+    if (left < n || p[1] < lo || p[1] > hi) return 0;
+    for (size_t i = 2; i < n; ++i)
+      if ((p[i] & 0xC0) != 0x80) return 0;
+    return n;
+  }
+
+  // Escapes into the buffer (the caller reserved 6 bytes per input byte).
+  // Bytes that are not well-formed UTF-8 (a server name or rule text taken
+  // from the wire) become U+FFFD, one per byte, so every line stays JSON
+  // that strict parsers accept.
   void escape(std::string_view v) {
     static constexpr char kHex[] = "0123456789abcdef";
-    for (unsigned char c : v) {
-      if (c >= 0x20 && c != '"' && c != '\\') {
+    const auto* p = reinterpret_cast<const unsigned char*>(v.data());
+    const size_t size = v.size();
+    for (size_t i = 0; i < size; ++i) {
+      const unsigned char c = p[i];
+      if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
         buf_[len_++] = static_cast<char>(c);
+        continue;
+      }
+      if (c >= 0x80) {
+        if (const size_t n = utf8_length(p + i, size - i)) {
+          std::memcpy(buf_ + len_, p + i, n);
+          len_ += n;
+          i += n - 1;
+        } else {
+          std::memcpy(buf_ + len_, "\\ufffd", 6);
+          len_ += 6;
+        }
         continue;
       }
       buf_[len_++] = '\\';

@@ -360,45 +360,63 @@ std::string ip_text(const uint8_t* addr, uint8_t family) {
   return buf;
 }
 
-nlohmann::json flow_json(const FlowRecord& r, const FlowLabels* labels) {
-  using nlohmann::json;
-  auto ts = [](uint64_t ns) {
+void write_flow_json(JsonWriter& w, const FlowRecord& r, const FlowLabels* labels) {
+  auto ts = [&w](std::string_view k, uint64_t ns) {
     char buf[kEveTimestampLen];
-    return std::string(buf, format_eve_timestamp(ns, buf));
+    w.field(k, std::string_view(buf, format_eve_timestamp(ns, buf)));
   };
-  json j = {{"flow_id", r.flow_id},
-            {"src_ip", ip_text(r.key.src, r.key.family)},
-            {"src_port", r.key.sport},
-            {"dest_ip", ip_text(r.key.dst, r.key.family)},
-            {"dest_port", r.key.dport},
-            {"proto", std::string(eve_proto_name(r.key.proto))}};
+  auto ip = [&w, &r](std::string_view k, const uint8_t* addr) {
+    char buf[INET6_ADDRSTRLEN];
+    w.field(k, inet_ntop(r.key.family == 6 ? AF_INET6 : AF_INET, addr, buf, sizeof buf) ? buf : "");
+  };
+  auto text = [&w](std::string_view k, const char* s, size_t cap) { w.field(k, std::string_view(s, strnlen(s, cap))); };
+  w.begin_object();
+  w.field_u64("flow_id", r.flow_id);
+  ip("src_ip", r.key.src);
+  w.field_u64("src_port", r.key.sport);
+  ip("dest_ip", r.key.dst);
+  w.field_u64("dest_port", r.key.dport);
+  w.field("proto", eve_proto_name(r.key.proto));
   if (r.vlan_count) {
-    json v = json::array();
-    for (int i = 0; i < r.vlan_count && i < 2; ++i) v.push_back(r.vlan[i]);
-    j["vlan"] = v;
+    w.begin_array("vlan");
+    for (int i = 0; i < r.vlan_count && i < 2; ++i) w.u64(r.vlan[i]);
+    w.end_array();
   }
-  const size_t app_len = strnlen(r.app_proto, sizeof r.app_proto);
-  j["app_proto"] = app_len ? json(std::string(r.app_proto, app_len)) : json(nullptr);
-  j["pkts_toserver"] = r.pkts[0];
-  j["pkts_toclient"] = r.pkts[1];
-  j["bytes_toserver"] = r.bytes[0];
-  j["bytes_toclient"] = r.bytes[1];
-  j["start"] = ts(r.flow_start_ns);
-  j["last_seen"] = ts(r.end_ns);
+  if (strnlen(r.app_proto, sizeof r.app_proto)) {
+    text("app_proto", r.app_proto, sizeof r.app_proto);
+  } else {
+    w.key("app_proto");
+    w.raw("null");
+  }
+  w.field_u64("pkts_toserver", r.pkts[0]);
+  w.field_u64("pkts_toclient", r.pkts[1]);
+  w.field_u64("bytes_toserver", r.bytes[0]);
+  w.field_u64("bytes_toclient", r.bytes[1]);
+  ts("start", r.flow_start_ns);
+  ts("last_seen", r.end_ns);
   if (r.app.present()) {
-    json n = {{"protocol", std::string(r.app.protocol, strnlen(r.app.protocol, sizeof r.app.protocol))},
-              {"category", std::string(r.app.category, strnlen(r.app.category, sizeof r.app.category))},
-              {"confidence", app_confidence_name(r.app.confidence)}};
-    if (const size_t n_host = strnlen(r.app.hostname, sizeof r.app.hostname))
-      n["hostname"] = std::string(r.app.hostname, n_host);
-    j["ndpi"] = std::move(n);
+    w.begin_object("ndpi");
+    text("protocol", r.app.protocol, sizeof r.app.protocol);
+    text("category", r.app.category, sizeof r.app.category);
+    w.field("confidence", app_confidence_name(r.app.confidence));
+    if (strnlen(r.app.hostname, sizeof r.app.hostname)) text("hostname", r.app.hostname, sizeof r.app.hostname);
+    w.end_object();
   }
-  j["state"] = flow_state_name(r.state);
-  if (r.key.proto == 6) j["tcp_state"] = tcp_state_name(r.tcp_state);
-  j["worker"] = r.worker;
+  w.field("state", flow_state_name(r.state));
+  if (r.key.proto == 6) w.field("tcp_state", tcp_state_name(r.tcp_state));
+  w.field_u64("worker", r.worker);
   if (labels && labels->json)
-    if (json g = labels->json(r.ifindex); !g.is_null()) j["gns3"] = std::move(g);
-  return j;
+    if (nlohmann::json g = labels->json(r.ifindex); !g.is_null()) {
+      w.key("gns3");
+      w.raw(g.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
+  w.end_object();
+}
+
+nlohmann::json flow_json(const FlowRecord& r, const FlowLabels* labels) {
+  JsonWriter w(1024);
+  write_flow_json(w, r, labels);
+  return nlohmann::json::parse(w.view());
 }
 
 nlohmann::json host_json(const HostTotal& h) {

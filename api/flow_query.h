@@ -21,6 +21,7 @@
 
 #include "api/http.h"
 #include "telemetry/flow_record.h"
+#include "telemetry/json_writer.h"
 
 namespace ws {
 
@@ -135,6 +136,8 @@ std::string ip_text(const uint8_t* addr, uint8_t family);
 // One flow as the API prints it (EVE field names), with its "gns3" object
 // when labels give one.
 nlohmann::json flow_json(const FlowRecord& r, const FlowLabels* labels = nullptr);
+// The same object written as text (what the /flows routes send).
+void write_flow_json(JsonWriter& w, const FlowRecord& r, const FlowLabels* labels = nullptr);
 nlohmann::json host_json(const HostTotal& h);
 
 }  // namespace ws

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 
+#include "agent/cpu_affinity.h"
 #include "api/qos_routes.h"
 #include "dataplane/qos/policy.h"
 #include "dataplane/qos/tc_plan.h"
@@ -84,6 +85,22 @@ class Walker {
  private:
   std::string file_;
 };
+
+// worker_cpus / management_cpus: "0,2-3", a number, or a list of those.
+std::vector<int> cpu_list(const Walker& w, const YAML::Node& v, const std::string& k) {
+  std::string text;
+  if (v.IsSequence()) {
+    for (const auto& e : v) {
+      if (!text.empty()) text += ',';
+      text += w.scalar(e, k);
+    }
+  } else {
+    text = w.scalar(v, k);
+  }
+  std::vector<int> cpus;
+  if (std::string e = parse_cpu_list(text, &cpus); !e.empty()) w.fail(v, k + ": " + e);
+  return cpus;
+}
 
 // A YAML node as the JSON a REST client would send: plain scalars that
 // read as integers, floats, booleans or null become those; quoted scalars
@@ -293,6 +310,8 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
               }}});
         }},
        {"workers", [&](auto& v, auto& k) { c.workers = unsigned(w.uint(v, k, 1024)); }},
+       {"worker_cpus", [&](auto& v, auto& k) { c.worker_cpus = cpu_list(w, v, k); }},
+       {"management_cpus", [&](auto& v, auto& k) { c.management_cpus = cpu_list(w, v, k); }},
        {"checksum", [&](auto& v, auto& k) {
           const std::string s = w.scalar(v, k);
           if (s == "none") c.checksum = ChecksumMode::kNone;
@@ -521,6 +540,12 @@ std::string validate_config(const AgentConfig& c, bool need_input) {
   if (!c.read_file.empty() && !c.interface.empty())
     return "both a capture file (-r) and an interface (-i) given: choose one";
   if (c.loop && c.read_file.empty()) return "--loop (input.loop) needs a capture file (-r)";
+  // CPUs the process may not use: checked at start (need_input), not by
+  // -T, since a config is often checked on another machine than its own.
+  if (need_input) {
+    if (std::string e = check_cpus(c.worker_cpus, "--worker-cpus (worker_cpus)"); !e.empty()) return e;
+    if (std::string e = check_cpus(c.management_cpus, "--management-cpus (management_cpus)"); !e.empty()) return e;
+  }
   if (!(c.replay_speed >= 0 && c.replay_speed <= 1e6))
     return "--replay-speed (input.replay_speed) must be between 0 (as fast as possible) and 1000000";
   if (c.replay_speed > 0 && c.read_file.empty())

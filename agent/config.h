@@ -86,6 +86,11 @@ struct AgentConfig {
   QosConfig qos;
 
   unsigned workers = 0;  // 0: one per core
+  // CPU placement (empty: wherever the kernel puts them). Worker i runs on
+  // worker_cpus[i % n] (the file reader anywhere in worker_cpus); every other
+  // thread on management_cpus.
+  std::vector<int> worker_cpus;
+  std::vector<int> management_cpus;
   ChecksumMode checksum = ChecksumMode::kNone;
 
   // flow table; max_flows is for the whole agent, split over the workers

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <thread>
 
+#include "agent/cpu_affinity.h"
 #include "agent/config.h"
 #include "agent/metrics.h"
 #include "agent/runtime.h"
@@ -81,6 +82,11 @@ int main(int argc, char** argv) {
   app.add_option("--bpf", bpf, "Capture filter, tcpdump syntax (live)");
   app.add_flag("--no-promisc", f_nopromisc, "Do not put the interface in promiscuous mode");
   app.add_option("--workers", workers, "Worker threads (default: one per core)");
+  std::string worker_cpus, management_cpus;
+  app.add_option("--worker-cpus", worker_cpus,
+                 "CPUs for the workers, e.g. 1-3 (worker i on the i-th, round robin); default: any");
+  app.add_option("--management-cpus", management_cpus,
+                 "CPUs for every other thread (API, exporters, main), e.g. 0; default: any");
   app.add_option("-k,--checksum", checksum, "Checksum validation: none (count only) or all (drop bad)")
       ->check(CLI::IsMember({"none", "all"}));
   app.add_option("-l,--log-dir", log_dir, "Write EVE JSON to DIR/eve.json");
@@ -136,7 +142,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::string inline_error;  // a malformed --inline, found by apply_flags
+  std::string flag_error;  // a malformed --inline or CPU list, found by apply_flags
   // Flags given on the command line override the file (at start and at
   // each config reload).
   auto apply_flags = [&](ws::AgentConfig& c) {
@@ -149,7 +155,7 @@ int main(int argc, char** argv) {
       for (const std::string& t : inline_pairs) {
         ws::InlinePair p;
         if (std::string e = ws::parse_inline_pair(t, &p); !e.empty()) {
-          inline_error = e;
+          flag_error = e;
           break;
         }
         c.inline_pairs.push_back(std::move(p));
@@ -161,6 +167,11 @@ int main(int argc, char** argv) {
     if (app.count("--bpf")) c.bpf = bpf;
     if (app.count("--no-promisc")) c.promisc = false;
     if (app.count("--workers")) c.workers = workers;
+    for (auto [flag, text, out] : {std::tuple{"--worker-cpus", &worker_cpus, &c.worker_cpus},
+                                   std::tuple{"--management-cpus", &management_cpus, &c.management_cpus}})
+      if (app.count(flag))
+        if (std::string e = ws::parse_cpu_list(*text, out); !e.empty() && flag_error.empty())
+          flag_error = std::string(flag) + ": " + e;
     if (app.count("-k")) c.checksum = checksum == "all" ? ws::ChecksumMode::kAll : ws::ChecksumMode::kNone;
     if (app.count("-l")) c.log_dir = log_dir;
     if (app.count("--eve-file")) c.eve_filename = eve_file;
@@ -181,8 +192,8 @@ int main(int argc, char** argv) {
     if (app.count("--ndpi-max-packets")) c.ndpi_max_packets = ndpi_max_packets;
   };
   apply_flags(cfg);
-  if (!inline_error.empty()) {
-    std::fprintf(stderr, "wirescope: %s\n", inline_error.c_str());
+  if (!flag_error.empty()) {
+    std::fprintf(stderr, "wirescope: %s\n", flag_error.c_str());
     return 2;
   }
 
@@ -307,6 +318,21 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "wirescope: %s\n", err.c_str());
     return 1;
   }
+  // Every thread started from here on (the API's, the exporters', the
+  // stream's) inherits this; the workers pin themselves in run().
+  // Without management_cpus: every CPU the process started with (DPDK's
+  // EAL pins this thread to its main lcore).
+  {
+    if (std::string e = ws::pin_this_thread(cfg.management_cpus.empty() ? ws::startup_cpus() : cfg.management_cpus);
+        !e.empty()) {
+      std::fprintf(stderr, "wirescope: --management-cpus (management_cpus): %s\n", e.c_str());
+      return 1;
+    }
+  }
+  if (!cfg.worker_cpus.empty() || !cfg.management_cpus.empty())
+    std::fprintf(stderr, "wirescope: workers on CPUs %s, other threads on CPUs %s\n",
+                 cfg.worker_cpus.empty() ? "(any)" : ws::cpu_list_text(cfg.worker_cpus).c_str(),
+                 cfg.management_cpus.empty() ? "(any)" : ws::cpu_list_text(cfg.management_cpus).c_str());
   if (const ws::RuleLoadReport* rep = rt.rules_report()) print_rule_report(*rep, stderr, "wirescope: ", cfg.verbose);
   // qos.policies: installed as PUT /api/v1/qos/policies/NAME would, before
   // the API and the workers start; one that cannot be installed stops the start.

@@ -1,3 +1,4 @@
+#include "agent/cpu_affinity.h"
 #include "agent/runtime.h"
 
 #include "api/ws_stream.h"
@@ -518,6 +519,16 @@ const RuleLoadReport* Runtime::rules_report() const {
   return rule_slot_ ? &rule_slot_->current()->report : nullptr;
 }
 
+void Runtime::pin_worker(unsigned i) const {
+  // Without worker_cpus a worker may run on any CPU the process started
+  // with: set explicitly, because the thread inherits its creator's mask,
+  // which DPDK's EAL narrowed to its main lcore.
+  const std::vector<int> cpus =
+      cfg_.worker_cpus.empty() ? startup_cpus() : std::vector<int>{cfg_.worker_cpus[i % cfg_.worker_cpus.size()]};
+  if (std::string e = pin_this_thread(cpus); !e.empty())
+    std::fprintf(stderr, "wirescope: worker %u: --worker-cpus (worker_cpus): %s\n", i, e.c_str());
+}
+
 void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
   const auto t0 = std::chrono::steady_clock::now();
   // Sources stop when asked; workers then drain and flush.
@@ -529,6 +540,7 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
     if (dispatcher_) {
       threads.emplace_back([this, w, i, &stop_workers] {
         name_thread("ws-worker-" + std::to_string(i));
+        pin_worker(i);
         w->run(*rings_[i], arenas_.empty() ? nullptr : arenas_[i].get(), dispatcher_->done(), stop_workers,
                &dispatcher_->clock());
       });
@@ -536,8 +548,9 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
       PacketSource* s = sources_[sources_.size() == 1 ? 0 : i].get();
       InlineLink* link = inline_links_.empty() ? nullptr : inline_links_[i];
       DpdkInlineLink* dlink = dpdk_links_.empty() ? nullptr : dpdk_links_[i];
-      threads.emplace_back([w, s, i, link, dlink] {
+      threads.emplace_back([this, w, s, i, link, dlink] {
         name_thread("ws-worker-" + std::to_string(i));
+        pin_worker(i);
         if (link)
           w->run_inline(*link);
         else if (dlink)
@@ -551,6 +564,9 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
   if (dispatcher_)
     dispatch = std::thread([this] {
       name_thread("ws-reader");
+      // The reader feeds the workers: it shares their CPUs.
+      if (std::string e = pin_this_thread(cfg_.worker_cpus.empty() ? startup_cpus() : cfg_.worker_cpus); !e.empty())
+        std::fprintf(stderr, "wirescope: reader: --worker-cpus (worker_cpus): %s\n", e.c_str());
       dispatcher_->run(kNever);
     });
   std::thread exporter([this] {
@@ -1044,6 +1060,8 @@ std::vector<std::string> restart_keys(const AgentConfig& a, const AgentConfig& b
   cmp("qos.interface", a.qos.interface, b.qos.interface);
   cmp("qos.policies", a.qos.policies, b.qos.policies);
   cmp("workers", a.workers, b.workers);
+  cmp("worker_cpus", a.worker_cpus, b.worker_cpus);
+  cmp("management_cpus", a.management_cpus, b.management_cpus);
   cmp("checksum", a.checksum, b.checksum);
   cmp("flow.max_flows", a.max_flows, b.max_flows);
   cmp("flow.active_timeout", a.active_timeout_s, b.active_timeout_s);

@@ -178,6 +178,8 @@ class Runtime {
   const QosControl* qos() const { return qos_; }
 
  private:
+  // Pins the calling thread, worker i, to its CPU of worker_cpus (if any).
+  void pin_worker(unsigned i) const;
   // An exporter's stats copied into atomics by the export thread after
   // each tick (about every 100 ms), because Exporter::stats() may only be
   // called from that thread while it runs.

@@ -139,7 +139,7 @@ def parse_wrk(out):
 
 def loaded_rate(agent, args, url):
     """Packets per second while wrk runs, and wrk's figures."""
-    cmd = [args.wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{math.ceil(args.warmup + args.duration + 1)}s",
+    cmd = args.wrk_prefix + [args.wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{math.ceil(args.warmup + args.duration + 1)}s",
            "--latency", "--timeout", "5s", "-H", "Authorization: Bearer " + TOKEN, url]
     w = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -176,6 +176,10 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="wrk -t (%(default)s)")
     ap.add_argument("--connections", type=int, default=4, help="wrk -c (%(default)s)")
     ap.add_argument("--path", default="/api/v1/flows?limit=100", help="what wrk asks for (%(default)s)")
+    ap.add_argument("--pin", choices=("auto", "on", "off"), default="auto",
+                    help="CPU placement: 'on' gives the workers the last --workers CPUs (--worker-cpus) and puts "
+                         "the agent's other threads and wrk on the rest (--management-cpus, taskset); 'auto' "
+                         "(default) does so when there are more CPUs than workers")
     ap.add_argument("--json", action="store_true", help="print the results as one JSON object")
     ap.add_argument("--enforce", action="store_true", help="exit 1 when the ratio misses its target")
     args = ap.parse_args()
@@ -211,12 +215,24 @@ def main():
   rate_limit: {{requests_per_second: 0, burst: 1}}
 """)
     sink = e2e.UdpSink()
+    cpus = sorted(os.sched_getaffinity(0))
+    pin = args.pin == "on" or (args.pin == "auto" and len(cpus) > args.workers)
+    if pin and len(cpus) <= args.workers:
+        sys.exit(f"--pin on needs more CPUs than --workers ({len(cpus)} CPUs, {args.workers} workers)")
+    placement = []
+    args.wrk_prefix = []
+    if pin:
+        work, mgmt = cpus[len(cpus) - args.workers:], cpus[:len(cpus) - args.workers]
+        lst = lambda v: ",".join(str(c) for c in v)  # noqa: E731
+        placement = ["--worker-cpus", lst(work), "--management-cpus", lst(mgmt)]
+        args.wrk_prefix = ["taskset", "-c", lst(mgmt)]
     cmd = [args.wirescope, "-c", cfg, "-r", pcap, "--loop", "--api", "127.0.0.1:0", "--workers",
-           str(args.workers), "--ipfix", f"udp://127.0.0.1:{sink.port}"] + args.agent_arg
+           str(args.workers), "--ipfix", f"udp://127.0.0.1:{sink.port}"] + placement + args.agent_arg
     log(f"agent: {' '.join(cmd)}", quiet)
     agent = None
     res = {"capture": pcap, "workers": args.workers, "duration_s": args.duration, "rounds": args.rounds,
            "wrk": {"threads": args.threads, "connections": args.connections, "path": args.path},
+           "pinned": " ".join(placement + (["wrk on"] + args.wrk_prefix[2:] if pin else [])) or "no",
            "rate_limit": "api.rate_limit.requests_per_second: 0 (off; the default 50/s would throttle wrk)"}
     idle_p = idle_s = load_p = load_s = 0.0
     wrk_runs = []
@@ -275,6 +291,7 @@ def main():
         print(f"capture {os.path.basename(pcap)}, {args.workers} worker(s), {args.rounds} x {args.duration:g} s "
               f"per phase; wrk -t{args.threads} -c{args.connections} GET {args.path}")
         print("api.rate_limit raised to 0 (off) for this run: the default 50 req/s per address/token would throttle wrk")
+        print(f"CPU placement: {res['pinned']}")
         print()
         rows = [
             ("Mpps without API load", f"{idle_mpps:.3f}"),

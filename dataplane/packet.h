@@ -79,6 +79,12 @@ inline void put_vlan_tag(uint8_t* out, uint32_t tag) {
   out[3] = static_cast<uint8_t>(tag);
 }
 
+// Whether the tag goes back on this frame (it has MAC addresses to put it
+// after), and the length the frame then leaves with: what meters, shapers
+// and counters count.
+inline bool vlan_tag_goes_back(uint32_t len, uint32_t tag) { return tag != kNoVlanTag && len >= 12; }
+inline uint32_t wire_len_with_tag(uint32_t len, uint32_t tag) { return vlan_tag_goes_back(len, tag) ? len + 4 : len; }
+
 // Copies an Ethernet frame of len >= 12 bytes into out (room for len + 4)
 // with the tag put back after its MAC addresses; returns the new length.
 inline uint32_t insert_vlan_tag(const uint8_t* frame, uint32_t len, uint32_t tag, uint8_t* out) {

@@ -9,8 +9,8 @@ FrameRing::FrameRing(size_t capacity) : cap_((std::max<size_t>(capacity, 64) + 7
 }
 
 bool FrameRing::push(const uint8_t* data, uint32_t len, uint16_t port, uint32_t vlan_tag) {
-  const bool tag = vlan_tag != kNoVlanTag && len >= 12;
-  const uint32_t wire = tag ? len + 4 : len;
+  const bool tag = vlan_tag_goes_back(len, vlan_tag);
+  const uint32_t wire = wire_len_with_tag(len, vlan_tag);
   const size_t need = record_size(wire);
   if (len >= kWrap - 4 || need > cap_) return false;
   if (count_ == 0) head_ = tail_ = 0;

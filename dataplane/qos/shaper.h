@@ -71,7 +71,6 @@ class FrameRing {
   size_t cap_;
   size_t head_ = 0;  // oldest record
   size_t tail_ = 0;  // next write
-  size_t used_ = 0;  // bytes of the buffer in use, wrap waste included
   uint32_t count_ = 0;
   uint64_t bytes_ = 0;
 };
@@ -101,7 +100,7 @@ class Shaper {
   // bytes are counted.
   Verdict offer(const uint8_t* data, uint32_t len, uint16_t port, uint64_t now_ns,
                 uint32_t vlan_tag = kNoVlanTag) {
-    const uint32_t wire = vlan_tag != kNoVlanTag && len >= 12 ? len + 4 : len;
+    const uint32_t wire = wire_len_with_tag(len, vlan_tag);
     if (ring_.empty() && conforms(wire, now_ns)) {
       take(wire, now_ns);
       stats_.sent.inc();

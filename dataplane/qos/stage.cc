@@ -134,7 +134,7 @@ TcVerdict QosStage::apply(uint8_t* frame, uint32_t len, const Decoded& dec, std:
   const QosSnapshot* s = cur_;
   if (!s || s->policies.empty()) return TcVerdict::kPass;
   // Meters and counters see the frame as it leaves: with a stripped tag back.
-  const uint32_t wire = vlan_tag != kNoVlanTag && len >= 12 ? len + 4 : len;
+  const uint32_t wire = wire_len_with_tag(len, vlan_tag);
   stats_.frames.inc();
   int dscp = -1;
   QosClassCounters* dscp_by = nullptr;

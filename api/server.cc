@@ -11,12 +11,15 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <chrono>
+#include <climits>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <thread>
 
 #include "api/ws_stream.h"
@@ -48,6 +51,111 @@ bool readable(const std::string& path) {
   if (!f) return false;
   std::fclose(f);
   return true;
+}
+
+// --- civetweb and OpenSSL ----------------------------------------------------
+
+// Every function civetweb 1.15 (built for the OpenSSL 1.1 API, as Debian's
+// is) looks up with dlsym() in its dlopen("libssl.so") and
+// dlopen("libcrypto.so") handles before it serves TLS.
+constexpr const char* kCivetwebSslFunctions[] = {
+    "SSL_free", "SSL_accept", "SSL_connect", "SSL_read", "SSL_write", "SSL_get_error", "SSL_set_fd", "SSL_new",
+    "SSL_CTX_new", "TLS_server_method", "OPENSSL_init_ssl", "SSL_CTX_use_PrivateKey_file",
+    "SSL_CTX_use_certificate_file", "SSL_CTX_set_default_passwd_cb", "SSL_CTX_free", "TLS_client_method",
+    "SSL_pending", "SSL_CTX_set_verify", "SSL_shutdown", "SSL_CTX_load_verify_locations",
+    "SSL_CTX_set_verify_depth", "SSL_get_peer_certificate", "SSL_get_version", "SSL_get_current_cipher",
+    "SSL_CIPHER_get_name", "SSL_CTX_check_private_key", "SSL_CTX_ctrl", "SSL_CTX_set_cipher_list",
+    "SSL_CTX_set_options", "SSL_CTX_set_info_callback", "SSL_get_ex_data", "SSL_set_ex_data",
+    "SSL_CTX_callback_ctrl", "SSL_get_servername", "SSL_set_SSL_CTX", "SSL_ctrl", "SSL_CTX_set_alpn_protos",
+    "SSL_CTX_set_alpn_select_cb", "SSL_CTX_set_timeout"};
+constexpr const char* kCivetwebCryptoFunctions[] = {
+    "ERR_get_error", "ERR_error_string", "CONF_modules_unload", "X509_free", "X509_get_subject_name",
+    "X509_get_issuer_name", "X509_NAME_oneline", "X509_get_serialNumber", "EVP_get_digestbyname", "EVP_Digest",
+    "i2d_X509", "BN_bn2hex", "ASN1_INTEGER_to_BN", "BN_free", "CRYPTO_free", "ERR_clear_error"};
+
+// What civetweb's own loading would find: "" when both libraries open and
+// have every function, else what is missing.
+std::string civetweb_openssl_gaps() {
+  struct Lib {
+    const char* name;
+    const char* const* functions;
+    size_t count;
+  };
+  const Lib libs[] = {{"libssl.so", kCivetwebSslFunctions, std::size(kCivetwebSslFunctions)},
+                      {"libcrypto.so", kCivetwebCryptoFunctions, std::size(kCivetwebCryptoFunctions)}};
+  std::string gaps;
+  for (const Lib& lib : libs) {
+    void* h = dlopen(lib.name, RTLD_LAZY);
+    if (!h) {
+      const char* e = dlerror();
+      gaps += std::string(gaps.empty() ? "" : "; ") + "dlopen(\"" + lib.name + "\") fails (" + (e ? e : "?") + ")";
+      continue;
+    }
+    std::string missing;
+    for (size_t i = 0; i < lib.count; ++i)
+      if (!dlsym(h, lib.functions[i])) missing += std::string(missing.empty() ? "" : ", ") + lib.functions[i];
+    dlclose(h);
+    if (!missing.empty()) gaps += std::string(gaps.empty() ? "" : "; ") + lib.name + " has no " + missing;
+  }
+  return gaps;
+}
+
+#ifdef WIRESCOPE_TLS_COMPAT_SSL
+// Loads one of the OpenSSL compatibility objects (api/tls_compat.c) by
+// absolute path, RTLD_GLOBAL: next to a binary run from the build
+// directory (<build>/agent/wirescope -> <build>/api/FILE), else from the
+// installed directory. Returns "" or each place tried and why it failed.
+std::string load_tls_compat(const std::string& file) {
+  std::vector<std::string> places;
+  char exe[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    std::string dir(exe, static_cast<size_t>(n));
+    dir.erase(dir.rfind('/') + 1);
+    places.push_back(dir + "../api/" + file);
+  }
+  places.push_back(std::string(WIRESCOPE_TLS_COMPAT_INSTALL_DIR) + "/" + file);
+  std::string tried;
+  for (const std::string& p : places) {
+    std::string why;
+    if (access(p.c_str(), F_OK) != 0) {
+      why = "no such file";
+    } else if (dlopen(p.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
+      return "";
+    } else {
+      const char* e = dlerror();
+      why = e ? e : "dlopen failed";
+    }
+    tried += std::string(tried.empty() ? "" : ", ") + p + " (" + why + ")";
+  }
+  return "tried " + tried;
+}
+#endif
+
+// Makes civetweb's run-time OpenSSL loading work, or says why it cannot.
+// civetweb <= 1.15 calls SSL_get_peer_certificate after every handshake;
+// OpenSSL 3 no longer exports it (a macro for SSL_get1_peer_certificate),
+// and civetweb would call the null pointer its lookup left. With OpenSSL 3
+// the compatibility objects are loaded first: their DT_SONAMEs are
+// libssl.so and libcrypto.so, so glibc answers civetweb's dlopen() of those
+// names with them, and their dependencies are the real libraries (see
+// api/tls_compat.c). OpenSSL 1.1 exports the function: nothing is loaded.
+std::string prepare_civetweb_tls() {
+  const std::string needs = std::string("civetweb ") + mg_version() + " cannot use " +
+                            OpenSSL_version(OPENSSL_VERSION) +
+                            " as it is (it looks up SSL_get_peer_certificate, which OpenSSL 3 no longer exports)";
+  if (!dlsym(RTLD_DEFAULT, "SSL_get_peer_certificate")) {
+#ifdef WIRESCOPE_TLS_COMPAT_SSL
+    for (const char* file : {WIRESCOPE_TLS_COMPAT_SSL, WIRESCOPE_TLS_COMPAT_CRYPTO})
+      if (std::string e = load_tls_compat(file); !e.empty())
+        return needs + " and wirescope's compatibility object " + file + " could not be loaded: " + e;
+#else
+    return needs + " and this build has no compatibility object (it was built against an OpenSSL older than 3)";
+#endif
+  }
+  if (std::string gaps = civetweb_openssl_gaps(); !gaps.empty())
+    return std::string("civetweb ") + mg_version() + " cannot use " + OpenSSL_version(OPENSSL_VERSION) + ": " + gaps;
+  return "";
 }
 
 // --- WebSocket glue ---------------------------------------------------------
@@ -219,15 +327,8 @@ std::string ApiServer::configure() {
     if (!mg_check_feature(MG_FEATURES_TLS)) return "api.tls_cert: this civetweb build has no TLS";
     if (!readable(opts_.tls_cert)) return "api.tls_cert: cannot read '" + opts_.tls_cert + "'";
     if (!readable(opts_.tls_key)) return "api.tls_key: cannot read '" + opts_.tls_key + "'";
-    // civetweb up to 1.15 looks SSL_get_peer_certificate up in libssl at
-    // run time and calls it on every TLS request; OpenSSL 3 no longer
-    // exports it (a macro now), so the lookup leaves a null pointer and the
-    // first HTTPS request crashes the agent (Debian 12: civetweb 1.15 with
-    // OpenSSL 3). Refused here, with the way out, instead.
-    if (!dlsym(RTLD_DEFAULT, "SSL_get_peer_certificate"))
-      return std::string("api.tls_cert: civetweb ") + mg_version() +
-             " cannot serve TLS with this OpenSSL (it needs SSL_get_peer_certificate, which OpenSSL 3 no longer "
-             "exports); put a TLS proxy (stunnel, nginx) in front of a loopback api.listen";
+    // Before mg_init_library(MG_FEATURES_TLS), where civetweb loads OpenSSL.
+    if (std::string e = prepare_civetweb_tls(); !e.empty()) return "api.tls_cert: " + e;
   }
   if (opts_.max_body_bytes < 1) return "api.max_body_bytes must be at least 1";
   if (opts_.rate_limit.requests_per_second > 0 && opts_.rate_limit.burst < 1)
@@ -263,8 +364,12 @@ std::string ApiServer::start() {
   if (ctx_) return "the API server is already running";
   if (std::string e = configure(); !e.empty()) return e;
   const bool tls = !opts_.tls_cert.empty();
-  mg_init_library(tls ? MG_FEATURES_TLS : 0);
+  const unsigned features = mg_init_library(tls ? MG_FEATURES_TLS : 0);
   library_ = true;
+  // civetweb's own loading of OpenSSL (the functions configure() checked).
+  if (tls && !(features & MG_FEATURES_TLS))
+    return std::string("api.tls_cert: civetweb ") + mg_version() + " could not initialize " +
+           OpenSSL_version(OPENSSL_VERSION);
 
   const std::string bracketed = host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_;
   const std::string ports = bracketed + ":" + std::to_string(port_) + (tls ? "s" : "");

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -65,7 +66,9 @@ class Agent:
         if token:
             h["Authorization"] = "Bearer " + token
         if tls:
-            c = http.client.HTTPSConnection(self.host, self.port, timeout=10, context=ssl._create_unverified_context())
+            # tls: True (any certificate) or the ssl.SSLContext to verify with.
+            ctx = tls if isinstance(tls, ssl.SSLContext) else ssl._create_unverified_context()
+            c = http.client.HTTPSConnection(self.host, self.port, timeout=10, context=ctx)
         else:
             c = http.client.HTTPConnection(self.host, self.port, timeout=10)
         c.request(method, path, body=body, headers=h)
@@ -92,17 +95,118 @@ class Agent:
         return self.p.returncode, time.time() - t
 
 
-def tls_usable():
-    """Whether libssl still exports what civetweb <= 1.15 looks up per TLS request."""
-    import ctypes
-    import ctypes.util
-    name = ctypes.util.find_library("ssl")
-    return bool(name) and hasattr(ctypes.CDLL(name), "SSL_get_peer_certificate")
-
-
 def is_error(body, code):
     return (isinstance(body, dict) and set(body) == {"error"} and body["error"].get("code") == code
             and isinstance(body["error"].get("message"), str) and body["error"]["message"] != "")
+
+
+def tls_checks(ws, pcap, tmp, openssl, agents):
+    crt, key = os.path.join(tmp, "api.crt"), os.path.join(tmp, "api.key")
+    other_crt, other_key = os.path.join(tmp, "other.crt"), os.path.join(tmp, "other.key")
+    for c, k in ((crt, key), (other_crt, other_key)):
+        subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", k, "-out", c,
+                        "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)
+    cfg = os.path.join(tmp, "tls.yaml")
+    write_config(cfg, f"  tls_cert: {crt}\n  tls_key: {key}\n")
+    argv = ["-c", cfg, "-r", pcap, "--loop", "--api", "127.0.0.1:0", "--workers", "1"]
+    try:
+        t = Agent(ws, argv, tmp, "tls")
+    except SystemExit as e:
+        check(False, "the agent starts with api.tls_cert/api.tls_key", str(e)[:600])
+        return
+    agents.append(t)
+    verify = ssl.create_default_context(cafile=crt)  # the certificate and its 127.0.0.1 checked
+
+    st, h, body = t.req("GET", "/api/v1/health", tls=verify)
+    check(st == 200 and json.loads(body) == {"status": "ok"}, f"HTTPS GET /api/v1/health, certificate verified ({st})")
+    versions = []
+    for top in (None, ssl.TLSVersion.TLSv1_2):  # what the client offers at most
+        ctx = ssl.create_default_context(cafile=crt)
+        if top:
+            ctx.maximum_version = top
+        try:
+            with socket.create_connection((t.host, t.port), timeout=10) as raw:
+                with ctx.wrap_socket(raw, server_hostname=t.host) as s:
+                    versions.append(s.version())
+        except OSError as e:
+            versions.append(repr(e))
+    check(versions == ["TLSv1.3", "TLSv1.2"], f"TLS 1.3, and 1.2 with a client that offers no more ({versions})")
+    st, _, body = t.req("GET", "/api/v1/status", VIEWER, tls=verify)
+    check(st == 200 and json.loads(body)["running"] is True, f"HTTPS GET /api/v1/status as a viewer: 200 ({st})")
+    st, h, body = t.req("GET", "/api/v1/status", tls=verify)
+    check(st == 401 and h.get("www-authenticate", "").startswith("Bearer") and is_error(json.loads(body), 401),
+          f"HTTPS without a token: 401 with WWW-Authenticate: Bearer ({st}, {h.get('www-authenticate')})")
+
+    # A connection per request (no keep-alive): one handshake each, and
+    # civetweb looks at the peer certificate after every one.
+    codes = []
+    for _ in range(50):
+        try:
+            codes.append(t.req("GET", "/api/v1/status", VIEWER, tls=verify)[0])
+        except (OSError, http.client.HTTPException) as e:
+            codes.append(repr(e))
+    bad = [c for c in codes if c != 200]
+    check(not bad and t.p.poll() is None, f"50 HTTPS requests in a row: all 200, the agent still runs ({len(bad)} not)",
+          str(bad[:5]))
+
+    try:
+        st = t.req("GET", "/api/v1/health")[0]
+    except (OSError, http.client.HTTPException) as e:
+        st = type(e).__name__
+    check(st != 200 and t.p.poll() is None, f"plain HTTP to the HTTPS port gets no 200 ({st})")
+
+    try:
+        import websocket  # Debian python3-websocket
+    except ImportError:
+        websocket = None
+    if check(websocket is not None, "python3-websocket is there for the wss:// check (deploy/setup.sh installs it)"):
+        got = []
+        try:
+            conn = websocket.create_connection(f"wss://{t.host}:{t.port}/api/v1/stream", timeout=10,
+                                               sslopt={"cert_reqs": ssl.CERT_NONE},
+                                               header=["Authorization: Bearer " + VIEWER])
+            try:
+                conn.send(json.dumps({"subscribe": ["stats"]}))
+                deadline = time.time() + 10
+                while time.time() < deadline and not any(g.get("topic") == "stats" for g in got):
+                    got.append(json.loads(conn.recv()))
+            finally:
+                conn.close()
+        except Exception as e:  # noqa: BLE001 - any failure of the stream is the finding
+            got.append({"exception": repr(e)})
+        stats = [g for g in got if g.get("topic") == "stats"]
+        check(stats and "packets" in stats[0].get("data", {}),
+              f"wss:// /api/v1/stream: a stats frame after subscribing ({[g.get('topic', g) for g in got][:5]})")
+
+    code, secs = t.stop()
+    check(code == 0 and secs < 2.0, f"the HTTPS agent: SIGTERM, exit 0 within 2 s (code {code}, {secs:.2f} s)")
+
+    # A key that is not the certificate's: refused at start, naming it.
+    bad_cfg = os.path.join(tmp, "tls-mismatch.yaml")
+    write_config(bad_cfg, f"  tls_cert: {crt}\n  tls_key: {other_key}\n")
+    p = subprocess.run([ws, "-c", bad_cfg] + argv[2:], capture_output=True, text=True, timeout=20)
+    check(p.returncode == 1 and "api.tls_key" in p.stderr,
+          f"api.tls_key not matching api.tls_cert: exit 1 naming api.tls_key ({p.returncode})", p.stderr[-400:])
+
+    # A binary away from the build tree, where no compatibility object is:
+    # refused at start, saying what it looked for and where.
+    lone = os.path.join(tmp, "lone", "bin", "wirescope")
+    os.makedirs(os.path.dirname(lone))
+    shutil.copy(ws, lone)
+    p = subprocess.Popen([lone] + argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = p.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        print("  skip: a binary away from the build tree started (an installed compatibility object, or an "
+              "OpenSSL that needs none)")
+        return
+    check(p.returncode == 1 and "api.tls_cert" in err and "libwirescope-ssl-compat.so" in err
+          and os.path.join(tmp, "lone", "bin", "../api/") in err,
+          f"a binary without the compatibility object: exit 1 naming api.tls_cert and where it looked ({p.returncode})",
+          err[-500:])
 
 
 def main():
@@ -271,30 +375,11 @@ def main():
               f"over the rate: 429 with Retry-After ({st}, {h.get('retry-after')})")
         b.stop()
 
-        # TLS, when the openssl tool is there to make a throwaway certificate.
+        # HTTPS: civetweb 1.15 with this platform's OpenSSL (3 on Debian 12,
+        # through the compatibility objects api/tls_compat*.c).
         openssl = shutil.which("openssl")
-        if openssl:
-            crt, key = os.path.join(tmp, "api.crt"), os.path.join(tmp, "api.key")
-            subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt,
-                            "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
-            cfg3 = os.path.join(tmp, "tls.yaml")
-            write_config(cfg3, f"  tls_cert: {crt}\n  tls_key: {key}\n")
-            argv = [ws, "-c", cfg3, "-r", pcap, "--loop", "--api", "127.0.0.1:0", "--workers", "1"]
-            if tls_usable():
-                t = Agent(ws, argv[1:], tmp, "tls")
-                agents.append(t)
-                st, _, body = t.req("GET", "/api/v1/status", VIEWER, tls=True)
-                check(st == 200 and json.loads(body)["running"] is True, f"HTTPS with api.tls_cert/api.tls_key ({st})")
-                code, secs = t.stop()
-                check(code == 0 and secs < 2.0, f"TLS agent stops within 2 s ({secs:.2f} s)")
-            else:
-                # civetweb would crash on the first HTTPS request: the agent
-                # must refuse to start, saying why.
-                p = subprocess.run(argv, capture_output=True, text=True, timeout=20)
-                check(p.returncode == 1 and "SSL_get_peer_certificate" in p.stderr,
-                      f"TLS unusable with this civetweb/OpenSSL: refused at start ({p.returncode})", p.stderr)
-        else:
-            print("  skip TLS: no openssl tool")
+        if check(openssl, "the openssl tool makes the test certificates (deploy/setup.sh installs it)"):
+            tls_checks(ws, pcap, tmp, openssl, agents)
     finally:
         for ag in agents:
             if ag.p.poll() is None:

@@ -14,7 +14,9 @@ deploy/package/build-deb.sh builds the .deb from this build directory, then:
   - a clean root is made from the .deb (`dpkg -x`) plus only the library
     files of the packages in that closure (nothing else of the host), and
     `wirescope --version` and `wirescope -T -c` on the default config and each
-    installed example run in it with chroot.
+    installed example run in it with chroot, and so does the agent serving
+    HTTPS (civetweb's OpenSSL lookups answered by the package's compatibility
+    objects: the root has no libssl-dev symlinks).
 
 What this proves: the package carries what the binary and its configs need,
 and its declared dependencies carry every library it loads, as ld.so
@@ -31,15 +33,18 @@ import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import agent_common as ac  # noqa: E402
 
 LIB_DIRS = ("/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/")
+DEMO_PCAP = os.path.join(HERE, "..", "..", "deploy", "demo", "demo.pcap")
 
 
 def run(cmd, **kw):
@@ -202,6 +207,48 @@ def body(c, cleanup):
         r = run(["chroot", root, "/usr/bin/wirescope", "-T", "-c", cfg])
         c.check(r.returncode == 0 and "rules: loaded=" in r.stdout, f"chroot: wirescope -T -c {cfg}",
                 r.stdout + r.stderr)
+
+    https_in_root(c, cleanup, root, tmp)
+
+
+def https_in_root(c, cleanup, root, tmp):
+    """HTTPS from the package alone. The clean root has libssl3's files but no
+    libssl.so or libcrypto.so (libssl-dev's symlinks), the names civetweb
+    dlopen()s: only the package's compatibility objects answer them."""
+    openssl = shutil.which("openssl")
+    if not openssl:
+        print("  (no openssl tool: the HTTPS run in the clean root is skipped)")
+        return
+    dev_names = [os.path.join(d, n) for d, _, ns in os.walk(root) for n in ns if n in ("libssl.so", "libcrypto.so")]
+    c.check(not dev_names, "the clean root has no file named libssl.so or libcrypto.so", str(dev_names))
+    work = os.path.join(root, "tmp", "tls")
+    os.makedirs(work)
+    crt = os.path.join(work, "api.crt")
+    r = run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", os.path.join(work, "api.key"),
+             "-out", crt, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+    if not c.check(r.returncode == 0, "openssl req makes a test certificate", r.stderr):
+        return
+    shutil.copy(DEMO_PCAP, os.path.join(work, "demo.pcap"))
+    with open(os.path.join(work, "tls.yaml"), "w") as f:
+        f.write("api:\n  tls_cert: /tmp/tls/api.crt\n  tls_key: /tmp/tls/api.key\n")
+    port = ac.free_tcp_port()
+    agent = ac.Background(["chroot", root, "/usr/bin/wirescope", "-c", "/tmp/tls/tls.yaml", "-r", "/tmp/tls/demo.pcap",
+                           "--loop", "--workers", "1", "--api", f"127.0.0.1:{port}"],
+                          os.path.join(tmp, "tls.log"), cleanup)
+    ac.wait_for(lambda: "api listening" in agent.output() or not agent.running(), 20)
+    answer = None
+    if agent.running():
+        try:
+            ctx = ssl.create_default_context(cafile=crt)
+            with urllib.request.urlopen(f"https://127.0.0.1:{port}/api/v1/health", context=ctx, timeout=10) as resp:
+                answer = (resp.status, json.loads(resp.read()))
+        except OSError as e:
+            answer = repr(e)
+    c.check(answer == (200, {"status": "ok"}),
+            f"chroot: HTTPS GET /api/v1/health with api.tls_cert, without libssl-dev ({ac.short(answer, 120)})",
+            agent.output()[-800:])
+    code, _ = agent.stop()
+    c.check(code == 0, f"chroot: the HTTPS agent exits 0 on SIGTERM ({code})", agent.output()[-400:])
 
 
 if __name__ == "__main__":

@@ -322,12 +322,10 @@ int main(int argc, char** argv) {
   // stream's) inherits this; the workers pin themselves in run().
   // Without management_cpus: every CPU the process started with (DPDK's
   // EAL pins this thread to its main lcore).
-  {
-    if (std::string e = ws::pin_this_thread(cfg.management_cpus.empty() ? ws::startup_cpus() : cfg.management_cpus);
-        !e.empty()) {
-      std::fprintf(stderr, "wirescope: --management-cpus (management_cpus): %s\n", e.c_str());
-      return 1;
-    }
+  if (std::string e = ws::pin_this_thread(cfg.management_cpus.empty() ? ws::startup_cpus() : cfg.management_cpus);
+      !e.empty()) {
+    std::fprintf(stderr, "wirescope: --management-cpus (management_cpus): %s\n", e.c_str());
+    return 1;
   }
   if (!cfg.worker_cpus.empty() || !cfg.management_cpus.empty())
     std::fprintf(stderr, "wirescope: workers on CPUs %s, other threads on CPUs %s\n",

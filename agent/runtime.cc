@@ -519,12 +519,16 @@ const RuleLoadReport* Runtime::rules_report() const {
   return rule_slot_ ? &rule_slot_->current()->report : nullptr;
 }
 
+const std::vector<int>& Runtime::worker_cpu_set() const {
+  // Without worker_cpus: any CPU the process started with, set explicitly,
+  // because a thread inherits its creator's mask, which DPDK's EAL narrowed
+  // to its main lcore.
+  return cfg_.worker_cpus.empty() ? startup_cpus() : cfg_.worker_cpus;
+}
+
 void Runtime::pin_worker(unsigned i) const {
-  // Without worker_cpus a worker may run on any CPU the process started
-  // with: set explicitly, because the thread inherits its creator's mask,
-  // which DPDK's EAL narrowed to its main lcore.
-  const std::vector<int> cpus =
-      cfg_.worker_cpus.empty() ? startup_cpus() : std::vector<int>{cfg_.worker_cpus[i % cfg_.worker_cpus.size()]};
+  const std::vector<int>& set = worker_cpu_set();
+  const std::vector<int> cpus = cfg_.worker_cpus.empty() ? set : std::vector<int>{set[i % set.size()]};
   if (std::string e = pin_this_thread(cpus); !e.empty())
     std::fprintf(stderr, "wirescope: worker %u: --worker-cpus (worker_cpus): %s\n", i, e.c_str());
 }
@@ -565,7 +569,7 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
     dispatch = std::thread([this] {
       name_thread("ws-reader");
       // The reader feeds the workers: it shares their CPUs.
-      if (std::string e = pin_this_thread(cfg_.worker_cpus.empty() ? startup_cpus() : cfg_.worker_cpus); !e.empty())
+      if (std::string e = pin_this_thread(worker_cpu_set()); !e.empty())
         std::fprintf(stderr, "wirescope: reader: --worker-cpus (worker_cpus): %s\n", e.c_str());
       dispatcher_->run(kNever);
     });

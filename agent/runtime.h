@@ -178,6 +178,8 @@ class Runtime {
   const QosControl* qos() const { return qos_; }
 
  private:
+  // The CPUs the workers and the file reader may run on.
+  const std::vector<int>& worker_cpu_set() const;
   // Pins the calling thread, worker i, to its CPU of worker_cpus (if any).
   void pin_worker(unsigned i) const;
   // An exporter's stats copied into atomics by the export thread after

@@ -365,16 +365,12 @@ void write_flow_json(JsonWriter& w, const FlowRecord& r, const FlowLabels* label
     char buf[kEveTimestampLen];
     w.field(k, std::string_view(buf, format_eve_timestamp(ns, buf)));
   };
-  auto ip = [&w, &r](std::string_view k, const uint8_t* addr) {
-    char buf[INET6_ADDRSTRLEN];
-    w.field(k, inet_ntop(r.key.family == 6 ? AF_INET6 : AF_INET, addr, buf, sizeof buf) ? buf : "");
-  };
   auto text = [&w](std::string_view k, const char* s, size_t cap) { w.field(k, std::string_view(s, strnlen(s, cap))); };
   w.begin_object();
   w.field_u64("flow_id", r.flow_id);
-  ip("src_ip", r.key.src);
+  w.field("src_ip", ip_text(r.key.src, r.key.family));
   w.field_u64("src_port", r.key.sport);
-  ip("dest_ip", r.key.dst);
+  w.field("dest_ip", ip_text(r.key.dst, r.key.family));
   w.field_u64("dest_port", r.key.dport);
   w.field("proto", eve_proto_name(r.key.proto));
   if (r.vlan_count) {

@@ -11,18 +11,24 @@ same file:
   ws-1w/2w    wirescope -r FILE --workers N --ipfix udp://127.0.0.1:PORT
               (nDPI application classification on, the default)
   ws-1w-nondpi  the same, one worker, --no-ndpi
+  ws-Nw-noexport  wirescope -r FILE --workers N with no output at all,
+              nDPI on: the like of ndpiReader -q, which exports nothing
   ndpiReader  ndpiReader -i FILE -q (the same libndpi, its own flow table)
   ws-1w-rules the same, one worker, with --rules FILE... loaded (-S); the
               figure is Gbit/s per worker (target >= 1 with ET Open)
 
 Every exporter sends to a UDP socket on 127.0.0.1 that this script reads and
 discards. Each run is repeated --repeat times and the best wall time kept.
+With --pin auto (the default) each wirescope worker is pinned to a CPU of its
+own (--worker-cpus, the placement the README recommends for throughput) when
+the script may use at least as many CPUs as there are workers.
 Prints Mpps per run and the ratios against the targets:
 
   wirescope-1w / softflowd   >= 20   (throughput)
   floor time / ws-1w time    >= 0.5  (within 2x of the bare read loop)
   ws-2w / ws-1w              >= 1.7  (scaling to two workers)
-  ws-1w / ndpiReader         >= 10   (classification included)
+  ws-Nw-noexport / ndpiReader  >= 10 (classification included, no export
+                             on either side; the IPFIX runs are also shown)
   ws-1w / ws-1w-nondpi       reported: the throughput kept with nDPI on
 
 Exit status: 0 when every run succeeded (targets are reported, and only
@@ -122,7 +128,7 @@ def best_of(label, cmd, repeat, sink, timeout):
         if sink:
             time.sleep(0.3)  # let the last datagrams arrive before counting
     received = f", sink got {sink.datagrams} datagrams" if sink else ""
-    print(f"{label:10s} {best[0]:8.3f} s{received}  | {best[1][:160]}")
+    print(f"{label:16s} {best[0]:8.3f} s{received}  | {best[1][:160]}")
     return best[0]
 
 
@@ -144,6 +150,8 @@ def main():
     ap.add_argument("--no-ndpireader", action="store_true", help="skip ndpiReader")
     ap.add_argument("--enforce", action="store_true", help="exit 1 when a target is missed")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per run")
+    ap.add_argument("--pin", choices=("auto", "off"), default="auto",
+                    help="auto: one CPU per wirescope worker (--worker-cpus) when there are enough")
     ap.add_argument("--rules", action="append", default=[],
                     help="also run 1 worker with these rules loaded (-S, repeatable); prints Gbit/s per worker")
     args = ap.parse_args()
@@ -179,13 +187,26 @@ def main():
             "softflowd",
             ["softflowd", "-r", pcap, "-n", f"127.0.0.1:{sink.port}", "-v", "10", "-d", "-6",
              "-T", "vlan", "-m", "400000"], args.repeat, sink, args.timeout)
+    cpus = sorted(os.sched_getaffinity(0))
+
+    def workers(w):
+        flags = ["--workers", str(w)]
+        if args.pin == "auto" and w <= len(cpus):
+            flags += ["--worker-cpus", ",".join(str(c) for c in cpus[:w])]
+        return flags
+
+    print(f"placement: {'one CPU per worker' if args.pin == 'auto' else 'unpinned'} "
+          f"(CPUs {','.join(map(str, cpus))})")
     for w in (1, 2):
         results[f"ws-{w}w"] = best_of(
-            f"ws-{w}w", [args.wirescope, "-r", pcap, "--workers", str(w), "--ipfix", target],
+            f"ws-{w}w", [args.wirescope, "-r", pcap, "--ipfix", target] + workers(w),
             args.repeat, sink, args.timeout)
     results["ws-1w-nondpi"] = best_of(
-        "ws-1w-nondpi", [args.wirescope, "-r", pcap, "--workers", "1", "--no-ndpi", "--ipfix", target],
+        "ws-1w-nondpi", [args.wirescope, "-r", pcap, "--no-ndpi", "--ipfix", target] + workers(1),
         args.repeat, sink, args.timeout)
+    for w in (1, 2):
+        results[f"ws-{w}w-noexport"] = best_of(
+            f"ws-{w}w-noexport", [args.wirescope, "-r", pcap] + workers(w), args.repeat, None, args.timeout)
     if not args.no_ndpireader:
         # -q: no per-flow listing; ndpiReader reads the file with libpcap and
         # runs nDPI on every flow, as the agent does with its defaults.
@@ -194,7 +215,7 @@ def main():
     if args.rules:
         rule_args = [a for f in args.rules for a in ("-S", f)]
         results["ws-1w-rules"] = best_of(
-            "ws-1w-rules", [args.wirescope, "-r", pcap, "--workers", "1", "--ipfix", target] + rule_args,
+            "ws-1w-rules", [args.wirescope, "-r", pcap, "--ipfix", target] + workers(1) + rule_args,
             args.repeat, sink, args.timeout)
     sink.close()
 
@@ -204,7 +225,7 @@ def main():
             failed = True
             print(f"{k:10s}   failed")
         else:
-            print(f"{k:10s} {packets / secs / 1e6:8.2f} Mpps  ({secs:.3f} s)")
+            print(f"{k:16s} {packets / secs / 1e6:8.2f} Mpps  ({secs:.3f} s)")
 
     missed = []
 
@@ -215,14 +236,17 @@ def main():
         ok = r >= goal
         if not ok:
             missed.append(name)
-        print(f"{name:28s} {r:7.2f}  (target >= {goal}){'' if ok else '  TARGET MISSED'}")
+        target = f"  (target >= {goal})" if goal else ""
+        print(f"{name:28s} {r:7.2f}{target}{'' if ok else '  TARGET MISSED'}")
 
     print()
     ratio("wirescope-1w / softflowd", "ws-1w", "softflowd", 20)
     ratio("floor time / wirescope-1w", "ws-1w", "floor", 0.5)
     ratio("wirescope-2w / wirescope-1w", "ws-2w", "ws-1w", 1.7)
-    ratio("wirescope-1w / ndpiReader", "ws-1w", "ndpiReader", 10)
-    ratio("wirescope-2w / ndpiReader", "ws-2w", "ndpiReader", 10)
+    ratio("wirescope-1w / ndpiReader", "ws-1w-noexport", "ndpiReader", 10)
+    ratio("wirescope-2w / ndpiReader", "ws-2w-noexport", "ndpiReader", 10)
+    ratio("  with IPFIX, 1w", "ws-1w", "ndpiReader", 0.0)
+    ratio("  with IPFIX, 2w", "ws-2w", "ndpiReader", 0.0)
     ratio("nDPI on / off (1 worker)", "ws-1w", "ws-1w-nondpi", 0.0)
     if results.get("ws-1w-rules"):
         gbps = truth["frame_bytes"] * 8 / results["ws-1w-rules"] / 1e9

@@ -318,6 +318,12 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
           else if (s == "all") c.checksum = ChecksumMode::kAll;
           else w.fail(v, k + ": expected none or all, got '" + s + "'");
         }},
+       {"decoder", [&](auto& n, auto& where) {
+          w.map(n, where,
+            {{"tunnels", [&](auto& v, auto& k) { c.decode_tunnels = w.boolean(v, k); }},
+             {"ipv4_in_ipv4", [&](auto& v, auto& k) { c.ipv4_in_ipv4 = w.boolean(v, k); }},
+             {"vxlan_port", [&](auto& v, auto& k) { c.vxlan_port = uint16_t(w.uint(v, k, 65535)); }}});
+        }},
        {"verbose", [&](auto& v, auto& k) { c.verbose = int(w.uint(v, k, 4)); }},
        {"rules", [&](auto& n, auto& where) {
           w.map(n, where,

@@ -92,6 +92,11 @@ struct AgentConfig {
   std::vector<int> worker_cpus;
   std::vector<int> management_cpus;
   ChecksumMode checksum = ChecksumMode::kNone;
+  // decoder.tunnels / decoder.vxlan_port: IP-in-IP and VXLAN inner packets
+  // as packets of their own (DecodeOptions).
+  bool decode_tunnels = true;
+  bool ipv4_in_ipv4 = false;
+  uint16_t vxlan_port = 4789;
 
   // flow table; max_flows is for the whole agent, split over the workers
   uint64_t max_flows = 1u << 20;

@@ -83,10 +83,7 @@ bool is_decode_error(const std::string& n) {
 // Decode counters that remove a frame from the flow path, the same split as
 // RunSummary::drops: decoded frames, fragments and bad checksums are counted
 // but kept (only checksum_drop removes a frame).
-bool is_decode_drop(const std::string& n) {
-  return n != "decoded" && n != "fragments" && n != "fragments_unmatched" && n != "bad_ipv4_checksum" &&
-         n != "bad_l4_checksum";
-}
+bool is_decode_drop(const std::string& n) { return decode_counter_is_drop(n.c_str()); }
 
 class RuntimeCollectable : public prometheus::Collectable {
  public:

@@ -326,6 +326,9 @@ std::string Runtime::open() {
 
   WorkerConfig wc;
   wc.decode.checksum = cfg_.checksum;
+  wc.decode.tunnels = cfg_.decode_tunnels;
+  wc.decode.ipv4_in_ipv4 = cfg_.ipv4_in_ipv4;
+  wc.decode.vxlan_port = cfg_.vxlan_port;
   wc.rules = rule_slot_.get();
   wc.detect.payload = cfg_.eve_payload;
   wc.detect.max_alerts_per_packet = cfg_.max_alerts_per_packet;
@@ -701,13 +704,7 @@ RunSummary Runtime::summary() const {
   const DecodeCounterInfo* info = decode_counter_info(&ninfo);
   auto add_decode = [&](const DecodeStats& ds) {
     for (size_t i = 0; i < ninfo; ++i) {
-      const std::string n = info[i].name;
-      // Counted but not dropped: decoded frames, fragments, and bad
-      // checksums (only checksum_drop removes a frame).
-      if (n == "decoded" || n == "fragments" || n == "fragments_unmatched" || n == "bad_ipv4_checksum" ||
-          n == "bad_l4_checksum")
-        continue;
-      add_drop(n, decode_counter_value(ds, i));
+      if (decode_counter_is_drop(info[i].name)) add_drop(info[i].name, decode_counter_value(ds, i));
     }
   };
   if (dispatcher_) add_decode(dispatcher_->decode_stats());
@@ -1067,6 +1064,8 @@ std::vector<std::string> restart_keys(const AgentConfig& a, const AgentConfig& b
   cmp("worker_cpus", a.worker_cpus, b.worker_cpus);
   cmp("management_cpus", a.management_cpus, b.management_cpus);
   cmp("checksum", a.checksum, b.checksum);
+  cmp("decoder", std::tie(a.decode_tunnels, a.ipv4_in_ipv4, a.vxlan_port),
+      std::tie(b.decode_tunnels, b.ipv4_in_ipv4, b.vxlan_port));
   cmp("flow.max_flows", a.max_flows, b.max_flows);
   cmp("flow.active_timeout", a.active_timeout_s, b.active_timeout_s);
   cmp("flow.timeouts", std::tuple(timeouts(a.tcp), timeouts(a.udp), timeouts(a.icmp), timeouts(a.other)),

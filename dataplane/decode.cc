@@ -1,5 +1,6 @@
 #include "dataplane/decode.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace ws {
@@ -12,6 +13,9 @@ constexpr uint16_t kEthQinQ = 0x88a8;
 constexpr uint16_t kEthQinQOld = 0x9100;
 constexpr uint16_t kEthMplsUc = 0x8847;
 constexpr uint16_t kEthMplsMc = 0x8848;
+constexpr uint16_t kEthNsh = 0x894f;
+constexpr int kMaxNshLayers = 4;
+constexpr uint8_t kMaxTunnelDepth = 3;
 
 constexpr uint8_t kProtoIcmp = 1;
 constexpr uint8_t kProtoTcp = 6;
@@ -41,6 +45,14 @@ const DecodeCounterInfo kCounterInfo[] = {
 const DecodeCounterInfo* decode_counter_info(size_t* count) {
   *count = sizeof kCounterInfo / sizeof kCounterInfo[0];
   return kCounterInfo;
+}
+
+bool decode_counter_is_drop(const char* name) {
+  static constexpr const char* kKept[] = {"decoded", "fragments", "fragments_unmatched", "bad_ipv4_checksum",
+                                          "bad_l4_checksum", "tunnels", "tunnel_too_deep"};
+  for (const char* k : kKept)
+    if (std::strcmp(name, k) == 0) return false;
+  return true;
 }
 
 uint64_t decode_counter_value(const DecodeStats& s, size_t i) {
@@ -207,47 +219,120 @@ bool Decoder::decode(const Packet& p, Decoded& d, bool checksums) {
       return false;
   }
 
-  // 802.1Q / QinQ tags: the first (outer) id is part of the flow key.
-  while (etype == kEthVlan || etype == kEthQinQ || etype == kEthQinQOld) {
-    if (n < off + 4) { stats_.truncated_vlan.inc(); return false; }
-    uint16_t id = rd16(b + off) & 0x0fff;
-    if (d.vlan_count < 2) d.vlan[d.vlan_count] = id;
-    if (d.vlan_count < 255) ++d.vlan_count;
-    etype = rd16(b + off + 2);
-    off += 4;
-  }
-  if (d.vlan_count > 2) d.vlan_count = 2;
+  if (!decode_from_ethertype(p, etype, off, d)) return false;
+  stats_.decoded.inc();
+  return checksums ? verify_checksums(p, d) : true;
+}
 
-  if (etype == kEthMplsUc || etype == kEthMplsMc) {
-    int labels = 0;
-    for (;;) {
-      if (n < off + 4) { stats_.truncated_mpls.inc(); return false; }
-      bool bottom = b[off + 2] & 0x01;
+bool Decoder::decode_from_ethertype(const Packet& p, uint16_t etype, size_t off, Decoded& d) {
+  const uint8_t* b = p.data;
+  const size_t n = p.caplen;
+  for (int layer = 0;; ++layer) {
+    // 802.1Q / QinQ tags: the first (outer) id is part of the flow key.
+    while (etype == kEthVlan || etype == kEthQinQ || etype == kEthQinQOld) {
+      if (n < off + 4) { stats_.truncated_vlan.inc(); return false; }
+      uint16_t id = rd16(b + off) & 0x0fff;
+      if (d.vlan_count < 2) d.vlan[d.vlan_count] = id;
+      if (d.vlan_count < 255) ++d.vlan_count;
+      etype = rd16(b + off + 2);
       off += 4;
-      if (++labels > kMaxMplsLabels) { stats_.mpls_too_deep.inc(); return false; }
-      if (bottom) break;
     }
-    if (n < off + 1) { stats_.truncated_mpls.inc(); return false; }
-    switch (b[off] >> 4) {
-      case 4: etype = kEthIpv4; break;
-      case 6: etype = kEthIpv6; break;
-      default: stats_.mpls_unknown_payload.inc(); return false;
+    if (d.vlan_count > 2) d.vlan_count = 2;
+
+    if (etype == kEthMplsUc || etype == kEthMplsMc) {
+      int labels = 0;
+      for (;;) {
+        if (n < off + 4) { stats_.truncated_mpls.inc(); return false; }
+        bool bottom = b[off + 2] & 0x01;
+        off += 4;
+        if (++labels > kMaxMplsLabels) { stats_.mpls_too_deep.inc(); return false; }
+        if (bottom) break;
+      }
+      if (n < off + 1) { stats_.truncated_mpls.inc(); return false; }
+      switch (b[off] >> 4) {
+        case 4: etype = kEthIpv4; break;
+        case 6: etype = kEthIpv6; break;
+        default: stats_.mpls_unknown_payload.inc(); return false;
+      }
+    }
+
+    if (etype != kEthNsh) break;
+    // Network Service Header (RFC 8300), as Suricata decodes it: version
+    // 0; MD type 1 has a fixed 24-byte header, MD type 2 at least the
+    // 8-byte base and service path headers; the next protocol follows.
+    if (layer >= kMaxNshLayers || n < off + 8) { stats_.truncated_nsh.inc(); return false; }
+    const uint8_t* h = b + off;
+    const size_t len = size_t(h[1] & 0x3f) * 4;
+    const uint8_t md = h[2] & 0x0f;
+    if ((h[0] >> 6) != 0 || (md == 1 && len != 24) || (md == 2 && len < 8) || md == 0 || md == 0x0f) {
+      stats_.bad_nsh_header.inc();
+      return false;
+    }
+    if (n < off + len) { stats_.truncated_nsh.inc(); return false; }
+    off += len;
+    switch (h[3]) {
+      case 1: etype = kEthIpv4; break;
+      case 2: etype = kEthIpv6; break;
+      case 5: etype = kEthMplsUc; break;
+      case 3:
+        if (n < off + 14) { stats_.truncated_nsh.inc(); return false; }
+        etype = rd16(b + off + 12);
+        off += 14;
+        break;
+      default: stats_.nsh_unknown_payload.inc(); return false;
     }
   }
 
   d.key.vlan = d.vlan_count ? d.vlan[0] : 0;
-  bool ok;
-  if (etype == kEthIpv4) {
-    ok = decode_ipv4(p, off, d);
-  } else if (etype == kEthIpv6) {
-    ok = decode_ipv6(p, off, d);
-  } else {
-    stats_.non_ip.inc();
+  if (etype == kEthIpv4) return decode_ipv4(p, off, d);
+  if (etype == kEthIpv6) return decode_ipv6(p, off, d);
+  stats_.non_ip.inc();
+  return false;
+}
+
+bool Decoder::decode_inner(const Packet& p, const Decoded& outer, Decoded& in) {
+  if (outer.depth >= kMaxTunnelDepth) {
+    stats_.tunnel_too_deep.inc();
     return false;
   }
+  in = Decoded{};
+  std::memset(&in.key, 0, sizeof in.key);
+  in.vlan[0] = outer.vlan[0];
+  in.vlan[1] = outer.vlan[1];
+  in.vlan_count = outer.vlan_count;
+  in.depth = static_cast<uint8_t>(outer.depth + 1);
+  size_t off = outer.payload_off;
+  bool ok = false;
+  switch (outer.inner) {
+    case Inner::kIpv4:
+      in.pkt_src = outer.key.family == 6 ? PktSrc::kIpv6Tunnel : PktSrc::kIpv4Tunnel;
+      in.key.vlan = outer.key.vlan;
+      ok = decode_ipv4(p, off, in);
+      break;
+    case Inner::kIpv6:
+      in.pkt_src = outer.key.family == 6 ? PktSrc::kIpv6Tunnel : PktSrc::kIpv4Tunnel;
+      in.key.vlan = outer.key.vlan;
+      ok = decode_ipv6(p, off, in);
+      break;
+    case Inner::kVxlan:
+      // 8 bytes of VXLAN header (checked in decode_l4), then Ethernet.
+      // The outer tags stay first, so the key keeps the outer VLAN.
+      in.pkt_src = PktSrc::kVxlan;
+      off += 8;
+      if (p.caplen < off + 14) { stats_.truncated_link.inc(); return false; }
+      ok = decode_from_ethertype(p, rd16(p.data + off + 12), off + 14, in);
+      break;
+    case Inner::kNone:
+      return false;
+  }
   if (!ok) return false;
-  stats_.decoded.inc();
-  return checksums ? verify_checksums(p, d) : true;
+  // Its length, as Suricata's tunnel packet has it: from the inner IP
+  // header (VXLAN: the inner Ethernet header) to the datagram's end.
+  const size_t start = outer.inner == Inner::kVxlan ? size_t{outer.payload_off} + 8 : in.l3_off;
+  const size_t end = std::min<size_t>(p.caplen, size_t{in.l3_off} + in.l3_len);
+  in.frame_len = static_cast<uint32_t>(end > start ? end - start : 0);
+  stats_.tunnels.inc();
+  return verify_checksums(p, in);
 }
 
 bool Decoder::verify_checksums(const Packet& p, Decoded& d) {
@@ -406,6 +491,10 @@ bool Decoder::decode_l4(const Packet& p, size_t off, size_t end, uint8_t proto, 
       d.key.dport = rd16(l4 + 2);
       d.payload_off = static_cast<uint16_t>(off + 8);
       d.payload_len = static_cast<uint16_t>(avail - 8);
+      // VXLAN (RFC 7348): flags with the I bit, then Ethernet.
+      if (opt_.tunnels && opt_.vxlan_port && d.key.dport == opt_.vxlan_port && !(d.flags & kDecFragment) &&
+          d.payload_len >= 8 + 14 && (b[d.payload_off] & 0x08))
+        d.inner = Inner::kVxlan;
       break;
     }
     case kProtoIcmp:
@@ -442,6 +531,10 @@ bool Decoder::decode_l4(const Packet& p, size_t off, size_t end, uint8_t proto, 
     default:
       d.payload_off = static_cast<uint16_t>(off);
       d.payload_len = static_cast<uint16_t>(avail);
+      // IP-in-IP: IPv4 (4) or IPv6 (41) inside, whole datagrams only.
+      if (opt_.tunnels && !(d.flags & kDecFragment) &&
+          (proto == 41 || (proto == 4 && (d.key.family == 6 || opt_.ipv4_in_ipv4))))
+        d.inner = proto == 4 ? Inner::kIpv4 : Inner::kIpv6;
       return true;
   }
   if (complete) d.flags |= kDecL4Complete;

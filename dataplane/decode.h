@@ -1,9 +1,12 @@
 // Decode: turns a captured frame into the fields the flow table, the rules
 // and the exporters need, without copying it. One pass, front to back:
 // link header (Ethernet, SLL/SLL2, raw IP, null/loop) → 802.1Q/QinQ tags →
-// MPLS label stack → IPv4 (options) / IPv6 (extension headers) → TCP, UDP,
-// ICMP, ICMPv6, SCTP or GRE. GRE is a flow of its own (protocol 47 between
-// the tunnel endpoints), as ipfixprobe and softflowd account it.
+// MPLS label stack → NSH → IPv4 (options) / IPv6 (extension headers) → TCP,
+// UDP, ICMP, ICMPv6, SCTP or GRE. GRE is a flow of its own (protocol 47
+// between the tunnel endpoints), as ipfixprobe and softflowd account it.
+// IP-in-IP and VXLAN are decoded as themselves and mark what they carry
+// (Decoded::inner); decode_inner() then decodes that as a packet of its own,
+// as Suricata's tunnel packets.
 //
 // Every way a frame can be refused has a named counter (the X-macro table
 // below, in the VPP error-table style); a refused frame never reaches the
@@ -49,6 +52,11 @@ namespace ws {
   X(truncated_sctp, "frame ends inside the SCTP common header")                      \
   X(truncated_gre, "frame ends inside the GRE header")                               \
   X(bad_gre_header, "GRE version not 0 or 1")                                        \
+  X(truncated_nsh, "frame ends inside an NSH header")                                \
+  X(bad_nsh_header, "NSH version, length or MD type invalid")                        \
+  X(nsh_unknown_payload, "NSH next protocol is not IPv4, IPv6, Ethernet or MPLS")     \
+  X(tunnels, "encapsulated packets decoded (IP-in-IP, VXLAN)")                       \
+  X(tunnel_too_deep, "encapsulations nested deeper than 3: inner packet not decoded") \
   X(bad_ipv4_checksum, "IPv4 header checksum wrong")                                 \
   X(bad_l4_checksum, "TCP/UDP/ICMP/ICMPv6 checksum wrong")                           \
   X(checksum_drop, "frames dropped for a bad checksum (-k all)")                     \
@@ -69,6 +77,10 @@ struct DecodeCounterInfo {
 const DecodeCounterInfo* decode_counter_info(size_t* count);
 // Reads counter i of s in table order.
 uint64_t decode_counter_value(const DecodeStats& s, size_t i);
+// True for the counters of frames that never reach the flow table; the
+// others (decoded frames, fragments, bad checksums that are only counted,
+// tunnels' inner packets) are outcomes, not drops.
+bool decode_counter_is_drop(const char* name);
 
 enum class ChecksumMode : uint8_t { kNone, kAll };
 
@@ -76,7 +88,23 @@ struct DecodeOptions {
   // kNone: checksums are verified and bad ones counted, the frame is kept.
   // kAll: a frame with a bad checksum is counted and dropped.
   ChecksumMode checksum = ChecksumMode::kNone;
+  // Tunnels (Suricata's decoder.ipv4.ipip / ipv6 tunnels and
+  // decoder.vxlan): an IP-in-IP datagram (protocol 4 or 41) or a VXLAN
+  // datagram (UDP to vxlan_port) also yields its inner packet, which the
+  // worker processes as a packet of its own (flow, nDPI, rules).
+  bool tunnels = true;
+  // IPv4 in IPv4 as well: off by default, as Suricata's
+  // decoder.ipv4.ipip.enabled since 7.0.12 (the IPv6 tunnels are on).
+  bool ipv4_in_ipv4 = false;
+  uint16_t vxlan_port = 4789;  // 0: VXLAN not decoded
 };
+
+// What a decoded packet encapsulates (Decoded::inner), and where a packet
+// came from (Decoded::pkt_src: AlertRecord::pkt_src, which EVE prints as
+// Suricata's pkt_src "wire/pcap", "ipv4 tunnel", "ipv6 tunnel", "vxlan
+// encapsulation").
+enum class Inner : uint8_t { kNone, kIpv4, kIpv6, kVxlan };
+enum class PktSrc : uint8_t { kWire, kIpv4Tunnel, kIpv6Tunnel, kVxlan };
 
 enum DecodedFlags : uint8_t {
   kDecFragment = 1u << 0,      // part of a fragmented datagram
@@ -107,6 +135,11 @@ struct Decoded {
   uint8_t ttl = 0;
   uint8_t tos = 0;
   uint8_t flags = 0;  // DecodedFlags
+  // An encapsulated packet starts at payload_off (IP-in-IP) or 8 bytes
+  // after it (VXLAN's header, then Ethernet); Decoder::decode_inner.
+  Inner inner = Inner::kNone;
+  PktSrc pkt_src = PktSrc::kWire;  // set on an inner packet: its tunnel
+  uint8_t depth = 0;               // encapsulations around this packet
 };
 
 // Fragment table: first-fragment ports by (family, addresses, id, protocol).
@@ -148,11 +181,18 @@ class Decoder {
   // Verifies the checksums of a decoded frame and applies the checksum
   // mode; false if the frame is dropped for it (counted).
   bool verify_checksums(const Packet& p, Decoded& d);
+  // The packet `outer` encapsulates (outer.inner != kNone) into in, as a
+  // packet of its own: its flow key keeps the outer VLAN, frame_len counts
+  // from the inner header, checksums are verified. False when it carries
+  // no flow (counted as for any frame).
+  bool decode_inner(const Packet& p, const Decoded& outer, Decoded& in);
 
   const DecodeStats& stats() const { return stats_; }
   const DecodeOptions& options() const { return opt_; }
 
  private:
+  // From an ethertype at off: VLAN tags, MPLS, NSH, then IPv4/IPv6.
+  bool decode_from_ethertype(const Packet& p, uint16_t etype, size_t off, Decoded& d);
   bool decode_ipv4(const Packet& p, size_t off, Decoded& d);
   bool decode_ipv6(const Packet& p, size_t off, Decoded& d);
   bool decode_l4(const Packet& p, size_t off, size_t end, uint8_t proto, Decoded& d);

@@ -352,6 +352,9 @@ void DetectStage::emit(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t
   a->stream = stream;
   a->icmp_type = d.icmp_type;
   a->icmp_code = d.icmp_code;
+  a->pkt_src = static_cast<uint8_t>(d.pkt_src);
+  a->tunnel_depth = d.depth;
+  if (outer_) a->tunnel = outer_->key;
   a->ifindex = p.ifindex;
   a->worker = worker_;
   if (app_) {

@@ -138,6 +138,9 @@ class DetectStage {
   // Runs the rules on one packet of flow e (flow_index: FlowTable::index_of).
   // kForward unless options.ips and a drop or reject rule matched.
   Verdict inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t flow_index, bool to_server);
+  // The captured packet around the packets inspect() sees next (null:
+  // they came from the wire); alerts on a tunnel's inner packet name it.
+  void set_outer(const Decoded* outer) { outer_ = outer; }
 
   // The worker stops: it uses no snapshot any more (its scratch counts are
   // kept, since the snapshot may now be freed by a reload).
@@ -150,6 +153,7 @@ class DetectStage {
   MatchCounters match_counters() const;
 
  private:
+  const Decoded* outer_ = nullptr;
   void switch_to(const RuleSnapshot* s);
   void emit(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t flow_index, size_t rule_index, bool to_server,
             RuleAction action, bool stream, bool blocked);

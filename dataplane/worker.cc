@@ -110,6 +110,11 @@ void Worker::put(const FlowRecord& r) {
 }
 
 void Worker::process(const Packet* const* pkts, const Decoded* const* dec, int n, Verdict* verdict) {
+  process_burst(pkts, dec, n, verdict, nullptr);
+}
+
+void Worker::process_burst(const Packet* const* pkts, const Decoded* const* dec, int n, Verdict* verdict,
+                           const Decoded* const* roots) {
   // Three passes over the burst so that memory latency overlaps: hash and
   // prefetch every bucket, then prefetch every entry, then update (DPDK's
   // l3fwd does the same with its lookups).
@@ -135,7 +140,7 @@ void Worker::process(const Packet* const* pkts, const Decoded* const* dec, int n
   }
   // Traffic control runs on frames the rules let through, inline only, on
   // the monotonic clock its shapers also drain on.
-  QosStage* qos = verdict ? qos_.get() : nullptr;
+  QosStage* qos = verdict && !roots ? qos_.get() : nullptr;
   uint64_t qos_now = 0;
   if (qos) {
     qos->begin_burst();
@@ -159,13 +164,14 @@ void Worker::process(const Packet* const* pkts, const Decoded* const* dec, int n
     // is already matched by that protocol's rules.
     if (app) app->inspect(*pkts[i], *dec[i], slot);
     if (detect) {
+      if (roots) detect->set_outer(roots[i]);
       const Verdict v = detect->inspect(*pkts[i], *dec[i], *e, slot, side[i] == e->client_is_b);
       if (verdict) {
         verdict[i] = v;
         if (v != Verdict::kForward) inline_stats_.verdict_drops.inc();
       }
     }
-    if (verdict && verdict[i] == Verdict::kForward && (pkts[i]->flags & kPktChecksumNotReady) &&
+    if (verdict && !roots && verdict[i] == Verdict::kForward && (pkts[i]->flags & kPktChecksumNotReady) &&
         complete_l4_checksum(const_cast<uint8_t*>(pkts[i]->data), pkts[i]->caplen, *dec[i])) {
       // A frame the sending host left to checksum offload leaves complete,
       // forwarded now or copied into a shaper queue below.
@@ -191,10 +197,44 @@ void Worker::process(const Packet* const* pkts, const Decoded* const* dec, int n
       }
     }
   }
-  stats_.flow_packets.inc(static_cast<uint64_t>(n));
+  if (detect && roots) detect->set_outer(nullptr);
+  (roots ? stats_.tunnel_packets : stats_.flow_packets).inc(static_cast<uint64_t>(n));
   now_ns_.store(now, std::memory_order_relaxed);
+  for (int i = 0; i < n; ++i) {
+    if (dec[i]->inner == Inner::kNone || (verdict && verdict[i] != Verdict::kForward)) continue;
+    process_inner(pkts, dec, n, verdict, roots);
+    break;
+  }
   flows_.advance(now);
   serve_snapshot(FlowSnapshotPort::kBurstStep);
+}
+
+void Worker::process_inner(const Packet* const* pkts, const Decoded* const* dec, int n, Verdict* verdict,
+                           const Decoded* const* roots) {
+  // Suricata's tunnel packets: the inner packet has a flow, an nDPI label
+  // and rule matches of its own, after the packet that carried it. An
+  // inline verdict against the inner packet is the frame's verdict.
+  Decoded inner[kBurst];
+  const Packet* ip[kBurst];
+  const Decoded* id[kBurst];
+  const Decoded* root[kBurst];
+  int from[kBurst];
+  Verdict iv[kBurst];
+  int m = 0;
+  for (int i = 0; i < n; ++i) {
+    if (dec[i]->inner == Inner::kNone || (verdict && verdict[i] != Verdict::kForward)) continue;
+    if (!decoder_.decode_inner(*pkts[i], *dec[i], inner[m])) continue;
+    ip[m] = pkts[i];
+    id[m] = &inner[m];
+    root[m] = roots ? roots[i] : dec[i];
+    from[m] = i;
+    ++m;
+  }
+  if (!m) return;
+  process_burst(ip, id, m, verdict ? iv : nullptr, root);
+  if (verdict)
+    for (int k = 0; k < m; ++k)
+      if (iv[k] != Verdict::kForward) verdict[from[k]] = iv[k];
 }
 
 void Worker::serve_snapshot(size_t step) {

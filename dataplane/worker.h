@@ -100,6 +100,7 @@ class FrameArena {
   X(packets, "frames received by the worker")                                    \
   X(bytes, "frame bytes received by the worker")                                 \
   X(flow_packets, "frames accounted to a flow")                                  \
+  X(tunnel_packets, "packets decoded out of a tunnel and accounted to their own flow") \
   X(record_ring_waits, "times the worker waited for room in its record ring")    \
   X(idle_polls, "polls that found no packet")                                    \
   X(bursts, "bursts of frames processed (one processing-time sample each)")
@@ -241,6 +242,13 @@ class Worker : private RecordSink {
 
   uint16_t id_;
   WorkerConfig cfg_;
+  // The packets the burst's tunnels carry (Decoded::inner), processed
+  // after their outer ones as packets of their own; roots: the captured
+  // packet of each (for alerts' tunnel object).
+  void process_inner(const Packet* const* pkts, const Decoded* const* dec, int n, Verdict* verdict,
+                     const Decoded* const* roots);
+  void process_burst(const Packet* const* pkts, const Decoded* const* dec, int n, Verdict* verdict,
+                     const Decoded* const* roots);
   Decoder decoder_;
   RecordRing records_;
   FlowTable flows_;

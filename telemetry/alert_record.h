@@ -56,6 +56,13 @@ struct AlertRecord {
   bool to_server = true;       // the packet's direction
   bool stream = false;         // matched on reassembled stream data
   uint8_t icmp_type = 0, icmp_code = 0;
+  // A packet decoded out of a tunnel: pkt_src names the tunnel (0: from
+  // the wire, 1: ipv4 tunnel, 2: ipv6 tunnel, 3: vxlan; dataplane PktSrc),
+  // tunnel is the captured (outermost) packet's own tuple, tunnel_depth
+  // how many encapsulations this packet sits in.
+  uint8_t pkt_src = 0;
+  uint8_t tunnel_depth = 0;
+  FlowKey tunnel{};
   uint16_t ifindex = 0;
   uint16_t worker = 0;
   char app_proto[16] = {};     // the flow's application protocol; empty: none

@@ -357,6 +357,16 @@ void format_flow_event(const FlowRecord& rec, const ExportContext& ctx, uint64_t
   out.newline();
 }
 
+// Suricata's pkt_src text for AlertRecord::pkt_src (dataplane PktSrc).
+static std::string_view alert_pkt_src_name(uint8_t s) {
+  switch (s) {
+    case 1: return "ipv4 tunnel";
+    case 2: return "ipv6 tunnel";
+    case 3: return "vxlan encapsulation";
+    default: return "wire/pcap";
+  }
+}
+
 void format_alert_event(const AlertRecord& a, const ExportContext& ctx, const EveFormatOptions& opts,
                         JsonWriter& out) {
   const FlowKey& k = a.pkt;
@@ -369,7 +379,7 @@ void format_alert_event(const AlertRecord& a, const ExportContext& ctx, const Ev
     out.field_u64("icmp_type", a.icmp_type);
     out.field_u64("icmp_code", a.icmp_code);
   }
-  out.field_plain("pkt_src", "wire/pcap");
+  out.field_plain("pkt_src", alert_pkt_src_name(a.pkt_src));
   // The packet's own tuple and ICMP type: the hash is direction-free, so
   // this is the flow's id (an echo reply maps to its request's ports).
   community_id_field(out, opts, a.pkt, a.icmp_type, a.icmp_code);
@@ -408,6 +418,20 @@ void format_alert_event(const AlertRecord& a, const ExportContext& ctx, const Ev
     out.field_u64("dest_port", a.flow.dport);
   }
   out.end_object();
+  if (a.pkt_src != 0) {
+    // Suricata's tunnel object: the captured (outermost) packet that
+    // carried this one, and how deep this one sits in it.
+    const FlowKey& t = a.tunnel;
+    out.begin_object("tunnel");
+    address_field(out, "src_ip", t.src, t.family, opts.ipv6_compressed);
+    if (has_ports(t.proto)) out.field_u64("src_port", t.sport);
+    address_field(out, "dest_ip", t.dst, t.family, opts.ipv6_compressed);
+    if (has_ports(t.proto)) out.field_u64("dest_port", t.dport);
+    out.field_plain("proto", eve_proto_name(t.proto));
+    out.field_u64("depth", a.tunnel_depth);
+    out.field_plain("pkt_src", "wire/pcap");  // the root: always the captured frame
+    out.end_object();
+  }
   if (a.payload_len > 0) {
     base64_field(out, "payload", a.payload, a.payload_len);
     printable_field(out, "payload_printable", a.payload, a.payload_len);

@@ -390,6 +390,179 @@ TEST(Decode, EveryTruncationIsHandled) {
   }
 }
 
+Packet packet_of(const Bytes& f) {
+  Packet p;
+  p.data = f.data();
+  p.caplen = p.wirelen = static_cast<uint32_t>(f.size());
+  return p;
+}
+
+TEST(Decode, IpInIpYieldsTheInnerPacket) {
+  // IPv4 in IPv6 (protocol 4) and IPv6 in IPv4 (protocol 41).
+  const Bytes v4in6 = Builder()
+                          .eth()
+                          .ipv6("2001:db8::1", "2001:db8::2", {.next_header = 4})
+                          .ipv4("10.1.0.1", "10.1.0.2")
+                          .tcp(1000, 80, 0x18)
+                          .payload("hello")
+                          .build();
+  Decoder dec;
+  Decoded outer, in;
+  Packet p = packet_of(v4in6);
+  ASSERT_TRUE(dec.decode(p, outer));
+  EXPECT_EQ(outer.key.proto, 4);
+  EXPECT_EQ(outer.inner, Inner::kIpv4);
+  ASSERT_TRUE(dec.decode_inner(p, outer, in));
+  EXPECT_EQ(addr_text(in.key.src, 4), "10.1.0.1");
+  EXPECT_EQ(in.key.proto, 6);
+  EXPECT_EQ(in.key.dport, 80);
+  EXPECT_EQ(in.payload_len, 5);
+  EXPECT_EQ(in.pkt_src, PktSrc::kIpv6Tunnel);
+  EXPECT_EQ(in.depth, 1);
+  EXPECT_EQ(in.frame_len, 20u + 20u + 5u);  // from the inner IP header
+  EXPECT_EQ(in.flags & kDecBadChecksum, 0);
+  EXPECT_EQ(dec.stats().tunnels.get(), 1u);
+
+  const Bytes v6in4 = Builder()
+                          .eth()
+                          .vlan(7)
+                          .ipv4("192.0.2.1", "192.0.2.2", {.proto = 41})
+                          .ipv6("2001:db8::a", "2001:db8::b")
+                          .udp(53, 5353)
+                          .build();
+  p = packet_of(v6in4);
+  ASSERT_TRUE(dec.decode(p, outer));
+  EXPECT_EQ(outer.inner, Inner::kIpv6);
+  ASSERT_TRUE(dec.decode_inner(p, outer, in));
+  EXPECT_EQ(in.key.family, 6);
+  EXPECT_EQ(addr_text(in.key.dst, 6), "2001:db8::b");
+  EXPECT_EQ(in.key.vlan, 7);  // the outer tag stays part of the key
+  EXPECT_EQ(in.pkt_src, PktSrc::kIpv4Tunnel);
+
+  // Off: the outer packet only.
+  Decoder off({.tunnels = false});
+  ASSERT_TRUE(off.decode(p, outer));
+  EXPECT_EQ(outer.inner, Inner::kNone);
+
+  // IPv4 in IPv4 only when asked for (Suricata's decoder.ipv4.ipip).
+  const Bytes v4in4 = Builder().eth().ipv4("192.0.2.1", "192.0.2.2").ipv4("10.0.0.1", "10.0.0.2").udp(1, 2).build();
+  p = packet_of(v4in4);
+  ASSERT_TRUE(dec.decode(p, outer));
+  EXPECT_EQ(outer.key.proto, 4);
+  EXPECT_EQ(outer.inner, Inner::kNone);
+  Decoder ipip({.ipv4_in_ipv4 = true});
+  ASSERT_TRUE(ipip.decode(p, outer));
+  EXPECT_EQ(outer.inner, Inner::kIpv4);
+  EXPECT_EQ(outer.inner == Inner::kIpv4 && ipip.decode_inner(p, outer, in), true);
+  EXPECT_EQ(in.pkt_src, PktSrc::kIpv4Tunnel);
+}
+
+TEST(Decode, VxlanYieldsTheInnerFrame) {
+  const Bytes inner = Builder().eth().ipv4("192.168.203.3", "192.168.203.5").icmp_echo(true, 7, 1).build();
+  Bytes vx = {0x08, 0, 0, 0, 0, 0, 42, 0};  // I flag, VNI 42
+  vx.insert(vx.end(), inner.begin(), inner.end());
+  const Bytes f = Builder().eth().ipv4("10.0.0.1", "10.0.0.2").udp(33000, 4789).payload(vx).build();
+  Decoder dec;
+  Decoded outer, in;
+  Packet p = packet_of(f);
+  ASSERT_TRUE(dec.decode(p, outer));
+  EXPECT_EQ(outer.key.dport, 4789);
+  ASSERT_EQ(outer.inner, Inner::kVxlan);
+  ASSERT_TRUE(dec.decode_inner(p, outer, in));
+  EXPECT_EQ(addr_text(in.key.src, 4), "192.168.203.3");
+  EXPECT_EQ(in.key.proto, 1);
+  EXPECT_EQ(in.icmp_type, 8);
+  EXPECT_EQ(in.pkt_src, PktSrc::kVxlan);
+  EXPECT_EQ(in.frame_len, inner.size());  // from the inner Ethernet header
+
+  // Without the I flag, or on another port, it is plain UDP.
+  Bytes bad = vx;
+  bad[0] = 0;
+  const Bytes g = Builder().eth().ipv4("10.0.0.1", "10.0.0.2").udp(33000, 4789).payload(bad).build();
+  p = packet_of(g);
+  ASSERT_TRUE(dec.decode(p, outer));
+  EXPECT_EQ(outer.inner, Inner::kNone);
+  Decoder other({.vxlan_port = 8472});
+  p = packet_of(f);
+  ASSERT_TRUE(other.decode(p, outer));
+  EXPECT_EQ(outer.inner, Inner::kNone);
+
+  // A truncated inner frame is refused and counted; the outer stands.
+  const Bytes cut = Builder().eth().ipv4("10.0.0.1", "10.0.0.2").udp(33000, 4789).payload(
+                        std::span<const uint8_t>(vx.data(), 8 + 14 + 10)).build();
+  p = packet_of(cut);
+  ASSERT_TRUE(dec.decode(p, outer));
+  ASSERT_EQ(outer.inner, Inner::kVxlan);
+  EXPECT_FALSE(dec.decode_inner(p, outer, in));
+  EXPECT_EQ(dec.stats().truncated_ipv4.get(), 1u);
+}
+
+TEST(Decode, NestedTunnelsStopAtDepthThree) {
+  Builder b;
+  b.eth();
+  for (int i = 0; i < 5; ++i) b.ipv4("10.0.0.1", "10.0.0.2", {.proto = 4});
+  const Bytes f = b.ipv4("10.9.0.1", "10.9.0.2").udp(1, 2).build();
+  Decoder dec({.ipv4_in_ipv4 = true});
+  Packet p = packet_of(f);
+  Decoded d[6];
+  ASSERT_TRUE(dec.decode(p, d[0]));
+  int depth = 0;
+  while (d[depth].inner != Inner::kNone && dec.decode_inner(p, d[depth], d[depth + 1])) ++depth;
+  EXPECT_EQ(depth, 3);
+  EXPECT_EQ(dec.stats().tunnel_too_deep.get(), 1u);
+  EXPECT_FALSE(decode_counter_is_drop("tunnel_too_deep"));
+  EXPECT_FALSE(decode_counter_is_drop("tunnels"));
+  EXPECT_TRUE(decode_counter_is_drop("truncated_nsh"));
+}
+
+// NSH (RFC 8300) base + service path header, MD type 2 without context.
+Bytes nsh(uint8_t next, uint8_t md = 2, uint8_t words = 2, uint8_t version = 0) {
+  return {static_cast<uint8_t>(version << 6), words, md, next, 0, 0, 1, 0xff};
+}
+
+TEST(Decode, NshIsALayerBeforeIp) {
+  const Bytes ip = Builder().raw().ipv4("10.0.0.1", "10.0.0.2").udp(52377, 52464).payload("data\n\n").build();
+  Bytes body = nsh(1);
+  body.insert(body.end(), ip.begin(), ip.end());
+  const Bytes f = Builder().eth(Builder::kSrcMac, Builder::kDstMac, 0x894f).payload(body).build();
+  Decoder dec;
+  Decoded d;
+  Packet p = packet_of(f);
+  ASSERT_TRUE(dec.decode(p, d));
+  EXPECT_EQ(d.key.proto, 17);
+  EXPECT_EQ(d.key.sport, 52377);
+  EXPECT_EQ(d.payload_len, 6);
+  EXPECT_EQ(d.inner, Inner::kNone);
+
+  // NSH carrying Ethernet (next protocol 3), MD type 1 (24 bytes).
+  const Bytes eth = Builder().eth().ipv4("10.0.0.3", "10.0.0.4").tcp(1, 2, 0x02).build();
+  Bytes md1 = nsh(3, 1, 6);
+  md1.resize(24, 0);
+  md1.insert(md1.end(), eth.begin(), eth.end());
+  const Bytes g = Builder().eth(Builder::kSrcMac, Builder::kDstMac, 0x894f).payload(md1).build();
+  p = packet_of(g);
+  ASSERT_TRUE(dec.decode(p, d));
+  EXPECT_EQ(addr_text(d.key.dst, 4), "10.0.0.4");
+
+  struct {
+    Bytes hdr;
+    const char* counter;
+  } bad[] = {{nsh(1, 2, 2, 1), "bad_nsh_header"},   // version 1
+             {nsh(1, 1, 2), "bad_nsh_header"},      // MD type 1 must be 24 bytes
+             {nsh(1, 0), "bad_nsh_header"},         // reserved MD type
+             {nsh(9), "nsh_unknown_payload"},       // next protocol 9
+             {nsh(1, 2, 40), "truncated_nsh"}};     // longer than the frame
+  for (auto& c : bad) {
+    Bytes x = c.hdr;
+    x.insert(x.end(), ip.begin(), ip.end());
+    const Bytes h = Builder().eth(Builder::kSrcMac, Builder::kDstMac, 0x894f).payload(x).build();
+    Decoder one;
+    p = packet_of(h);
+    EXPECT_FALSE(one.decode(p, d)) << c.counter;
+    EXPECT_EQ(counter_by_name(one.stats(), c.counter), 1u) << c.counter;
+  }
+}
+
 TEST(Decode, OnesSumMatchesTheBuilder) {
   Bytes data(1001);
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7 + 3);

@@ -38,6 +38,8 @@ PINNED = [
     "bug-7725-02",
     "bug-7725-03",
     "bug-docs-5030-01",
+    "decode-nsh-type1",
+    "decode-nsh-type2",
     "byte-extract-01",
     "detect-bytejump-01",
     "detect-bytejump-02",
@@ -59,6 +61,7 @@ PINNED = [
     "tls/tls-bypass-missing-event",
     "util-action-tests/util-action-01",
     "util-action-tests/util-action-03",
+    "vxlan-decoder-02",
 ]
 
 

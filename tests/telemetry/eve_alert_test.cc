@@ -342,6 +342,31 @@ TEST(EveAlert, PortsOnlyForTcpUdpSctp) {
   }
 }
 
+TEST(EveAlert, TunnelledPacketNamesItsTunnel) {
+  AlertMeta m = full_meta();
+  AlertRecord a = server_alert(m);
+  EXPECT_FALSE(format(a).contains("tunnel"));  // from the wire: no tunnel object
+  a.pkt_src = 2;  // ipv6 tunnel
+  a.tunnel_depth = 1;
+  a.tunnel = key("2001:db8::1", "2001:db8::2", 4, 0, 0);
+  ordered_json j = format(a);
+  EXPECT_EQ(j["pkt_src"], "ipv6 tunnel");
+  const ordered_json& t = j["tunnel"];
+  EXPECT_EQ(t["src_ip"], "2001:db8::1");
+  EXPECT_EQ(t["dest_ip"], "2001:db8::2");
+  EXPECT_EQ(t["proto"], "IP-in-IP");
+  EXPECT_FALSE(t.contains("src_port"));
+  EXPECT_EQ(t["depth"], 1);
+  EXPECT_EQ(t["pkt_src"], "wire/pcap");
+  // VXLAN: the outer UDP ports are named.
+  a.pkt_src = 3;
+  a.tunnel = key("10.0.0.1", "10.0.0.2", 17, 33000, 4789);
+  j = format(a);
+  EXPECT_EQ(j["pkt_src"], "vxlan encapsulation");
+  EXPECT_EQ(j["tunnel"]["dest_port"], 4789);
+  EXPECT_EQ(j["tunnel"]["proto"], "UDP");
+}
+
 TEST(EveAlert, Ipv6AddressesBothStyles) {
   AlertMeta m = full_meta();
   AlertRecord a = server_alert(m, 17, "2001:db8::10", "2001:db8:0:1::53", 40000, 53);

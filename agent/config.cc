@@ -261,7 +261,8 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
               }},
              {"snaplen", [&](auto& v, auto& k) { c.snaplen = int(w.uint(v, k, 262144)); }},
              {"promisc", [&](auto& v, auto& k) { c.promisc = w.boolean(v, k); }},
-             {"bpf", [&](auto& v, auto& k) { c.bpf = w.scalar(v, k); }}});
+             {"bpf", [&](auto& v, auto& k) { c.bpf = w.scalar(v, k); }},
+             {"disable_offloading", [&](auto& v, auto& k) { c.disable_offloading = w.boolean(v, k); }}});
         }},
        {"inline", [&](auto& v, auto& k) {
           c.inline_pairs.clear();

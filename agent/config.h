@@ -76,6 +76,9 @@ struct AgentConfig {
   int snaplen = 65535;
   bool promisc = true;
   std::string bpf;
+  // GRO, LRO, TSO, GSO off on the live and inline interfaces while the
+  // agent runs, turned back on at exit (dataplane/capture/offload.h).
+  bool disable_offloading = true;
   // Inline pairs (an input of their own, instead of -r or -i): each pair is
   // bridged at layer 2 and rule verdicts (drop, reject) apply.
   std::vector<InlinePair> inline_pairs;

@@ -216,6 +216,7 @@ Runtime::Runtime(AgentConfig cfg) : cfg_(std::move(cfg)) {}
 
 Runtime::~Runtime() {
   if (link_fd_ >= 0) close(link_fd_);
+  for (const std::string& e : offloads_.restore()) std::fprintf(stderr, "wirescope: %s\n", e.c_str());
 }
 
 size_t Runtime::bytes_per_flow() const {
@@ -240,6 +241,16 @@ std::string Runtime::open() {
   co.promisc = cfg_.promisc;
   co.bpf = cfg_.bpf;
   std::string err;
+  if (cfg_.disable_offloading && cfg_.capture != "dpdk") {
+    // The inline pairs, else a live interface (the order of the inputs
+    // below); before the sockets open, so no merged frame reaches a ring.
+    std::vector<std::string> ifcs;
+    for (const InlinePair& p : cfg_.inline_pairs) ifcs.insert(ifcs.end(), {p.a, p.b});
+    if (ifcs.empty() && cfg_.gns3.empty() && cfg_.read_file.empty() && !cfg_.interface.empty() &&
+        cfg_.interface != "any")
+      ifcs.push_back(cfg_.interface);
+    for (const std::string& i : ifcs) std::fprintf(stderr, "wirescope: %s\n", offloads_.disable(i).c_str());
+  }
   if (!cfg_.inline_pairs.empty() && cfg_.capture == "dpdk") {
     // One DpdkInlineLink per worker, each on its own queue of every port.
     DpdkInlineLink::Options dl;
@@ -1032,6 +1043,7 @@ std::vector<std::string> restart_keys(const AgentConfig& a, const AgentConfig& b
   cmp("input.snaplen", a.snaplen, b.snaplen);
   cmp("input.promisc", a.promisc, b.promisc);
   cmp("input.bpf", a.bpf, b.bpf);
+  cmp("input.disable_offloading", a.disable_offloading, b.disable_offloading);
   cmp("dpdk", std::tie(a.dpdk_eal_args, a.dpdk_mbufs), std::tie(b.dpdk_eal_args, b.dpdk_mbufs));
   {
     // The GNS3 input's clients and streams are built once by open().

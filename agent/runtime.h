@@ -23,6 +23,7 @@
 #include "api/qos_routes.h"
 #include "api/flow_query.h"
 #include "api/gns3_routes.h"
+#include "dataplane/capture/offload.h"
 #include "dataplane/gns3_label.h"
 #include "dataplane/source.h"
 #include "dataplane/worker.h"
@@ -217,6 +218,7 @@ class Runtime {
   std::unique_ptr<RuleSlot> rule_slot_;
   RuleLoadOptions rule_opts_;
   std::vector<std::unique_ptr<PacketSource>> sources_;
+  OffloadGuard offloads_;  // input.disable_offloading: restored by ~Runtime
   std::vector<InlineLink*> inline_links_;  // inline mode: sources_, one per worker
   std::vector<DpdkInlineLink*> dpdk_links_;  // inline mode on DPDK ports: sources_, one per worker
   QosControl* qos_ = nullptr;

@@ -14,7 +14,7 @@ TEST_PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libfuzzer-14-dev libclang-rt-14-dev
   nfdump tshark softflowd tcpreplay iproute2 python3-yaml python3-websocket prometheus libndpi-bin wrk
-  iperf3 tcpdump python3-aiohttp openssl
+  iperf3 tcpdump ethtool python3-aiohttp openssl
   logrotate dpkg-dev systemd
   chromium nodejs
 )

@@ -82,6 +82,9 @@ def body(c, cleanup):
     usage_error(c, ws, ["-c", bad_map], "list where a map belongs", f"{bad_map}:1", "input")
     bad_bool = write(os.path.join(tmp, "bad_bool.yaml"), "input:\n  file: x.pcap\n  loop: maybe\n")
     usage_error(c, ws, ["-c", bad_bool], "bad boolean in config", f"{bad_bool}:3", "loop", "maybe")
+    bad_off = write(os.path.join(tmp, "bad_off.yaml"), "input:\n  file: x.pcap\n  disable_offloading: sometimes\n")
+    usage_error(c, ws, ["-c", bad_off], "bad input.disable_offloading in config", f"{bad_off}:3",
+                "disable_offloading", "sometimes")
     bad_speed = write(os.path.join(tmp, "bad_speed.yaml"), "input:\n  file: x.pcap\n  replay_speed: fast\n")
     usage_error(c, ws, ["-c", bad_speed], "bad replay_speed in config", f"{bad_speed}:3", "replay_speed", "fast")
     bad_yaml = write(os.path.join(tmp, "bad_yaml.yaml"), "input:\n  file: [x.pcap\nworkers: 2\n")

@@ -203,13 +203,13 @@ SUMMARY_RE = re.compile(
 
 
 def parse_summary(stdout):
-    """The agent's one-line summary as a dict (ints, 'drops' a dict), or None."""
-    lines = [l for l in stdout.splitlines() if l.startswith("wirescope: ")]
-    if len(lines) != 1:
+    """The agent's one-line summary as a dict (ints, 'drops' a dict), or None
+    when there is none or more than one. Other lines the agent logs (an
+    interface's offloads, a link going down) may stand around it."""
+    found = [m for m in (SUMMARY_RE.match(l.strip()) for l in stdout.splitlines()) if m]
+    if len(found) != 1:
         return None
-    m = SUMMARY_RE.match(lines[0].strip())
-    if not m:
-        return None
+    m = found[0]
     s = {k: int(m.group(k)) for k in ("packets", "bytes", "flows", "records", "dropped")}
     s["alerts"] = int(m.group("alerts")) if m.group("alerts") else None
     s["seconds"] = float(m.group("seconds"))

@@ -7,8 +7,12 @@
 Namespace names end in a per-run tag (pid and a counter), so tests running
 in parallel do not collide; Topology.remove() runs from the test's cleanup
 even when it fails. Offloads that make frames larger than the MTU on a veth
-(TSO, GSO, GRO) are off on every interface, as for Suricata's AF_PACKET IPS
-mode; transmit checksum offload stays on, so the agent completes checksums.
+(TSO, GSO, GRO) are off on the hosts' interfaces c0 and s0: a veth hands a
+TSO frame to its peer whole, where a wire carries MTU-sized packets.
+Transmit checksum offload stays on, so the agent completes checksums. On
+the agent's m0 and m1 they are off too, unless create(agent_gro=True):
+then GRO is on there, as many NICs ship, and the agent turns it off itself
+(input.disable_offloading).
 
 Run as a program (`inline_common.py MODE ARGS`, inside a namespace) it is
 one of the helpers: tcp-server, tcp-client, raw-send, raw-recv, udp-echo,
@@ -42,7 +46,7 @@ class Topology:
         self.net = 10 + (os.getpid() + n) % 240
         self.c_ip, self.s_ip = f"10.77.{self.net}.1", f"10.77.{self.net}.2"
 
-    def create(self):
+    def create(self, agent_gro=False):
         for ns in (self.c, self.m, self.s):
             sh(["ip", "netns", "add", ns])
         sh(["ip", "link", "add", "c0", "netns", self.c, "type", "veth", "peer", "name", "m0", "netns", self.m])
@@ -50,7 +54,10 @@ class Topology:
         for ns, ifs in ((self.c, ["c0"]), (self.m, ["m0", "m1"]), (self.s, ["s0"])):
             self.ns(ns, ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
             for i in ifs:
-                self.ns(ns, ["ethtool", "-K", i, "tso", "off", "gso", "off", "gro", "off"], check=False)
+                if ns == self.m and agent_gro:
+                    self.ns(ns, ["ethtool", "-K", i, "gro", "on"])
+                else:
+                    self.ns(ns, ["ethtool", "-K", i, "tso", "off", "gso", "off", "gro", "off"])
                 self.ns(ns, ["ip", "link", "set", i, "up"])
             self.ns(ns, ["ip", "link", "set", "lo", "up"])
         self.ns(self.c, ["ip", "addr", "add", self.c_ip + "/24", "dev", "c0"])
@@ -68,6 +75,13 @@ class Topology:
         if r.returncode != 0:
             raise RuntimeError(f"helper {args[0]} in {ns}: {r.stderr.strip()}")
         return json.loads(r.stdout)
+
+    def offload(self, ns, ifc, name="generic-receive-offload"):
+        """An offload's state as `ethtool -k` prints it: "on", "off", ..."""
+        for line in self.ns(ns, ["ethtool", "-k", ifc]).splitlines():
+            if line.startswith(name + ":"):
+                return line.split(":", 1)[1].split()[0]
+        return None
 
     def mac(self, ns, ifc):
         return self.ns(ns, ["cat", f"/sys/class/net/{ifc}/address"]).strip()

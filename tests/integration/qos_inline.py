@@ -39,17 +39,24 @@ def iperf(topo, args, t=4):
 
 def body(c, cleanup):
     ac.need_root("network namespaces and AF_PACKET")
-    for p in ("ip", "iperf3", "tcpdump"):
+    for p in ("ip", "ethtool", "iperf3", "tcpdump"):
         ac.need_program(p)
     ws, _ = ac.programs()
     tmp = ac.temp_dir(cleanup, "ws-qos-")
     topo = ic.Topology()
     cleanup.add(topo.remove)
-    topo.create()
+    # GRO on the agent's interfaces, as a NIC may ship: merged frames would
+    # not fit a ring frame nor the far side's MTU, and TCP through the agent
+    # would stall. The agent turns it off (input.disable_offloading).
+    topo.create(agent_gro=True)
 
     agent, port = ic.start_agent(topo, ws, tmp, cleanup, ADMIN, 1, ["-v"])
     if not c.check(port is not None, "agent starts inline with the API", agent.output()):
         return
+    for i in ("m0", "m1"):
+        c.check(f"offloads: {i}: turned off rx-gro" in agent.output(), f"the agent says it turned GRO off on {i}",
+                agent.output())
+        c.equal(topo.offload(topo.m, i), "off", f"ethtool -k {i}: generic-receive-offload while the agent runs")
 
     def call(method, path, data=None):
         return ic.api_call(topo, port, ADMIN, method, path, data)
@@ -173,6 +180,8 @@ def body(c, cleanup):
 
     rc, _ = agent.stop(ac.signal.SIGINT, 15)
     c.equal(rc, 0, "agent exits 0 after SIGINT", agent.output()[-3000:])
+    for i in ("m0", "m1"):
+        c.equal(topo.offload(topo.m, i), "on", f"ethtool -k {i}: GRO is back on after the agent exits")
 
     print("-- qos.policies from the config")
     conf = os.path.join(tmp, "ws-policies.yaml")

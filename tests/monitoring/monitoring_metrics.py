@@ -142,8 +142,8 @@ def agent_gns3(c, ws, emu_py, tmp, cleanup):
 
 def agent_qos(c, ws, tmp, cleanup):
     """/metrics text of an inline agent with a QoS policy, or None without root."""
-    if os.geteuid() != 0 or not shutil.which("ip") or os.environ.get("WS_MON_NO_INLINE"):
-        print("no root, no ip(8) or WS_MON_NO_INLINE: no inline QoS agent")
+    if os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("ethtool") or os.environ.get("WS_MON_NO_INLINE"):
+        print("no root, no ip(8), no ethtool or WS_MON_NO_INLINE: no inline QoS agent")
         return None
     import inline_common as ic
 

@@ -50,14 +50,16 @@ std::string read_features(int fd, const std::string& ifc, Features& f, bool name
     Cmd<ethtool_sset_info> info(sizeof(uint32_t));
     info->cmd = ETHTOOL_GSSET_INFO;
     info->sset_mask = 1ull << ETH_SS_FEATURES;
-    if (int e = ethtool(fd, ifc, info.get())) return std::string("cannot read its features: ") + std::strerror(e);
+    if (int e = ethtool(fd, ifc, info.get()))
+      return std::string("cannot read its features: ") + std::strerror(e);
     if (!(info->sset_mask & (1ull << ETH_SS_FEATURES))) return "its driver reports no features";
     const uint32_t count = info->data[0];
     Cmd<ethtool_gstrings> s(size_t(count) * ETH_GSTRING_LEN);
     s->cmd = ETHTOOL_GSTRINGS;
     s->string_set = ETH_SS_FEATURES;
     s->len = count;
-    if (int e = ethtool(fd, ifc, s.get())) return std::string("cannot read its feature names: ") + std::strerror(e);
+    if (int e = ethtool(fd, ifc, s.get()))
+      return std::string("cannot read its feature names: ") + std::strerror(e);
     f.names.clear();
     for (uint32_t i = 0; i < s->len; ++i) {
       const char* n = reinterpret_cast<const char*>(s->data) + size_t(i) * ETH_GSTRING_LEN;
@@ -73,7 +75,9 @@ std::string read_features(int fd, const std::string& ifc, Features& f, bool name
   return "";
 }
 
-bool active(const Features& f, int bit) { return f.blocks[bit / 32].active & (1u << (bit % 32)); }
+bool active(const Features& f, int bit) {
+  return f.blocks[bit / 32].active & (1u << (bit % 32));
+}
 
 // Sets the given features on or off; 0 or errno.
 int set_features(int fd, const std::string& ifc, size_t nfeatures, const std::vector<int>& bits, bool on) {
@@ -97,16 +101,24 @@ std::string join(const std::vector<std::string>& v) {
 }  // namespace
 
 const std::vector<std::string>& OffloadGuard::feature_names() {
-  static const std::vector<std::string> names = {
-      "rx-gro",           "rx-lro",           "rx-gro-hw",          "rx-gro-list",
-      "rx-udp-gro-forwarding", "tx-generic-segmentation", "tx-tcp-segmentation", "tx-tcp-ecn-segmentation",
-      "tx-tcp-mangleid-segmentation", "tx-tcp6-segmentation", "tx-udp-segmentation"};
+  static const std::vector<std::string> names = {"rx-gro",
+                                                 "rx-lro",
+                                                 "rx-gro-hw",
+                                                 "rx-gro-list",
+                                                 "rx-udp-gro-forwarding",
+                                                 "tx-generic-segmentation",
+                                                 "tx-tcp-segmentation",
+                                                 "tx-tcp-ecn-segmentation",
+                                                 "tx-tcp-mangleid-segmentation",
+                                                 "tx-tcp6-segmentation",
+                                                 "tx-udp-segmentation"};
   return names;
 }
 
 std::string OffloadGuard::disable(const std::string& ifc) {
   const std::string head = "offloads: " + ifc + ": ";
-  if (ifc.empty() || ifc.size() >= IFNAMSIZ || if_nametoindex(ifc.c_str()) == 0) return head + "no such interface";
+  if (ifc.empty() || ifc.size() >= IFNAMSIZ || if_nametoindex(ifc.c_str()) == 0)
+    return head + "no such interface";
   Sock sock;
   if (sock.fd < 0) return head + "socket: " + std::strerror(errno);
   Features f;
@@ -127,11 +139,13 @@ std::string OffloadGuard::disable(const std::string& ifc) {
   if (!on.empty()) {
     // A positive answer (ETHTOOL_F_WISH) means some stayed on: read back.
     if (int e = set_features(sock.fd, ifc, f.names.size(), on, false))
-      return head + "cannot turn off " + [&] {
-        std::vector<std::string> n;
-        for (int b : on) n.push_back(f.names[b]);
-        return join(n);
-      }() + ": " + std::strerror(e) + "; left as it is";
+      return head + "cannot turn off " +
+             [&] {
+               std::vector<std::string> n;
+               for (int b : on) n.push_back(f.names[b]);
+               return join(n);
+             }() +
+             ": " + std::strerror(e) + "; left as it is";
     Features after = f;
     read_features(sock.fd, ifc, after, false);
     Changed c{ifc, {}};
@@ -149,7 +163,9 @@ std::string OffloadGuard::disable(const std::string& ifc) {
       changed_.push_back(std::move(c));
     }
   }
-  if (!fixed.empty()) line += std::string(line.size() > head.size() ? "; " : "") + join(fixed) + " stay on (the driver does not let them change)";
+  if (!fixed.empty())
+    line += std::string(line.size() > head.size() ? "; " : "") + join(fixed) +
+            " stay on (the driver does not let them change)";
   if (line.size() == head.size()) line += "none of them on";
   return line;
 }
@@ -160,7 +176,8 @@ std::vector<std::string> OffloadGuard::restore() {
   Sock sock;
   for (const Changed& c : changed_) {
     Features f;
-    std::string e = sock.fd < 0 ? std::string("socket: ") + std::strerror(errno) : read_features(sock.fd, c.ifc, f, true);
+    std::string e =
+        sock.fd < 0 ? std::string("socket: ") + std::strerror(errno) : read_features(sock.fd, c.ifc, f, true);
     if (e.empty()) {
       if (int err = set_features(sock.fd, c.ifc, f.names.size(), c.bits, true)) e = std::strerror(err);
     }

@@ -436,7 +436,13 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
              {"eve", [&](auto& e, auto& ew) {
                 w.map(e, ew,
                   {{"filename", [&](auto& v, auto& k) { c.eve_filename = w.scalar(v, k); }},
-                   {"payload", [&](auto& v, auto& k) { c.eve_payload = w.boolean(v, k); }}});
+                   {"payload", [&](auto& v, auto& k) { c.eve_payload = w.boolean(v, k); }},
+                   {"ipv6", [&](auto& v, auto& k) {
+                      const std::string f = w.scalar(v, k);
+                      if (f != "full" && f != "compressed")
+                        w.fail(v, k + ": expected full or compressed, got '" + f + "'");
+                      c.eve_ipv6_compressed = f == "compressed";
+                    }}});
               }},
              {"ipfix", [&](auto& e, auto& ew) {
                 w.map(e, ew,

@@ -386,6 +386,7 @@ std::string Runtime::open() {
     EveOptions eo;
     eo.dir = cfg_.log_dir;
     eo.filename = cfg_.eve_filename;
+    eo.format.ipv6_compressed = cfg_.eve_ipv6_compressed;
     if (gns3_) eo.format.labels = gns3_eve_labels(gns3_);
     auto e = make_eve_exporter(eo, ctx_, &err);
     if (!e) return err;
@@ -1082,7 +1083,8 @@ std::vector<std::string> restart_keys(const AgentConfig& a, const AgentConfig& b
   cmp("flow.active_timeout", a.active_timeout_s, b.active_timeout_s);
   cmp("flow.timeouts", std::tuple(timeouts(a.tcp), timeouts(a.udp), timeouts(a.icmp), timeouts(a.other)),
       std::tuple(timeouts(b.tcp), timeouts(b.udp), timeouts(b.icmp), timeouts(b.other)));
-  cmp("output.eve", std::tie(a.log_dir, a.eve_filename, a.eve_payload), std::tie(b.log_dir, b.eve_filename, b.eve_payload));
+  cmp("output.eve", std::tie(a.log_dir, a.eve_filename, a.eve_payload, a.eve_ipv6_compressed),
+      std::tie(b.log_dir, b.eve_filename, b.eve_payload, b.eve_ipv6_compressed));
   cmp("output.ipfix", std::tie(a.ipfix_url, a.ipfix_biflow), std::tie(b.ipfix_url, b.ipfix_biflow));
   cmp("output.netflow9", a.netflow9_url, b.netflow9_url);
   cmp("output.proto", a.proto_url, b.proto_url);

@@ -34,8 +34,9 @@ namespace ws {
 struct EveFormatOptions {
   bool community_id = true;
   uint16_t community_id_seed = 0;
-  // true: RFC 5952 text from inet_ntop ("2001:db8::1"). false: Suricata's
-  // default, eight zero-padded groups ("2001:0db8:0000:...:0001").
+  // true: RFC 5952 text from inet_ntop ("2001:db8::1"), as the API prints
+  // addresses. false: Suricata's form, eight zero-padded groups
+  // ("2001:0db8:0000:...:0001"), eve.json's default (output.eve.ipv6).
   bool ipv6_compressed = true;
   // Fields for events from a labelled ingress (GNS3 link captures write
   // their "gns3" object here), appended last to flow and alert events.

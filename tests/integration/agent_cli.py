@@ -85,6 +85,8 @@ def body(c, cleanup):
     bad_off = write(os.path.join(tmp, "bad_off.yaml"), "input:\n  file: x.pcap\n  disable_offloading: sometimes\n")
     usage_error(c, ws, ["-c", bad_off], "bad input.disable_offloading in config", f"{bad_off}:3",
                 "disable_offloading", "sometimes")
+    bad_v6 = write(os.path.join(tmp, "bad_v6.yaml"), "input:\n  file: x.pcap\noutput:\n  eve:\n    ipv6: short\n")
+    usage_error(c, ws, ["-c", bad_v6], "bad output.eve.ipv6 in config", f"{bad_v6}:5", "ipv6", "short")
     bad_speed = write(os.path.join(tmp, "bad_speed.yaml"), "input:\n  file: x.pcap\n  replay_speed: fast\n")
     usage_error(c, ws, ["-c", bad_speed], "bad replay_speed in config", f"{bad_speed}:3", "replay_speed", "fast")
     bad_yaml = write(os.path.join(tmp, "bad_yaml.yaml"), "input:\n  file: [x.pcap\nworkers: 2\n")

@@ -306,6 +306,12 @@ def outer_vlan(r):
     return v[0] if v else 0
 
 
+def eve_ip(text):
+    """An EVE address in the RFC 5952 form other tools print: eve.json
+    writes IPv6 as Suricata does, eight zero-padded groups."""
+    return str(ipaddress.ip_address(text))
+
+
 def eve_directions(records):
     """Packets and bytes per direction: (vlan, proto, src, sport, dst, dport) -> [pkts, bytes].
 
@@ -319,8 +325,9 @@ def eve_directions(records):
         sp = 0 if icmp else r.get("src_port", 0)
         dp = 0 if icmp else r.get("dest_port", 0)
         v = outer_vlan(r)
-        for key, p, b in (((v, r["proto"], r["src_ip"], sp, r["dest_ip"], dp), f["pkts_toserver"], f["bytes_toserver"]),
-                          ((v, r["proto"], r["dest_ip"], dp, r["src_ip"], sp), f["pkts_toclient"], f["bytes_toclient"])):
+        src, dst = eve_ip(r["src_ip"]), eve_ip(r["dest_ip"])
+        for key, p, b in (((v, r["proto"], src, sp, dst, dp), f["pkts_toserver"], f["bytes_toserver"]),
+                          ((v, r["proto"], dst, dp, src, sp), f["pkts_toclient"], f["bytes_toclient"])):
             if p == 0:
                 continue
             acc = out.setdefault(key, [0, 0])

@@ -145,6 +145,34 @@ def body(c, cleanup):
     # (they last longer) into several records.
     for active in (None, 60):
         run_variant(c, ws, cap, truth, tmp, active)
+    ipv6_text(c, ws, cap, tmp)
+
+
+def ipv6_text(c, ws, cap, tmp):
+    """IPv6 addresses: Suricata's eight zero-padded groups by default,
+    RFC 5952 with output.eve.ipv6: compressed; nothing else changes."""
+    print("-- output.eve.ipv6")
+    full_re = re.compile(r"^[0-9a-f]{4}(:[0-9a-f]{4}){7}$")
+    got = {}
+    for form in ("full", "compressed"):
+        out = os.path.join(tmp, f"eve-ipv6-{form}")
+        os.mkdir(out)
+        conf = os.path.join(tmp, f"ipv6-{form}.yaml")
+        with open(conf, "w") as f:
+            f.write(f"output:\n  eve:\n    ipv6: {form}\n")
+        args = ["-r", cap, "-l", out, "--workers", "1"] + (["-c", conf] if form == "compressed" else [])
+        r = ac.run_agent(ws, args)
+        c.equal(r.returncode, 0, f"ipv6 {form}: exit status", r.stdout[-2000:])
+        got[form], _ = ac.read_eve(os.path.join(out, "eve.json"))
+    v6 = [r for r in got["full"] if r.get("ip_v") == 6]
+    c.check(v6 and all(full_re.match(r["src_ip"]) and full_re.match(r["dest_ip"]) for r in v6),
+            f"default: every IPv6 address in eight zero-padded groups ({len(v6)} records)",
+            "\n".join(f"{r['src_ip']} -> {r['dest_ip']}" for r in v6[:5]))
+    v6c = [r for r in got["compressed"] if r.get("ip_v") == 6]
+    c.check(v6c and all(r["src_ip"] == str(ipaddress.ip_address(r["src_ip"])) for r in v6c),
+            "output.eve.ipv6: compressed: RFC 5952 text", "\n".join(r["src_ip"] for r in v6c[:5]))
+    norm = [dict(r, src_ip=ac.eve_ip(r["src_ip"]), dest_ip=ac.eve_ip(r["dest_ip"])) for r in got["full"]]
+    c.check(norm == got["compressed"], "and the records are otherwise the same")
 
 
 def run_variant(c, ws, cap, truth, tmp, active):

@@ -158,7 +158,8 @@ def eve_view(r):
     """The fields both outputs carry, as EVE prints them."""
     f = r["flow"]
     t = r.get("tcp", {})
-    return (r["flow_id"], r["src_ip"], r.get("src_port", 0), r["dest_ip"], r.get("dest_port", 0), r["ip_v"],
+    return (r["flow_id"], ac.eve_ip(r["src_ip"]), r.get("src_port", 0), ac.eve_ip(r["dest_ip"]), r.get("dest_port", 0),
+            r["ip_v"],
             r["proto"], r.get("app_proto", ""), tuple(r.get("vlan", [])), f["pkts_toserver"], f["pkts_toclient"],
             f["bytes_toserver"], f["bytes_toclient"], eve_us(f["start"]), eve_us(f["end"]), eve_us(r["timestamp"]),
             f["state"], f["reason"], f["alerted"], r["community_id"],
@@ -198,11 +199,12 @@ def proto_view(f):
 
 def eve_alert_view(r):
     a, f = r["alert"], r["flow"]
-    return (eve_us(r["timestamp"]), r["flow_id"], r["src_ip"], r.get("src_port", 0), r["dest_ip"],
+    return (eve_us(r["timestamp"]), r["flow_id"], ac.eve_ip(r["src_ip"]), r.get("src_port", 0), ac.eve_ip(r["dest_ip"]),
             r.get("dest_port", 0), r["ip_v"], r["proto"], r.get("app_proto", ""), r["direction"], r["community_id"],
             a["action"], a["gid"], a["signature_id"], a["rev"], a["signature"], a.get("category", ""), a["severity"],
             f["pkts_toserver"], f["pkts_toclient"], f["bytes_toserver"], f["bytes_toclient"], eve_us(f["start"]),
-            f["src_ip"], f["dest_ip"], f.get("src_port", 0), f.get("dest_port", 0), ndpi_eve(r.get("ndpi")))
+            ac.eve_ip(f["src_ip"]), ac.eve_ip(f["dest_ip"]), f.get("src_port", 0), f.get("dest_port", 0),
+            ndpi_eve(r.get("ndpi")))
 
 
 def proto_alert_view(a):

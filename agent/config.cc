@@ -437,6 +437,7 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
                 w.map(e, ew,
                   {{"filename", [&](auto& v, auto& k) { c.eve_filename = w.scalar(v, k); }},
                    {"payload", [&](auto& v, auto& k) { c.eve_payload = w.boolean(v, k); }},
+                   {"packet", [&](auto& v, auto& k) { c.eve_packet = w.boolean(v, k); }},
                    {"ipv6", [&](auto& v, auto& k) {
                       const std::string f = w.scalar(v, k);
                       if (f != "full" && f != "compressed")

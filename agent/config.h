@@ -121,6 +121,7 @@ struct AgentConfig {
   std::string proto_url;  // length-delimited protobuf events (telemetry/wirescope.proto), tcp:// only
 
   bool eve_payload = false;  // alerts carry payload / payload_printable
+  bool eve_packet = true;    // alerts carry packet / packet_info, as Suricata's by default
   // output.eve.ipv6: false ("full", Suricata's form: eight zero-padded
   // groups) or true ("compressed", RFC 5952). The API always compresses.
   bool eve_ipv6_compressed = false;

@@ -342,6 +342,7 @@ std::string Runtime::open() {
   wc.decode.vxlan_port = cfg_.vxlan_port;
   wc.rules = rule_slot_.get();
   wc.detect.payload = cfg_.eve_payload;
+  wc.detect.packet = cfg_.eve_packet;
   wc.detect.max_alerts_per_packet = cfg_.max_alerts_per_packet;
   wc.detect.ips = inline_mode();
   if (inline_mode() && qos_) wc.qos = &qos_->slot();
@@ -1083,8 +1084,8 @@ std::vector<std::string> restart_keys(const AgentConfig& a, const AgentConfig& b
   cmp("flow.active_timeout", a.active_timeout_s, b.active_timeout_s);
   cmp("flow.timeouts", std::tuple(timeouts(a.tcp), timeouts(a.udp), timeouts(a.icmp), timeouts(a.other)),
       std::tuple(timeouts(b.tcp), timeouts(b.udp), timeouts(b.icmp), timeouts(b.other)));
-  cmp("output.eve", std::tie(a.log_dir, a.eve_filename, a.eve_payload, a.eve_ipv6_compressed),
-      std::tie(b.log_dir, b.eve_filename, b.eve_payload, b.eve_ipv6_compressed));
+  cmp("output.eve", std::tie(a.log_dir, a.eve_filename, a.eve_payload, a.eve_packet, a.eve_ipv6_compressed),
+      std::tie(b.log_dir, b.eve_filename, b.eve_payload, b.eve_packet, b.eve_ipv6_compressed));
   cmp("output.ipfix", std::tie(a.ipfix_url, a.ipfix_biflow), std::tie(b.ipfix_url, b.ipfix_biflow));
   cmp("output.netflow9", a.netflow9_url, b.netflow9_url);
   cmp("output.proto", a.proto_url, b.proto_url);

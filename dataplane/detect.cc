@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dataplane/capture/link_type.h"
 #include "dataplane/flow_hash.h"
 
 namespace ws {
@@ -320,6 +321,40 @@ void DetectStage::inspect_stream(const MatchInput& pkt, const Decoded& d, const 
   sc.valid[dir] = 1;
 }
 
+void DetectStage::copy_packet(const Packet& p, const Decoded& d, AlertRecord& a) const {
+  a.packet_len = 0;
+  a.packet_truncated = false;
+  a.payload_off = 0;
+  a.payload_len = 0;
+  a.payload_truncated = false;
+  if (opts_.packet) {
+    // The captured frame; a packet out of a tunnel is its own bytes, as
+    // Suricata's tunnel packets (link type RAW): from the inner IP header,
+    // or the inner Ethernet header under VXLAN (frame_len counts it).
+    uint32_t start = 0, len = p.caplen;
+    a.linktype = dlt_of(p.link);
+    if (d.depth > 0) {
+      start = d.l3_off - (d.frame_len - d.l3_len);
+      len = std::min<uint32_t>(d.frame_len, p.caplen - start);
+      a.linktype = kDltRaw;
+    }
+    const uint32_t n = std::min<uint32_t>(len, kAlertDataMax);
+    std::memcpy(a.data, p.data + start, n);
+    a.packet_len = static_cast<uint16_t>(n);
+    a.packet_truncated = n < len;
+    if (opts_.payload && d.payload_len) {
+      a.payload_off = static_cast<uint16_t>(std::min<uint32_t>(d.payload_off - start, n));
+      a.payload_len = static_cast<uint16_t>(std::min<uint32_t>(d.payload_len, n - a.payload_off));
+      a.payload_truncated = a.payload_len < d.payload_len;
+    }
+  } else if (opts_.payload && d.payload_len) {
+    const size_t n = std::min<size_t>(d.payload_len, kAlertDataMax);
+    std::memcpy(a.data, p.data + d.payload_off, n);
+    a.payload_len = static_cast<uint16_t>(n);
+    a.payload_truncated = n < d.payload_len;
+  }
+}
+
 void DetectStage::emit(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t flow_index, size_t rule_index,
                        bool to_server, RuleAction action, bool stream, bool blocked) {
   AlertRecord* a;
@@ -363,14 +398,7 @@ void DetectStage::emit(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t
     a->app_proto[0] = 0;
     a->app = AppLabel{};
   }
-  a->payload_len = 0;
-  a->payload_truncated = false;
-  if (opts_.payload && d.payload_len) {
-    const size_t n = std::min<size_t>(d.payload_len, kAlertPayloadMax);
-    std::memcpy(a->payload, p.data + d.payload_off, n);
-    a->payload_len = static_cast<uint16_t>(n);
-    a->payload_truncated = n < d.payload_len;
-  }
+  copy_packet(p, d, *a);
   snap_->alerts_in_flight.fetch_add(1, std::memory_order_relaxed);
   alerts_.commit();
   e.bits |= kAlerted;

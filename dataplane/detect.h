@@ -85,6 +85,7 @@ struct DetectOptions {
   // and its alert says blocked.
   bool ips = false;
   bool payload = false;                 // copy packet payload into alerts (EVE payload)
+  bool packet = false;                  // copy the packet into alerts (EVE packet, packet_info)
   uint32_t max_alerts_per_packet = 15;  // Suricata's packet_alert_max
   size_t alert_ring_size = 1024;
 };
@@ -155,6 +156,7 @@ class DetectStage {
  private:
   const Decoded* outer_ = nullptr;
   void switch_to(const RuleSnapshot* s);
+  void copy_packet(const Packet& p, const Decoded& d, AlertRecord& a) const;
   void emit(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t flow_index, size_t rule_index, bool to_server,
             RuleAction action, bool stream, bool blocked);
   template <typename F>

@@ -37,7 +37,11 @@ struct AlertMeta {
 };
 
 // Payload bytes an alert carries for EVE `payload`; longer payloads are cut.
-constexpr size_t kAlertPayloadMax = 1536;
+// Bytes an alert carries of its packet: the whole frame (EVE `packet`) when
+// packet logging is on, else only the payload (EVE `payload`). A standard
+// frame with two VLAN tags fits; a longer one is cut at this length.
+constexpr size_t kAlertDataMax = 2048;
+constexpr size_t kAlertPayloadMax = kAlertDataMax;
 
 struct AlertRecord {
   uint64_t ts_ns = 0;          // the packet's time
@@ -67,9 +71,20 @@ struct AlertRecord {
   uint16_t worker = 0;
   char app_proto[16] = {};     // the flow's application protocol; empty: none
   AppLabel app;                // nDPI's classification of the flow so far (empty: none yet)
-  uint16_t payload_len = 0;    // bytes in payload (0 when payload logging is off)
+  // The packet (EVE `packet` and `packet_info`): packet_len bytes of it in
+  // data, from its first byte: the captured frame, or for a packet out of
+  // a tunnel its own bytes from the inner IP (VXLAN: Ethernet) header.
+  // 0 when packet logging is off.
+  uint16_t packet_len = 0;
+  bool packet_truncated = false;  // the packet was longer than kAlertDataMax
+  uint16_t linktype = 0;          // its DLT as libpcap reports it (EVE packet_info.linktype)
+  // The payload (EVE `payload`): payload_len bytes at data + payload_off
+  // (0 when payload logging is off or the packet has none).
+  uint16_t payload_off = 0;
+  uint16_t payload_len = 0;
   bool payload_truncated = false;
-  uint8_t payload[kAlertPayloadMax];
+  uint8_t data[kAlertDataMax];
+  const uint8_t* payload() const { return data + payload_off; }
 };
 
 // A worker's alerts, filled and read in place (reserve/commit, peek/release).

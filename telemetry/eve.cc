@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "dataplane/capture/link_type.h"
 #include "telemetry/community_id.h"
 
 // Field-by-field notes on what Suricata (output-json-flow.c, output-json.c,
@@ -372,7 +373,7 @@ void format_alert_event(const AlertRecord& a, const ExportContext& ctx, const Ev
   const FlowKey& k = a.pkt;
   const AlertMeta& m = *a.meta;
   const bool icmp = k.proto == kIcmp || k.proto == kIcmp6;
-  out.reserve_more(1024 + m.signature.size() * 6 + m.category.size() + a.payload_len * 3);
+  out.reserve_more(1024 + m.signature.size() * 6 + m.category.size() + (a.payload_len + a.packet_len) * 3);
   out.begin_object();
   common_header(out, ctx, opts, a.ts_ns, a.flow_id, "alert", a.vlan, a.vlan_count, k);
   if (icmp) {
@@ -433,9 +434,19 @@ void format_alert_event(const AlertRecord& a, const ExportContext& ctx, const Ev
     out.end_object();
   }
   if (a.payload_len > 0) {
-    base64_field(out, "payload", a.payload, a.payload_len);
-    printable_field(out, "payload_printable", a.payload, a.payload_len);
+    base64_field(out, "payload", a.payload(), a.payload_len);
+    printable_field(out, "payload_printable", a.payload(), a.payload_len);
     out.field_u64("stream", a.stream ? 1 : 0);
+  }
+  if (a.packet_len > 0) {
+    // Suricata's packet (base64) and packet_info; a packet cut at
+    // kAlertDataMax says so in packet_info.truncated.
+    base64_field(out, "packet", a.data, a.packet_len);
+    out.begin_object("packet_info");
+    out.field_u64("linktype", a.linktype);
+    if (const char* name = dlt_name(a.linktype)) out.field_plain("linktype_name", name);
+    if (a.packet_truncated) out.field_bool("truncated", true);
+    out.end_object();
   }
   if (opts.labels) opts.labels(a.ifindex, out);
   out.end_object();

@@ -443,6 +443,61 @@ TEST(Detect, IcmpIdAndSeq) {
 
 // ---------------------------------------------------------------- records
 
+// EVE packet/packet_info: the alert carries its packet, the captured frame
+// or, out of a tunnel, the inner packet's own bytes (link type RAW).
+TEST(Detect, AlertCarriesItsPacket) {
+  TempDir dir;
+  const std::string rules =
+      "alert tcp any any -> any any (msg:\"t\"; content:\"hello\"; sid:1;)\n"
+      "alert icmp any any -> any any (msg:\"i\"; itype:8; sid:2;)\n";
+  for (const bool payload : {false, true}) {
+    SCOPED_TRACE(payload ? "payload on" : "payload off");
+    DetectOptions d;
+    d.packet = true;
+    d.payload = payload;
+    Rig rig(load(dir, rules, nullptr, 1), d);
+    const Bytes f = Builder().eth().vlan(5).ipv4("10.0.0.1", "10.0.0.2").tcp(1000, 80, TCP_PSH | TCP_ACK)
+                        .payload("say hello").build();
+    rig.send1(f);
+    const Bytes inner = Builder().eth().ipv4("192.168.203.3", "192.168.203.5").icmp_echo(true, 7, 1).build();
+    Bytes vx = {0x08, 0, 0, 0, 0, 0, 42, 0};
+    vx.insert(vx.end(), inner.begin(), inner.end());
+    rig.send1(Builder().eth().ipv4("10.9.0.1", "10.9.0.2").udp(33000, 4789).payload(vx).build());
+    auto alerts = rig.drain();
+    ASSERT_EQ(alerts.size(), 2u);
+    const AlertRecord& a = alerts[0];
+    ASSERT_EQ(a.meta->sid, 1u);
+    EXPECT_EQ(Bytes(a.data, a.data + a.packet_len), f);
+    EXPECT_EQ(a.linktype, 1);
+    EXPECT_FALSE(a.packet_truncated);
+    if (payload) {
+      ASSERT_EQ(a.payload_len, 9u);
+      EXPECT_EQ(std::string(reinterpret_cast<const char*>(a.payload()), a.payload_len), "say hello");
+      EXPECT_EQ(a.payload_off, f.size() - 9);
+    } else {
+      EXPECT_EQ(a.payload_len, 0u);
+    }
+    const AlertRecord& b = alerts[1];
+    ASSERT_EQ(b.meta->sid, 2u);
+    EXPECT_EQ(Bytes(b.data, b.data + b.packet_len), inner) << "the inner Ethernet frame";
+    EXPECT_EQ(b.linktype, 12) << "Suricata's tunnel packets are DLT_RAW";
+  }
+  // A frame longer than the alert's buffer is cut and says so; off, nothing.
+  for (const bool on : {true, false}) {
+    DetectOptions d;
+    d.packet = on;
+    Rig rig(load(dir, rules, nullptr, 1), d);
+    const Bytes big = Builder().eth().ipv4("10.0.0.1", "10.0.0.2").tcp(1000, 80, TCP_PSH | TCP_ACK)
+                          .payload("hello" + std::string(3000, 'x')).build();
+    rig.send1(big);
+    auto alerts = rig.drain();
+    ASSERT_EQ(alerts.size(), 1u);
+    EXPECT_EQ(alerts[0].packet_len, on ? kAlertDataMax : 0u);
+    EXPECT_EQ(alerts[0].packet_truncated, on);
+    if (on) EXPECT_EQ(Bytes(alerts[0].data, alerts[0].data + kAlertDataMax), Bytes(big.begin(), big.begin() + kAlertDataMax));
+  }
+}
+
 TEST(Detect, AlertRecordFields) {
   TempDir dir;
   const std::string rules =
@@ -519,7 +574,7 @@ TEST(Detect, AlertRecordFields) {
     EXPECT_EQ(a.app_proto[0], 0);
     EXPECT_FALSE(a.stream);
     ASSERT_EQ(a.payload_len, body.size());
-    EXPECT_EQ(std::string(reinterpret_cast<const char*>(a.payload), a.payload_len), body);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(a.payload()), a.payload_len), body);
     EXPECT_FALSE(a.payload_truncated);
     // The alert points into the running snapshot and is counted there.
     const RuleSnapshot* snap = rig.slot.current();
@@ -550,7 +605,7 @@ TEST(Detect, PayloadCopiedOnlyWhenAsked) {
   TempDir dir;
   const std::string rules = "alert udp any any -> any any (msg:\"x\"; content:\"needle\"; sid:1;)\n";
   const Bytes small = udp("10.12.0.1", "10.12.0.2", 1, 2, "a needle");
-  std::string big(2000, 'z');
+  std::string big(kAlertPayloadMax + 500, 'z');
   big.replace(100, 6, "needle");
   const Bytes large = udp("10.12.0.1", "10.12.0.2", 1, 2, big);
   {
@@ -568,11 +623,11 @@ TEST(Detect, PayloadCopiedOnlyWhenAsked) {
   rig.send({small, large});
   auto alerts = rig.drain();
   ASSERT_EQ(alerts.size(), 2u);
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(alerts[0].payload), alerts[0].payload_len), "a needle");
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(alerts[0].payload()), alerts[0].payload_len), "a needle");
   EXPECT_FALSE(alerts[0].payload_truncated);
   ASSERT_EQ(alerts[1].payload_len, kAlertPayloadMax);
   EXPECT_TRUE(alerts[1].payload_truncated);
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(alerts[1].payload), kAlertPayloadMax),
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(alerts[1].payload()), kAlertPayloadMax),
             big.substr(0, kAlertPayloadMax));
 }
 

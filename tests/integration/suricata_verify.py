@@ -61,6 +61,7 @@ PINNED = [
     "lua-scrule-ids-pre8",
     "stream-async/http/stream-async-6063-srv-03",
     "tcp-async-01",
+    "tcp-fastopen-12",
     "tcp-split-handshake-02-5whs",
     "threshold/detection_filter-rule-flow",
     "threshold/detection_filter-rule-hostsrc",
@@ -68,6 +69,7 @@ PINNED = [
     "util-action-tests/util-action-01",
     "util-action-tests/util-action-03",
     "vxlan-decoder-02",
+    "vxlan-decoder-04",
 ]
 
 

@@ -139,7 +139,7 @@ TEST(EveAlert, TcpAlertEveryField) {
   std::snprintf(a.app_proto, sizeof a.app_proto, "http");
   const uint8_t body[] = {'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ', '2', '0', '0', '\r', '\n',
                           0x00, 0x7f, 0x80, 0xff, '\t', 'o', 'k', '"', '\\', '\n'};
-  std::memcpy(a.payload, body, sizeof body);
+  std::memcpy(a.data, body, sizeof body);
   a.payload_len = sizeof body;
   ExportContext ctx;
   ctx.iface_name = "eth0";
@@ -428,6 +428,38 @@ TEST(EveAlert, MetadataKeysAreEscaped) {
   EXPECT_EQ(j["alert"]["metadata"]["tab\there"], ordered_json::array({"z"}));
 }
 
+TEST(EveAlert, PacketAndPacketInfo) {
+  AlertMeta m = full_meta();
+  AlertRecord a = server_alert(m);
+  const uint8_t frame[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00, 0x45, 0, 'h', 'i', 0xff};
+  std::memcpy(a.data, frame, sizeof frame);
+  a.packet_len = sizeof frame;
+  a.linktype = 1;
+  a.payload_off = 16;
+  a.payload_len = 3;
+  ordered_json j = format(a);
+  EXPECT_EQ(base64_decode(j["packet"]), std::string(reinterpret_cast<const char*>(frame), sizeof frame));
+  EXPECT_EQ(base64_decode(j["payload"]), "hi\xff");
+  EXPECT_EQ(j["packet_info"], (ordered_json{{"linktype", 1}, {"linktype_name", "EN10MB"}}));
+  // Suricata's names, as libpcap's DLT numbers on Linux; a cut packet says so.
+  const std::pair<uint16_t, const char*> names[] = {{12, "RAW"},        {113, "LINUX_SLL"}, {276, "LINUX_SLL2"},
+                                                    {229, "IPv6"},      {228, "IPv4"},      {0, "NULL"}};
+  for (const auto& [dlt, name] : names) {
+    a.linktype = dlt;
+    a.packet_truncated = dlt == 12;
+    j = format(a);
+    EXPECT_EQ(j["packet_info"]["linktype"], dlt);
+    EXPECT_EQ(j["packet_info"]["linktype_name"], name);
+    EXPECT_EQ(j["packet_info"].contains("truncated"), dlt == 12);
+  }
+  // Packet logging off: neither field.
+  a.packet_len = 0;
+  j = format(a);
+  EXPECT_FALSE(j.contains("packet"));
+  EXPECT_FALSE(j.contains("packet_info"));
+  EXPECT_EQ(base64_decode(j["payload"]), "hi\xff");
+}
+
 TEST(EveAlert, PayloadOfEveryLength) {
   AlertMeta m = full_meta();
   std::mt19937 rng(7);
@@ -435,11 +467,11 @@ TEST(EveAlert, PayloadOfEveryLength) {
                    kAlertPayloadMax}) {
     SCOPED_TRACE(n);
     AlertRecord a = server_alert(m);
-    for (size_t i = 0; i < n; ++i) a.payload[i] = static_cast<uint8_t>(rng());
+    for (size_t i = 0; i < n; ++i) a.data[i] = static_cast<uint8_t>(rng());
     a.payload_len = static_cast<uint16_t>(n);
     a.stream = n == 64;
     const ordered_json j = format(a);
-    const std::string want(reinterpret_cast<const char*>(a.payload), n);
+    const std::string want(reinterpret_cast<const char*>(a.payload()), n);
     const std::string b64 = j["payload"];
     EXPECT_EQ(b64.size(), (n + 2) / 3 * 4);
     EXPECT_EQ(base64_decode(b64), want);

@@ -407,7 +407,7 @@ AlertRecord make_alert(const AlertMeta& m) {
   std::strcpy(a.app_proto, "http");
   const char body[] = "uid=0(root) gid=0(root)";
   a.payload_len = sizeof body - 1;
-  std::memcpy(a.payload, body, a.payload_len);
+  std::memcpy(a.data, body, a.payload_len);
   a.payload_truncated = true;
   return a;
 }

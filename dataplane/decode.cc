@@ -49,7 +49,8 @@ const DecodeCounterInfo* decode_counter_info(size_t* count) {
 
 bool decode_counter_is_drop(const char* name) {
   static constexpr const char* kKept[] = {"decoded", "fragments", "fragments_unmatched", "bad_ipv4_checksum",
-                                          "bad_l4_checksum", "tunnels", "tunnel_too_deep"};
+                                          "bad_l4_checksum", "tunnels", "tunnel_too_deep",
+                                          "gre_not_decapsulated"};
   for (const char* k : kKept)
     if (std::strcmp(name, k) == 0) return false;
   return true;
@@ -302,23 +303,57 @@ bool Decoder::decode_inner(const Packet& p, const Decoded& outer, Decoded& in) {
   in.vlan_count = outer.vlan_count;
   in.depth = static_cast<uint8_t>(outer.depth + 1);
   size_t off = outer.payload_off;
+  const bool gre = outer.key.proto == kProtoGre;
+  in.pkt_src = gre ? PktSrc::kGre : outer.key.family == 6 ? PktSrc::kIpv6Tunnel : PktSrc::kIpv4Tunnel;
+  in.key.vlan = outer.key.vlan;
+  // Where an inner Ethernet frame starts (0: the inner packet is IP).
+  size_t eth = 0;
   bool ok = false;
   switch (outer.inner) {
     case Inner::kIpv4:
-      in.pkt_src = outer.key.family == 6 ? PktSrc::kIpv6Tunnel : PktSrc::kIpv4Tunnel;
-      in.key.vlan = outer.key.vlan;
       ok = decode_ipv4(p, off, in);
       break;
     case Inner::kIpv6:
-      in.pkt_src = outer.key.family == 6 ? PktSrc::kIpv6Tunnel : PktSrc::kIpv4Tunnel;
-      in.key.vlan = outer.key.vlan;
       ok = decode_ipv6(p, off, in);
       break;
+    case Inner::kPpp: {
+      // Address and control (FF 03) unless compressed away, then a one-
+      // byte (odd) or two-byte protocol: 0x21 IPv4, 0x57 IPv6.
+      const uint8_t* b = p.data;
+      if (p.caplen >= off + 2 && b[off] == 0xff && b[off + 1] == 0x03) off += 2;
+      if (p.caplen < off + 1) { stats_.truncated_gre.inc(); return false; }
+      uint16_t proto = b[off];
+      if (proto & 1) {
+        off += 1;
+      } else {
+        if (p.caplen < off + 2) { stats_.truncated_gre.inc(); return false; }
+        proto = rd16(b + off);
+        off += 2;
+      }
+      if (proto == 0x21) {
+        ok = decode_ipv4(p, off, in);
+      } else if (proto == 0x57) {
+        ok = decode_ipv6(p, off, in);
+      } else {
+        stats_.gre_not_decapsulated.inc();
+        return false;
+      }
+      break;
+    }
+    case Inner::kErspan:
+      // ERSPAN type II: its VLAN (the mirrored frame's) joins the tags, as
+      // Suricata does; then Ethernet.
+      if (const uint16_t vlan = rd16(p.data + off) & 0x0fff; vlan != 0 && in.vlan_count < 2)
+        in.vlan[in.vlan_count++] = vlan;
+      [[fallthrough]];
     case Inner::kVxlan:
       // 8 bytes of VXLAN header (checked in decode_l4), then Ethernet.
       // The outer tags stay first, so the key keeps the outer VLAN.
-      in.pkt_src = PktSrc::kVxlan;
+      if (outer.inner == Inner::kVxlan) in.pkt_src = PktSrc::kVxlan;
       off += 8;
+      [[fallthrough]];
+    case Inner::kEthernet:
+      eth = off;
       if (p.caplen < off + 14) { stats_.truncated_link.inc(); return false; }
       ok = decode_from_ethertype(p, rd16(p.data + off + 12), off + 14, in);
       break;
@@ -327,8 +362,8 @@ bool Decoder::decode_inner(const Packet& p, const Decoded& outer, Decoded& in) {
   }
   if (!ok) return false;
   // Its length, as Suricata's tunnel packet has it: from the inner IP
-  // header (VXLAN: the inner Ethernet header) to the datagram's end.
-  const size_t start = outer.inner == Inner::kVxlan ? size_t{outer.payload_off} + 8 : in.l3_off;
+  // header (an inner Ethernet frame: its header) to the datagram's end.
+  const size_t start = eth ? eth : in.l3_off;
   const size_t end = std::min<size_t>(p.caplen, size_t{in.l3_off} + in.l3_len);
   in.frame_len = static_cast<uint32_t>(end > start ? end - start : 0);
   stats_.tunnels.inc();
@@ -520,14 +555,8 @@ bool Decoder::decode_l4(const Packet& p, size_t off, size_t end, uint8_t proto, 
       d.payload_len = static_cast<uint16_t>(avail - 12);
       return true;  // CRC32c is not verified: not a one's-complement sum
     }
-    case kProtoGre: {
-      if (avail < 4) { stats_.truncated_gre.inc(); return false; }
-      const uint8_t ver = l4[1] & 0x07;
-      if (ver > 1) { stats_.bad_gre_header.inc(); return false; }
-      d.payload_off = static_cast<uint16_t>(off + 4);
-      d.payload_len = static_cast<uint16_t>(avail - 4);
-      return true;
-    }
+    case kProtoGre:
+      return decode_gre(p, off, avail, d);
     default:
       d.payload_off = static_cast<uint16_t>(off);
       d.payload_len = static_cast<uint16_t>(avail);
@@ -538,6 +567,55 @@ bool Decoder::decode_l4(const Packet& p, size_t off, size_t end, uint8_t proto, 
       return true;
   }
   if (complete) d.flags |= kDecL4Complete;
+  return true;
+}
+
+// GRE (RFC 2784/2890; version 1 is PPTP's, RFC 2637). The payload starts
+// after the optional fields the flags announce; which payloads are opened
+// as tunnels follows Suricata: IPv4, IPv6, transparent Ethernet bridging,
+// ERSPAN type II (a sequence number present), PPP in version 1.
+bool Decoder::decode_gre(const Packet& p, size_t off, size_t avail, Decoded& d) {
+  const uint8_t* g = p.data + off;
+  if (avail < 4) { stats_.truncated_gre.inc(); return false; }
+  const uint16_t flags = rd16(g);
+  const uint16_t proto = rd16(g + 2);
+  const uint8_t ver = flags & 0x07;
+  constexpr uint16_t kC = 0x8000, kR = 0x4000, kK = 0x2000, kS = 0x1000, kA = 0x0080;
+  size_t hlen = 4;
+  if (ver == 0) {
+    if (flags & (kC | kR)) hlen += 4;  // checksum and offset
+    if (flags & kK) hlen += 4;
+    if (flags & kS) hlen += 4;
+  } else if (ver == 1) {
+    // PPTP: PPP, a key (payload length, call id), no checksum or routing.
+    if (proto != 0x880b || !(flags & kK) || (flags & (kC | kR))) { stats_.bad_gre_header.inc(); return false; }
+    hlen = 8 + ((flags & kS) ? 4 : 0) + ((flags & kA) ? 4 : 0);
+  } else {
+    stats_.bad_gre_header.inc();
+    return false;
+  }
+  if (avail < hlen) { stats_.truncated_gre.inc(); return false; }
+  d.payload_off = static_cast<uint16_t>(off + hlen);
+  d.payload_len = static_cast<uint16_t>(avail - hlen);
+  if (!opt_.tunnels || !opt_.gre || (d.flags & kDecFragment)) return true;
+  const uint8_t* pl = g + hlen;
+  const size_t n = avail - hlen;
+  Inner in = Inner::kNone;
+  if (flags & kR) {
+    // Source routing (deprecated by RFC 2784): not opened.
+  } else if (ver == 1) {
+    in = Inner::kPpp;
+  } else if (proto == kEthIpv4) {
+    in = Inner::kIpv4;
+  } else if (proto == kEthIpv6) {
+    in = Inner::kIpv6;
+  } else if (proto == 0x6558) {
+    in = Inner::kEthernet;
+  } else if (proto == 0x88be && (flags & kS) && n >= 8 && (pl[0] >> 4) == 1) {
+    in = Inner::kErspan;  // type II: version 1 in the ERSPAN header
+  }
+  if (in == Inner::kNone) stats_.gre_not_decapsulated.inc();
+  d.inner = in;
   return true;
 }
 

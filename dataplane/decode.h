@@ -51,11 +51,12 @@ namespace ws {
   X(truncated_icmp, "frame ends inside the ICMP/ICMPv6 header")                      \
   X(truncated_sctp, "frame ends inside the SCTP common header")                      \
   X(truncated_gre, "frame ends inside the GRE header")                               \
-  X(bad_gre_header, "GRE version not 0 or 1")                                        \
+  X(bad_gre_header, "GRE version not 0 or 1, or a version 1 (PPTP) header invalid")  \
+  X(gre_not_decapsulated, "GRE payloads not decapsulated: routing present, ERSPAN type I or III, another protocol") \
   X(truncated_nsh, "frame ends inside an NSH header")                                \
   X(bad_nsh_header, "NSH version, length or MD type invalid")                        \
   X(nsh_unknown_payload, "NSH next protocol is not IPv4, IPv6, Ethernet or MPLS")     \
-  X(tunnels, "encapsulated packets decoded (IP-in-IP, VXLAN)")                       \
+  X(tunnels, "encapsulated packets decoded (IP-in-IP, GRE, VXLAN)")                  \
   X(tunnel_too_deep, "encapsulations nested deeper than 3: inner packet not decoded") \
   X(bad_ipv4_checksum, "IPv4 header checksum wrong")                                 \
   X(bad_l4_checksum, "TCP/UDP/ICMP/ICMPv6 checksum wrong")                           \
@@ -97,14 +98,19 @@ struct DecodeOptions {
   // decoder.ipv4.ipip.enabled since 7.0.12 (the IPv6 tunnels are on).
   bool ipv4_in_ipv4 = false;
   uint16_t vxlan_port = 4789;  // 0: VXLAN not decoded
+  // GRE (Suricata decapsulates it always): IPv4, IPv6, Ethernet
+  // (transparent bridging), ERSPAN type II and PPTP's PPP payloads.
+  bool gre = true;
 };
 
 // What a decoded packet encapsulates (Decoded::inner), and where a packet
 // came from (Decoded::pkt_src: AlertRecord::pkt_src, which EVE prints as
-// Suricata's pkt_src "wire/pcap", "ipv4 tunnel", "ipv6 tunnel", "vxlan
+// Suricata's pkt_src "wire/pcap", "ipv4 tunnel", "ipv6 tunnel", "gre tunnel", "vxlan
 // encapsulation").
-enum class Inner : uint8_t { kNone, kIpv4, kIpv6, kVxlan };
-enum class PktSrc : uint8_t { kWire, kIpv4Tunnel, kIpv6Tunnel, kVxlan };
+// kEthernet: GRE transparent Ethernet bridging; kErspan: an ERSPAN type
+// II header, then Ethernet; kPpp: PPTP's PPP frame, then IPv4 or IPv6.
+enum class Inner : uint8_t { kNone, kIpv4, kIpv6, kVxlan, kEthernet, kErspan, kPpp };
+enum class PktSrc : uint8_t { kWire, kIpv4Tunnel, kIpv6Tunnel, kVxlan, kGre };
 
 enum DecodedFlags : uint8_t {
   kDecFragment = 1u << 0,      // part of a fragmented datagram
@@ -135,8 +141,9 @@ struct Decoded {
   uint8_t ttl = 0;
   uint8_t tos = 0;
   uint8_t flags = 0;  // DecodedFlags
-  // An encapsulated packet starts at payload_off (IP-in-IP) or 8 bytes
-  // after it (VXLAN's header, then Ethernet); Decoder::decode_inner.
+  // An encapsulated packet starts at payload_off (IP-in-IP, GRE's IP or
+  // Ethernet payload) or after a header there (VXLAN's and ERSPAN's 8
+  // bytes, PPP's); Decoder::decode_inner.
   Inner inner = Inner::kNone;
   PktSrc pkt_src = PktSrc::kWire;  // set on an inner packet: its tunnel
   uint8_t depth = 0;               // encapsulations around this packet
@@ -196,6 +203,7 @@ class Decoder {
   bool decode_ipv4(const Packet& p, size_t off, Decoded& d);
   bool decode_ipv6(const Packet& p, size_t off, Decoded& d);
   bool decode_l4(const Packet& p, size_t off, size_t end, uint8_t proto, Decoded& d);
+  bool decode_gre(const Packet& p, size_t off, size_t avail, Decoded& d);
   bool checksum_ok(const Packet& p, const Decoded& d, size_t l4_end);
 
   DecodeOptions opt_;

@@ -364,6 +364,7 @@ static std::string_view alert_pkt_src_name(uint8_t s) {
     case 1: return "ipv4 tunnel";
     case 2: return "ipv6 tunnel";
     case 3: return "vxlan encapsulation";
+    case 4: return "gre tunnel";
     default: return "wire/pcap";
   }
 }

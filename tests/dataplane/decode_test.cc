@@ -457,6 +457,122 @@ TEST(Decode, IpInIpYieldsTheInnerPacket) {
   EXPECT_EQ(in.pkt_src, PktSrc::kIpv4Tunnel);
 }
 
+// GRE as Suricata opens it: IPv4, IPv6, transparent Ethernet bridging,
+// ERSPAN type II and PPTP's PPP; the payload starts after the optional
+// fields the flags announce.
+TEST(Decode, GreYieldsTheInnerPacket) {
+  Decoder dec;
+  Decoded outer, in;
+  // IPv4 in GRE with checksum, key and sequence number (16-byte header).
+  const Bytes v4 = Builder()
+                       .eth()
+                       .ipv4("10.6.0.1", "10.6.0.2")
+                       .gre({.checksum = true, .has_key = true, .key = 9, .has_seq = true, .seq = 3})
+                       .ipv4("192.0.2.1", "192.0.2.2")
+                       .udp(1000, 53)
+                       .payload("abc")
+                       .build();
+  Packet p = packet_of(v4);
+  ASSERT_TRUE(dec.decode(p, outer));
+  EXPECT_EQ(outer.key.proto, 47);
+  EXPECT_EQ(outer.payload_off, 14 + 20 + 16);
+  ASSERT_EQ(outer.inner, Inner::kIpv4);
+  ASSERT_TRUE(dec.decode_inner(p, outer, in));
+  EXPECT_EQ(addr_text(in.key.src, 4), "192.0.2.1");
+  EXPECT_EQ(in.key.dport, 53);
+  EXPECT_EQ(in.pkt_src, PktSrc::kGre);
+  EXPECT_EQ(in.depth, 1);
+  EXPECT_EQ(in.frame_len, 20u + 8u + 3u);
+
+  // IPv6 in GRE over IPv6.
+  const Bytes v6 = Builder().eth().ipv6("2001:db8::1", "2001:db8::2").gre().ipv6("2001:db8:1::1", "2001:db8:1::2")
+                       .tcp(4000, 443, 0x02).build();
+  p = packet_of(v6);
+  ASSERT_TRUE(dec.decode(p, outer));
+  ASSERT_EQ(outer.inner, Inner::kIpv6);
+  ASSERT_TRUE(dec.decode_inner(p, outer, in));
+  EXPECT_EQ(in.key.dport, 443);
+  EXPECT_EQ(in.pkt_src, PktSrc::kGre);
+
+  // Transparent Ethernet bridging (0x6558): an Ethernet frame, its VLAN tag
+  // after the outer one.
+  const Bytes frame = Builder().eth().vlan(30).ipv4("172.16.0.1", "172.16.0.2").icmp_echo(true, 5, 1).build();
+  const Bytes teb = Builder().eth().vlan(7).ipv4("10.6.0.1", "10.6.0.2").gre({.proto = 0x6558}).payload(frame).build();
+  p = packet_of(teb);
+  ASSERT_TRUE(dec.decode(p, outer));
+  ASSERT_EQ(outer.inner, Inner::kEthernet);
+  ASSERT_TRUE(dec.decode_inner(p, outer, in));
+  EXPECT_EQ(in.key.proto, 1);
+  EXPECT_EQ(in.key.vlan, 7);
+  ASSERT_EQ(in.vlan_count, 2);
+  EXPECT_EQ(in.vlan[1], 30);
+  EXPECT_EQ(in.frame_len, frame.size());
+
+  // ERSPAN type II (sequence number present, version 1): its VLAN joins
+  // the tags; with no outer tag it is the key's.
+  Bytes erspan = {0x10, 100, 0, 1, 0, 0, 0, 0};  // version 1, VLAN 100, session 1
+  const Bytes plain = Builder().eth().ipv4("172.16.0.1", "172.16.0.2").udp(5, 6).build();
+  erspan.insert(erspan.end(), plain.begin(), plain.end());
+  const Bytes e2 = Builder().eth().ipv4("10.6.0.1", "10.6.0.2").gre({.has_seq = true, .seq = 1, .proto = 0x88be})
+                       .payload(erspan).build();
+  p = packet_of(e2);
+  ASSERT_TRUE(dec.decode(p, outer));
+  ASSERT_EQ(outer.inner, Inner::kErspan);
+  ASSERT_TRUE(dec.decode_inner(p, outer, in));
+  EXPECT_EQ(in.key.dport, 6);
+  EXPECT_EQ(in.key.vlan, 100);
+  EXPECT_EQ(in.frame_len, plain.size());
+
+  // PPTP (version 1): key and sequence number, PPP (FF 03, protocol 0x0021).
+  const Bytes ip = Builder().raw().ipv4("192.168.7.1", "192.168.7.2").udp(7, 8).build();
+  Bytes pptp = {0x30, 0x01, 0x88, 0x0b, 0, 0, 0, 1, 0, 0, 0, 5, 0xff, 0x03, 0x00, 0x21};
+  pptp[4] = static_cast<uint8_t>((ip.size() + 4) >> 8);
+  pptp[5] = static_cast<uint8_t>(ip.size() + 4);
+  pptp.insert(pptp.end(), ip.begin(), ip.end());
+  const Bytes v1 = Builder().eth().ipv4("10.6.0.1", "10.6.0.2", {.proto = 47}).payload(pptp).build();
+  p = packet_of(v1);
+  ASSERT_TRUE(dec.decode(p, outer));
+  EXPECT_EQ(outer.payload_off, 14 + 20 + 12);
+  ASSERT_EQ(outer.inner, Inner::kPpp);
+  ASSERT_TRUE(dec.decode_inner(p, outer, in));
+  EXPECT_EQ(addr_text(in.key.dst, 4), "192.168.7.2");
+  EXPECT_EQ(in.frame_len, ip.size());
+  const uint64_t tunnels = dec.stats().tunnels.get();
+  EXPECT_EQ(tunnels, 5u);
+
+  // Not opened, and counted: ERSPAN type I (no sequence number), source
+  // routing, another protocol; GRE decapsulation off.
+  const uint64_t before = dec.stats().gre_not_decapsulated.get();
+  for (const Bytes& f : {Builder().eth().ipv4("10.6.0.1", "10.6.0.2").gre({.proto = 0x88be}).payload(plain).build(),
+                         Builder().eth().ipv4("10.6.0.1", "10.6.0.2").gre({.proto = 0x0806}).payload_fill(28).build()}) {
+    p = packet_of(f);
+    ASSERT_TRUE(dec.decode(p, outer));
+    EXPECT_EQ(outer.inner, Inner::kNone);
+  }
+  Bytes routed = v4;
+  routed[14 + 20] |= 0x40;
+  p = packet_of(routed);
+  ASSERT_TRUE(dec.decode(p, outer));
+  EXPECT_EQ(outer.inner, Inner::kNone);
+  EXPECT_EQ(dec.stats().gre_not_decapsulated.get(), before + 3);
+  Decoder off({.gre = false});
+  p = packet_of(v4);
+  ASSERT_TRUE(off.decode(p, outer));
+  EXPECT_EQ(outer.inner, Inner::kNone);
+  EXPECT_EQ(off.stats().gre_not_decapsulated.get(), 0u);
+
+  // Refused: a version 1 header that is not PPTP's, options past the end.
+  Bytes bad = v1;
+  bad[14 + 20 + 3] = 0x00;  // protocol 0x8800
+  p = packet_of(bad);
+  EXPECT_FALSE(dec.decode(p, outer));
+  EXPECT_EQ(dec.stats().bad_gre_header.get(), 1u);
+  const Bytes cut(v4.begin(), v4.begin() + 14 + 20 + 10);  // 10 of the 16 header bytes
+  p = packet_of(cut);
+  EXPECT_FALSE(dec.decode(p, outer));
+  EXPECT_EQ(dec.stats().truncated_gre.get(), 1u);
+}
+
 TEST(Decode, VxlanYieldsTheInnerFrame) {
   const Bytes inner = Builder().eth().ipv4("192.168.203.3", "192.168.203.5").icmp_echo(true, 7, 1).build();
   Bytes vx = {0x08, 0, 0, 0, 0, 0, 42, 0};  // I flag, VNI 42

@@ -498,6 +498,28 @@ TEST(Detect, AlertCarriesItsPacket) {
   }
 }
 
+// A GRE tunnel's inner packet is a flow of its own and is matched; its
+// alert names the tunnel. ERSPAN type II: the mirrored frame's VLAN is the
+// inner flow's.
+TEST(Detect, GreInnerPacketIsMatched) {
+  TempDir dir;
+  Rig rig(load(dir, "alert udp any any -> any 53 (msg:\"dns\"; content:\"q\"; sid:3;)\n", nullptr, 1));
+  const Bytes mirrored = Builder().eth().ipv4("172.16.0.1", "172.16.0.2").udp(4000, 53).payload("q").build();
+  Bytes erspan = {0x10, 100, 0, 1, 0, 0, 0, 0};
+  erspan.insert(erspan.end(), mirrored.begin(), mirrored.end());
+  const Bytes f = Builder().eth().ipv4("10.6.0.1", "10.6.0.2").gre({.has_seq = true, .seq = 1, .proto = 0x88be})
+                      .payload(erspan).build();
+  rig.send1(f);
+  auto alerts = rig.drain();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].pkt_src, static_cast<uint8_t>(PktSrc::kGre));
+  EXPECT_EQ(alerts[0].tunnel_depth, 1);
+  EXPECT_EQ(alerts[0].tunnel.proto, 47);
+  EXPECT_EQ(alerts[0].pkt.dport, 53);
+  EXPECT_EQ(alerts[0].pkt.vlan, 100);
+  EXPECT_EQ(rig.worker->flows().active(), 2u) << "the GRE flow and the flow inside it";
+}
+
 TEST(Detect, AlertRecordFields) {
   TempDir dir;
   const std::string rules =

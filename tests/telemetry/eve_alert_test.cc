@@ -365,6 +365,13 @@ TEST(EveAlert, TunnelledPacketNamesItsTunnel) {
   EXPECT_EQ(j["pkt_src"], "vxlan encapsulation");
   EXPECT_EQ(j["tunnel"]["dest_port"], 4789);
   EXPECT_EQ(j["tunnel"]["proto"], "UDP");
+  // GRE: no ports.
+  a.pkt_src = 4;
+  a.tunnel = key("10.0.0.1", "10.0.0.2", 47, 0, 0);
+  j = format(a);
+  EXPECT_EQ(j["pkt_src"], "gre tunnel");
+  EXPECT_FALSE(j["tunnel"].contains("src_port"));
+  EXPECT_EQ(j["tunnel"]["proto"], "GRE");
 }
 
 TEST(EveAlert, Ipv6AddressesBothStyles) {

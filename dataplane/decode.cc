@@ -50,7 +50,7 @@ const DecodeCounterInfo* decode_counter_info(size_t* count) {
 bool decode_counter_is_drop(const char* name) {
   static constexpr const char* kKept[] = {"decoded", "fragments", "fragments_unmatched", "bad_ipv4_checksum",
                                           "bad_l4_checksum", "tunnels", "tunnel_too_deep",
-                                          "gre_not_decapsulated"};
+                                          "gre_not_decapsulated", "geneve_not_decapsulated"};
   for (const char* k : kKept)
     if (std::strcmp(name, k) == 0) return false;
   return true;
@@ -340,6 +340,22 @@ bool Decoder::decode_inner(const Packet& p, const Decoded& outer, Decoded& in) {
       }
       break;
     }
+    case Inner::kGeneve: {
+      in.pkt_src = PktSrc::kGeneve;
+      const uint8_t* g = p.data + off;
+      const uint16_t gp = rd16(g + 2);
+      off += 8 + size_t(g[0] & 0x3f) * 4;
+      if (gp == kEthIpv4) {
+        ok = decode_ipv4(p, off, in);
+      } else if (gp == kEthIpv6) {
+        ok = decode_ipv6(p, off, in);
+      } else {
+        eth = off;
+        if (p.caplen < off + 14) { stats_.truncated_link.inc(); return false; }
+        ok = decode_from_ethertype(p, rd16(p.data + off + 12), off + 14, in);
+      }
+      break;
+    }
     case Inner::kErspan:
       // ERSPAN type II: its VLAN (the mirrored frame's) joins the tags, as
       // Suricata does; then Ethernet.
@@ -530,6 +546,18 @@ bool Decoder::decode_l4(const Packet& p, size_t off, size_t end, uint8_t proto, 
       if (opt_.tunnels && opt_.vxlan_port && d.key.dport == opt_.vxlan_port && !(d.flags & kDecFragment) &&
           d.payload_len >= 8 + 14 && (b[d.payload_off] & 0x08))
         d.inner = Inner::kVxlan;
+      // Geneve (RFC 8926): version 0, not an OAM frame, a protocol it
+      // carries; its options' length is in its first byte.
+      if (opt_.tunnels && opt_.geneve_port && d.key.dport == opt_.geneve_port && !(d.flags & kDecFragment)) {
+        const uint8_t* g = b + d.payload_off;
+        const size_t glen = d.payload_len >= 8 ? 8 + size_t(g[0] & 0x3f) * 4 : 0;
+        const uint16_t gp = glen ? rd16(g + 2) : 0;
+        if (glen && (g[0] >> 6) == 0 && !(g[1] & 0x80) && d.payload_len > glen &&
+            (gp == 0x6558 || gp == kEthIpv4 || gp == kEthIpv6))
+          d.inner = Inner::kGeneve;
+        else
+          stats_.geneve_not_decapsulated.inc();
+      }
       break;
     }
     case kProtoIcmp:

@@ -56,7 +56,8 @@ namespace ws {
   X(truncated_nsh, "frame ends inside an NSH header")                                \
   X(bad_nsh_header, "NSH version, length or MD type invalid")                        \
   X(nsh_unknown_payload, "NSH next protocol is not IPv4, IPv6, Ethernet or MPLS")     \
-  X(tunnels, "encapsulated packets decoded (IP-in-IP, GRE, VXLAN)")                  \
+  X(tunnels, "encapsulated packets decoded (IP-in-IP, GRE, VXLAN, Geneve)")          \
+  X(geneve_not_decapsulated, "Geneve datagrams not opened: bad version, OAM, another protocol") \
   X(tunnel_too_deep, "encapsulations nested deeper than 3: inner packet not decoded") \
   X(bad_ipv4_checksum, "IPv4 header checksum wrong")                                 \
   X(bad_l4_checksum, "TCP/UDP/ICMP/ICMPv6 checksum wrong")                           \
@@ -98,6 +99,7 @@ struct DecodeOptions {
   // decoder.ipv4.ipip.enabled since 7.0.12 (the IPv6 tunnels are on).
   bool ipv4_in_ipv4 = false;
   uint16_t vxlan_port = 4789;  // 0: VXLAN not decoded
+  uint16_t geneve_port = 6081;  // Geneve (RFC 8926), Suricata's decoder.geneve; 0: not decoded
   // GRE (Suricata decapsulates it always): IPv4, IPv6, Ethernet
   // (transparent bridging), ERSPAN type II and PPTP's PPP payloads.
   bool gre = true;
@@ -105,12 +107,15 @@ struct DecodeOptions {
 
 // What a decoded packet encapsulates (Decoded::inner), and where a packet
 // came from (Decoded::pkt_src: AlertRecord::pkt_src, which EVE prints as
-// Suricata's pkt_src "wire/pcap", "ipv4 tunnel", "ipv6 tunnel", "gre tunnel", "vxlan
+// Suricata's pkt_src "wire/pcap", "ipv4 tunnel", "ipv6 tunnel", "gre tunnel",
+// "geneve encapsulation", "vxlan
 // encapsulation").
 // kEthernet: GRE transparent Ethernet bridging; kErspan: an ERSPAN type
 // II header, then Ethernet; kPpp: PPTP's PPP frame, then IPv4 or IPv6.
-enum class Inner : uint8_t { kNone, kIpv4, kIpv6, kVxlan, kEthernet, kErspan, kPpp };
-enum class PktSrc : uint8_t { kWire, kIpv4Tunnel, kIpv6Tunnel, kVxlan, kGre };
+// kGeneve: a Geneve header (its options' length in it), then Ethernet,
+// IPv4 or IPv6.
+enum class Inner : uint8_t { kNone, kIpv4, kIpv6, kVxlan, kEthernet, kErspan, kPpp, kGeneve };
+enum class PktSrc : uint8_t { kWire, kIpv4Tunnel, kIpv6Tunnel, kVxlan, kGre, kGeneve };
 
 enum DecodedFlags : uint8_t {
   kDecFragment = 1u << 0,      // part of a fragmented datagram

@@ -365,6 +365,7 @@ static std::string_view alert_pkt_src_name(uint8_t s) {
     case 2: return "ipv6 tunnel";
     case 3: return "vxlan encapsulation";
     case 4: return "gre tunnel";
+    case 5: return "geneve encapsulation";
     default: return "wire/pcap";
   }
 }

@@ -573,6 +573,61 @@ TEST(Decode, GreYieldsTheInnerPacket) {
   EXPECT_EQ(dec.stats().truncated_gre.get(), 1u);
 }
 
+// Geneve (RFC 8926) to UDP port 6081: Ethernet or IP after the header and
+// its options.
+TEST(Decode, GeneveYieldsTheInnerPacket) {
+  const Bytes frame = Builder().eth().ipv4("192.168.50.1", "192.168.50.2").tcp(3000, 22, 0x02).build();
+  // Version 0, 2 words of options, protocol 0x6558, VNI 7; one option.
+  Bytes gh = {0x02, 0x00, 0x65, 0x58, 0, 0, 7, 0, 0x01, 0x02, 0x80, 0x01, 0xaa, 0xbb, 0xcc, 0xdd};
+  auto geneve = [](Bytes header, const Bytes& inner, uint16_t port = 6081) {
+    header.insert(header.end(), inner.begin(), inner.end());
+    return Builder().eth().ipv4("10.0.0.1", "10.0.0.2").udp(40000, port).payload(header).build();
+  };
+  Decoder dec;
+  Decoded outer, in;
+  const Bytes f = geneve(gh, frame);
+  Packet p = packet_of(f);
+  ASSERT_TRUE(dec.decode(p, outer));
+  ASSERT_EQ(outer.inner, Inner::kGeneve);
+  ASSERT_TRUE(dec.decode_inner(p, outer, in));
+  EXPECT_EQ(in.key.dport, 22);
+  EXPECT_EQ(in.pkt_src, PktSrc::kGeneve);
+  EXPECT_EQ(in.frame_len, frame.size());
+
+  // IPv4 straight after a header without options.
+  const Bytes ip = Builder().raw().ipv4("192.168.60.1", "192.168.60.2").udp(9, 10).build();
+  const Bytes f4 = geneve({0x00, 0x00, 0x08, 0x00, 0, 0, 8, 0}, ip);
+  p = packet_of(f4);
+  ASSERT_TRUE(dec.decode(p, outer));
+  ASSERT_EQ(outer.inner, Inner::kGeneve);
+  ASSERT_TRUE(dec.decode_inner(p, outer, in));
+  EXPECT_EQ(addr_text(in.key.src, 4), "192.168.60.1");
+  EXPECT_EQ(in.frame_len, ip.size());
+
+  // Not opened, counted: an OAM frame, version 1, another protocol; not
+  // looked at on another port or with geneve_port 0.
+  Bytes oam = gh, v1 = gh, arp = gh;
+  oam[1] = 0x80;
+  v1[0] |= 0x40;
+  arp[2] = 0x08, arp[3] = 0x06;
+  for (const Bytes& h : {oam, v1, arp}) {
+    const Bytes x = geneve(h, frame);
+    p = packet_of(x);
+    ASSERT_TRUE(dec.decode(p, outer));
+    EXPECT_EQ(outer.inner, Inner::kNone);
+  }
+  EXPECT_EQ(dec.stats().geneve_not_decapsulated.get(), 3u);
+  const Bytes other = geneve(gh, frame, 6082);
+  p = packet_of(other);
+  ASSERT_TRUE(dec.decode(p, outer));
+  EXPECT_EQ(outer.inner, Inner::kNone);
+  Decoder off({.geneve_port = 0});
+  p = packet_of(f);
+  ASSERT_TRUE(off.decode(p, outer));
+  EXPECT_EQ(outer.inner, Inner::kNone);
+  EXPECT_EQ(dec.stats().geneve_not_decapsulated.get(), 3u);
+}
+
 TEST(Decode, VxlanYieldsTheInnerFrame) {
   const Bytes inner = Builder().eth().ipv4("192.168.203.3", "192.168.203.5").icmp_echo(true, 7, 1).build();
   Bytes vx = {0x08, 0, 0, 0, 0, 0, 42, 0};  // I flag, VNI 42

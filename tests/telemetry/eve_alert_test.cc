@@ -372,6 +372,9 @@ TEST(EveAlert, TunnelledPacketNamesItsTunnel) {
   EXPECT_EQ(j["pkt_src"], "gre tunnel");
   EXPECT_FALSE(j["tunnel"].contains("src_port"));
   EXPECT_EQ(j["tunnel"]["proto"], "GRE");
+  a.pkt_src = 5;
+  a.tunnel = key("10.0.0.1", "10.0.0.2", 17, 40000, 6081);
+  EXPECT_EQ(format(a)["pkt_src"], "geneve encapsulation");
 }
 
 TEST(EveAlert, Ipv6AddressesBothStyles) {

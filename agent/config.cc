@@ -325,7 +325,8 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
              {"ipv4_in_ipv4", [&](auto& v, auto& k) { c.ipv4_in_ipv4 = w.boolean(v, k); }},
              {"vxlan_port", [&](auto& v, auto& k) { c.vxlan_port = uint16_t(w.uint(v, k, 65535)); }},
              {"gre", [&](auto& v, auto& k) { c.decode_gre = w.boolean(v, k); }},
-             {"geneve_port", [&](auto& v, auto& k) { c.geneve_port = uint16_t(w.uint(v, k, 65535)); }}});
+             {"geneve_port", [&](auto& v, auto& k) { c.geneve_port = uint16_t(w.uint(v, k, 65535)); }},
+             {"teredo_port", [&](auto& v, auto& k) { c.teredo_port = uint16_t(w.uint(v, k, 65535)); }}});
         }},
        {"verbose", [&](auto& v, auto& k) { c.verbose = int(w.uint(v, k, 4)); }},
        {"rules", [&](auto& n, auto& where) {

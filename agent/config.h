@@ -101,6 +101,7 @@ struct AgentConfig {
   bool ipv4_in_ipv4 = false;
   uint16_t vxlan_port = 4789;
   uint16_t geneve_port = 6081;  // decoder.geneve_port (0: no Geneve)
+  uint16_t teredo_port = 3544;  // decoder.teredo_port (0: no Teredo)
   bool decode_gre = true;  // decoder.gre: GRE's inner packets (IP, Ethernet, ERSPAN II, PPP)
 
   // flow table; max_flows is for the whole agent, split over the workers

@@ -342,6 +342,7 @@ std::string Runtime::open() {
   wc.decode.vxlan_port = cfg_.vxlan_port;
   wc.decode.gre = cfg_.decode_gre;
   wc.decode.geneve_port = cfg_.geneve_port;
+  wc.decode.teredo_port = cfg_.teredo_port;
   wc.rules = rule_slot_.get();
   wc.detect.payload = cfg_.eve_payload;
   wc.detect.packet = cfg_.eve_packet;
@@ -1080,8 +1081,8 @@ std::vector<std::string> restart_keys(const AgentConfig& a, const AgentConfig& b
   cmp("worker_cpus", a.worker_cpus, b.worker_cpus);
   cmp("management_cpus", a.management_cpus, b.management_cpus);
   cmp("checksum", a.checksum, b.checksum);
-  cmp("decoder", std::tie(a.decode_tunnels, a.ipv4_in_ipv4, a.vxlan_port, a.decode_gre, a.geneve_port),
-      std::tie(b.decode_tunnels, b.ipv4_in_ipv4, b.vxlan_port, b.decode_gre, b.geneve_port));
+  cmp("decoder", std::tie(a.decode_tunnels, a.ipv4_in_ipv4, a.vxlan_port, a.decode_gre, a.geneve_port, a.teredo_port),
+      std::tie(b.decode_tunnels, b.ipv4_in_ipv4, b.vxlan_port, b.decode_gre, b.geneve_port, b.teredo_port));
   cmp("flow.max_flows", a.max_flows, b.max_flows);
   cmp("flow.active_timeout", a.active_timeout_s, b.active_timeout_s);
   cmp("flow.timeouts", std::tuple(timeouts(a.tcp), timeouts(a.udp), timeouts(a.icmp), timeouts(a.other)),

@@ -34,6 +34,24 @@ inline uint32_t rd32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
 
+// Where the IPv6 packet a Teredo datagram carries starts in its payload,
+// or 0 when the payload is not one: Suricata's test (an origin indication
+// skipped; version 6, hop limit not 0, no bogus hop-by-hop header, and the
+// IPv6 length filling the rest exactly). Authentication (00 01) is
+// negotiation, not a tunnel.
+size_t teredo_offset(const uint8_t* p, size_t len) {
+  size_t off = 0;
+  if (len >= 2 && p[0] == 0) {
+    if (p[1] != 0) return 0;
+    off = 8;
+  }
+  if (len < off + 40) return 0;
+  const uint8_t* h = p + off;
+  const size_t plen = rd16(h + 4);
+  if ((h[0] >> 4) != 6 || h[7] == 0 || (h[6] == 0 && plen < 8) || len != off + 40 + plen) return 0;
+  return off + 1;  // 0 means none
+}
+
 const DecodeCounterInfo kCounterInfo[] = {
 #define WS_X(name, help) {#name, help},
     WS_DECODE_COUNTERS(WS_X)
@@ -340,6 +358,11 @@ bool Decoder::decode_inner(const Packet& p, const Decoded& outer, Decoded& in) {
       }
       break;
     }
+    case Inner::kTeredo:
+      in.pkt_src = PktSrc::kTeredo;
+      off += teredo_offset(p.data + off, outer.payload_len) - 1;
+      ok = decode_ipv6(p, off, in);
+      break;
     case Inner::kGeneve: {
       in.pkt_src = PktSrc::kGeneve;
       const uint8_t* g = p.data + off;
@@ -546,6 +569,10 @@ bool Decoder::decode_l4(const Packet& p, size_t off, size_t end, uint8_t proto, 
       if (opt_.tunnels && opt_.vxlan_port && d.key.dport == opt_.vxlan_port && !(d.flags & kDecFragment) &&
           d.payload_len >= 8 + 14 && (b[d.payload_off] & 0x08))
         d.inner = Inner::kVxlan;
+      if (opt_.tunnels && opt_.teredo_port && d.inner == Inner::kNone && !(d.flags & kDecFragment) &&
+          (d.key.sport == opt_.teredo_port || d.key.dport == opt_.teredo_port) && ulen - 8 == d.payload_len &&
+          teredo_offset(b + d.payload_off, d.payload_len))
+        d.inner = Inner::kTeredo;
       // Geneve (RFC 8926): version 0, not an OAM frame, a protocol it
       // carries; its options' length is in its first byte.
       if (opt_.tunnels && opt_.geneve_port && d.key.dport == opt_.geneve_port && !(d.flags & kDecFragment)) {

@@ -100,6 +100,10 @@ struct DecodeOptions {
   bool ipv4_in_ipv4 = false;
   uint16_t vxlan_port = 4789;  // 0: VXLAN not decoded
   uint16_t geneve_port = 6081;  // Geneve (RFC 8926), Suricata's decoder.geneve; 0: not decoded
+  // Teredo (RFC 4380) to or from this UDP port, Suricata's decoder.teredo:
+  // a datagram whose payload is exactly one plausible IPv6 packet (after
+  // an origin indication). 0: not decoded.
+  uint16_t teredo_port = 3544;
   // GRE (Suricata decapsulates it always): IPv4, IPv6, Ethernet
   // (transparent bridging), ERSPAN type II and PPTP's PPP payloads.
   bool gre = true;
@@ -108,14 +112,15 @@ struct DecodeOptions {
 // What a decoded packet encapsulates (Decoded::inner), and where a packet
 // came from (Decoded::pkt_src: AlertRecord::pkt_src, which EVE prints as
 // Suricata's pkt_src "wire/pcap", "ipv4 tunnel", "ipv6 tunnel", "gre tunnel",
-// "geneve encapsulation", "vxlan
+// "geneve encapsulation", "teredo tunnel", "vxlan
 // encapsulation").
 // kEthernet: GRE transparent Ethernet bridging; kErspan: an ERSPAN type
 // II header, then Ethernet; kPpp: PPTP's PPP frame, then IPv4 or IPv6.
 // kGeneve: a Geneve header (its options' length in it), then Ethernet,
 // IPv4 or IPv6.
-enum class Inner : uint8_t { kNone, kIpv4, kIpv6, kVxlan, kEthernet, kErspan, kPpp, kGeneve };
-enum class PktSrc : uint8_t { kWire, kIpv4Tunnel, kIpv6Tunnel, kVxlan, kGre, kGeneve };
+// kTeredo: IPv6 in UDP (RFC 4380), after an origin indication if any.
+enum class Inner : uint8_t { kNone, kIpv4, kIpv6, kVxlan, kEthernet, kErspan, kPpp, kGeneve, kTeredo };
+enum class PktSrc : uint8_t { kWire, kIpv4Tunnel, kIpv6Tunnel, kVxlan, kGre, kGeneve, kTeredo };
 
 enum DecodedFlags : uint8_t {
   kDecFragment = 1u << 0,      // part of a fragmented datagram

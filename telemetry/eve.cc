@@ -366,6 +366,7 @@ static std::string_view alert_pkt_src_name(uint8_t s) {
     case 3: return "vxlan encapsulation";
     case 4: return "gre tunnel";
     case 5: return "geneve encapsulation";
+    case 6: return "teredo tunnel";
     default: return "wire/pcap";
   }
 }

@@ -628,6 +628,53 @@ TEST(Decode, GeneveYieldsTheInnerPacket) {
   EXPECT_EQ(dec.stats().geneve_not_decapsulated.get(), 3u);
 }
 
+// Teredo (RFC 4380) to or from UDP port 3544: a payload that is exactly
+// one plausible IPv6 packet, after an origin indication if there is one.
+TEST(Decode, TeredoYieldsTheInnerPacket) {
+  const Bytes v6 = Builder().raw().ipv6("2001:0:4136:e378::1", "2001:db8::9").udp(5000, 53).payload("q").build();
+  auto teredo = [](const Bytes& payload, uint16_t sport = 3544, uint16_t dport = 40000) {
+    return Builder().eth().ipv4("198.51.100.1", "203.0.113.9").udp(sport, dport).payload(payload).build();
+  };
+  Decoder dec;
+  Decoded outer, in;
+  const Bytes plain = teredo(v6);
+  Packet p = packet_of(plain);
+  ASSERT_TRUE(dec.decode(p, outer));
+  ASSERT_EQ(outer.inner, Inner::kTeredo);
+  ASSERT_TRUE(dec.decode_inner(p, outer, in));
+  EXPECT_EQ(in.key.family, 6);
+  EXPECT_EQ(in.key.dport, 53);
+  EXPECT_EQ(in.pkt_src, PktSrc::kTeredo);
+  EXPECT_EQ(in.frame_len, v6.size());
+
+  Bytes origin = {0, 0, 0x12, 0x34, 1, 2, 3, 4};
+  origin.insert(origin.end(), v6.begin(), v6.end());
+  const Bytes with_origin = teredo(origin, 40000, 3544);
+  p = packet_of(with_origin);
+  ASSERT_TRUE(dec.decode(p, outer));
+  ASSERT_EQ(outer.inner, Inner::kTeredo);
+  ASSERT_TRUE(dec.decode_inner(p, outer, in));
+  EXPECT_EQ(in.key.dport, 53);
+
+  // Not Teredo: a byte past the IPv6 packet, authentication, hop limit 0,
+  // another port, Teredo off.
+  Bytes longer = v6;
+  longer.push_back(0);
+  Bytes auth = origin;
+  auth[1] = 1;
+  Bytes hlim0 = v6;
+  hlim0[7] = 0;
+  for (const Bytes& f : {teredo(longer), teredo(auth), teredo(hlim0), teredo(v6, 3545, 40000)}) {
+    p = packet_of(f);
+    ASSERT_TRUE(dec.decode(p, outer));
+    EXPECT_EQ(outer.inner, Inner::kNone);
+  }
+  Decoder off({.teredo_port = 0});
+  p = packet_of(plain);
+  ASSERT_TRUE(off.decode(p, outer));
+  EXPECT_EQ(outer.inner, Inner::kNone);
+}
+
 TEST(Decode, VxlanYieldsTheInnerFrame) {
   const Bytes inner = Builder().eth().ipv4("192.168.203.3", "192.168.203.5").icmp_echo(true, 7, 1).build();
   Bytes vx = {0x08, 0, 0, 0, 0, 0, 42, 0};  // I flag, VNI 42

@@ -375,6 +375,8 @@ TEST(EveAlert, TunnelledPacketNamesItsTunnel) {
   a.pkt_src = 5;
   a.tunnel = key("10.0.0.1", "10.0.0.2", 17, 40000, 6081);
   EXPECT_EQ(format(a)["pkt_src"], "geneve encapsulation");
+  a.pkt_src = 6;
+  EXPECT_EQ(format(a)["pkt_src"], "teredo tunnel");
 }
 
 TEST(EveAlert, Ipv6AddressesBothStyles) {

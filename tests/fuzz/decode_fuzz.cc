@@ -8,6 +8,7 @@
 //   byte 1      bit 0: the capture stripped an 802.1Q tag (kPktVlanStripped)
 //               bit 1: checksum not ready (kPktChecksumNotReady)
 //               bit 2: drop bad checksums (-k all)
+//               bit 3: open IPv4 in IPv4 (decoder.ipv4_in_ipv4)
 //   bytes 2-3   the stripped tag's TCI, big-endian
 //   then frames, each: 2-byte little-endian length, 1 byte time step, the
 //   frame bytes (a short last frame takes what is left).
@@ -15,13 +16,16 @@
 // run crosses idle, active and fragment timeouts.
 //
 // Invariants checked (abort on violation): decoded offsets and payload lie
-// inside the captured bytes; the flow table never holds more than its
+// inside the captured bytes, and so do those of every packet a tunnel
+// carries (IP-in-IP, GRE, VXLAN, Geneve, Teredo; nested at most 3 deep);
+// the flow table never holds more than its
 // capacity; every packet accounted to a flow comes out in exactly one
 // record once the table is flushed (packets and bytes are conserved across
 // idle, forced, reuse and active-timeout records).
 //
 // Seeds (tests/fuzz/corpus/decode/): the frames of tests/golden/*.pcap,
-// re-framed in this layout and re-headed for each link type.
+// re-framed in this layout and re-headed for each link type, and one frame
+// per kind of tunnel (eth_tunnel_*).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -73,6 +77,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   ws::DecodeOptions dopt;
   dopt.checksum = (opts & 4) ? ws::ChecksumMode::kAll : ws::ChecksumMode::kNone;
+  dopt.ipv4_in_ipv4 = (opts & 8) != 0;
   ws::Decoder dec(dopt);
 
   ws::FlowTableConfig cfg;
@@ -118,6 +123,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       // Touch the payload bytes: ASan reports any that lie outside the frame.
       volatile uint8_t sink = p.data[d.payload_off] ^ p.data[d.payload_off + d.payload_len - 1];
       (void)sink;
+    }
+
+    // Tunnels: every inner packet the frame carries decodes within it too.
+    for (ws::Decoded outer = d, in; outer.inner != ws::Inner::kNone && dec.decode_inner(p, outer, in); outer = in) {
+      check(in.key.family == 4 || in.key.family == 6);
+      check(in.depth == outer.depth + 1 && in.depth <= 3);
+      check(in.pkt_src != ws::PktSrc::kWire);
+      check(in.l3_off >= outer.payload_off && in.l3_off <= p.caplen);
+      check(size_t{in.payload_off} + in.payload_len <= p.caplen);
+      check(in.frame_len <= p.caplen);
     }
 
     const ws::FlowEntry* e = table.update(p, d);

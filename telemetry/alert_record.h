@@ -29,11 +29,11 @@ struct AlertMeta {
   uint32_t sid = 0;
   uint32_t rev = 0;
   std::string signature;  // msg
-  std::string category;   // the classtype's description; empty: none
+  std::string category = {};  // the classtype's description; empty: none
   uint8_t severity = 3;   // priority: the rule's own, else its classtype's, else 3
   // `metadata` entries grouped by key in first-seen order, as Suricata
   // prints them ({"key": ["v1", "v2"]}).
-  std::vector<std::pair<std::string, std::vector<std::string>>> metadata;
+  std::vector<std::pair<std::string, std::vector<std::string>>> metadata = {};
 };
 
 // Payload bytes an alert carries for EVE `payload`; longer payloads are cut.

@@ -82,7 +82,7 @@ struct Ipv4Opts {
   bool mf = false;
   uint16_t frag_offset = 0;          // in 8-byte units
   int proto = -1;                    // -1: set by the next layer (253, experimental, if none)
-  std::span<const uint8_t> options;  // raw option bytes, padded with EOL to 4
+  std::span<const uint8_t> options = {};  // raw option bytes, padded with EOL to 4
   int total_len = -1;                // -1: computed; else written as is
   int ihl = -1;                      // -1: computed; else written as is (words)
 };
@@ -100,7 +100,7 @@ struct TcpOpts {
   uint32_t ack = 0;
   uint16_t window = 65535;
   uint16_t urgent = 0;
-  std::span<const uint8_t> options;  // raw option bytes, padded with EOL to 4
+  std::span<const uint8_t> options = {};  // raw option bytes, padded with EOL to 4
   int data_offset = -1;              // -1: computed (words)
 };
 

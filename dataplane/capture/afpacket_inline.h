@@ -109,6 +109,7 @@ class InlineLink final : public PacketSource {
   int rx_burst(Packet* out, int max) override;
   // Gives the frames of the last rx_burst() back to the kernel.
   void release();
+  using PacketSource::release;  // the per-burst form stays callable (a no-op here)
   // How long rx_burst() waits for a first frame (default kPollMs): a
   // worker whose shaper holds frames waits no longer than until the next
   // one is due.

@@ -79,6 +79,7 @@ class DpdkInlineLink final : public PacketSource {
 
   int rx_burst(Packet* out, int max) override;
   void release();
+  using PacketSource::release;  // the per-burst form stays callable (a no-op here)
   // vlan_tag != kNoVlan (TPID << 16 | TCI): the copy gets that tag after
   // its MAC addresses. The ports are configured without VLAN stripping, so
   // received frames keep their tags (802.1Q and 802.1ad) in the data and

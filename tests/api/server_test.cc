@@ -145,7 +145,9 @@ TEST(ApiServer, AuthMatrixOverEveryRoute) {
       EXPECT_EQ(viewer.status, want);
     }
     EXPECT_EQ(admin.status, want);
-    if (want != 200) EXPECT_EQ(code_of(admin), want);
+    if (want != 200) {
+      EXPECT_EQ(code_of(admin), want);
+    }
   }
   EXPECT_EQ(f.reloads, 1);  // only the admin call reached the reload
   EXPECT_EQ(f.edits.size(), 2u);  // POST and PUT, each once, as admin

@@ -232,11 +232,17 @@ TEST_P(DecodeCase, Decodes) {
   EXPECT_EQ(d.key.proto, c.want.proto);
   EXPECT_EQ(d.key.vlan, c.want.vlan);
   EXPECT_EQ(d.vlan_count, c.want.vlan_count);
-  if (c.want.vlan_count == 2) EXPECT_EQ(d.vlan[1], c.want.inner_vlan);
+  if (c.want.vlan_count == 2) {
+    EXPECT_EQ(d.vlan[1], c.want.inner_vlan);
+  }
   EXPECT_EQ(d.tcp_flags, c.want.tcp_flags);
   EXPECT_EQ(d.frame_len, frame.size());
-  if (c.want.payload_len >= 0) EXPECT_EQ(d.payload_len, c.want.payload_len);
-  if (c.want.l3_len >= 0) EXPECT_EQ(d.l3_len, static_cast<uint32_t>(c.want.l3_len));
+  if (c.want.payload_len >= 0) {
+    EXPECT_EQ(d.payload_len, c.want.payload_len);
+  }
+  if (c.want.l3_len >= 0) {
+    EXPECT_EQ(d.l3_len, static_cast<uint32_t>(c.want.l3_len));
+  }
   EXPECT_EQ(d.flags & c.want.flags_set, c.want.flags_set);
   // Everything the decoder points at lies inside the captured bytes.
   EXPECT_LE(size_t(d.payload_off) + d.payload_len, p.caplen);
@@ -385,7 +391,9 @@ TEST(Decode, EveryTruncationIsHandled) {
         refusals += decode_counter_value(dec.stats(), i);
       }
       EXPECT_EQ(ok ? 0u : 1u, refusals) << c.name << " at length " << len;
-      if (ok) EXPECT_LE(size_t(d.payload_off) + d.payload_len, len) << c.name;
+      if (ok) {
+        EXPECT_LE(size_t(d.payload_off) + d.payload_len, len) << c.name;
+      }
     }
   }
 }

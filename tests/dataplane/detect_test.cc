@@ -494,7 +494,9 @@ TEST(Detect, AlertCarriesItsPacket) {
     ASSERT_EQ(alerts.size(), 1u);
     EXPECT_EQ(alerts[0].packet_len, on ? kAlertDataMax : 0u);
     EXPECT_EQ(alerts[0].packet_truncated, on);
-    if (on) EXPECT_EQ(Bytes(alerts[0].data, alerts[0].data + kAlertDataMax), Bytes(big.begin(), big.begin() + kAlertDataMax));
+    if (on) {
+      EXPECT_EQ(Bytes(alerts[0].data, alerts[0].data + kAlertDataMax), Bytes(big.begin(), big.begin() + kAlertDataMax));
+    }
   }
 }
 

@@ -211,7 +211,9 @@ TEST(FlowTable, ActiveTimeoutSlicesSumToTheFlowTotals) {
     EXPECT_EQ(r.last_slice, last);
     EXPECT_EQ(r.reason, last ? FlowEndReason::kShutdown : FlowEndReason::kActiveTimeout);
     EXPECT_LE(r.end_ns - r.start_ns, 60 * kSec);
-    if (i) EXPECT_GT(r.start_ns, sink.recs[i - 1].end_ns);
+    if (i) {
+      EXPECT_GT(r.start_ns, sink.recs[i - 1].end_ns);
+    }
   }
   EXPECT_EQ(got_pkts, pkts);
   EXPECT_EQ(got_bytes, bytes);

@@ -668,11 +668,39 @@ void Runtime::run(const std::atomic<bool>& stop, std::atomic<bool>* reload) {
   seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Frames too large for a ring frame or for the other side's MTU are
+// counted per port (rx_truncated, tx_oversize) and dropped; the first of
+// each is also told once, with its likely cause, since a TCP connection
+// through the bridge then stalls.
+void Runtime::tell_oversize_frames(size_t port, LinkWatch& l) {
+  uint64_t truncated = 0, oversize = 0;
+  for (const InlineLink* link : inline_links_) {
+    truncated += link->port_stats(static_cast<uint16_t>(port)).rx_truncated.get();
+    oversize += link->port_stats(static_cast<uint16_t>(port)).tx_oversize.get();
+  }
+  if (truncated && !l.told_truncated) {
+    l.told_truncated = true;
+    std::fprintf(stderr,
+                 "wirescope: inline: %s: frames larger than the interface MTU arrive and are dropped "
+                 "(rx_truncated): receive offloads (GRO/LRO) on it, or segmentation offloads (TSO/GSO) on "
+                 "the sender when it is a veth or TAP peer; turn them off there\n",
+                 l.name.c_str());
+  }
+  if (oversize && !l.told_oversize) {
+    l.told_oversize = true;
+    std::fprintf(stderr,
+                 "wirescope: inline: %s: frames larger than its MTU cannot be sent and are dropped "
+                 "(tx_oversize): give both sides of the pair the same MTU\n",
+                 l.name.c_str());
+  }
+}
+
 void Runtime::watch_links() {
   // An inline interface that goes down stops carrying frames (sends to it
   // fail and are counted per port as tx_link_down); the receive socket is
   // bound to no interface, so forwarding resumes by itself when it comes
   // back. Here the transitions are counted and told.
+  for (size_t i = 0; i < links_.size() && !inline_links_.empty(); ++i) tell_oversize_frames(i, *links_[i]);
   if (link_fd_ < 0) link_fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (link_fd_ < 0) return;
   for (auto& l : links_) {

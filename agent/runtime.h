@@ -200,7 +200,9 @@ class Runtime {
     std::atomic<bool> up{true};
     bool seen = false;  // run()'s thread only
     std::atomic<uint64_t> downs{0}, ups{0};
+    bool told_truncated = false, told_oversize = false;  // run()'s thread only
   };
+  void tell_oversize_frames(size_t port, LinkWatch& l);
   void watch_links();
   RuleLoadReport reload_attempt(std::optional<bool> strict);
 

@@ -334,15 +334,19 @@ void DetectStage::copy_packet(const Packet& p, const Decoded& d, AlertRecord& a)
     uint32_t start = 0, len = p.caplen;
     a.linktype = dlt_of(p.link);
     if (d.depth > 0) {
-      start = d.l3_off - (d.frame_len - d.l3_len);
-      len = std::min<uint32_t>(d.frame_len, p.caplen - start);
+      // Decoder::decode_inner: frame_len runs from the packet's start to
+      // its IP datagram's end, or to the end of the capture when that
+      // came first (a short snaplen).
+      const uint32_t end = std::min<uint32_t>(p.caplen, uint32_t{d.l3_off} + d.l3_len);
+      start = end >= d.frame_len ? end - d.frame_len : end;
+      len = end - start;
       a.linktype = kDltRaw;
     }
     const uint32_t n = std::min<uint32_t>(len, kAlertDataMax);
     std::memcpy(a.data, p.data + start, n);
     a.packet_len = static_cast<uint16_t>(n);
     a.packet_truncated = n < len;
-    if (opts_.payload && d.payload_len) {
+    if (opts_.payload && d.payload_len && d.payload_off >= start) {
       a.payload_off = static_cast<uint16_t>(std::min<uint32_t>(d.payload_off - start, n));
       a.payload_len = static_cast<uint16_t>(std::min<uint32_t>(d.payload_len, n - a.payload_off));
       a.payload_truncated = a.payload_len < d.payload_len;

@@ -482,6 +482,28 @@ TEST(Detect, AlertCarriesItsPacket) {
     EXPECT_EQ(Bytes(b.data, b.data + b.packet_len), inner) << "the inner Ethernet frame";
     EXPECT_EQ(b.linktype, 12) << "Suricata's tunnel packets are DLT_RAW";
   }
+  // A tunnelled packet cut short by the snaplen: its bytes up to the end
+  // of the capture, nothing past it.
+  {
+    DetectOptions d;
+    d.packet = true;
+    d.payload = true;
+    Rig rig(load(dir, rules, nullptr, 1), d);
+    const Bytes inner = Builder().eth().ipv4("192.168.9.1", "192.168.9.2").tcp(1000, 80, TCP_PSH | TCP_ACK)
+                            .payload("hello" + std::string(600, 'y')).build();
+    Bytes vx = {0x08, 0, 0, 0, 0, 0, 42, 0};
+    vx.insert(vx.end(), inner.begin(), inner.end());
+    const Bytes full = Builder().eth().ipv4("10.9.0.1", "10.9.0.2").udp(33000, 4789).payload(vx).build();
+    const size_t inner_start = full.size() - inner.size();
+    const Bytes cut(full.begin(), full.begin() + inner_start + 14 + 20 + 20 + 100);
+    rig.send1(cut);
+    auto alerts = rig.drain();
+    ASSERT_EQ(alerts.size(), 1u);
+    EXPECT_EQ(alerts[0].meta->sid, 1u);
+    EXPECT_EQ(Bytes(alerts[0].data, alerts[0].data + alerts[0].packet_len), Bytes(cut.begin() + inner_start, cut.end()));
+    EXPECT_EQ(alerts[0].payload_len, 100u);
+    EXPECT_EQ(alerts[0].payload_off, 14u + 20u + 20u);
+  }
   // A frame longer than the alert's buffer is cut and says so; off, nothing.
   for (const bool on : {true, false}) {
     DetectOptions d;

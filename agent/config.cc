@@ -315,18 +315,18 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
        {"management_cpus", [&](auto& v, auto& k) { c.management_cpus = cpu_list(w, v, k); }},
        {"checksum", [&](auto& v, auto& k) {
           const std::string s = w.scalar(v, k);
-          if (s == "none") c.checksum = ChecksumMode::kNone;
-          else if (s == "all") c.checksum = ChecksumMode::kAll;
+          if (s == "none") c.decoder.checksum = ChecksumMode::kNone;
+          else if (s == "all") c.decoder.checksum = ChecksumMode::kAll;
           else w.fail(v, k + ": expected none or all, got '" + s + "'");
         }},
        {"decoder", [&](auto& n, auto& where) {
           w.map(n, where,
-            {{"tunnels", [&](auto& v, auto& k) { c.decode_tunnels = w.boolean(v, k); }},
-             {"ipv4_in_ipv4", [&](auto& v, auto& k) { c.ipv4_in_ipv4 = w.boolean(v, k); }},
-             {"vxlan_port", [&](auto& v, auto& k) { c.vxlan_port = uint16_t(w.uint(v, k, 65535)); }},
-             {"gre", [&](auto& v, auto& k) { c.decode_gre = w.boolean(v, k); }},
-             {"geneve_port", [&](auto& v, auto& k) { c.geneve_port = uint16_t(w.uint(v, k, 65535)); }},
-             {"teredo_port", [&](auto& v, auto& k) { c.teredo_port = uint16_t(w.uint(v, k, 65535)); }}});
+            {{"tunnels", [&](auto& v, auto& k) { c.decoder.tunnels = w.boolean(v, k); }},
+             {"ipv4_in_ipv4", [&](auto& v, auto& k) { c.decoder.ipv4_in_ipv4 = w.boolean(v, k); }},
+             {"vxlan_port", [&](auto& v, auto& k) { c.decoder.vxlan_port = uint16_t(w.uint(v, k, 65535)); }},
+             {"gre", [&](auto& v, auto& k) { c.decoder.gre = w.boolean(v, k); }},
+             {"geneve_port", [&](auto& v, auto& k) { c.decoder.geneve_port = uint16_t(w.uint(v, k, 65535)); }},
+             {"teredo_port", [&](auto& v, auto& k) { c.decoder.teredo_port = uint16_t(w.uint(v, k, 65535)); }}});
         }},
        {"verbose", [&](auto& v, auto& k) { c.verbose = int(w.uint(v, k, 4)); }},
        {"rules", [&](auto& n, auto& where) {

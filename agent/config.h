@@ -94,15 +94,10 @@ struct AgentConfig {
   // thread on management_cpus.
   std::vector<int> worker_cpus;
   std::vector<int> management_cpus;
-  ChecksumMode checksum = ChecksumMode::kNone;
-  // decoder.tunnels / decoder.vxlan_port: IP-in-IP and VXLAN inner packets
-  // as packets of their own (DecodeOptions).
-  bool decode_tunnels = true;
-  bool ipv4_in_ipv4 = false;
-  uint16_t vxlan_port = 4789;
-  uint16_t geneve_port = 6081;  // decoder.geneve_port (0: no Geneve)
-  uint16_t teredo_port = 3544;  // decoder.teredo_port (0: no Teredo)
-  bool decode_gre = true;  // decoder.gre: GRE's inner packets (IP, Ethernet, ERSPAN II, PPP)
+  // The workers' decoder as the config sets it: `checksum` (-k) and the
+  // decoder.* keys (tunnels, ipv4_in_ipv4, vxlan_port, gre, geneve_port,
+  // teredo_port), with DecodeOptions' defaults.
+  DecodeOptions decoder;
 
   // flow table; max_flows is for the whole agent, split over the workers
   uint64_t max_flows = 1u << 20;

@@ -172,7 +172,7 @@ int main(int argc, char** argv) {
       if (app.count(flag))
         if (std::string e = ws::parse_cpu_list(*text, out); !e.empty() && flag_error.empty())
           flag_error = std::string(flag) + ": " + e;
-    if (app.count("-k")) c.checksum = checksum == "all" ? ws::ChecksumMode::kAll : ws::ChecksumMode::kNone;
+    if (app.count("-k")) c.decoder.checksum = checksum == "all" ? ws::ChecksumMode::kAll : ws::ChecksumMode::kNone;
     if (app.count("-l")) c.log_dir = log_dir;
     if (app.count("--eve-file")) c.eve_filename = eve_file;
     if (app.count("--ipfix")) c.ipfix_url = ipfix;

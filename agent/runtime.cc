@@ -336,13 +336,7 @@ std::string Runtime::open() {
   }
 
   WorkerConfig wc;
-  wc.decode.checksum = cfg_.checksum;
-  wc.decode.tunnels = cfg_.decode_tunnels;
-  wc.decode.ipv4_in_ipv4 = cfg_.ipv4_in_ipv4;
-  wc.decode.vxlan_port = cfg_.vxlan_port;
-  wc.decode.gre = cfg_.decode_gre;
-  wc.decode.geneve_port = cfg_.geneve_port;
-  wc.decode.teredo_port = cfg_.teredo_port;
+  wc.decode = cfg_.decoder;
   wc.rules = rule_slot_.get();
   wc.detect.payload = cfg_.eve_payload;
   wc.detect.packet = cfg_.eve_packet;
@@ -696,11 +690,12 @@ void Runtime::tell_oversize_frames(size_t port, LinkWatch& l) {
 }
 
 void Runtime::watch_links() {
+  if (!inline_links_.empty())
+    for (size_t i = 0; i < links_.size(); ++i) tell_oversize_frames(i, *links_[i]);
   // An inline interface that goes down stops carrying frames (sends to it
   // fail and are counted per port as tx_link_down); the receive socket is
   // bound to no interface, so forwarding resumes by itself when it comes
   // back. Here the transitions are counted and told.
-  for (size_t i = 0; i < links_.size() && !inline_links_.empty(); ++i) tell_oversize_frames(i, *links_[i]);
   if (link_fd_ < 0) link_fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (link_fd_ < 0) return;
   for (auto& l : links_) {
@@ -1108,9 +1103,13 @@ std::vector<std::string> restart_keys(const AgentConfig& a, const AgentConfig& b
   cmp("workers", a.workers, b.workers);
   cmp("worker_cpus", a.worker_cpus, b.worker_cpus);
   cmp("management_cpus", a.management_cpus, b.management_cpus);
-  cmp("checksum", a.checksum, b.checksum);
-  cmp("decoder", std::tie(a.decode_tunnels, a.ipv4_in_ipv4, a.vxlan_port, a.decode_gre, a.geneve_port, a.teredo_port),
-      std::tie(b.decode_tunnels, b.ipv4_in_ipv4, b.vxlan_port, b.decode_gre, b.geneve_port, b.teredo_port));
+  cmp("checksum", a.decoder.checksum, b.decoder.checksum);
+  // Every decoder.* key: the options but the checksum mode (its own key).
+  auto tunnels = [](DecodeOptions o) {
+    o.checksum = ChecksumMode::kNone;
+    return o;
+  };
+  cmp("decoder", tunnels(a.decoder), tunnels(b.decoder));
   cmp("flow.max_flows", a.max_flows, b.max_flows);
   cmp("flow.active_timeout", a.active_timeout_s, b.active_timeout_s);
   cmp("flow.timeouts", std::tuple(timeouts(a.tcp), timeouts(a.udp), timeouts(a.icmp), timeouts(a.other)),

@@ -321,11 +321,28 @@ bool Decoder::decode_inner(const Packet& p, const Decoded& outer, Decoded& in) {
   in.vlan_count = outer.vlan_count;
   in.depth = static_cast<uint8_t>(outer.depth + 1);
   size_t off = outer.payload_off;
-  const bool gre = outer.key.proto == kProtoGre;
-  in.pkt_src = gre ? PktSrc::kGre : outer.key.family == 6 ? PktSrc::kIpv6Tunnel : PktSrc::kIpv4Tunnel;
+  // Suricata's pkt_src: the UDP encapsulations by name, GRE, else IP-in-IP
+  // by the outer packet's family.
+  switch (outer.inner) {
+    case Inner::kVxlan: in.pkt_src = PktSrc::kVxlan; break;
+    case Inner::kGeneve: in.pkt_src = PktSrc::kGeneve; break;
+    case Inner::kTeredo: in.pkt_src = PktSrc::kTeredo; break;
+    default:
+      in.pkt_src = outer.key.proto == kProtoGre ? PktSrc::kGre
+                   : outer.key.family == 6      ? PktSrc::kIpv6Tunnel
+                                                : PktSrc::kIpv4Tunnel;
+  }
   in.key.vlan = outer.key.vlan;
   // Where an inner Ethernet frame starts (0: the inner packet is IP).
   size_t eth = 0;
+  auto ethernet_at = [&](size_t at) {
+    eth = at;
+    if (p.caplen < at + 14) {
+      stats_.truncated_link.inc();
+      return false;
+    }
+    return decode_from_ethertype(p, rd16(p.data + at + 12), at + 14, in);
+  };
   bool ok = false;
   switch (outer.inner) {
     case Inner::kIpv4:
@@ -359,12 +376,10 @@ bool Decoder::decode_inner(const Packet& p, const Decoded& outer, Decoded& in) {
       break;
     }
     case Inner::kTeredo:
-      in.pkt_src = PktSrc::kTeredo;
       off += teredo_offset(p.data + off, outer.payload_len) - 1;
       ok = decode_ipv6(p, off, in);
       break;
     case Inner::kGeneve: {
-      in.pkt_src = PktSrc::kGeneve;
       const uint8_t* g = p.data + off;
       const uint16_t gp = rd16(g + 2);
       off += 8 + size_t(g[0] & 0x3f) * 4;
@@ -373,9 +388,7 @@ bool Decoder::decode_inner(const Packet& p, const Decoded& outer, Decoded& in) {
       } else if (gp == kEthIpv6) {
         ok = decode_ipv6(p, off, in);
       } else {
-        eth = off;
-        if (p.caplen < off + 14) { stats_.truncated_link.inc(); return false; }
-        ok = decode_from_ethertype(p, rd16(p.data + off + 12), off + 14, in);
+        ok = ethernet_at(off);
       }
       break;
     }
@@ -388,13 +401,10 @@ bool Decoder::decode_inner(const Packet& p, const Decoded& outer, Decoded& in) {
     case Inner::kVxlan:
       // 8 bytes of VXLAN header (checked in decode_l4), then Ethernet.
       // The outer tags stay first, so the key keeps the outer VLAN.
-      if (outer.inner == Inner::kVxlan) in.pkt_src = PktSrc::kVxlan;
       off += 8;
       [[fallthrough]];
     case Inner::kEthernet:
-      eth = off;
-      if (p.caplen < off + 14) { stats_.truncated_link.inc(); return false; }
-      ok = decode_from_ethertype(p, rd16(p.data + off + 12), off + 14, in);
+      ok = ethernet_at(off);
       break;
     case Inner::kNone:
       return false;

@@ -107,6 +107,8 @@ struct DecodeOptions {
   // GRE (Suricata decapsulates it always): IPv4, IPv6, Ethernet
   // (transparent bridging), ERSPAN type II and PPTP's PPP payloads.
   bool gre = true;
+
+  bool operator==(const DecodeOptions&) const = default;
 };
 
 // What a decoded packet encapsulates (Decoded::inner), and where a packet

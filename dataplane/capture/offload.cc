@@ -124,34 +124,32 @@ std::string OffloadGuard::disable(const std::string& ifc) {
   Features f;
   if (std::string e = read_features(sock.fd, ifc, f, true); !e.empty()) return head + e + "; left as it is";
   std::vector<int> on;
-  std::vector<std::string> fixed;
+  std::vector<std::string> on_names, fixed;
   for (const std::string& want : feature_names())
     for (size_t i = 0; i < f.names.size(); ++i) {
       if (f.names[i] != want || !active(f, static_cast<int>(i))) continue;
       const auto& b = f.blocks[i / 32];
       const uint32_t bit = 1u << (i % 32);
-      if ((b.available & bit) && !(b.never_changed & bit))
+      if ((b.available & bit) && !(b.never_changed & bit)) {
         on.push_back(static_cast<int>(i));
-      else
+        on_names.push_back(want);
+      } else {
         fixed.push_back(want);
+      }
     }
   std::string line = head;
   if (!on.empty()) {
     // A positive answer (ETHTOOL_F_WISH) means some stayed on: read back.
     if (int e = set_features(sock.fd, ifc, f.names.size(), on, false))
-      return head + "cannot turn off " +
-             [&] {
-               std::vector<std::string> n;
-               for (int b : on) n.push_back(f.names[b]);
-               return join(n);
-             }() +
-             ": " + std::strerror(e) + "; left as it is";
+      return head + "cannot turn off " + join(on_names) + ": " + std::strerror(e) + "; left as it is";
+    // Read back; if that fails, take the request as done, so that exit
+    // still turns them back on.
     Features after = f;
-    read_features(sock.fd, ifc, after, false);
+    const bool read_back = read_features(sock.fd, ifc, after, false).empty();
     Changed c{ifc, {}};
     std::vector<std::string> off;
     for (int b : on) {
-      if (active(after, b)) {
+      if (read_back && active(after, b)) {
         fixed.push_back(f.names[b]);
       } else {
         c.bits.push_back(b);

@@ -405,6 +405,17 @@ Packet packet_of(const Bytes& f) {
   return p;
 }
 
+// Decodes f into outer and the packet it carries into in; outer must
+// encapsulate kind.
+::testing::AssertionResult decode_tunnel(Decoder& dec, const Bytes& f, Inner kind, Decoded& outer, Decoded& in) {
+  Packet p = packet_of(f);
+  if (!dec.decode(p, outer)) return ::testing::AssertionFailure() << "the frame does not decode";
+  if (outer.inner != kind)
+    return ::testing::AssertionFailure() << "it encapsulates " << int(outer.inner) << ", not " << int(kind);
+  if (!dec.decode_inner(p, outer, in)) return ::testing::AssertionFailure() << "the inner packet does not decode";
+  return ::testing::AssertionSuccess();
+}
+
 // What a frame encapsulates, by dec's options; kNone also when the frame
 // does not decode (which fails the test).
 Inner inner_of(Decoder& dec, const Bytes& f) {
@@ -425,11 +436,8 @@ TEST(Decode, IpInIpYieldsTheInnerPacket) {
                           .build();
   Decoder dec;
   Decoded outer, in;
-  Packet p = packet_of(v4in6);
-  ASSERT_TRUE(dec.decode(p, outer));
+  ASSERT_TRUE(decode_tunnel(dec, v4in6, Inner::kIpv4, outer, in));
   EXPECT_EQ(outer.key.proto, 4);
-  EXPECT_EQ(outer.inner, Inner::kIpv4);
-  ASSERT_TRUE(dec.decode_inner(p, outer, in));
   EXPECT_EQ(addr_text(in.key.src, 4), "10.1.0.1");
   EXPECT_EQ(in.key.proto, 6);
   EXPECT_EQ(in.key.dport, 80);
@@ -447,10 +455,7 @@ TEST(Decode, IpInIpYieldsTheInnerPacket) {
                           .ipv6("2001:db8::a", "2001:db8::b")
                           .udp(53, 5353)
                           .build();
-  p = packet_of(v6in4);
-  ASSERT_TRUE(dec.decode(p, outer));
-  EXPECT_EQ(outer.inner, Inner::kIpv6);
-  ASSERT_TRUE(dec.decode_inner(p, outer, in));
+  ASSERT_TRUE(decode_tunnel(dec, v6in4, Inner::kIpv6, outer, in));
   EXPECT_EQ(in.key.family, 6);
   EXPECT_EQ(addr_text(in.key.dst, 6), "2001:db8::b");
   EXPECT_EQ(in.key.vlan, 7);  // the outer tag stays part of the key
@@ -458,19 +463,14 @@ TEST(Decode, IpInIpYieldsTheInnerPacket) {
 
   // Off: the outer packet only.
   Decoder off({.tunnels = false});
-  ASSERT_TRUE(off.decode(p, outer));
-  EXPECT_EQ(outer.inner, Inner::kNone);
+  EXPECT_EQ(inner_of(off, v6in4), Inner::kNone);
 
   // IPv4 in IPv4 only when asked for (Suricata's decoder.ipv4.ipip).
   const Bytes v4in4 = Builder().eth().ipv4("192.0.2.1", "192.0.2.2").ipv4("10.0.0.1", "10.0.0.2").udp(1, 2).build();
-  p = packet_of(v4in4);
-  ASSERT_TRUE(dec.decode(p, outer));
-  EXPECT_EQ(outer.key.proto, 4);
-  EXPECT_EQ(outer.inner, Inner::kNone);
+  EXPECT_EQ(inner_of(dec, v4in4), Inner::kNone);
   Decoder ipip({.ipv4_in_ipv4 = true});
-  ASSERT_TRUE(ipip.decode(p, outer));
-  EXPECT_EQ(outer.inner, Inner::kIpv4);
-  EXPECT_EQ(outer.inner == Inner::kIpv4 && ipip.decode_inner(p, outer, in), true);
+  ASSERT_TRUE(decode_tunnel(ipip, v4in4, Inner::kIpv4, outer, in));
+  EXPECT_EQ(outer.key.proto, 4);
   EXPECT_EQ(in.pkt_src, PktSrc::kIpv4Tunnel);
 }
 
@@ -489,12 +489,9 @@ TEST(Decode, GreYieldsTheInnerPacket) {
                        .udp(1000, 53)
                        .payload("abc")
                        .build();
-  Packet p = packet_of(v4);
-  ASSERT_TRUE(dec.decode(p, outer));
+  ASSERT_TRUE(decode_tunnel(dec, v4, Inner::kIpv4, outer, in));
   EXPECT_EQ(outer.key.proto, 47);
   EXPECT_EQ(outer.payload_off, 14 + 20 + 16);
-  ASSERT_EQ(outer.inner, Inner::kIpv4);
-  ASSERT_TRUE(dec.decode_inner(p, outer, in));
   EXPECT_EQ(addr_text(in.key.src, 4), "192.0.2.1");
   EXPECT_EQ(in.key.dport, 53);
   EXPECT_EQ(in.pkt_src, PktSrc::kGre);
@@ -504,10 +501,7 @@ TEST(Decode, GreYieldsTheInnerPacket) {
   // IPv6 in GRE over IPv6.
   const Bytes v6 = Builder().eth().ipv6("2001:db8::1", "2001:db8::2").gre().ipv6("2001:db8:1::1", "2001:db8:1::2")
                        .tcp(4000, 443, 0x02).build();
-  p = packet_of(v6);
-  ASSERT_TRUE(dec.decode(p, outer));
-  ASSERT_EQ(outer.inner, Inner::kIpv6);
-  ASSERT_TRUE(dec.decode_inner(p, outer, in));
+  ASSERT_TRUE(decode_tunnel(dec, v6, Inner::kIpv6, outer, in));
   EXPECT_EQ(in.key.dport, 443);
   EXPECT_EQ(in.pkt_src, PktSrc::kGre);
 
@@ -515,10 +509,7 @@ TEST(Decode, GreYieldsTheInnerPacket) {
   // after the outer one.
   const Bytes frame = Builder().eth().vlan(30).ipv4("172.16.0.1", "172.16.0.2").icmp_echo(true, 5, 1).build();
   const Bytes teb = Builder().eth().vlan(7).ipv4("10.6.0.1", "10.6.0.2").gre({.proto = 0x6558}).payload(frame).build();
-  p = packet_of(teb);
-  ASSERT_TRUE(dec.decode(p, outer));
-  ASSERT_EQ(outer.inner, Inner::kEthernet);
-  ASSERT_TRUE(dec.decode_inner(p, outer, in));
+  ASSERT_TRUE(decode_tunnel(dec, teb, Inner::kEthernet, outer, in));
   EXPECT_EQ(in.key.proto, 1);
   EXPECT_EQ(in.key.vlan, 7);
   ASSERT_EQ(in.vlan_count, 2);
@@ -532,10 +523,7 @@ TEST(Decode, GreYieldsTheInnerPacket) {
   erspan.insert(erspan.end(), plain.begin(), plain.end());
   const Bytes e2 = Builder().eth().ipv4("10.6.0.1", "10.6.0.2").gre({.has_seq = true, .seq = 1, .proto = 0x88be})
                        .payload(erspan).build();
-  p = packet_of(e2);
-  ASSERT_TRUE(dec.decode(p, outer));
-  ASSERT_EQ(outer.inner, Inner::kErspan);
-  ASSERT_TRUE(dec.decode_inner(p, outer, in));
+  ASSERT_TRUE(decode_tunnel(dec, e2, Inner::kErspan, outer, in));
   EXPECT_EQ(in.key.dport, 6);
   EXPECT_EQ(in.key.vlan, 100);
   EXPECT_EQ(in.frame_len, plain.size());
@@ -547,11 +535,8 @@ TEST(Decode, GreYieldsTheInnerPacket) {
   pptp[5] = static_cast<uint8_t>(ip.size() + 4);
   pptp.insert(pptp.end(), ip.begin(), ip.end());
   const Bytes v1 = Builder().eth().ipv4("10.6.0.1", "10.6.0.2", {.proto = 47}).payload(pptp).build();
-  p = packet_of(v1);
-  ASSERT_TRUE(dec.decode(p, outer));
+  ASSERT_TRUE(decode_tunnel(dec, v1, Inner::kPpp, outer, in));
   EXPECT_EQ(outer.payload_off, 14 + 20 + 12);
-  ASSERT_EQ(outer.inner, Inner::kPpp);
-  ASSERT_TRUE(dec.decode_inner(p, outer, in));
   EXPECT_EQ(addr_text(in.key.dst, 4), "192.168.7.2");
   EXPECT_EQ(in.frame_len, ip.size());
   const uint64_t tunnels = dec.stats().tunnels.get();
@@ -574,7 +559,7 @@ TEST(Decode, GreYieldsTheInnerPacket) {
   // Refused: a version 1 header that is not PPTP's, options past the end.
   Bytes bad = v1;
   bad[14 + 20 + 3] = 0x00;  // protocol 0x8800
-  p = packet_of(bad);
+  Packet p = packet_of(bad);
   EXPECT_FALSE(dec.decode(p, outer));
   EXPECT_EQ(dec.stats().bad_gre_header.get(), 1u);
   const Bytes cut(v4.begin(), v4.begin() + 14 + 20 + 10);  // 10 of the 16 header bytes
@@ -596,10 +581,7 @@ TEST(Decode, GeneveYieldsTheInnerPacket) {
   Decoder dec;
   Decoded outer, in;
   const Bytes f = geneve(gh, frame);
-  Packet p = packet_of(f);
-  ASSERT_TRUE(dec.decode(p, outer));
-  ASSERT_EQ(outer.inner, Inner::kGeneve);
-  ASSERT_TRUE(dec.decode_inner(p, outer, in));
+  ASSERT_TRUE(decode_tunnel(dec, f, Inner::kGeneve, outer, in));
   EXPECT_EQ(in.key.dport, 22);
   EXPECT_EQ(in.pkt_src, PktSrc::kGeneve);
   EXPECT_EQ(in.frame_len, frame.size());
@@ -607,10 +589,7 @@ TEST(Decode, GeneveYieldsTheInnerPacket) {
   // IPv4 straight after a header without options.
   const Bytes ip = Builder().raw().ipv4("192.168.60.1", "192.168.60.2").udp(9, 10).build();
   const Bytes f4 = geneve({0x00, 0x00, 0x08, 0x00, 0, 0, 8, 0}, ip);
-  p = packet_of(f4);
-  ASSERT_TRUE(dec.decode(p, outer));
-  ASSERT_EQ(outer.inner, Inner::kGeneve);
-  ASSERT_TRUE(dec.decode_inner(p, outer, in));
+  ASSERT_TRUE(decode_tunnel(dec, f4, Inner::kGeneve, outer, in));
   EXPECT_EQ(addr_text(in.key.src, 4), "192.168.60.1");
   EXPECT_EQ(in.frame_len, ip.size());
 
@@ -638,10 +617,7 @@ TEST(Decode, TeredoYieldsTheInnerPacket) {
   Decoder dec;
   Decoded outer, in;
   const Bytes plain = teredo(v6);
-  Packet p = packet_of(plain);
-  ASSERT_TRUE(dec.decode(p, outer));
-  ASSERT_EQ(outer.inner, Inner::kTeredo);
-  ASSERT_TRUE(dec.decode_inner(p, outer, in));
+  ASSERT_TRUE(decode_tunnel(dec, plain, Inner::kTeredo, outer, in));
   EXPECT_EQ(in.key.family, 6);
   EXPECT_EQ(in.key.dport, 53);
   EXPECT_EQ(in.pkt_src, PktSrc::kTeredo);
@@ -650,10 +626,7 @@ TEST(Decode, TeredoYieldsTheInnerPacket) {
   Bytes origin = {0, 0, 0x12, 0x34, 1, 2, 3, 4};
   origin.insert(origin.end(), v6.begin(), v6.end());
   const Bytes with_origin = teredo(origin, 40000, 3544);
-  p = packet_of(with_origin);
-  ASSERT_TRUE(dec.decode(p, outer));
-  ASSERT_EQ(outer.inner, Inner::kTeredo);
-  ASSERT_TRUE(dec.decode_inner(p, outer, in));
+  ASSERT_TRUE(decode_tunnel(dec, with_origin, Inner::kTeredo, outer, in));
   EXPECT_EQ(in.key.dport, 53);
 
   // Not Teredo: a byte past the IPv6 packet, authentication, hop limit 0,
@@ -677,11 +650,8 @@ TEST(Decode, VxlanYieldsTheInnerFrame) {
   const Bytes f = Builder().eth().ipv4("10.0.0.1", "10.0.0.2").udp(33000, 4789).payload(vx).build();
   Decoder dec;
   Decoded outer, in;
-  Packet p = packet_of(f);
-  ASSERT_TRUE(dec.decode(p, outer));
+  ASSERT_TRUE(decode_tunnel(dec, f, Inner::kVxlan, outer, in));
   EXPECT_EQ(outer.key.dport, 4789);
-  ASSERT_EQ(outer.inner, Inner::kVxlan);
-  ASSERT_TRUE(dec.decode_inner(p, outer, in));
   EXPECT_EQ(addr_text(in.key.src, 4), "192.168.203.3");
   EXPECT_EQ(in.key.proto, 1);
   EXPECT_EQ(in.icmp_type, 8);
@@ -692,18 +662,14 @@ TEST(Decode, VxlanYieldsTheInnerFrame) {
   Bytes bad = vx;
   bad[0] = 0;
   const Bytes g = Builder().eth().ipv4("10.0.0.1", "10.0.0.2").udp(33000, 4789).payload(bad).build();
-  p = packet_of(g);
-  ASSERT_TRUE(dec.decode(p, outer));
-  EXPECT_EQ(outer.inner, Inner::kNone);
+  EXPECT_EQ(inner_of(dec, g), Inner::kNone);
   Decoder other({.vxlan_port = 8472});
-  p = packet_of(f);
-  ASSERT_TRUE(other.decode(p, outer));
-  EXPECT_EQ(outer.inner, Inner::kNone);
+  EXPECT_EQ(inner_of(other, f), Inner::kNone);
 
   // A truncated inner frame is refused and counted; the outer stands.
   const Bytes cut = Builder().eth().ipv4("10.0.0.1", "10.0.0.2").udp(33000, 4789).payload(
                         std::span<const uint8_t>(vx.data(), 8 + 14 + 10)).build();
-  p = packet_of(cut);
+  Packet p = packet_of(cut);
   ASSERT_TRUE(dec.decode(p, outer));
   ASSERT_EQ(outer.inner, Inner::kVxlan);
   EXPECT_FALSE(dec.decode_inner(p, outer, in));

@@ -328,6 +328,23 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
              {"geneve_port", [&](auto& v, auto& k) { c.decoder.geneve_port = uint16_t(w.uint(v, k, 65535)); }},
              {"teredo_port", [&](auto& v, auto& k) { c.decoder.teredo_port = uint16_t(w.uint(v, k, 65535)); }}});
         }},
+       {"defrag", [&](auto& n, auto& where) {
+          w.map(n, where,
+            {{"enabled", [&](auto& v, auto& k) { c.defrag.enabled = w.boolean(v, k); }},
+             {"trackers", [&](auto& v, auto& k) {
+                c.defrag.trackers = uint32_t(w.uint(v, k, 65536));
+                if (c.defrag.trackers == 0) w.fail(v, k + ": at least 1 tracker");
+              }},
+             {"timeout", [&](auto& v, auto& k) {
+                c.defrag.timeout_s = uint32_t(w.uint(v, k, 3600));
+                if (c.defrag.timeout_s == 0) w.fail(v, k + ": at least 1 second");
+              }},
+             {"policy", [&](auto& v, auto& k) {
+                const std::string s = w.scalar(v, k);
+                if (!parse_defrag_policy(s, &c.defrag.policy))
+                  w.fail(v, k + ": expected bsd, linux, first or last, got '" + s + "'");
+              }}});
+        }},
        {"verbose", [&](auto& v, auto& k) { c.verbose = int(w.uint(v, k, 4)); }},
        {"rules", [&](auto& n, auto& where) {
           w.map(n, where,

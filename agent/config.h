@@ -49,6 +49,7 @@
 #include "dataplane/capture/afpacket_inline.h"
 #include "dataplane/capture/gns3_config.h"
 #include "dataplane/decode.h"
+#include "dataplane/defrag.h"
 #include "dataplane/flow_table.h"
 
 namespace ws {
@@ -98,6 +99,8 @@ struct AgentConfig {
   // decoder.* keys (tunnels, ipv4_in_ipv4, vxlan_port, gre, geneve_port,
   // teredo_port), with DecodeOptions' defaults.
   DecodeOptions decoder;
+  // IP defragmentation for rule matching (the defrag: section).
+  DefragOptions defrag;
 
   // flow table; max_flows is for the whole agent, split over the workers
   uint64_t max_flows = 1u << 20;

@@ -181,7 +181,8 @@ void RuntimeCollectable::decode(std::vector<MetricFamily>& out, Sums& drops) con
 }
 
 void RuntimeCollectable::workers(std::vector<MetricFamily>& out) const {
-  Sums worker, flow, detect, dispatch;
+  Sums worker, flow, detect, dispatch, defrag;
+  bool defragging = false;
   MetricFamily ended = family("wirescope_flows_ended_total",
                               "flows ended, by reason (idle, closed, forced, shutdown, reuse)", MetricType::Counter);
   uint64_t active = 0, capacity = 0;
@@ -202,6 +203,12 @@ void RuntimeCollectable::workers(std::vector<MetricFamily>& out) const {
       rules = true;
 #define WS_X(name, help) detect.add(#name, help, d->stats().name.get());
       WS_DETECT_COUNTERS(WS_X)
+#undef WS_X
+    }
+    if (const Defragmenter* df = w->defrag()) {
+      defragging = true;
+#define WS_X(name, help) defrag.add(#name, help, df->stats().name.get());
+      WS_DEFRAG_COUNTERS(WS_X)
 #undef WS_X
     }
     const BurstTimes& bt = w->burst_times();
@@ -230,6 +237,7 @@ void RuntimeCollectable::workers(std::vector<MetricFamily>& out) const {
 #undef WS_X
     counters_of(dispatch, "dispatch_", out);
   }
+  if (defragging) counters_of(defrag, "defrag_", out);
   if (rules) {
     counters_of(detect, "detect_", out);
     const MatchCounters m = rt_.match_counters();

@@ -342,6 +342,7 @@ std::string Runtime::open() {
   wc.detect.packet = cfg_.eve_packet;
   wc.detect.max_alerts_per_packet = cfg_.max_alerts_per_packet;
   wc.detect.ips = inline_mode();
+  wc.defrag = cfg_.defrag;
   if (inline_mode() && qos_) wc.qos = &qos_->slot();
   wc.live = sources_.front()->live();
   wc.flows.capacity = std::max<uint64_t>(1, cfg_.max_flows / nworkers_);
@@ -769,6 +770,11 @@ RunSummary Runtime::summary() const {
 #define WS_X(name, help) add_counter("flow." #name, w->flows().stats().name.get());
     WS_FLOW_COUNTERS(WS_X)
 #undef WS_X
+    if (const Defragmenter* df = w->defrag()) {
+#define WS_X(name, help) add_counter("defrag." #name, df->stats().name.get());
+      WS_DEFRAG_COUNTERS(WS_X)
+#undef WS_X
+    }
   }
   for (auto& w : workers_) {
     const AppDetect* a = w->app_detect();
@@ -1110,6 +1116,7 @@ std::vector<std::string> restart_keys(const AgentConfig& a, const AgentConfig& b
     return o;
   };
   cmp("decoder", tunnels(a.decoder), tunnels(b.decoder));
+  cmp("defrag", a.defrag, b.defrag);
   cmp("flow.max_flows", a.max_flows, b.max_flows);
   cmp("flow.active_timeout", a.active_timeout_s, b.active_timeout_s);
   cmp("flow.timeouts", std::tuple(timeouts(a.tcp), timeouts(a.udp), timeouts(a.icmp), timeouts(a.other)),

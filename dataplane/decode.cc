@@ -668,8 +668,8 @@ bool Decoder::decode_gre(const Packet& p, size_t off, size_t avail, Decoded& d) 
   Inner in = Inner::kNone;
   if (flags & kR) {
     // Source routing (deprecated by RFC 2784): not opened.
-  } else if (ver == 1) {
-    in = Inner::kPpp;
+  } else if (ver == 1 || proto == 0x880b) {
+    in = Inner::kPpp;  // PPTP's, or PPP in plain GRE (Suricata opens both)
   } else if (proto == kEthIpv4) {
     in = Inner::kIpv4;
   } else if (proto == kEthIpv6) {

@@ -115,14 +115,14 @@ struct DecodeOptions {
 // came from (Decoded::pkt_src: AlertRecord::pkt_src, which EVE prints as
 // Suricata's pkt_src "wire/pcap", "ipv4 tunnel", "ipv6 tunnel", "gre tunnel",
 // "geneve encapsulation", "teredo tunnel", "vxlan
-// encapsulation").
+// encapsulation"; "defrag": a datagram reassembled from its fragments).
 // kEthernet: GRE transparent Ethernet bridging; kErspan: an ERSPAN type
 // II header, then Ethernet; kPpp: PPTP's PPP frame, then IPv4 or IPv6.
 // kGeneve: a Geneve header (its options' length in it), then Ethernet,
 // IPv4 or IPv6.
 // kTeredo: IPv6 in UDP (RFC 4380), after an origin indication if any.
 enum class Inner : uint8_t { kNone, kIpv4, kIpv6, kVxlan, kEthernet, kErspan, kPpp, kGeneve, kTeredo };
-enum class PktSrc : uint8_t { kWire, kIpv4Tunnel, kIpv6Tunnel, kVxlan, kGre, kGeneve, kTeredo };
+enum class PktSrc : uint8_t { kWire, kIpv4Tunnel, kIpv6Tunnel, kVxlan, kGre, kGeneve, kTeredo, kDefrag };
 
 enum DecodedFlags : uint8_t {
   kDecFragment = 1u << 0,      // part of a fragmented datagram

@@ -79,6 +79,10 @@ Verdict DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, ui
     return Verdict::kForward;
   }
   stats_.inspected.inc();
+  // With defragmentation the rules see a fragment as Suricata does: an IP
+  // packet without its transport header, payload or flow (the datagram is
+  // matched whole once reassembled).
+  const bool no_l4 = opts_.defrag && (d.flags & kDecFragment);
   MatchInput in;
   const uint8_t* data = p.data;
   in.payload = std::span<const uint8_t>(data + d.payload_off, d.payload_len);
@@ -108,10 +112,19 @@ Verdict DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, ui
     in.app_first = false;  // never a protocol: protocol-detection-only rules have nothing to see
   }
   in.ttl = d.ttl;
-  in.tcp_flags = d.tcp_flags;
-  in.icmp_type = d.icmp_type;
-  in.icmp_code = d.icmp_code;
-  if ((d.key.proto == 1 || d.key.proto == 58) && icmp_has_id(in.ipv6, d.icmp_type) &&
+  if (no_l4) {
+    in.payload = {};
+    in.sport = in.dport = 0;
+    in.has_flow = false;
+    in.established = false;
+    in.app = AppProto::kUnknown;
+    in.app_first = false;
+  } else {
+    in.tcp_flags = d.tcp_flags;
+    in.icmp_type = d.icmp_type;
+    in.icmp_code = d.icmp_code;
+  }
+  if (!no_l4 && (d.key.proto == 1 || d.key.proto == 58) && icmp_has_id(in.ipv6, d.icmp_type) &&
       size_t{d.l4_off} + 8 <= p.caplen) {
     const uint8_t* h = data + d.l4_off;
     in.icmp_has_id = true;
@@ -123,7 +136,7 @@ Verdict DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, ui
   const size_t words = (snap_->set->flowbit_count() + 63) / 64;
   const bool own = (e.bits & kFlowbitsUsed) != 0;
   uint64_t* bits = nullptr;
-  if (words && flowbits_) {
+  if (words && flowbits_ && !no_l4) {
     bits = own ? flowbits_ + size_t{flow_index} * kWords : zero_bits_;
     in.flowbits = std::span<uint64_t>(bits, words);
   }
@@ -172,7 +185,7 @@ Verdict DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, ui
       // pass covers the flow, and one on the app-layer protocol alone. A
       // payload or packet-field pass rule says "this packet is fine", not
       // "this flow is" (suricata-verify util-action-03).
-      if (set.flow_scope(ri)) {
+      if (set.flow_scope(ri) && in.has_flow) {
         e.bits |= kFlowPassed;
         stats_.pass_matches.inc();
       } else {
@@ -211,11 +224,11 @@ Verdict DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, ui
   // so its IP-only rules see every outer packet; so do they here.
   const uint8_t ip_only_bit = to_server ? kIpOnlyToServer : kIpOnlyToClient;
   const bool tunnel = d.key.proto == 4 || d.key.proto == 41;
-  const bool ip_only = tunnel || !(e.bits & ip_only_bit);
-  e.bits |= ip_only_bit;
+  const bool ip_only = tunnel || no_l4 || !(e.bits & ip_only_bit);
+  if (!no_l4) e.bits |= ip_only_bit;
   set.match(in, *scratch_, on_match, ip_only);
 
-  if (d.key.proto == 6 && d.payload_len && e.syn_seen && !stopped && carry_) {
+  if (d.key.proto == 6 && d.payload_len && e.syn_seen && !stopped && carry_ && !no_l4) {
     from_stream = true;
     inspect_stream(in, d, e, flow_index, to_server, std::span<const uint32_t>(matched, nmatched), on_match);
   }

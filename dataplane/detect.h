@@ -87,6 +87,10 @@ struct DetectOptions {
   bool payload = false;                 // copy packet payload into alerts (EVE payload)
   bool packet = false;                  // copy the packet into alerts (EVE packet, packet_info)
   uint32_t max_alerts_per_packet = 15;  // Suricata's packet_alert_max
+  // The worker reassembles fragments (dataplane/defrag.h): a fragment is
+  // matched as an IP packet only, its datagram whole once complete. Set by
+  // the worker from WorkerConfig::defrag.
+  bool defrag = false;
   size_t alert_ring_size = 1024;
 };
 

@@ -193,6 +193,9 @@ class FlowTable {
 
   // Looks a flow up without changing anything (tests, API).
   const FlowEntry* find(const FlowKey& any_direction) const;
+  FlowEntry* find(const FlowKey& any_direction) {
+    return const_cast<FlowEntry*>(static_cast<const FlowTable*>(this)->find(any_direction));
+  }
 
   // Fills r from e as a record ending now (client-oriented).
   static void to_record(const FlowEntry& e, FlowEndReason reason, bool last_slice, uint16_t worker,

@@ -82,6 +82,8 @@ Worker::Worker(uint16_t id, const WorkerConfig& cfg)
     : id_(id),
       cfg_(cfg),
       decoder_(cfg.decode),
+      defrag_(cfg.defrag.enabled ? std::make_unique<Defragmenter>(cfg.defrag) : nullptr),
+      defrag_decoder_(cfg.decode),
       records_(cfg.record_ring_size),
       flows_(cfg.flows, this, id) {
   if (cfg.ndpi.enabled) {
@@ -89,7 +91,9 @@ Worker::Worker(uint16_t id, const WorkerConfig& cfg)
     if (app_) flows_.set_hooks(app_.get());
   }
   if (cfg.rules) {
-    detect_ = std::make_unique<DetectStage>(id, *cfg.rules, cfg.flows.capacity, cfg.detect);
+    DetectOptions d = cfg.detect;
+    d.defrag = defrag_ != nullptr;  // fragments are then matched as IP packets only
+    detect_ = std::make_unique<DetectStage>(id, *cfg.rules, cfg.flows.capacity, d);
     detect_->set_app(app_.get());
   }
   if (cfg.qos) qos_ = std::make_unique<QosStage>(cfg.qos, id);
@@ -171,6 +175,18 @@ void Worker::process_burst(const Packet* const* pkts, const Decoded* const* dec,
         if (v != Verdict::kForward) inline_stats_.verdict_drops.inc();
       }
     }
+    if (defrag_ && (dec[i]->flags & kDecFragment) && (!verdict || verdict[i] == Verdict::kForward)) {
+      Packet rp;
+      if (defrag_->add(*pkts[i], *dec[i], rp)) {
+        // Inline, the fragment that completed a datagram the rules drop is
+        // dropped: the receiver cannot put it together without it.
+        const Verdict v = process_reassembled(rp, *dec[i], roots ? roots[i] : nullptr, verdict != nullptr);
+        if (verdict && v != Verdict::kForward) {
+          verdict[i] = v;
+          inline_stats_.verdict_drops.inc();
+        }
+      }
+    }
     if (verdict && !roots && verdict[i] == Verdict::kForward && (pkts[i]->flags & kPktChecksumNotReady) &&
         complete_l4_checksum(const_cast<uint8_t*>(pkts[i]->data), pkts[i]->caplen, *dec[i])) {
       // A frame the sending host left to checksum offload leaves complete,
@@ -235,6 +251,45 @@ void Worker::process_inner(const Packet* const* pkts, const Decoded* const* dec,
   if (verdict)
     for (int k = 0; k < m; ++k)
       if (iv[k] != Verdict::kForward) verdict[from[k]] = iv[k];
+}
+
+Verdict Worker::process_reassembled(const Packet& rp, const Decoded& frag, const Decoded* root, bool is_inline) {
+  Decoded rd;
+  if (!defrag_decoder_.decode(rp, rd)) {
+    defrag_->count_no_flow();
+    return Verdict::kForward;
+  }
+  rd.pkt_src = PktSrc::kDefrag;  // Suricata's pkt_src "defrag"
+  if (frag.depth > 0) {
+    // Out of a tunnel: it keeps its depth and the outer VLAN.
+    rd.depth = frag.depth;
+    rd.vlan[0] = frag.vlan[0];
+    rd.vlan[1] = frag.vlan[1];
+    rd.vlan_count = frag.vlan_count;
+    rd.key.vlan = frag.key.vlan;
+  }
+  FlowKey canon = rd.key;
+  const bool side = canonicalize(canon);
+  FlowEntry* e = flows_.find(canon);
+  if (!e) {
+    defrag_->count_no_flow();
+    return Verdict::kForward;
+  }
+  Verdict v = Verdict::kForward;
+  if (detect_ && detect_->active() && !(is_inline && (e->verdict & kFlowDropped))) {
+    detect_->set_outer(root);
+    v = detect_->inspect(rp, rd, *e, flows_.index_of(*e), side == bool(e->client_is_b));
+  }
+  if (rd.inner != Inner::kNone && v == Verdict::kForward) {
+    const Packet* pp = &rp;
+    const Decoded* dp = &rd;
+    const Decoded* rootp = root;
+    Verdict iv = Verdict::kForward;
+    process_inner(&pp, &dp, 1, is_inline ? &iv : nullptr, root ? &rootp : nullptr);
+    v = iv;
+  }
+  if (detect_ && !root) detect_->set_outer(nullptr);
+  return v;
 }
 
 void Worker::serve_snapshot(size_t step) {

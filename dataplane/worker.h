@@ -52,6 +52,7 @@
 #include "dataplane/qos/stage.h"
 #include "dataplane/counters.h"
 #include "dataplane/decode.h"
+#include "dataplane/defrag.h"
 #include "dataplane/detect.h"
 #include "dataplane/flow_snapshot.h"
 #include "dataplane/flow_table.h"
@@ -156,6 +157,9 @@ struct BurstTimes {
 struct WorkerConfig {
   FlowTableConfig flows;
   DecodeOptions decode;
+  // IP fragments are put back together for rule matching (and for the
+  // tunnels a fragmented datagram carries); see dataplane/defrag.h.
+  DefragOptions defrag;
   bool live = false;              // expire flows on wall-clock time when idle
   size_t record_ring_size = 1 << 14;
   // Rule matching: the slot reloads publish into (null: no detection).
@@ -224,6 +228,8 @@ class Worker : private RecordSink {
   const WorkerStats& stats() const { return stats_; }
   const BurstTimes& burst_times() const { return burst_times_; }
   const DecodeStats& decode_stats() const { return decoder_.stats(); }
+  // Null when defragmentation is off.
+  const Defragmenter* defrag() const { return defrag_.get(); }
   const FlowTable& flows() const { return flows_; }
   // Copies of the active flows for the API (see dataplane/flow_snapshot.h).
   FlowSnapshotPort& snapshot_port() { return snapshot_; }
@@ -249,7 +255,13 @@ class Worker : private RecordSink {
                      const Decoded* const* roots);
   void process_burst(const Packet* const* pkts, const Decoded* const* dec, int n, Verdict* verdict,
                      const Decoded* const* roots);
+  // A datagram a fragment completed: rule matching on its flow (it is not
+  // accounted again: its fragments were), then the packets it carries.
+  // root: the captured packet around it (null: it came from the wire).
+  Verdict process_reassembled(const Packet& rp, const Decoded& frag, const Decoded* root, bool is_inline);
   Decoder decoder_;
+  std::unique_ptr<Defragmenter> defrag_;
+  Decoder defrag_decoder_;  // decodes reassembled datagrams; its counts are not the capture's
   RecordRing records_;
   FlowTable flows_;
   std::unique_ptr<AppDetect> app_;  // declared before detect_: rule matching reads its labels

@@ -61,7 +61,8 @@ struct AlertRecord {
   bool stream = false;         // matched on reassembled stream data
   uint8_t icmp_type = 0, icmp_code = 0;
   // A packet decoded out of a tunnel: pkt_src names the tunnel (0: from
-  // the wire, 1: ipv4 tunnel, 2: ipv6 tunnel, 3: vxlan, 4: gre, 5: geneve, 6: teredo; dataplane PktSrc),
+  // the wire, 1: ipv4 tunnel, 2: ipv6 tunnel, 3: vxlan, 4: gre, 5: geneve, 6: teredo, 7: a datagram
+  // reassembled from fragments; dataplane PktSrc),
   // tunnel is the captured (outermost) packet's own tuple, tunnel_depth
   // how many encapsulations this packet sits in.
   uint8_t pkt_src = 0;

@@ -367,6 +367,7 @@ static std::string_view alert_pkt_src_name(uint8_t s) {
     case 4: return "gre tunnel";
     case 5: return "geneve encapsulation";
     case 6: return "teredo tunnel";
+    case 7: return "defrag";
     default: return "wire/pcap";
   }
 }
@@ -422,7 +423,7 @@ void format_alert_event(const AlertRecord& a, const ExportContext& ctx, const Ev
     out.field_u64("dest_port", a.flow.dport);
   }
   out.end_object();
-  if (a.pkt_src != 0) {
+  if (a.tunnel_depth > 0) {
     // Suricata's tunnel object: the captured (outermost) packet that
     // carried this one, and how deep this one sits in it.
     const FlowKey& t = a.tunnel;

@@ -92,10 +92,11 @@ Bytes udp(const char* src, const char* dst, uint16_t sp, uint16_t dp, std::strin
 class Rig {
  public:
   explicit Rig(std::unique_ptr<RuleSnapshot> snap, DetectOptions d = {}, uint16_t id = 0, size_t workers = 1,
-               FlowTableConfig flows = small_flows())
+               FlowTableConfig flows = small_flows(), DefragOptions defrag = {})
       : slot(workers) {
     if (snap) slot.publish(std::move(snap));
     WorkerConfig c;
+    c.defrag = defrag;
     c.flows = flows;
     c.record_ring_size = 1024;
     c.rules = &slot;
@@ -542,6 +543,80 @@ TEST(Detect, GreInnerPacketIsMatched) {
   EXPECT_EQ(alerts[0].pkt.dport, 53);
   EXPECT_EQ(alerts[0].pkt.vlan, 100);
   EXPECT_EQ(rig.worker->flows().active(), 2u) << "the GRE flow and the flow inside it";
+}
+
+// Fragments: the rules see the datagram whole once it is complete, as
+// Suricata's defrag engine gives it to detection; a fragment alone is an
+// IP packet without transport header or payload for them. The flow still
+// counts every fragment.
+TEST(Detect, FragmentedDatagramIsMatchedWholeOnce) {
+  TempDir dir;
+  const std::string rules =
+      "alert udp any any -> any 5000 (msg:\"span\"; content:\"needle-across\"; sid:1;)\n"
+      "alert udp any any -> any any (msg:\"head\"; content:\"head-only\"; sid:2;)\n"
+      "alert udp any any -> any any (msg:\"size\"; dsize:3000; sid:3;)\n";
+  std::string data(3000, 'x');
+  data.replace(0, 9, "head-only");
+  data.replace(1480 - 8 - 6, 13, "needle-across");  // across the first fragment's end
+  const Bytes whole =
+      Builder().eth().ipv4("10.0.0.1", "10.0.0.2", {.id = 321}).udp(4000, 5000).payload(data).build();
+  const auto frags = pktgen::fragment(whole, 14, 1480, 321);
+  ASSERT_EQ(frags.size(), 3u);
+  for (const bool on : {true, false}) {
+    SCOPED_TRACE(on ? "defrag on" : "defrag off");
+    DetectOptions d;
+    d.packet = true;
+    DefragOptions df;
+    df.enabled = on;
+    Rig rig(load(dir, rules, nullptr, 1), d, 0, 1, Rig::small_flows(), df);
+    // Out of order: the middle fragment completes the datagram.
+    rig.send({frags[0], frags[2]});
+    rig.send({frags[1]});
+    auto alerts = rig.drain();
+    const FlowEntry* e = rig.flow(frags[0]);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e->pkts[0] + e->pkts[1], 3u) << "every fragment counts to the flow";
+    if (!on) {
+      // Per fragment: the first fragment's own bytes only.
+      ASSERT_EQ(alerts.size(), 1u);
+      EXPECT_EQ(alerts[0].meta->sid, 2u);
+      EXPECT_EQ(alerts[0].pkt_src, 0);
+      continue;
+    }
+    ASSERT_EQ(alerts.size(), 3u);
+    std::vector<uint32_t> sids;
+    for (const AlertRecord& a : alerts) {
+      sids.push_back(a.meta->sid);
+      EXPECT_EQ(a.pkt_src, static_cast<uint8_t>(PktSrc::kDefrag));
+      EXPECT_EQ(a.tunnel_depth, 0);
+      EXPECT_EQ(a.pkt.dport, 5000);
+      EXPECT_EQ(a.linktype, 1);
+      EXPECT_EQ(Bytes(a.data, a.data + a.packet_len), Bytes(whole.begin(), whole.begin() + kAlertDataMax));
+      EXPECT_TRUE(a.packet_truncated);
+    }
+    EXPECT_EQ(sids, (std::vector<uint32_t>{1, 2, 3})) << "one alert per rule: none on the fragments";
+    EXPECT_EQ(rig.worker->defrag()->stats().reassembled.get(), 1u);
+  }
+}
+
+// A fragmented datagram that carries a tunnel: the packet inside is a flow
+// of its own once the datagram is whole (before, it was never seen).
+TEST(Detect, TunnelInAFragmentedDatagramIsOpened) {
+  TempDir dir;
+  Rig rig(load(dir, "alert udp any any -> any 53 (msg:\"q\"; content:\"query\"; sid:7;)\n", nullptr, 1));
+  const Bytes inner = Builder().eth().ipv4("172.16.0.1", "172.16.0.2").udp(4000, 53).payload("query" + std::string(2000, 'q')).build();
+  Bytes vx = {0x08, 0, 0, 0, 0, 0, 42, 0};
+  vx.insert(vx.end(), inner.begin(), inner.end());
+  const Bytes outer = Builder().eth().ipv4("10.9.0.1", "10.9.0.2", {.id = 55}).udp(33000, 4789).payload(vx).build();
+  const auto frags = pktgen::fragment(outer, 14, 1400, 55);
+  ASSERT_EQ(frags.size(), 2u);
+  rig.send({frags[0], frags[1]});
+  auto alerts = rig.drain();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].pkt_src, static_cast<uint8_t>(PktSrc::kVxlan));
+  EXPECT_EQ(alerts[0].pkt.dport, 53);
+  EXPECT_EQ(rig.worker->flows().active(), 2u) << "the VXLAN flow and the one inside it";
+  EXPECT_EQ(rig.worker->stats().tunnel_packets.get(), 1u);
 }
 
 TEST(Detect, AlertRecordFields) {

@@ -109,6 +109,28 @@ const Bytes kOther = Builder().eth().ipv4("10.0.0.1", "10.0.0.3").tcp(40001, 80,
 
 constexpr const char* kDrop = "drop tcp any any -> any 80 (msg:\"evil\"; content:\"evil\"; sid:10;)\n";
 
+// A drop rule that matches a reassembled datagram drops the fragment that
+// completed it (the host cannot put the datagram together without it) and
+// the rest of the flow; the fragments before it were forwarded.
+TEST(Ips, DropOnAReassembledDatagramDropsItsLastFragment) {
+  Rig rig("drop udp any any -> any 53 (msg:\"big\"; content:\"evil\"; sid:11;)\n", true);
+  std::string data(2500, 'a');
+  data.replace(1470, 4, "evil");  // split over the first two fragments
+  const Bytes whole = Builder().eth().ipv4("10.0.0.1", "10.0.0.2", {.id = 9}).udp(1000, 53).payload(data).build();
+  const auto frags = pktgen::fragment(whole, 14, 1480, 9);
+  ASSERT_EQ(frags.size(), 2u);
+  const auto v = rig.send({frags[0], frags[1]});
+  EXPECT_EQ(v[0], Verdict::kForward);
+  EXPECT_EQ(v[1], Verdict::kDrop);
+  const auto alerts = rig.drain();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_TRUE(alerts[0].blocked);
+  EXPECT_EQ(rig.worker->inline_stats().verdict_drops.get(), 1u);
+  // The flow is dropped: its next datagram too.
+  const Bytes more = Builder().eth().ipv4("10.0.0.1", "10.0.0.2").udp(1000, 53).payload("x").build();
+  EXPECT_EQ(rig.send({more})[0], Verdict::kDrop);
+}
+
 TEST(Ips, DropRuleDropsThePacketAndTheRestOfItsFlow) {
   Rig rig(kDrop, true);
   const auto v = rig.send(kFlow);

@@ -9,6 +9,7 @@
 //               bit 1: checksum not ready (kPktChecksumNotReady)
 //               bit 2: drop bad checksums (-k all)
 //               bit 3: open IPv4 in IPv4 (decoder.ipv4_in_ipv4)
+//               bits 4-5: defrag.policy (bsd, linux, first, last)
 //   bytes 2-3   the stripped tag's TCI, big-endian
 //   then frames, each: 2-byte little-endian length, 1 byte time step, the
 //   frame bytes (a short last frame takes what is left).
@@ -18,6 +19,9 @@
 // Invariants checked (abort on violation): decoded offsets and payload lie
 // inside the captured bytes, and so do those of every packet a tunnel
 // carries (IP-in-IP, GRE, VXLAN, Geneve, Teredo; nested at most 3 deep);
+// every fragment (of the frame or of a packet it carries) goes to a
+// 4-tracker Defragmenter, and a datagram it completes lies within its
+// buffer and decodes like any frame;
 // the flow table never holds more than its
 // capacity; every packet accounted to a flow comes out in exactly one
 // record once the table is flushed (packets and bytes are conserved across
@@ -33,6 +37,7 @@
 #include <cstring>
 
 #include "dataplane/decode.h"
+#include "dataplane/defrag.h"
 #include "dataplane/flow_table.h"
 #include "dataplane/packet.h"
 
@@ -79,6 +84,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   dopt.checksum = (opts & 4) ? ws::ChecksumMode::kAll : ws::ChecksumMode::kNone;
   dopt.ipv4_in_ipv4 = (opts & 8) != 0;
   ws::Decoder dec(dopt);
+  ws::DefragOptions fopt;
+  fopt.trackers = 4;
+  fopt.policy = static_cast<ws::DefragPolicy>((opts >> 4) & 3);
+  ws::Defragmenter defrag(fopt);
+  ws::Decoder redec(dopt);
+  // A fragment into the defragmenter; a datagram it completes must lie in
+  // its buffer and decode within itself.
+  auto reassemble = [&](const ws::Packet& p, const ws::Decoded& d) {
+    if (!(d.flags & ws::kDecFragment)) return;
+    ws::Packet out;
+    if (!defrag.add(p, d, out)) return;
+    check(out.caplen > 0 && out.caplen <= ws::Defragmenter::kHeadRoom + ws::Defragmenter::kMaxData);
+    check(out.caplen == out.wirelen);
+    volatile uint8_t sink = out.data[0] ^ out.data[out.caplen - 1];
+    (void)sink;
+    ws::Decoded r;
+    if (!redec.decode(out, r)) return;
+    check(!(r.flags & ws::kDecFragment));
+    check(size_t{r.payload_off} + r.payload_len <= out.caplen);
+  };
 
   ws::FlowTableConfig cfg;
   cfg.capacity = 64;
@@ -125,8 +150,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)sink;
     }
 
+    reassemble(p, d);
     // Tunnels: every inner packet the frame carries decodes within it too.
     for (ws::Decoded outer = d, in; outer.inner != ws::Inner::kNone && dec.decode_inner(p, outer, in); outer = in) {
+      reassemble(p, in);
       check(in.key.family == 4 || in.key.family == 6);
       check(in.depth == outer.depth + 1 && in.depth <= 3);
       check(in.pkt_src != ws::PktSrc::kWire);

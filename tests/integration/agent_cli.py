@@ -85,6 +85,11 @@ def body(c, cleanup):
     bad_off = write(os.path.join(tmp, "bad_off.yaml"), "input:\n  file: x.pcap\n  disable_offloading: sometimes\n")
     usage_error(c, ws, ["-c", bad_off], "bad input.disable_offloading in config", f"{bad_off}:3",
                 "disable_offloading", "sometimes")
+    bad_pol = write(os.path.join(tmp, "bad_pol.yaml"), "input:\n  file: x.pcap\ndefrag:\n  policy: windows\n")
+    usage_error(c, ws, ["-c", bad_pol], "unsupported defrag.policy in config", f"{bad_pol}:4", "policy", "windows",
+                "bsd, linux, first or last")
+    bad_trk = write(os.path.join(tmp, "bad_trk.yaml"), "input:\n  file: x.pcap\ndefrag:\n  trackers: 0\n")
+    usage_error(c, ws, ["-c", bad_trk], "no defrag trackers in config", f"{bad_trk}:4", "trackers")
     bad_v6 = write(os.path.join(tmp, "bad_v6.yaml"), "input:\n  file: x.pcap\noutput:\n  eve:\n    ipv6: short\n")
     usage_error(c, ws, ["-c", bad_v6], "bad output.eve.ipv6 in config", f"{bad_v6}:5", "ipv6", "short")
     bad_speed = write(os.path.join(tmp, "bad_speed.yaml"), "input:\n  file: x.pcap\n  replay_speed: fast\n")

@@ -45,6 +45,7 @@ PINNED = [
     "bug-7725-03",
     "bug-docs-5030-01",
     "decode-nsh-type1",
+    "defrag/bug-6887-defrag-ipv6-tcp",
     "decode-nsh-type2",
     "byte-extract-01",
     "detect-bytejump-01",

@@ -377,6 +377,16 @@ TEST(EveAlert, TunnelledPacketNamesItsTunnel) {
   EXPECT_EQ(format(a)["pkt_src"], "geneve encapsulation");
   a.pkt_src = 6;
   EXPECT_EQ(format(a)["pkt_src"], "teredo tunnel");
+  // A datagram reassembled from fragments of a tunnelled packet keeps the
+  // tunnel; one from the wire has none.
+  a.pkt_src = 7;
+  j = format(a);
+  EXPECT_EQ(j["pkt_src"], "defrag");
+  EXPECT_TRUE(j.contains("tunnel"));
+  a.tunnel_depth = 0;
+  j = format(a);
+  EXPECT_EQ(j["pkt_src"], "defrag");
+  EXPECT_FALSE(j.contains("tunnel"));
 }
 
 TEST(EveAlert, Ipv6AddressesBothStyles) {

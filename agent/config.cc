@@ -252,6 +252,7 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
           w.map(n, where,
             {{"file", [&](auto& v, auto& k) { c.read_file = w.scalar(v, k); }},
              {"loop", [&](auto& v, auto& k) { c.loop = w.boolean(v, k); }},
+             {"simulate_ips", [&](auto& v, auto& k) { c.simulate_ips = w.boolean(v, k); }},
              {"replay_speed", [&](auto& v, auto& k) { c.replay_speed = w.number(v, k, 1e6); }},
              {"interface", [&](auto& v, auto& k) { c.interface = w.scalar(v, k); }},
              {"capture", [&](auto& v, auto& k) {

@@ -5,7 +5,7 @@
 //
 // Every flag has a config key:
 //   -r FILE            input.file            --loop            input.loop
-//   --replay-speed X   input.replay_speed
+//   --replay-speed X   input.replay_speed    --simulate-ips    input.simulate_ips
 //   -i IFACE           input.interface       --capture M       input.capture
 //   --snaplen N        input.snaplen         --bpf EXPR        input.bpf
 //   --no-promisc       input.promisc: false
@@ -69,6 +69,10 @@ struct AgentConfig {
   // input
   std::string read_file;
   bool loop = false;
+  // Suricata's --simulate-ips: drop and reject rules act as inline (the
+  // alert says blocked, the flow is dropped and not inspected further, the
+  // drops are counted) on a passive input; nothing is forwarded anyway.
+  bool simulate_ips = false;
   double replay_speed = 0;  // -r at the recorded pace times this; 0: as fast as possible
   std::string interface;
   std::string capture = "afpacket";  // afpacket | pcap | dpdk

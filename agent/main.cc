@@ -64,6 +64,9 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_file, "YAML config file (every flag has a key)");
   app.add_option("-r,--read", read_file, "Read a pcap or pcapng file");
   app.add_flag("--loop", f_loop, "Replay the file (-r) forever");
+  bool f_simulate_ips = false;
+  app.add_flag("--simulate-ips", f_simulate_ips,
+               "Drop and reject rules act as inline (blocked alerts, dropped flows) on a passive input");
   double replay_speed = 0;
   app.add_option("--replay-speed", replay_speed,
                  "Replay the file (-r) at its recorded pace times X (1: as recorded; default 0: as fast as possible)");
@@ -148,6 +151,7 @@ int main(int argc, char** argv) {
   auto apply_flags = [&](ws::AgentConfig& c) {
     if (app.count("-r")) c.read_file = read_file;
     if (app.count("--loop")) c.loop = true;
+    if (app.count("--simulate-ips")) c.simulate_ips = true;
     if (app.count("--replay-speed")) c.replay_speed = replay_speed;
     if (app.count("-i")) c.interface = iface;
     if (app.count("--inline")) {

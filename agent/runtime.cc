@@ -341,7 +341,8 @@ std::string Runtime::open() {
   wc.detect.payload = cfg_.eve_payload;
   wc.detect.packet = cfg_.eve_packet;
   wc.detect.max_alerts_per_packet = cfg_.max_alerts_per_packet;
-  wc.detect.ips = inline_mode();
+  wc.detect.ips = inline_mode() || cfg_.simulate_ips;
+  wc.simulate_ips = cfg_.simulate_ips && !inline_mode();
   wc.defrag = cfg_.defrag;
   if (inline_mode() && qos_) wc.qos = &qos_->slot();
   wc.live = sources_.front()->live();
@@ -784,7 +785,7 @@ RunSummary Runtime::summary() const {
 #undef WS_X
   }
   for (auto& w : workers_) {
-    if (!inline_mode()) break;
+    if (!inline_mode() && !cfg_.simulate_ips) break;
 #define WS_X(name, help) add_counter("inline." #name, w->inline_stats().name.get());
     WS_INLINE_COUNTERS(WS_X)
 #undef WS_X
@@ -796,7 +797,7 @@ RunSummary Runtime::summary() const {
     add_counter("inline." + l->name + ".link_up", l->ups.load(std::memory_order_relaxed));
   }
   for (auto& w : workers_) {
-    if (!inline_mode()) break;
+    if (!inline_mode() && !cfg_.simulate_ips) break;
     add_drop("inline_verdict", w->inline_stats().verdict_drops.get());
     add_drop("inline_flow", w->inline_stats().flow_drops.get());
     add_drop("qos", w->inline_stats().qos_drops.get());
@@ -1078,6 +1079,7 @@ std::vector<std::string> restart_keys(const AgentConfig& a, const AgentConfig& b
   cmp("input.promisc", a.promisc, b.promisc);
   cmp("input.bpf", a.bpf, b.bpf);
   cmp("input.disable_offloading", a.disable_offloading, b.disable_offloading);
+  cmp("input.simulate_ips", a.simulate_ips, b.simulate_ips);
   cmp("dpdk", std::tie(a.dpdk_eal_args, a.dpdk_mbufs), std::tie(b.dpdk_eal_args, b.dpdk_mbufs));
   {
     // The GNS3 input's clients and streams are built once by open().

@@ -375,6 +375,10 @@ bool Defragmenter::add(const Packet& p, const Decoded& d, Packet& out) {
     out.vlan_tci = t->meta.vlan_tci;
     out.flags = t->meta.flags & (kPktVlanStripped | kPktVlanStag);
   }
+  if (p.flags & kPktFileIndex) {  // the completing fragment's number in the file
+    out.flags |= kPktFileIndex;
+    out.file_index = p.file_index;
+  }
   stats_.reassembled.inc();
   release(t);
   return true;

@@ -194,15 +194,20 @@ Verdict DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, ui
       stopped = true;
       return false;
     }
-    // Inline: the packet and its flow are dropped; nothing after this
-    // rule is looked at (the packet is gone).
+    // Inline: the packet is dropped and nothing after this rule is looked
+    // at (the packet is gone). Suricata's action scope decides whether the
+    // rest of the flow goes too, as for pass: a header-only (IP-only) or
+    // protocol-detection-only rule drops the flow, a rule on the payload
+    // or packet fields only its packet (suricata-verify util-action-06:
+    // a content drop matches each packet that carries the content); a
+    // match on stream data drops the flow, as Suricata's stream matches.
     const bool drops = opts_.ips && (action == RuleAction::kDrop || action == RuleAction::kReject);
     if (drops) {
       verdict = action == RuleAction::kDrop           ? Verdict::kDrop
                 : reject_to == RejectTo::kDestination ? Verdict::kRejectDst
                 : reject_to == RejectTo::kBoth        ? Verdict::kRejectBoth
                                                       : Verdict::kReject;
-      e.verdict |= kFlowDropped;
+      if (set.flow_scope(ri) || from_stream) e.verdict |= kFlowDropped;
       stats_.ips_drops.inc();
       stopped = true;
     }
@@ -408,6 +413,7 @@ void DetectStage::emit(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t
   a->tunnel_depth = d.depth;
   if (outer_) a->tunnel = outer_->key;
   a->ifindex = p.ifindex;
+  a->pcap_cnt = (p.flags & kPktFileIndex) ? p.file_index : 0;
   a->worker = worker_;
   if (app_) {
     app_->label_alert(flow_index, *a);

@@ -19,8 +19,8 @@
 //   - inline (DetectOptions::ips): a `drop` or `reject` match (any of
 //     Suricata's reject variants: reject/rejectsrc, rejectdst, rejectboth,
 //     all ranked as reject), the first after the pass rules in Suricata's
-//     action order, drops the packet and
-//     the rest of its flow and ends the packet's inspection; its alert is
+//     action order, drops the packet (and, with the same action scope as
+//     pass, the rest of its flow) and ends the packet's inspection; its alert is
 //     written with blocked set (EVE alert.action "blocked") unless the rule
 //     is noalert or suppressed, which still drop. Outside inline mode they
 //     alert like `alert` rules ("allowed").
@@ -80,9 +80,10 @@ enum class Verdict : uint8_t {
 };
 
 struct DetectOptions {
-  // Inline (IPS) mode: a drop or reject match drops the packet and marks
-  // the flow dropped (FlowEntry::verdict), ends the packet's inspection,
-  // and its alert says blocked.
+  // Inline (IPS) mode, or --simulate-ips: a drop or reject match drops the
+  // packet, marks the flow dropped (FlowEntry::verdict) when the rule's
+  // action scope is the flow (RuleSet::flow_scope), ends the packet's
+  // inspection, and its alert says blocked.
   bool ips = false;
   bool payload = false;                 // copy packet payload into alerts (EVE payload)
   bool packet = false;                  // copy the packet into alerts (EVE packet, packet_info)

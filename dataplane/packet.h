@@ -46,6 +46,10 @@ enum PacketFlags : uint8_t {
   // With kPktVlanStripped: the stripped tag was an 802.1ad service tag
   // (TPID 0x88a8, AF_PACKET tp_vlan_tpid), not an 802.1Q one (0x8100).
   kPktVlanStag = 1u << 2,
+  // A packet read from a capture file: Packet::file_index holds its
+  // number in the file (Suricata's pcap_cnt); otherwise opaque is the
+  // source's.
+  kPktFileIndex = 1u << 3,
 };
 
 struct Packet {
@@ -53,7 +57,10 @@ struct Packet {
   uint32_t caplen = 0;     // bytes present at data
   uint32_t wirelen = 0;    // original frame length
   uint64_t ts_ns = 0;      // capture time, ns since the Unix epoch
-  void* opaque = nullptr;  // source-private handle (e.g. rte_mbuf*), for release()
+  union {
+    void* opaque = nullptr;  // source-private handle (e.g. rte_mbuf*), for release()
+    uint64_t file_index;     // with kPktFileIndex: 1-based record number in the capture file(s)
+  };
   uint16_t ifindex = 0;    // agent-local ingress interface index
   uint16_t vlan_tci = 0;   // valid when flags & kPktVlanStripped
   uint8_t flags = 0;

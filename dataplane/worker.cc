@@ -113,6 +113,12 @@ void Worker::put(const FlowRecord& r) {
   if (records_.size() >= records_.capacity() / 4) records_.consumer_parker.wake();
 }
 
+Verdict* Worker::simulated_verdicts(int n) {
+  if (!cfg_.simulate_ips) return nullptr;
+  std::fill(sim_verdicts_, sim_verdicts_ + n, Verdict::kForward);
+  return sim_verdicts_;
+}
+
 void Worker::process(const Packet* const* pkts, const Decoded* const* dec, int n, Verdict* verdict) {
   process_burst(pkts, dec, n, verdict, nullptr);
 }
@@ -187,7 +193,8 @@ void Worker::process_burst(const Packet* const* pkts, const Decoded* const* dec,
         }
       }
     }
-    if (verdict && !roots && verdict[i] == Verdict::kForward && (pkts[i]->flags & kPktChecksumNotReady) &&
+    if (verdict && !roots && !cfg_.simulate_ips && verdict[i] == Verdict::kForward &&
+        (pkts[i]->flags & kPktChecksumNotReady) &&
         complete_l4_checksum(const_cast<uint8_t*>(pkts[i]->data), pkts[i]->caplen, *dec[i])) {
       // A frame the sending host left to checksum offload leaves complete,
       // forwarded now or copied into a shaper queue below.
@@ -351,7 +358,7 @@ void Worker::run(PacketSource& src, const std::atomic<bool>& stop) {
     }
     stats_.packets.inc(static_cast<uint64_t>(n));
     stats_.bytes.inc(bytes);
-    process(pp, dp, k);
+    process(pp, dp, k, simulated_verdicts(k));
     src.release(burst, n);
     stats_.bursts.inc();
     burst_times_.record(mono_ns() - t0);
@@ -508,7 +515,7 @@ void Worker::run(DispatchRing& in, FrameArena* arena, const std::atomic<bool>& i
     }
     stats_.packets.inc(n);
     stats_.bytes.inc(bytes);
-    process(pp, dp, k);
+    process(pp, dp, k, simulated_verdicts(k));
     in.release(n);
     stats_.bursts.inc();
     burst_times_.record(mono_ns() - t0);

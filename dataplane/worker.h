@@ -161,6 +161,10 @@ struct WorkerConfig {
   // tunnels a fragmented datagram carries); see dataplane/defrag.h.
   DefragOptions defrag;
   bool live = false;              // expire flows on wall-clock time when idle
+  // Suricata's --simulate-ips outside inline mode: the rules' verdicts are
+  // worked out and counted (InlineStats) and drop flows as inline, but no
+  // frame is forwarded or held back. Set detect.ips with it.
+  bool simulate_ips = false;
   size_t record_ring_size = 1 << 14;
   // Rule matching: the slot reloads publish into (null: no detection).
   RuleSlot* rules = nullptr;
@@ -238,6 +242,9 @@ class Worker : private RecordSink {
 
  private:
   void put(const FlowRecord& r) override;
+  // --simulate-ips: a verdict array for a burst of n (null otherwise).
+  Verdict* simulated_verdicts(int n);
+  Verdict sim_verdicts_[kBurst];
   void tick_idle();
   void serve_snapshot(size_t step);
   void finish(uint64_t end_ns);

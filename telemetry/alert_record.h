@@ -70,6 +70,7 @@ struct AlertRecord {
   FlowKey tunnel{};
   uint16_t ifindex = 0;
   uint16_t worker = 0;
+  uint64_t pcap_cnt = 0;       // the packet's number in the capture file (EVE pcap_cnt); 0: live
   char app_proto[16] = {};     // the flow's application protocol; empty: none
   AppLabel app;                // nDPI's classification of the flow so far (empty: none yet)
   // The packet (EVE `packet` and `packet_info`): packet_len bytes of it in

@@ -243,14 +243,15 @@ std::string_view eve_proto_name(uint8_t proto) {
 
 // The fields every event starts with, in Suricata's order: timestamp,
 // flow_id (masked to 51 bits so JSON readers keep it exact), in_iface,
-// event_type, vlan (outer first, only when tagged), the addresses and
+// pcap_cnt (alerts on packets read from a file), event_type, vlan (outer first, only when tagged), the addresses and
 // ports (ports only for TCP, UDP and SCTP), ip_v and proto.
 static void common_header(JsonWriter& out, const ExportContext& ctx, const EveFormatOptions& opts,
                           uint64_t ts_ns, uint64_t flow_id, std::string_view event_type, const uint16_t* vlan,
-                          uint8_t vlan_count, const FlowKey& k) {
+                          uint8_t vlan_count, const FlowKey& k, uint64_t pcap_cnt = 0) {
   timestamp_field(out, "timestamp", ts_ns);
   out.field_u64("flow_id", flow_id & 0x7ffffffffffffULL);
   if (!ctx.iface_name.empty()) out.field("in_iface", ctx.iface_name);
+  if (pcap_cnt) out.field_u64("pcap_cnt", pcap_cnt);  // a packet's event from a capture file
   out.field_plain("event_type", event_type);
   if (vlan_count > 0) {
     out.begin_array("vlan");
@@ -379,7 +380,7 @@ void format_alert_event(const AlertRecord& a, const ExportContext& ctx, const Ev
   const bool icmp = k.proto == kIcmp || k.proto == kIcmp6;
   out.reserve_more(1024 + m.signature.size() * 6 + m.category.size() + (a.payload_len + a.packet_len) * 3);
   out.begin_object();
-  common_header(out, ctx, opts, a.ts_ns, a.flow_id, "alert", a.vlan, a.vlan_count, k);
+  common_header(out, ctx, opts, a.ts_ns, a.flow_id, "alert", a.vlan, a.vlan_count, k, a.pcap_cnt);
   if (icmp) {
     out.field_u64("icmp_type", a.icmp_type);
     out.field_u64("icmp_code", a.icmp_code);

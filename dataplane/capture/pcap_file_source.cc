@@ -161,6 +161,7 @@ int PcapFileSource::rx_burst(Packet* out, int max) {
       }
       if (!link_type_supported(rec.linktype)) {
         ++unsupported;
+        ++record_no_;
         continue;
       }
     }
@@ -189,6 +190,8 @@ int PcapFileSource::rx_burst(Packet* out, int max) {
     p.ts_ns = rec.ts_ns + ts_shift_;
     p.ifindex = uint16_t(rec.interface_id);
     p.link = link_from_dlt(rec.linktype);
+    p.file_index = ++record_no_;  // across passes and files, as Suricata's pcap_cnt
+    p.flags = kPktFileIndex;
     bytes += rec.wirelen;
   }
   add(packets_, uint64_t(n));

@@ -93,6 +93,7 @@ class PcapFileSource final : public PacketSource {
   uint64_t max_ts_ = 0;
   uint64_t ts_shift_ = 0;
   uint64_t pass_packets_ = 0;
+  uint64_t record_no_ = 0;  // records read so far (Packet::file_index)
 
   // Paced replay. A record read but not yet due waits in pending_.
   double speed_ = 0;

@@ -102,16 +102,16 @@ const std::vector<Bytes> kFlow = {
     tcp(false, TCP_SYN | TCP_ACK),                     // 1
     tcp(true, TCP_ACK),                                // 2
     tcp(true, TCP_PSH | TCP_ACK, "GET /evil HTTP/1.0"),  // 3 matches
-    tcp(false, TCP_PSH | TCP_ACK, "HTTP/1.0 200 OK"),  // 4 the reply: dropped with the flow
-    tcp(true, TCP_ACK),                                // 5 the same
+    tcp(false, TCP_PSH | TCP_ACK, "HTTP/1.0 200 OK"),  // 4 the reply
+    tcp(true, TCP_ACK),                                // 5
 };
 const Bytes kOther = Builder().eth().ipv4("10.0.0.1", "10.0.0.3").tcp(40001, 80, TCP_SYN).build();
 
 constexpr const char* kDrop = "drop tcp any any -> any 80 (msg:\"evil\"; content:\"evil\"; sid:10;)\n";
 
 // A drop rule that matches a reassembled datagram drops the fragment that
-// completed it (the host cannot put the datagram together without it) and
-// the rest of the flow; the fragments before it were forwarded.
+// completed it (the host cannot put the datagram together without it); the
+// fragments before it were forwarded.
 TEST(Ips, DropOnAReassembledDatagramDropsItsLastFragment) {
   Rig rig("drop udp any any -> any 53 (msg:\"big\"; content:\"evil\"; sid:11;)\n", true);
   std::string data(2500, 'a');
@@ -126,17 +126,36 @@ TEST(Ips, DropOnAReassembledDatagramDropsItsLastFragment) {
   ASSERT_EQ(alerts.size(), 1u);
   EXPECT_TRUE(alerts[0].blocked);
   EXPECT_EQ(rig.worker->inline_stats().verdict_drops.get(), 1u);
-  // The flow is dropped: its next datagram too.
+  // A payload rule drops its packet, not the flow.
   const Bytes more = Builder().eth().ipv4("10.0.0.1", "10.0.0.2").udp(1000, 53).payload("x").build();
-  EXPECT_EQ(rig.send({more})[0], Verdict::kDrop);
+  EXPECT_EQ(rig.send({more})[0], Verdict::kForward);
 }
 
-TEST(Ips, DropRuleDropsThePacketAndTheRestOfItsFlow) {
+// Suricata's action scope: a drop on the payload drops the packets that
+// match (util-action-06: each of three packets with the content alerts and
+// is dropped), not the flow.
+TEST(Ips, PayloadDropDropsOnlyTheMatchingPacket) {
   Rig rig(kDrop, true);
+  std::vector<Bytes> flow = kFlow;
+  flow.push_back(tcp(true, TCP_PSH | TCP_ACK, "GET /evil HTTP/1.0"));  // 6: a retransmission
+  const auto v = rig.send(flow);
+  ASSERT_EQ(v.size(), 7u);
+  for (int i = 0; i < 7; ++i) EXPECT_EQ(v[i], i == 3 || i == 6 ? Verdict::kDrop : Verdict::kForward) << i;
+  EXPECT_EQ(rig.drain().size(), 2u);
+  EXPECT_EQ(rig.stats().ips_drops.get(), 2u);
+  EXPECT_EQ(rig.worker->inline_stats().verdict_drops.get(), 2u);
+  EXPECT_EQ(rig.worker->inline_stats().flow_drops.get(), 0u);
+  EXPECT_EQ(rig.stats().inspected.get(), 7u);
+}
+
+// A drop on the header alone (Suricata's IP-only rules) drops the packet and
+// every later packet of its flow, uninspected.
+TEST(Ips, HeaderOnlyDropDropsThePacketAndTheRestOfItsFlow) {
+  Rig rig("drop ip 10.0.0.2 any -> any any (msg:\"bad host\"; sid:10;)\n", true);
   const auto v = rig.send(kFlow);
   ASSERT_EQ(v.size(), 6u);
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(v[i], Verdict::kForward) << i;
-  for (int i = 3; i < 6; ++i) EXPECT_EQ(v[i], Verdict::kDrop) << i;
+  EXPECT_EQ(v[0], Verdict::kForward);
+  for (int i = 1; i < 6; ++i) EXPECT_EQ(v[i], Verdict::kDrop) << i;
   // Another flow is not touched.
   EXPECT_EQ(rig.send({kOther})[0], Verdict::kForward);
   const auto alerts = rig.drain();
@@ -145,9 +164,9 @@ TEST(Ips, DropRuleDropsThePacketAndTheRestOfItsFlow) {
   EXPECT_EQ(alerts[0].meta->sid, 10u);
   EXPECT_EQ(rig.stats().ips_drops.get(), 1u);
   EXPECT_EQ(rig.worker->inline_stats().verdict_drops.get(), 1u);
-  EXPECT_EQ(rig.worker->inline_stats().flow_drops.get(), 2u);
-  // The dropped packets are not inspected: 4 of the flow + the other flow's one.
-  EXPECT_EQ(rig.stats().inspected.get(), 5u);
+  EXPECT_EQ(rig.worker->inline_stats().flow_drops.get(), 4u);
+  // The dropped packets are not inspected: 2 of the flow + the other flow's one.
+  EXPECT_EQ(rig.stats().inspected.get(), 3u);
 }
 
 TEST(Ips, RejectIsADropWithAReply) {
@@ -155,7 +174,7 @@ TEST(Ips, RejectIsADropWithAReply) {
   const auto v = rig.send(kFlow);
   EXPECT_EQ(v[2], Verdict::kForward);
   EXPECT_EQ(v[3], Verdict::kReject);
-  EXPECT_EQ(v[4], Verdict::kDrop);  // later packets: dropped, no more replies
+  EXPECT_EQ(v[4], Verdict::kForward);  // a payload rule's scope is its packet
   const auto alerts = rig.drain();
   ASSERT_EQ(alerts.size(), 1u);
   EXPECT_TRUE(alerts[0].blocked);
@@ -177,7 +196,7 @@ TEST(Ips, RejectVariantsSayWhoGetsTheReply) {
     const auto v = rig.send(kFlow);
     EXPECT_EQ(v[2], Verdict::kForward) << c.action;
     EXPECT_EQ(v[3], c.verdict) << c.action;
-    EXPECT_EQ(v[4], Verdict::kDrop) << c.action << ": later packets are dropped, no more replies";
+    EXPECT_EQ(v[4], Verdict::kForward) << c.action << ": a payload rule's scope is its packet";
     EXPECT_EQ(rig.worker->inline_stats().verdict_drops.get(), 1u) << c.action;
     const auto alerts = rig.drain();
     ASSERT_EQ(alerts.size(), 1u) << c.action;

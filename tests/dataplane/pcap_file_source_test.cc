@@ -89,6 +89,8 @@ TEST(PcapFileSource, ReadsAllPacketsZeroCopy) {
     EXPECT_EQ(std::vector<uint8_t>(p.data, p.data + p.caplen), frames[i]);
     EXPECT_EQ(p.ts_ns, 1000000000ull * (i + 1) + 7000);
     EXPECT_EQ(p.link, LinkType::kEthernet);
+    EXPECT_TRUE(p.flags & kPktFileIndex);
+    EXPECT_EQ(p.file_index, i + 1) << "the record's number in the file (EVE pcap_cnt)";
     bytes += p.wirelen;
   }
   // Views stay valid after later bursts: they point into the mapping.

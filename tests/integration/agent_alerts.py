@@ -17,7 +17,16 @@ included, the flow's start and client-first tuple, flow_id and
 community_id equal to the flow event's. Flow events say alerted true for
 the three flows that alerted and false for the quiet one. With
 output.eve.payload true each alert on a packet with data carries the data
-in base64; without it none does.
+in base64; without it none does. Every alert has `pcap_cnt`, its packet's
+number in the file, as Suricata's alerts from a capture file.
+
+With --simulate-ips, a payload drop rule on the first query (packet 7) and a
+header-only drop rule on the echo host (Suricata's IP-only: packet 12, its
+first packet) block what they match: the query's alert and the host's say
+"blocked"; the second query (9) still alerts, since a payload drop drops
+its packet only, while the echo flow's later packets (13, 14) are dropped
+uninspected with the flow; the summary counts 2 verdict drops and 2 flow
+drops.
 """
 import base64
 import datetime
@@ -123,6 +132,11 @@ def check_run(c, what, records, pkts, model, payload):
         c.equal(sorted(got.get(sid, [])), want, f"{what}: sid {sid} fires on packets")
     extra = sorted(set(got) - set(RULES))
     c.check(not extra, f"{what}: no alerts from sids not in the rule file", str(extra))
+
+    # pcap_cnt: the packet's 1-based number in the file.
+    bad_cnt = [(a["alert"]["signature_id"], a.get("pcap_cnt")) for a in alerts
+               if by_ts.get(a.get("timestamp")) is not None and a.get("pcap_cnt") != by_ts[a["timestamp"]] + 1]
+    c.check(not bad_cnt, f"{what}: every alert's pcap_cnt is its packet's number in the file", str(bad_cnt[:5]))
 
     # Field by field.
     bad, bad_cid = [], []
@@ -233,6 +247,37 @@ def body(c, cleanup):
     records, errors = ac.read_eve(os.path.join(out2, "eve.json"))
     c.check(not errors, "payload run: eve.json lines are JSON", "\n".join(errors[:5]))
     check_run(c, "payload", records, t.packets, model, payload=True)
+
+    print("-- --simulate-ips")
+    out3 = os.path.join(tmp, "ips")
+    os.mkdir(out3)
+    drops = os.path.join(tmp, "drops.rules")
+    with open(drops, "w") as f:
+        f.write('drop udp any any -> any 53 (msg:"query 1"; content:"Q1"; sid:2001;)\n'
+                'alert udp any any -> any 53 (msg:"query"; content:"Q"; depth:1; sid:2002;)\n'
+                f'drop ip {I} any -> any any (msg:"echo host"; sid:2003;)\n'
+                'alert icmp any any -> any any (msg:"echo request"; itype:8; sid:2004;)\n')
+    for ips in (True, False):
+        args = ["-r", cap, "-S", drops, "-l", out3, "--workers", "1"] + (["--simulate-ips"] if ips else [])
+        r = ac.run_agent(ws, args)
+        what = "simulate-ips" if ips else "without --simulate-ips"
+        c.equal(r.returncode, 0, f"{what}: exit status", r.stderr)
+        records, errors = ac.read_eve(os.path.join(out3, "eve.json"))
+        got = sorted((a["alert"]["signature_id"], a["pcap_cnt"] - 1, a["alert"]["action"])
+                     for a in records if a.get("event_type") == "alert")
+        if ips:
+            # A drop ends the packet's inspection: 7 gets no "query" alert.
+            want = [(2001, 7, "blocked"), (2002, 9, "allowed"), (2003, 12, "blocked"), (2004, 11, "allowed")]
+        else:
+            want = [(2001, 7, "allowed"), (2002, 7, "allowed"), (2002, 9, "allowed"), (2003, 12, "allowed"),
+                    (2004, 11, "allowed"), (2004, 13, "allowed")]
+        c.equal(got, want, f"{what}: alerts (sid, packet, action)")
+        s = ac.parse_summary(r.stdout)
+        if c.check(s is not None, f"{what}: summary parses", r.stdout):
+            want_drops = {"inline_verdict": 2, "inline_flow": 2} if ips else {}
+            c.equal({k: v for k, v in s["drops"].items() if k.startswith("inline")}, want_drops,
+                    f"{what}: drops in the summary")
+        os.unlink(os.path.join(out3, "eve.json"))
 
 
 if __name__ == "__main__":

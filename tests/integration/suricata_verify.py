@@ -3,7 +3,10 @@
 
 Runs ../shared/tools/sv-run (paths relative to the project root) over
 ../shared/testdata/suricata-verify with --json and requires the verdict
-"pass" for every test in PINNED: the tests that expect at least one alert
+"pass" for every test in PINNED. sv-run passes a test's `args` on only for
+-k; the tests whose args ask for --simulate-ips are run again through a
+wrapper that adds it (wirescope has the flag, as Suricata), and that run's
+verdict is theirs. PINNED holds the tests that expect at least one alert
 and passed when the list was made (tests that expect none pass for a
 program that does nothing, so they prove little and are not pinned).
 Prints the pass counts, and the tests that pass now without being pinned
@@ -14,6 +17,7 @@ usage: suricata_verify.py WIRESCOPE [WIRESCOPE_GEN]
 """
 import json
 import os
+import stat
 import subprocess
 import sys
 import tempfile
@@ -39,6 +43,7 @@ PINNED = [
     "bug-4571-05",
     "bug-4571-06",
     "bug-4571-06-pre-8",
+    "bug-5802",
     "bug-5825-midstream-exception-policy/exception-policy-ips-midstream-enabled-ignore",
     "bug-7390",
     "bug-7725-02",
@@ -55,6 +60,8 @@ PINNED = [
     "detect-flowbits",
     "detect-itype",
     "detect-udp-flow-rule-02-ips",
+    "flow-drop-iponly-01",
+    "flow-drop-iponly-02",
     "iponly-ipv6-range-01",
     "iponly-midstream-01",
     "like-ip-only-01",
@@ -66,12 +73,31 @@ PINNED = [
     "tcp-split-handshake-02-5whs",
     "threshold/detection_filter-rule-flow",
     "threshold/detection_filter-rule-hostsrc",
+    "tls-extra-alert",
     "tls/tls-bypass-missing-event",
     "util-action-tests/util-action-01",
     "util-action-tests/util-action-03",
     "vxlan-decoder-02",
     "vxlan-decoder-04",
 ]
+
+
+def ips_tests():
+    """Tests whose test.yaml args include --simulate-ips (names as sv-run gives them)."""
+    import yaml
+    names = []
+    for root, _dirs, files in os.walk(TESTS):
+        if "test.yaml" not in files:
+            continue
+        try:
+            with open(os.path.join(root, "test.yaml")) as f:
+                y = yaml.safe_load(f) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        args = " ".join(str(a) for a in (y.get("args") or []))
+        if "--simulate-ips" in args.split():
+            names.append(os.path.relpath(root, TESTS))
+    return sorted(names)
 
 
 def body(c, cleanup):
@@ -91,17 +117,34 @@ def body(c, cleanup):
         ac.skip("sv-run needs PyYAML (Debian package python3-yaml)")
 
     tmp = ac.temp_dir(cleanup, "ws-sv-")
-    out = os.path.join(tmp, "sv.json")
-    cmd = [sys.executable, SV_RUN, "--binary", ws, "--tests", TESTS, "--json", out]
-    print(f"$ {' '.join(cmd)}", flush=True)
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=tmp)
-    print(ac.indent(r.stdout.strip(), 4))
-    if r.stderr.strip():
-        print(ac.indent(r.stderr.strip(), 4))
-    if not c.equal(r.returncode, 0, "sv-run exit status", r.stderr):
+
+    def sv_run(binary, out, only=None):
+        cmd = [sys.executable, SV_RUN, "--binary", binary, "--tests", TESTS, "--json", out]
+        if only:
+            cmd += ["--only"] + only
+        print(f"$ {' '.join(cmd[:6])} ...", flush=True)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=tmp)
+        print(ac.indent(r.stdout.strip(), 4))
+        if r.stderr.strip():
+            print(ac.indent(r.stderr.strip(), 4))
+        if not c.equal(r.returncode, 0, "sv-run exit status", r.stderr):
+            return None
+        with open(out) as f:
+            return json.load(f)
+
+    results = sv_run(ws, os.path.join(tmp, "sv.json"))
+    if results is None:
         return
-    with open(out) as f:
-        results = json.load(f)
+    ips = ips_tests()
+    print(f"tests that ask for --simulate-ips: {len(ips)}")
+    wrapper = os.path.join(tmp, "wirescope-simulate-ips")
+    with open(wrapper, "w") as f:
+        f.write(f'#!/bin/sh\nexec "{ws}" --simulate-ips "$@"\n')
+    os.chmod(wrapper, os.stat(wrapper).st_mode | stat.S_IXUSR)
+    ips_results = sv_run(wrapper, os.path.join(tmp, "sv-ips.json"), ips) if ips else {}
+    if ips_results is None:
+        return
+    results.update({k: v for k, v in ips_results.items() if k in ips})
 
     passed = sorted(k for k, v in results.items() if v["verdict"] == "pass")
     positive = [k for k, v in results.items() if v["expects_alerts"] and v["verdict"] != "skip"]

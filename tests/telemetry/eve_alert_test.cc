@@ -243,6 +243,16 @@ TEST(EveAlert, OptionalFieldsAreOmitted) {
   EXPECT_EQ(j["src_port"], 53);
   // The Community ID is on by default.
   EXPECT_TRUE(format(a).contains("community_id"));
+  // A packet from a capture file: its number in the file, where Suricata
+  // puts pcap_cnt (after in_iface, before event_type).
+  a.pcap_cnt = 14;
+  ExportContext ctx;
+  ctx.iface_name = "eth0";
+  const ordered_json f = format(a, ctx);
+  EXPECT_EQ(f["pcap_cnt"], 14);
+  std::vector<std::string> order;
+  for (auto it = f.begin(); it != f.end() && order.size() < 5; ++it) order.push_back(it.key());
+  EXPECT_EQ(order, (std::vector<std::string>{"timestamp", "flow_id", "in_iface", "pcap_cnt", "event_type"}));
 }
 
 TEST(EveAlert, BlockedAndSingleVlan) {

@@ -69,6 +69,7 @@ void DetectStage::switch_to(const RuleSnapshot* s) {
   if (snap_) stats_.rule_swaps.inc();
   if (scratch_) earlier_ += scratch_->counters;
   snap_ = s;
+  rule_gen_ = static_cast<uint8_t>((rule_gen_ + 1) & 63);
   scratch_ = worker_ < s->scratch.size() ? s->scratch[worker_].get() : nullptr;
   active_ = scratch_ && s->set && s->set->size() > 0;
 }
@@ -228,6 +229,14 @@ Verdict DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, ui
   // decodes IP-in-IP and IPv6-in-IP and keeps no flow for the outer packet,
   // so its IP-only rules see every outer packet; so do they here.
   const uint8_t ip_only_bit = to_server ? kIpOnlyToServer : kIpOnlyToClient;
+  if (e.rule_gen != rule_gen_) {
+    // First packet of the flow under this rule set: its IP-only rules have
+    // not run on the flow yet (unlike Suricata, which keeps the marks
+    // across a rule swap, so that a rule added to block a host would
+    // miss the host's open connections).
+    e.bits &= static_cast<uint8_t>(~(kIpOnlyToServer | kIpOnlyToClient));
+    e.rule_gen = rule_gen_;
+  }
   const bool tunnel = d.key.proto == 4 || d.key.proto == 41;
   const bool ip_only = tunnel || no_l4 || !(e.bits & ip_only_bit);
   if (!no_l4) e.bits |= ip_only_bit;

@@ -185,6 +185,10 @@ class DetectStage {
   RuleSlot& slot_;
   DetectOptions opts_;
   const RuleSnapshot* snap_ = nullptr;
+  // Counts rule sets switched to, mod 64 (FlowEntry::rule_gen): a flow's
+  // IP-only marks from an older set are cleared, so a reload's IP-only
+  // rules see existing flows again.
+  uint8_t rule_gen_ = 0;
   AppDetect* app_ = nullptr;  // read, and its per-direction marks (first_sight) kept
   MatchScratch* scratch_ = nullptr;
   MatchCounters earlier_;  // counts of the scratches of earlier rule sets

@@ -133,7 +133,8 @@ struct alignas(64) FlowEntry {
   uint8_t pkt_tcp_state;     // TcpState before the latest packet (rule matching's `established`)
   uint8_t flow_state;        // FlowState
   uint8_t in_use : 1;
-  uint8_t verdict : 7;       // FlowVerdictBits: inline decisions that outlive the packet
+  uint8_t verdict : 1;       // FlowVerdictBits: inline decisions that outlive the packet
+  uint8_t rule_gen : 6;      // the rule set (mod 64) its kIpOnlyTo* bits were set under
 };
 
 

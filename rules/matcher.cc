@@ -430,11 +430,14 @@ bool is_ip_only(const Rule& r) {
     case RuleProto::kIcmpV4: case RuleProto::kIcmpV6: break;
     default: return false;
   }
-  if (!r.payload.empty() || r.dsize || r.flow || r.ttl || r.ip_proto || r.itype || r.icode || r.icmp_id ||
-      r.icmp_seq || r.flags || !r.app_layer_protocol.empty())
+  if (!r.payload.empty() || r.dsize || r.ttl || r.ip_proto || r.itype || r.icode || r.icmp_id || r.icmp_seq ||
+      r.flags || !r.app_layer_protocol.empty())
     return false;
-  if (r.sport.kind != PortNode::Kind::kAny || r.sport.negated || r.dport.kind != PortNode::Kind::kAny ||
-      r.dport.negated)
+  // Suricata's SignatureIsIPOnly: ports do not keep a rule out (its IP-only
+  // engine checks them); a flow direction does, and so here does any other
+  // flow condition than `stateless`.
+  if (r.flow && !(r.flow->dir == FlowOpts::Dir::kAny && r.flow->state == FlowOpts::State::kStateless &&
+                  r.flow->stream == FlowOpts::Stream::kAny))
     return false;
   for (const Flowbits& f : r.flowbits)
     if (f.cmd == Flowbits::Cmd::kIsSet || f.cmd == Flowbits::Cmd::kIsNotSet) return false;

@@ -790,6 +790,21 @@ constexpr const char* kNewRules =
     "alert tcp any any -> any any (msg:\"new\"; content:\"new\"; sid:2;)\n"
     "alert tcp any any -> any any (msg:\"cmd\"; content:\"cmd\"; flowbits:isset,logged_in; sid:4;)\n";
 
+// IP-only rules run once per direction of a flow; after a reload they run
+// again on the flows already open, so a rule added to flag or block a host
+// sees its open connections too.
+TEST(Detect, ReloadedIpOnlyRulesSeeOpenFlows) {
+  TempDir dir;
+  Rig rig(load(dir, "alert ip 10.16.0.1 any -> any any (msg:\"host\"; sid:1;)\n", nullptr, 1, "a.rules"));
+  const char *c = "10.16.0.1", *s = "10.16.0.2";
+  rig.send({tcp(c, s, 40000, 80, TCP_SYN), tcp(c, s, 40000, 80, TCP_ACK)});
+  EXPECT_EQ(rig.drain_sids(), std::vector<uint32_t>{1}) << "the first packet of the direction only";
+  rig.slot.publish(load(dir, "alert ip 10.16.0.1 any -> any any (msg:\"host\"; sid:2;)\n", rig.slot.current(), 1,
+                        "b.rules"));
+  rig.send({tcp(c, s, 40000, 80, TCP_ACK), tcp(c, s, 40000, 80, TCP_ACK)});
+  EXPECT_EQ(rig.drain_sids(), std::vector<uint32_t>{2}) << "once more on the open flow, under the new set";
+}
+
 TEST(Detect, ReloadSwitchesAtTheNextBurstAndKeepsFlowbits) {
   TempDir dir;
   {

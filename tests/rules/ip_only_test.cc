@@ -86,7 +86,8 @@ TEST(IpOnlyMatch, HeaderOnlyRulesRunOnlyWhenAskedAndInRuleOrder) {
            R"(alert ip [198.51.100.0/24,203.0.113.7] any -> any any (msg:"bad host"; flowbits:set,evil; sid:1;))",
            // 1: IP-only with a source the index cannot hold (any): checked on every lookup
            R"(alert tcp any any -> 192.0.2.0/24 any (msg:"to lab"; sid:2;))",
-           // 2: a port makes it a packet rule, matched on every packet
+           // 2: ports do not keep a rule out of IP-only (Suricata's
+           // SignatureIsIPOnly); they are checked when it is confirmed
            R"(alert tcp any any -> any 80 (msg:"web"; sid:3;))",
            // 3: `<>` IP-only, found by the destination too
            R"(alert ip 203.0.113.0/24 any <> 192.0.2.5 any (msg:"pair"; sid:4;))",
@@ -98,7 +99,7 @@ TEST(IpOnlyMatch, HeaderOnlyRulesRunOnlyWhenAskedAndInRuleOrder) {
   std::string err;
   auto set = RuleSet::build(rules, &err);
   ASSERT_TRUE(set) << err;
-  EXPECT_EQ(set->ip_only_count(), 3u);
+  EXPECT_EQ(set->ip_only_count(), 4u);
   auto scratch = set->make_scratch();
   auto sids = [&](const MatchInput& in, bool ip_only) {
     std::vector<uint32_t> out;
@@ -107,8 +108,11 @@ TEST(IpOnlyMatch, HeaderOnlyRulesRunOnlyWhenAskedAndInRuleOrder) {
   };
   using V = std::vector<uint32_t>;
   EXPECT_EQ(sids(packet("203.0.113.7", "192.0.2.9"), true), (V{1, 2, 3}));
-  EXPECT_EQ(sids(packet("203.0.113.7", "192.0.2.9"), false), (V{3}));
+  EXPECT_EQ(sids(packet("203.0.113.7", "192.0.2.9"), false), (V{}));
   EXPECT_EQ(sids(packet("203.0.113.8", "10.0.0.1"), true), (V{3}));
+  MatchInput other_port = packet("203.0.113.8", "10.0.0.1");
+  other_port.dport = 81;
+  EXPECT_EQ(sids(other_port, true), (V{})) << "an IP-only rule's port is still checked";
   // The reply of the `<>` pair: source 192.0.2.5 is only in the rule's
   // second list, found through the destination lookup.
   EXPECT_EQ(sids(packet("192.0.2.5", "203.0.113.99"), true), (V{3, 4}));

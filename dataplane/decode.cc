@@ -66,7 +66,8 @@ const DecodeCounterInfo* decode_counter_info(size_t* count) {
 }
 
 bool decode_counter_is_drop(const char* name) {
-  static constexpr const char* kKept[] = {"decoded", "fragments", "fragments_unmatched", "bad_ipv4_checksum",
+  static constexpr const char* kKept[] = {"decoded", "fragments", "fragments_unmatched", "tiny_fragments",
+                                          "bad_ipv4_checksum",
                                           "bad_l4_checksum", "tunnels", "tunnel_too_deep",
                                           "gre_not_decapsulated", "geneve_not_decapsulated"};
   for (const char* k : kKept)
@@ -475,8 +476,27 @@ bool Decoder::decode_ipv4(const Packet& p, size_t off, Decoded& d) {
       return true;
     }
   }
+  if (more && end == off + total && tiny_first_fragment(p, off + hlen, end, d.key.proto, d)) return true;
   if (!decode_l4(p, off + hlen, end, d.key.proto, d)) return false;
   if (more) frags_.remember(d, id, p.ts_ns);
+  return true;
+}
+
+bool Decoder::tiny_first_fragment(const Packet& p, size_t off, size_t end, uint8_t proto, Decoded& d) {
+  const size_t avail = end > off ? end - off : 0;
+  size_t need = 0;
+  switch (proto) {
+    case kProtoTcp: need = avail >= 13 ? std::max<size_t>(20, size_t(p.data[off + 12] >> 4) * 4) : 20; break;
+    case kProtoUdp: need = 8; break;
+    case kProtoIcmp: case kProtoIcmp6: need = 8; break;
+    case kProtoSctp: need = 12; break;
+    default: return false;
+  }
+  if (avail >= need) return false;
+  stats_.tiny_fragments.inc();
+  d.flags |= kDecLaterFragment;  // no transport header in this frame
+  d.l4_off = d.payload_off = static_cast<uint16_t>(off);
+  d.payload_len = static_cast<uint16_t>(avail);
   return true;
 }
 
@@ -533,6 +553,7 @@ bool Decoder::decode_ipv6(const Packet& p, size_t off, Decoded& d) {
       return true;
     }
   }
+  if (frag && more && end == off + 40 + plen && tiny_first_fragment(p, pos, end, nh, d)) return true;
   if (!decode_l4(p, pos, end, nh, d)) return false;
   if (frag && more) frags_.remember(d, frag_id, p.ts_ns);
   return true;

@@ -63,7 +63,8 @@ namespace ws {
   X(bad_l4_checksum, "TCP/UDP/ICMP/ICMPv6 checksum wrong")                           \
   X(checksum_drop, "frames dropped for a bad checksum (-k all)")                     \
   X(fragments, "IP fragments seen")                                                  \
-  X(fragments_unmatched, "non-first fragments whose first fragment was not seen")
+  X(fragments_unmatched, "non-first fragments whose first fragment was not seen")              \
+  X(tiny_fragments, "first fragments too short for their transport header (RFC 1858): kept without ports")
 
 struct DecodeStats {
 #define WS_X(name, help) Counter name;
@@ -216,6 +217,11 @@ class Decoder {
   bool decode_ipv6(const Packet& p, size_t off, Decoded& d);
   bool decode_l4(const Packet& p, size_t off, size_t end, uint8_t proto, Decoded& d);
   bool decode_gre(const Packet& p, size_t off, size_t avail, Decoded& d);
+  // A first fragment whose transport header does not fit in it (the
+  // RFC 1858 tiny-fragment evasion): kept as a fragment without ports,
+  // so it still counts and reaches reassembly. end: where the fragment
+  // ends (the capture holds all of it).
+  bool tiny_first_fragment(const Packet& p, size_t off, size_t end, uint8_t proto, Decoded& d);
   bool checksum_ok(const Packet& p, const Decoded& d, size_t l4_end);
 
   DecodeOptions opt_;

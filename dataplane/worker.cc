@@ -276,8 +276,15 @@ Verdict Worker::process_reassembled(const Packet& rp, const Decoded& frag, const
     rd.key.vlan = frag.key.vlan;
   }
   FlowKey canon = rd.key;
-  const bool side = canonicalize(canon);
+  bool side = canonicalize(canon);
   FlowEntry* e = flows_.find(canon);
+  if (!e) {
+    // A first fragment too short for its transport header (RFC 1858) put
+    // the fragments in a flow without ports: the datagram is theirs.
+    canon = frag.key;
+    side = canonicalize(canon);
+    e = flows_.find(canon);
+  }
   if (!e) {
     defrag_->count_no_flow();
     return Verdict::kForward;

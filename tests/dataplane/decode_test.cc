@@ -351,6 +351,35 @@ TEST(Decode, Ipv6FragmentsGetTheFirstFragmentsPorts) {
   EXPECT_EQ(dec.stats().fragments_unmatched.get(), 0u);
 }
 
+// RFC 1858's tiny fragment: the first fragment does not hold the whole
+// TCP header. It is kept as a fragment without ports (so it counts and can
+// be reassembled), not refused as a truncated header.
+TEST(Decode, TinyFirstFragmentIsKeptWithoutPorts) {
+  const Bytes whole =
+      Builder().eth().ipv4("10.0.0.1", "10.0.0.2", {.id = 31}).tcp(4000, 80, 0x18).payload("GET /attack").build();
+  const std::vector<Bytes> frags = pktgen::fragment(whole, 14, 8, 31);
+  ASSERT_EQ(frags.size(), 4u);
+  Decoder dec;
+  Packet p;
+  p.data = frags[0].data();
+  p.caplen = p.wirelen = static_cast<uint32_t>(frags[0].size());
+  Decoded d;
+  ASSERT_TRUE(dec.decode(p, d));
+  EXPECT_TRUE(d.flags & kDecFragment);
+  EXPECT_TRUE(d.flags & kDecLaterFragment) << "no transport header in the frame";
+  EXPECT_EQ(d.key.sport, 0);
+  EXPECT_EQ(d.payload_len, 8u);
+  EXPECT_EQ(dec.stats().tiny_fragments.get(), 1u);
+  EXPECT_EQ(dec.stats().truncated_tcp.get(), 0u);
+  // Cut by the snaplen instead: a truncated header, refused as before.
+  Bytes cut = Builder().eth().ipv4("10.0.0.1", "10.0.0.2").tcp(4000, 80, 0x18).payload("x").build();
+  cut.resize(14 + 20 + 8);
+  p.data = cut.data();
+  p.caplen = static_cast<uint32_t>(cut.size());
+  EXPECT_FALSE(dec.decode(p, d));
+  EXPECT_EQ(dec.stats().truncated_tcp.get(), 1u);
+}
+
 TEST(Decode, OrphanFragmentIsCountedAndKeptWithoutPorts) {
   Bytes whole = Builder().eth().ipv4("10.0.0.1", "10.0.0.2", {.id = 5}).udp(1, 2).payload_fill(3000, 'z').build();
   std::vector<Bytes> frags = pktgen::fragment(whole, 14, 1480, 5);

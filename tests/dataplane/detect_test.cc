@@ -599,6 +599,24 @@ TEST(Detect, FragmentedDatagramIsMatchedWholeOnce) {
   }
 }
 
+// RFC 1858's tiny-fragment evasion: the TCP header itself is split over
+// fragments, so no fragment alone has ports. The datagram is still put
+// together and matched.
+TEST(Detect, TinyFragmentsAreReassembledAndMatched) {
+  TempDir dir;
+  Rig rig(load(dir, "alert tcp any any -> any 80 (msg:\"attack\"; content:\"/attack\"; sid:9;)\n", nullptr, 1));
+  const Bytes whole =
+      Builder().eth().ipv4("10.0.0.1", "10.0.0.2", {.id = 31}).tcp(4000, 80, TCP_PSH | TCP_ACK).payload("GET /attack").build();
+  const auto frags = pktgen::fragment(whole, 14, 8, 31);
+  ASSERT_EQ(frags.size(), 4u);
+  rig.send(frags);
+  auto alerts = rig.drain();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].pkt_src, static_cast<uint8_t>(PktSrc::kDefrag));
+  EXPECT_EQ(alerts[0].pkt.dport, 80);
+  EXPECT_EQ(rig.worker->defrag()->stats().no_flow.get(), 0u);
+}
+
 // A fragmented datagram that carries a tunnel: the packet inside is a flow
 // of its own once the datagram is whole (before, it was never seen).
 TEST(Detect, TunnelInAFragmentedDatagramIsOpened) {

@@ -371,11 +371,15 @@ TEST(Decode, TinyFirstFragmentIsKeptWithoutPorts) {
   EXPECT_EQ(d.payload_len, 8u);
   EXPECT_EQ(dec.stats().tiny_fragments.get(), 1u);
   EXPECT_EQ(dec.stats().truncated_tcp.get(), 0u);
-  // Cut by the snaplen instead: a truncated header, refused as before.
-  Bytes cut = Builder().eth().ipv4("10.0.0.1", "10.0.0.2").tcp(4000, 80, 0x18).payload("x").build();
+  // A first fragment that holds its header but was cut by the snaplen
+  // inside it: a truncated header, refused as before.
+  const Bytes big =
+      Builder().eth().ipv4("10.0.0.1", "10.0.0.2", {.id = 32}).tcp(4000, 80, 0x18).payload_fill(3000, 'x').build();
+  Bytes cut = pktgen::fragment(big, 14, 1480, 32)[0];
   cut.resize(14 + 20 + 8);
   p.data = cut.data();
   p.caplen = static_cast<uint32_t>(cut.size());
+  p.wirelen = 14 + 20 + 1480;
   EXPECT_FALSE(dec.decode(p, d));
   EXPECT_EQ(dec.stats().truncated_tcp.get(), 1u);
 }

@@ -195,8 +195,11 @@ Verdict DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, ui
       stopped = true;
       return false;
     }
-    // Inline: the packet is dropped and nothing after this rule is looked
-    // at (the packet is gone). Suricata's action scope decides whether the
+    // Inline: the packet is dropped; the first drop or reject in action
+    // order says how (a reply or not). Later matches still alert, as in
+    // Suricata, where only a pass ends the packet's alerts (suricata-verify
+    // util-action-07: an alert ranked after a drop fires on the dropped
+    // packets). Suricata's action scope decides whether the
     // rest of the flow goes too, as for pass: a header-only (IP-only) or
     // protocol-detection-only rule drops the flow, a rule on the payload
     // or packet fields only its packet (suricata-verify util-action-06:
@@ -204,25 +207,26 @@ Verdict DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, ui
     // match on stream data drops the flow, as Suricata's stream matches.
     const bool drops = opts_.ips && (action == RuleAction::kDrop || action == RuleAction::kReject);
     if (drops) {
-      verdict = action == RuleAction::kDrop           ? Verdict::kDrop
-                : reject_to == RejectTo::kDestination ? Verdict::kRejectDst
-                : reject_to == RejectTo::kBoth        ? Verdict::kRejectBoth
-                                                      : Verdict::kReject;
+      if (verdict == Verdict::kForward) {
+        verdict = action == RuleAction::kDrop           ? Verdict::kDrop
+                  : reject_to == RejectTo::kDestination ? Verdict::kRejectDst
+                  : reject_to == RejectTo::kBoth        ? Verdict::kRejectBoth
+                                                        : Verdict::kReject;
+        stats_.ips_drops.inc();
+      }
       if (set.flow_scope(ri) || from_stream) e.verdict |= kFlowDropped;
-      stats_.ips_drops.inc();
-      stopped = true;
     }
     if (!alert) {
       if (r.noalert) stats_.noalert_matches.inc();
-      return !drops;
+      return true;
     }
     if (written >= opts_.max_alerts_per_packet) {
       stats_.alerts_over_max.inc();
-      return !drops;
+      return true;
     }
     ++written;
     emit(p, d, e, flow_index, ri, to_server, action, from_stream, drops);
-    return !drops;
+    return true;
   };
   // IP-only rules: on the first packet of each direction of the flow, as
   // Suricata does (rules/ip_only.h); the rest on every packet. Suricata

@@ -18,12 +18,13 @@
 //   - alert thresholds and suppressions (shared by all workers) decide last;
 //   - inline (DetectOptions::ips): a `drop` or `reject` match (any of
 //     Suricata's reject variants: reject/rejectsrc, rejectdst, rejectboth,
-//     all ranked as reject), the first after the pass rules in Suricata's
-//     action order, drops the packet (and, with the same action scope as
-//     pass, the rest of its flow) and ends the packet's inspection; its alert is
-//     written with blocked set (EVE alert.action "blocked") unless the rule
-//     is noalert or suppressed, which still drop. Outside inline mode they
-//     alert like `alert` rules ("allowed").
+//     all ranked as reject) drops the packet (and, with the same action
+//     scope as pass, the rest of its flow); the first one in action order
+//     decides the verdict (a reply or not). Later matches still alert, as
+//     in Suricata, where only a pass ends a packet's alerts. The drop's
+//     alert is written with blocked set (EVE alert.action "blocked")
+//     unless the rule is noalert or suppressed, which still drop. Outside
+//     inline mode they alert like `alert` rules ("allowed").
 //
 // App-layer rules (`alert http …`, `app-layer-protocol`) see the flow's
 // protocol as nDPI has named it (AppDetect, run before this stage on the
@@ -82,8 +83,8 @@ enum class Verdict : uint8_t {
 struct DetectOptions {
   // Inline (IPS) mode, or --simulate-ips: a drop or reject match drops the
   // packet, marks the flow dropped (FlowEntry::verdict) when the rule's
-  // action scope is the flow (RuleSet::flow_scope), ends the packet's
-  // inspection, and its alert says blocked.
+  // action scope is the flow (RuleSet::flow_scope), and its alert says
+  // blocked.
   bool ips = false;
   bool payload = false;                 // copy packet payload into alerts (EVE payload)
   bool packet = false;                  // copy the packet into alerts (EVE packet, packet_info)

@@ -209,17 +209,19 @@ TEST(Ips, RejectVariantsSayWhoGetsTheReply) {
 // wins over a rejectboth on the same packet, and a rejectboth over an alert.
 TEST(Ips, RejectVariantsRankAsReject) {
   Rig rig(std::string("rejectboth tcp any any -> any 80 (msg:\"rb\"; content:\"evil\"; sid:17;)\n") + kDrop, true);
-  EXPECT_EQ(rig.send(kFlow)[3], Verdict::kDrop);
+  EXPECT_EQ(rig.send(kFlow)[3], Verdict::kDrop) << "the drop ranks first: no reply";
   const auto alerts = rig.drain();
-  ASSERT_EQ(alerts.size(), 1u);
+  ASSERT_EQ(alerts.size(), 2u);
   EXPECT_EQ(alerts[0].meta->sid, 10u);
+  EXPECT_EQ(alerts[1].meta->sid, 17u);
   Rig rig2("alert tcp any any -> any 80 (msg:\"a\"; content:\"GET\"; sid:18;)\n"
            "rejectdst tcp any any -> any 80 (msg:\"rd\"; content:\"evil\"; sid:19;)\n",
            true);
   EXPECT_EQ(rig2.send(kFlow)[3], Verdict::kRejectDst);
   const auto a2 = rig2.drain();
-  ASSERT_EQ(a2.size(), 1u);
-  EXPECT_EQ(a2[0].meta->sid, 19u);
+  ASSERT_EQ(a2.size(), 2u);
+  EXPECT_EQ(a2[0].meta->sid, 19u) << "the reject ranks before the alert";
+  EXPECT_EQ(a2[1].meta->sid, 18u);
 }
 
 TEST(Ips, PassWinsOverDrop) {
@@ -229,14 +231,19 @@ TEST(Ips, PassWinsOverDrop) {
   EXPECT_EQ(rig.stats().ips_drops.get(), 0u);
 }
 
-TEST(Ips, DropEndsTheInspectionOfThePacket) {
+TEST(Ips, RulesAfterADropStillAlert) {
   // An alert rule on the same content comes after the drop in Suricata's
-  // action order: the dropped packet produces the drop's alert only.
+  // action order; only a pass ends a packet's alerts, so it alerts too,
+  // "allowed", on the dropped packet.
   Rig rig(std::string(kDrop) + "alert tcp any any -> any 80 (msg:\"seen\"; content:\"GET\"; sid:13;)\n", true);
-  rig.send(kFlow);
+  EXPECT_EQ(rig.send(kFlow)[3], Verdict::kDrop);
   const auto alerts = rig.drain();
-  ASSERT_EQ(alerts.size(), 1u);
+  ASSERT_EQ(alerts.size(), 2u);
   EXPECT_EQ(alerts[0].meta->sid, 10u);
+  EXPECT_TRUE(alerts[0].blocked);
+  EXPECT_EQ(alerts[1].meta->sid, 13u);
+  EXPECT_FALSE(alerts[1].blocked);
+  EXPECT_EQ(rig.stats().ips_drops.get(), 1u);
 }
 
 TEST(Ips, NoalertDropStillDrops) {

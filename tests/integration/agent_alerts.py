@@ -23,8 +23,9 @@ number in the file, as Suricata's alerts from a capture file.
 With --simulate-ips, a payload drop rule on the first query (packet 7) and a
 header-only drop rule on the echo host (Suricata's IP-only: packet 12, its
 first packet) block what they match: the query's alert and the host's say
-"blocked"; the second query (9) still alerts, since a payload drop drops
-its packet only, while the echo flow's later packets (13, 14) are dropped
+"blocked", and the alert rule on queries still alerts on 7 ("allowed");
+the second query (9) still alerts, since a payload drop drops its packet
+only, while the echo flow's later packets (13, 14) are dropped
 uninspected with the flow; the summary counts 2 verdict drops and 2 flow
 drops.
 """
@@ -266,8 +267,9 @@ def body(c, cleanup):
         got = sorted((a["alert"]["signature_id"], a["pcap_cnt"] - 1, a["alert"]["action"])
                      for a in records if a.get("event_type") == "alert")
         if ips:
-            # A drop ends the packet's inspection: 7 gets no "query" alert.
-            want = [(2001, 7, "blocked"), (2002, 9, "allowed"), (2003, 12, "blocked"), (2004, 11, "allowed")]
+            # Only a pass ends a packet's alerts: the dropped 7 gets its "query" alert too.
+            want = [(2001, 7, "blocked"), (2002, 7, "allowed"), (2002, 9, "allowed"), (2003, 12, "blocked"),
+                    (2004, 11, "allowed")]
         else:
             want = [(2001, 7, "allowed"), (2002, 7, "allowed"), (2002, 9, "allowed"), (2003, 12, "allowed"),
                     (2004, 11, "allowed"), (2004, 13, "allowed")]

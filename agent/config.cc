@@ -362,6 +362,12 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
              {"threshold_file", [&](auto& v, auto& k) { c.threshold_file = w.scalar(v, k); }},
              {"cache_dir", [&](auto& v, auto& k) { c.rule_cache_dir = w.scalar(v, k); }},
              {"strict", [&](auto& v, auto& k) { c.strict_rules = w.boolean(v, k); }},
+             {"action_order", [&](auto& v, auto& k) {
+                if (!v.IsSequence()) w.fail(v, k + ": expected a list of the four actions, e.g. [pass, drop, reject, alert]");
+                std::vector<std::string> names;
+                for (const auto& a : v) names.push_back(w.scalar(a, k));
+                if (std::string e = parse_action_order(names, &c.action_order); !e.empty()) w.fail(v, k + ": " + e);
+              }},
              {"max_alerts_per_packet", [&](auto& v, auto& k) {
                 c.max_alerts_per_packet = uint32_t(w.uint(v, k, 1000));
               }},

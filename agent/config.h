@@ -19,7 +19,7 @@
 //   (per-state idle timeouts: flow.timeouts.{tcp,udp,icmp,other}.{new,established,closed})
 //   -S FILE (repeatable) rules.files      --strict-rules    rules.strict
 //   (rules.classification_file, rules.threshold_file, rules.cache_dir,
-//    rules.max_alerts_per_packet, rules.vars.address.NAME, rules.vars.port.NAME,
+//    rules.max_alerts_per_packet, rules.action_order, rules.vars.address.NAME, rules.vars.port.NAME,
 //    output.eve.payload)
 //   --api HOST:PORT    api.listen        (api.tokens, api.metrics_auth, api.max_body_bytes,
 //    api.rate_limit.requests_per_second, api.rate_limit.burst, api.tls_cert, api.tls_key,
@@ -51,6 +51,7 @@
 #include "dataplane/decode.h"
 #include "dataplane/defrag.h"
 #include "dataplane/flow_table.h"
+#include "rules/rule_snapshot.h"
 
 namespace ws {
 
@@ -138,6 +139,8 @@ struct AgentConfig {
   std::string rule_cache_dir;       // compiled Hyperscan databases; empty: no cache
   bool strict_rules = false;        // a rule that fails to load is an error
   uint32_t max_alerts_per_packet = 15;
+  // Suricata's action-order (rules.action_order): pass, drop, reject, alert.
+  ActionOrder action_order = kDefaultActionOrder;
   std::map<std::string, std::string> address_vars;  // override Suricata's defaults
   std::map<std::string, std::string> port_vars;
 

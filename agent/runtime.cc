@@ -202,6 +202,7 @@ RuleLoadOptions rule_load_options(const AgentConfig& cfg, size_t workers) {
   o.classification_file = cfg.classification_file;
   o.threshold_file = cfg.threshold_file;
   o.cache_dir = cfg.rule_cache_dir;
+  o.action_order = cfg.action_order;
   o.workers = workers;
   return o;
 }

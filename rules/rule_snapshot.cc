@@ -10,14 +10,10 @@
 namespace ws {
 namespace {
 
-int action_rank(RuleAction a) {
-  switch (a) {
-    case RuleAction::kPass: return 0;
-    case RuleAction::kDrop: return 1;
-    case RuleAction::kReject: return 2;
-    case RuleAction::kAlert: return 3;
-  }
-  return 3;
+int action_rank(RuleAction a, const ActionOrder& order) {
+  for (size_t i = 0; i < order.size(); ++i)
+    if (order[i] == a) return static_cast<int>(i);
+  return static_cast<int>(order.size());
 }
 
 // Suricata ranks flowbit use: only setting (set/unset/toggle) first, setting
@@ -52,9 +48,28 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-void sort_rules_for_matching(std::vector<Rule>& rules) {
-  std::stable_sort(rules.begin(), rules.end(), [](const Rule& a, const Rule& b) {
-    const int aa = action_rank(a.action), ab = action_rank(b.action);
+std::string parse_action_order(const std::vector<std::string>& names, ActionOrder* out) {
+  static constexpr std::pair<const char*, RuleAction> kNames[] = {
+      {"pass", RuleAction::kPass}, {"drop", RuleAction::kDrop}, {"reject", RuleAction::kReject},
+      {"alert", RuleAction::kAlert}};
+  if (names.size() != 4) return "expected the four actions pass, drop, reject and alert, each once";
+  ActionOrder order{};
+  bool seen[4] = {};
+  for (size_t i = 0; i < names.size(); ++i) {
+    size_t k = 0;
+    while (k < 4 && names[i] != kNames[k].first) ++k;
+    if (k == 4) return "'" + names[i] + "' is not an action (pass, drop, reject, alert)";
+    if (seen[k]) return "'" + names[i] + "' is listed twice";
+    seen[k] = true;
+    order[i] = kNames[k].second;
+  }
+  *out = order;
+  return "";
+}
+
+void sort_rules_for_matching(std::vector<Rule>& rules, const ActionOrder& order) {
+  std::stable_sort(rules.begin(), rules.end(), [&order](const Rule& a, const Rule& b) {
+    const int aa = action_rank(a.action, order), ab = action_rank(b.action, order);
     if (aa != ab) return aa < ab;
     const int fa = flowbits_rank(a), fb = flowbits_rank(b);
     if (fa != fb) return fa < fb;
@@ -158,7 +173,7 @@ std::unique_ptr<RuleSnapshot> load_rule_snapshot(const RuleLoadOptions& opts, co
   rep.parse_ms = ms_since(t0);
 
   t0 = std::chrono::steady_clock::now();
-  sort_rules_for_matching(rules);
+  sort_rules_for_matching(rules, opts.action_order);
   std::vector<RuleError> rejected;
   std::string error;
   RuleBuildOptions bopts;

@@ -21,6 +21,7 @@
 // README's "Rules" section for measured figures.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -37,6 +38,14 @@
 
 namespace ws {
 
+// Suricata's action-order: the order rules are evaluated in by action.
+using ActionOrder = std::array<RuleAction, 4>;
+constexpr ActionOrder kDefaultActionOrder = {RuleAction::kPass, RuleAction::kDrop, RuleAction::kReject,
+                                             RuleAction::kAlert};
+// Parses Suricata's action names (pass, drop, reject, alert), each exactly
+// once; on error returns why.
+std::string parse_action_order(const std::vector<std::string>& names, ActionOrder* out);
+
 struct RuleLoadOptions {
   std::vector<std::string> files;  // rule files, loaded in order
   // Rules given as text (the REST API's POST/PUT /rules), loaded after the
@@ -47,6 +56,7 @@ struct RuleLoadOptions {
   std::string threshold_file;       // Suricata threshold.config; empty: none
   std::string cache_dir;            // compiled Hyperscan databases; empty: no cache
   size_t workers = 1;               // scratches to allocate
+  ActionOrder action_order = kDefaultActionOrder;
 };
 
 struct RuleLoadReport {
@@ -76,10 +86,10 @@ struct RuleSnapshot {
   bool held() const { return alerts_in_flight.load(std::memory_order_acquire) != 0; }
 };
 
-// Suricata's evaluation order: by action (pass, drop, reject, alert), then
-// flowbit setters before readers before rules without flowbits, then by
-// priority (1 first); otherwise file order. Stable.
-void sort_rules_for_matching(std::vector<Rule>& rules);
+// Suricata's evaluation order: by action (action-order, by default pass,
+// drop, reject, alert), then flowbit setters before readers before rules
+// without flowbits, then by priority (1 first); otherwise file order. Stable.
+void sort_rules_for_matching(std::vector<Rule>& rules, const ActionOrder& order = kDefaultActionOrder);
 
 // The alert metadata of a rule: category and severity from its classtype.
 AlertMeta make_alert_meta(const Rule& r, const ClassificationTable& classes);

@@ -85,6 +85,9 @@ def body(c, cleanup):
     bad_off = write(os.path.join(tmp, "bad_off.yaml"), "input:\n  file: x.pcap\n  disable_offloading: sometimes\n")
     usage_error(c, ws, ["-c", bad_off], "bad input.disable_offloading in config", f"{bad_off}:3",
                 "disable_offloading", "sometimes")
+    bad_ord = write(os.path.join(tmp, "bad_ord.yaml"), "input:\n  file: x.pcap\nrules:\n  action_order: [drop, pass, alert]\n")
+    usage_error(c, ws, ["-c", bad_ord], "incomplete rules.action_order in config", f"{bad_ord}:4", "action_order",
+                "each once")
     bad_pol = write(os.path.join(tmp, "bad_pol.yaml"), "input:\n  file: x.pcap\ndefrag:\n  policy: windows\n")
     usage_error(c, ws, ["-c", bad_pol], "unsupported defrag.policy in config", f"{bad_pol}:4", "policy", "windows",
                 "bsd, linux, first or last")

@@ -130,6 +130,31 @@ TEST(RuleSnapshot, LoadsRuleTextsAfterTheFilesNamingThemInErrors) {
   EXPECT_EQ(e->report.loaded, 0u);
 }
 
+// Suricata's action-order setting: the loader orders the set by it.
+TEST(RuleSnapshot, ActionOrderIsConfigurable) {
+  ActionOrder order;
+  ASSERT_EQ(parse_action_order({"drop", "alert", "reject", "pass"}, &order), "");
+  EXPECT_EQ(order, (ActionOrder{RuleAction::kDrop, RuleAction::kAlert, RuleAction::kReject, RuleAction::kPass}));
+  EXPECT_NE(parse_action_order({"drop", "alert", "pass"}, &order).find("each once"), std::string::npos);
+  EXPECT_NE(parse_action_order({"drop", "alert", "reject", "drop"}, &order).find("'drop' is listed twice"),
+            std::string::npos);
+  EXPECT_NE(parse_action_order({"drop", "alert", "reject", "log"}, &order).find("'log' is not an action"),
+            std::string::npos);
+  TempDir dir;
+  RuleLoadOptions o;
+  o.files = {dir.write("a.rules",
+                       "alert tcp any any -> any any (msg:\"a\"; content:\"x\"; sid:1;)\n"
+                       "pass tcp any any -> any any (msg:\"p\"; content:\"x\"; sid:2;)\n"
+                       "drop tcp any any -> any any (msg:\"d\"; content:\"x\"; sid:3;)\n")};
+  ASSERT_EQ(parse_action_order({"drop", "alert", "reject", "pass"}, &o.action_order), "");
+  auto s = load_rule_snapshot(o, nullptr);
+  ASSERT_TRUE(s && s->set);
+  ASSERT_EQ(s->set->size(), 3u);
+  EXPECT_EQ(s->set->rule(0).sid, 3u);
+  EXPECT_EQ(s->set->rule(1).sid, 1u);
+  EXPECT_EQ(s->set->rule(2).sid, 2u);
+}
+
 TEST(RuleSnapshot, SortIsStableForEqualRules) {
   std::vector<Rule> v;
   for (int i = 1; i <= 40; ++i)

@@ -329,6 +329,20 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
              {"geneve_port", [&](auto& v, auto& k) { c.decoder.geneve_port = uint16_t(w.uint(v, k, 65535)); }},
              {"teredo_port", [&](auto& v, auto& k) { c.decoder.teredo_port = uint16_t(w.uint(v, k, 65535)); }}});
         }},
+       {"stream", [&](auto& n, auto& where) {
+          w.map(n, where,
+            {{"midstream", [&](auto& v, auto& k) { c.stream_midstream = w.boolean(v, k); }},
+             {"midstream_policy", [&](auto& v, auto& k) {
+                const std::string s = w.scalar(v, k);
+                if (!parse_exception_policy(s, &c.midstream_policy))
+                  w.fail(v, k + ": expected auto, ignore, pass-flow, bypass, drop-flow, drop-packet or reject, got '" + s + "'");
+              }}});
+        }},
+       {"exception_policy", [&](auto& v, auto& k) {
+          const std::string s = w.scalar(v, k);
+          if (!parse_exception_policy(s, &c.exception_policy))
+            w.fail(v, k + ": expected auto, ignore, pass-flow, bypass, drop-flow, drop-packet or reject, got '" + s + "'");
+        }},
        {"defrag", [&](auto& n, auto& where) {
           w.map(n, where,
             {{"enabled", [&](auto& v, auto& k) { c.defrag.enabled = w.boolean(v, k); }},

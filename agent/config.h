@@ -50,6 +50,7 @@
 #include "dataplane/capture/gns3_config.h"
 #include "dataplane/decode.h"
 #include "dataplane/defrag.h"
+#include "dataplane/detect.h"
 #include "dataplane/flow_table.h"
 #include "rules/rule_snapshot.h"
 
@@ -141,6 +142,12 @@ struct AgentConfig {
   uint32_t max_alerts_per_packet = 15;
   // Suricata's action-order (rules.action_order): pass, drop, reject, alert.
   ActionOrder action_order = kDefaultActionOrder;
+  // Suricata's stream.midstream, stream.midstream-policy and the
+  // exception-policy master switch (stream.midstream, stream.midstream_policy,
+  // exception_policy); see effective_midstream_policy().
+  bool stream_midstream = false;
+  ExceptionPolicy midstream_policy = ExceptionPolicy::kAuto;
+  ExceptionPolicy exception_policy = ExceptionPolicy::kAuto;
   std::map<std::string, std::string> address_vars;  // override Suricata's defaults
   std::map<std::string, std::string> port_vars;
 

@@ -344,6 +344,12 @@ std::string Runtime::open() {
   wc.detect.max_alerts_per_packet = cfg_.max_alerts_per_packet;
   wc.detect.ips = inline_mode() || cfg_.simulate_ips;
   wc.simulate_ips = cfg_.simulate_ips && !inline_mode();
+  wc.detect.midstream = cfg_.stream_midstream;
+  wc.detect.midstream_policy = effective_midstream_policy(cfg_.midstream_policy, cfg_.exception_policy,
+                                                          wc.detect.ips, cfg_.stream_midstream);
+  if (rule_slot_ && wc.detect.midstream_policy != ExceptionPolicy::kIgnore)
+    std::fprintf(stderr, "wirescope: TCP sessions picked up mid-stream: %s (stream.midstream_policy)\n",
+                 exception_policy_name(wc.detect.midstream_policy));
   wc.defrag = cfg_.defrag;
   if (inline_mode() && qos_) wc.qos = &qos_->slot();
   wc.live = sources_.front()->live();
@@ -1120,6 +1126,8 @@ std::vector<std::string> restart_keys(const AgentConfig& a, const AgentConfig& b
   };
   cmp("decoder", tunnels(a.decoder), tunnels(b.decoder));
   cmp("defrag", a.defrag, b.defrag);
+  cmp("stream", std::tie(a.stream_midstream, a.midstream_policy), std::tie(b.stream_midstream, b.midstream_policy));
+  cmp("exception_policy", a.exception_policy, b.exception_policy);
   cmp("flow.max_flows", a.max_flows, b.max_flows);
   cmp("flow.active_timeout", a.active_timeout_s, b.active_timeout_s);
   cmp("flow.timeouts", std::tuple(timeouts(a.tcp), timeouts(a.udp), timeouts(a.icmp), timeouts(a.other)),

@@ -74,10 +74,67 @@ void DetectStage::switch_to(const RuleSnapshot* s) {
   active_ = scratch_ && s->set && s->set->size() > 0;
 }
 
+bool parse_exception_policy(std::string_view s, ExceptionPolicy* out) {
+  static constexpr std::pair<std::string_view, ExceptionPolicy> kNames[] = {
+      {"auto", ExceptionPolicy::kAuto},         {"ignore", ExceptionPolicy::kIgnore},
+      {"pass-flow", ExceptionPolicy::kPassFlow}, {"bypass", ExceptionPolicy::kBypass},
+      {"drop-flow", ExceptionPolicy::kDropFlow}, {"drop-packet", ExceptionPolicy::kDropPacket},
+      {"reject", ExceptionPolicy::kReject}};
+  for (const auto& [name, p] : kNames)
+    if (s == name) {
+      *out = p;
+      return true;
+    }
+  return false;
+}
+
+const char* exception_policy_name(ExceptionPolicy p) {
+  switch (p) {
+    case ExceptionPolicy::kAuto: return "auto";
+    case ExceptionPolicy::kIgnore: return "ignore";
+    case ExceptionPolicy::kPassFlow: return "pass-flow";
+    case ExceptionPolicy::kBypass: return "bypass";
+    case ExceptionPolicy::kDropFlow: return "drop-flow";
+    case ExceptionPolicy::kDropPacket: return "drop-packet";
+    case ExceptionPolicy::kReject: return "reject";
+  }
+  return "?";
+}
+
+ExceptionPolicy effective_midstream_policy(ExceptionPolicy specific, ExceptionPolicy master, bool ips, bool midstream) {
+  ExceptionPolicy p = specific != ExceptionPolicy::kAuto ? specific : master;
+  if (p == ExceptionPolicy::kAuto) p = ips ? ExceptionPolicy::kDropFlow : ExceptionPolicy::kIgnore;
+  const bool drops = p == ExceptionPolicy::kDropFlow || p == ExceptionPolicy::kDropPacket || p == ExceptionPolicy::kReject;
+  if (drops && (!ips || midstream)) p = ExceptionPolicy::kIgnore;
+  return p;
+}
+
 Verdict DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t flow_index, bool to_server) {
   if (e.bits & kFlowPassed) {
     stats_.passed_packets.inc();
     return Verdict::kForward;
+  }
+  if (d.key.proto == 6 && e.syn_seen != 1 && opts_.midstream_policy != ExceptionPolicy::kIgnore &&
+      !(d.flags & kDecFragment)) {
+    // A TCP session picked up mid-stream (no SYN, or the SYN/ACK first, as
+    // Suricata tells it): Suricata's midstream exception policy.
+    switch (opts_.midstream_policy) {
+      case ExceptionPolicy::kPassFlow: case ExceptionPolicy::kBypass:
+        e.bits |= kFlowPassed;
+        stats_.midstream_passed.inc();
+        return Verdict::kForward;
+      case ExceptionPolicy::kDropFlow:
+        e.verdict |= kFlowDropped;
+        stats_.midstream_dropped.inc();
+        return Verdict::kDrop;
+      case ExceptionPolicy::kDropPacket:
+        stats_.midstream_dropped.inc();
+        return Verdict::kDrop;
+      case ExceptionPolicy::kReject:
+        stats_.midstream_dropped.inc();
+        return Verdict::kReject;
+      default: break;
+    }
   }
   stats_.inspected.inc();
   // With defragmentation the rules see a fragment as Suricata does: an IP
@@ -100,7 +157,8 @@ Verdict DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, ui
     // ESTABLISHED before it (so not the ACK that completes the handshake),
     // through the closing states. A session picked up mid-stream never is
     // (Suricata's default, stream.midstream: false).
-    in.established = e.syn_seen && e.pkt_tcp_state >= static_cast<uint8_t>(TcpState::kEstablished);
+    in.established = e.syn_seen ? e.pkt_tcp_state >= static_cast<uint8_t>(TcpState::kEstablished)
+                                : opts_.midstream;  // stream.midstream: picked up established
   } else {
     in.established = e.flow_state != static_cast<uint8_t>(FlowState::kNew);
   }

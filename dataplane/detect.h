@@ -48,6 +48,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string_view>
 
 #include "dataplane/counters.h"
 #include "dataplane/decode.h"
@@ -80,6 +81,19 @@ enum class Verdict : uint8_t {
   kRejectBoth = 6,
 };
 
+// Suricata's exception policies, as far as they apply here: what happens
+// to a TCP session picked up mid-stream (stream.midstream-policy).
+enum class ExceptionPolicy : uint8_t { kAuto, kIgnore, kPassFlow, kBypass, kDropFlow, kDropPacket, kReject };
+// Suricata's names: auto, ignore, pass-flow, bypass, drop-flow, drop-packet, reject.
+bool parse_exception_policy(std::string_view s, ExceptionPolicy* out);
+const char* exception_policy_name(ExceptionPolicy p);
+// The policy that applies to mid-stream sessions, as Suricata settles it:
+// the specific one, else the master switch (exception-policy), else auto:
+// drop-flow inline (IPS), ignore otherwise. Outside IPS the drop policies
+// become ignore; with stream.midstream on, so do they (Suricata accepts
+// only ignore, pass-flow and bypass there).
+ExceptionPolicy effective_midstream_policy(ExceptionPolicy specific, ExceptionPolicy master, bool ips, bool midstream);
+
 struct DetectOptions {
   // Inline (IPS) mode, or --simulate-ips: a drop or reject match drops the
   // packet, marks the flow dropped (FlowEntry::verdict) when the rule's
@@ -89,6 +103,14 @@ struct DetectOptions {
   bool payload = false;                 // copy packet payload into alerts (EVE payload)
   bool packet = false;                  // copy the packet into alerts (EVE packet, packet_info)
   uint32_t max_alerts_per_packet = 15;  // Suricata's packet_alert_max
+  // Suricata's stream.midstream: a TCP session picked up mid-stream is
+  // established from its first packet (false: it never is).
+  bool midstream = false;
+  // What a TCP session picked up mid-stream gets (effective_midstream_policy):
+  // ignore (inspected), pass-flow or bypass (not inspected), drop-flow (it
+  // and every later packet dropped), drop-packet, reject (each of its
+  // packets dropped; reject also replies).
+  ExceptionPolicy midstream_policy = ExceptionPolicy::kIgnore;
   // The worker reassembles fragments (dataplane/defrag.h): a fragment is
   // matched as an IP packet only, its datagram whole once complete. Set by
   // the worker from WorkerConfig::defrag.
@@ -111,7 +133,9 @@ struct DetectOptions {
   X(rule_swaps, "times the worker switched to a reloaded rule set")                \
   X(stream_matches, "matches of content spanning two in-order TCP segments")        \
   X(stream_retransmits, "TCP segments whose data was inspected before (stream check skipped)") \
-  X(stream_gaps, "TCP segments after a sequence gap (no join with the previous data)")
+  X(stream_gaps, "TCP segments after a sequence gap (no join with the previous data)")         \
+  X(midstream_passed, "packets of TCP sessions picked up mid-stream not inspected (midstream policy pass-flow or bypass)") \
+  X(midstream_dropped, "packets of TCP sessions picked up mid-stream dropped by the midstream policy")
 
 struct DetectStats {
 #define WS_X(name, help) Counter name;

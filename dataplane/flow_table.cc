@@ -418,8 +418,10 @@ FlowEntry* FlowTable::update(const Packet& p, const Decoded& d, const FlowKey& c
   }
 
   if (tcp && !e->syn_seen && (flags & kTcpSyn) && !(flags & kTcpRst)) {
-    // The SYN names the client: its sender, or a SYN/ACK's receiver.
-    e->syn_seen = 1;
+    // The SYN names the client: its sender, or a SYN/ACK's receiver. A
+    // session that starts with the SYN/ACK is one Suricata picks up
+    // mid-stream (2).
+    e->syn_seen = (flags & kTcpAck) ? 2 : 1;
     e->client_is_b = static_cast<uint8_t>((flags & kTcpAck) ? 1 - side : side);
   }
 

@@ -124,7 +124,7 @@ struct alignas(64) FlowEntry {
   uint16_t ifindex;
   uint8_t vlan_count;
   uint8_t client_is_b;       // 1 when the canonical b side is the client
-  uint8_t syn_seen;
+  uint8_t syn_seen;          // 1: the session began with its SYN; 2: with the SYN/ACK
   uint8_t tcp_flags[2];      // by canonical side, this slice
   uint8_t icmp_type[2];
   uint8_t icmp_code[2];

@@ -27,7 +27,7 @@ using pktgen::TCP_SYN;
 constexpr uint64_t kT0 = 1'700'000'000ull * 1'000'000'000ull;
 
 struct Rig {
-  explicit Rig(const std::string& rules, bool ips) : slot(1) {
+  explicit Rig(const std::string& rules, bool ips, ExceptionPolicy midstream = ExceptionPolicy::kIgnore) : slot(1) {
     std::string tmpl = ::testing::TempDir() + "/ws_ips_XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
     dir = tmpl;
@@ -43,6 +43,7 @@ struct Rig {
     c.record_ring_size = 256;
     c.rules = &slot;
     c.detect.ips = ips;
+    c.detect.midstream_policy = midstream;
     worker = std::make_unique<Worker>(0, c);
   }
   ~Rig() {
@@ -87,12 +88,12 @@ struct Rig {
   uint64_t t = kT0;
 };
 
-Bytes tcp(bool to_server, uint8_t flags, std::string_view data = {}) {
+Bytes tcp(bool to_server, uint8_t flags, std::string_view data = {}, uint16_t cport = 40000) {
   Builder b;
   if (to_server)
-    b.eth().ipv4("10.0.0.1", "10.0.0.2").tcp(40000, 80, flags);
+    b.eth().ipv4("10.0.0.1", "10.0.0.2").tcp(cport, 80, flags);
   else
-    b.eth().ipv4("10.0.0.2", "10.0.0.1").tcp(80, 40000, flags);
+    b.eth().ipv4("10.0.0.2", "10.0.0.1").tcp(80, cport, flags);
   if (!data.empty()) b.payload(data);
   return b.build();
 }
@@ -134,6 +135,53 @@ TEST(Ips, DropOnAReassembledDatagramDropsItsLastFragment) {
 // Suricata's action scope: a drop on the payload drops the packets that
 // match (util-action-06: each of three packets with the content alerts and
 // is dropped), not the flow.
+TEST(Ips, MidstreamPolicyAsSuricataSettlesIt) {
+  using P = ExceptionPolicy;
+  // auto: drop-flow inline, ignore otherwise; the specific policy wins
+  // over the master switch; drop policies need IPS and no stream.midstream.
+  EXPECT_EQ(effective_midstream_policy(P::kAuto, P::kAuto, true, false), P::kDropFlow);
+  EXPECT_EQ(effective_midstream_policy(P::kAuto, P::kAuto, false, false), P::kIgnore);
+  EXPECT_EQ(effective_midstream_policy(P::kAuto, P::kBypass, true, false), P::kBypass);
+  EXPECT_EQ(effective_midstream_policy(P::kPassFlow, P::kBypass, true, false), P::kPassFlow);
+  EXPECT_EQ(effective_midstream_policy(P::kDropPacket, P::kAuto, false, false), P::kIgnore);
+  EXPECT_EQ(effective_midstream_policy(P::kDropFlow, P::kAuto, true, true), P::kIgnore);
+  EXPECT_EQ(effective_midstream_policy(P::kAuto, P::kBypass, false, true), P::kBypass);
+  P p;
+  for (const char* n : {"auto", "ignore", "pass-flow", "bypass", "drop-flow", "drop-packet", "reject"}) {
+    ASSERT_TRUE(parse_exception_policy(n, &p)) << n;
+    EXPECT_STREQ(exception_policy_name(p), n);
+  }
+  EXPECT_FALSE(parse_exception_policy("drop", &p));
+}
+
+// A session picked up mid-stream (no SYN, or its SYN/ACK first) gets the
+// midstream policy: drop-flow (Suricata's auto inline) drops it whole,
+// pass-flow lets it through uninspected; one that began with its SYN is
+// inspected as usual.
+TEST(Ips, MidstreamSessionsGetTheMidstreamPolicy) {
+  const std::string rule = "alert tcp any any -> any 80 (msg:\"evil\"; content:\"evil\"; sid:21;)\n";
+  const std::vector<Bytes> midstream = {tcp(false, TCP_SYN | TCP_ACK), tcp(true, TCP_ACK),
+                                        tcp(true, TCP_PSH | TCP_ACK, "GET /evil HTTP/1.0")};
+  for (const ExceptionPolicy pol : {ExceptionPolicy::kDropFlow, ExceptionPolicy::kPassFlow}) {
+    SCOPED_TRACE(exception_policy_name(pol));
+    Rig rig(rule, true, pol);
+    const auto v = rig.send(midstream);
+    for (size_t i = 0; i < v.size(); ++i)
+      EXPECT_EQ(v[i], pol == ExceptionPolicy::kDropFlow ? Verdict::kDrop : Verdict::kForward) << i;
+    EXPECT_TRUE(rig.drain().empty()) << "not inspected";
+    if (pol == ExceptionPolicy::kDropFlow) {
+      EXPECT_EQ(rig.stats().midstream_dropped.get(), 1u);
+      EXPECT_EQ(rig.worker->inline_stats().flow_drops.get(), 2u);
+    } else {
+      EXPECT_EQ(rig.stats().midstream_passed.get(), 1u);
+    }
+    // A session that began with its SYN is inspected.
+    const auto w = rig.send({tcp(true, TCP_SYN, "", 40002), tcp(true, TCP_PSH | TCP_ACK, "GET /evil", 40002)});
+    EXPECT_EQ(w[0], Verdict::kForward);
+    EXPECT_EQ(rig.drain().size(), 1u);
+  }
+}
+
 TEST(Ips, PayloadDropDropsOnlyTheMatchingPacket) {
   Rig rig(kDrop, true);
   std::vector<Bytes> flow = kFlow;

@@ -88,6 +88,9 @@ def body(c, cleanup):
     bad_ord = write(os.path.join(tmp, "bad_ord.yaml"), "input:\n  file: x.pcap\nrules:\n  action_order: [drop, pass, alert]\n")
     usage_error(c, ws, ["-c", bad_ord], "incomplete rules.action_order in config", f"{bad_ord}:4", "action_order",
                 "each once")
+    bad_ms = write(os.path.join(tmp, "bad_ms.yaml"), "input:\n  file: x.pcap\nstream:\n  midstream_policy: drop\n")
+    usage_error(c, ws, ["-c", bad_ms], "bad stream.midstream_policy in config", f"{bad_ms}:4", "midstream_policy",
+                "drop-flow")
     bad_pol = write(os.path.join(tmp, "bad_pol.yaml"), "input:\n  file: x.pcap\ndefrag:\n  policy: windows\n")
     usage_error(c, ws, ["-c", bad_pol], "unsupported defrag.policy in config", f"{bad_pol}:4", "policy", "windows",
                 "bsd, linux, first or last")

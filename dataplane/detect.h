@@ -128,7 +128,7 @@ struct DetectOptions {
   X(pass_matches, "packets whose flow a pass rule exempted from inspection")        \
   X(pass_packet_matches, "packets a pass rule ended inspection of, flow still inspected") \
   X(passed_packets, "packets not inspected because their flow was passed")         \
-  X(ips_drops, "packets a drop or reject rule dropped (inline), their flows with them") \
+  X(ips_drops, "packets a drop or reject rule dropped (inline or simulated)")           \
   X(alert_ring_waits, "times the worker waited for room in its alert ring")         \
   X(rule_swaps, "times the worker switched to a reloaded rule set")                \
   X(stream_matches, "matches of content spanning two in-order TCP segments")        \

@@ -256,6 +256,7 @@ void FlowTable::to_record(const FlowEntry& e, FlowEndReason reason, bool last_sl
   r.state = static_cast<FlowState>(e.flow_state);
   r.tcp_state = static_cast<TcpState>(e.tcp_state);
   r.alerted = (e.bits & kAlerted) ? 1 : 0;
+  r.action = (e.verdict & kFlowDropped) ? 2 : (e.bits & kFlowPassed) ? 1 : 0;
   r.payload_seen = (e.bits & kPayloadSeen) != 0;
   r.ifindex = e.ifindex;
   r.worker = worker;

@@ -332,6 +332,9 @@ void format_flow_event(const FlowRecord& rec, const ExportContext& ctx, uint64_t
   out.field_plain("state", flow_state_name(rec.state));
   out.field_plain("reason", rec.tcp_reuse ? "tcp_reuse" : flow_end_reason_eve(rec.reason));
   out.field_bool("alerted", rec.alerted != 0);
+  // Suricata's flow.action: a flow a rule dropped or passed whole.
+  if (rec.action == 2) out.field_plain("action", "drop");
+  else if (rec.action == 1) out.field_plain("action", "pass");
   out.end_object();
 
   community_id_field(out, opts, k, rec.icmp_type[0], rec.icmp_code[0]);

@@ -82,6 +82,9 @@ struct FlowRecord {
   FlowState state = FlowState::kNew;
   TcpState tcp_state = TcpState::kNone;
   uint8_t alerted = 0;
+  // What the rules did to the whole flow (EVE flow.action, as Suricata's):
+  // 0 nothing, 1 a pass covered it, 2 a drop (inline or simulated) did.
+  uint8_t action = 0;
   uint16_t ifindex = 0;        // agent-local ingress interface (IPFIX ingressInterface)
   uint16_t worker = 0;
   bool last_slice = true;      // false for active-timeout records of a flow that continues

@@ -26,8 +26,8 @@ first packet) block what they match: the query's alert and the host's say
 "blocked", and the alert rule on queries still alerts on 7 ("allowed");
 the second query (9) still alerts, since a payload drop drops its packet
 only, while the echo flow's later packets (13, 14) are dropped
-uninspected with the flow; the summary counts 2 verdict drops and 2 flow
-drops.
+uninspected with the flow, whose flow event says `flow.action: "drop"`; the
+summary counts 2 verdict drops and 2 flow drops.
 """
 import base64
 import datetime
@@ -274,6 +274,10 @@ def body(c, cleanup):
             want = [(2001, 7, "allowed"), (2002, 7, "allowed"), (2002, 9, "allowed"), (2003, 12, "allowed"),
                     (2004, 11, "allowed"), (2004, 13, "allowed")]
         c.equal(got, want, f"{what}: alerts (sid, packet, action)")
+        actions = sorted((f["proto"], f["flow"]["action"]) for f in records
+                         if f.get("event_type") == "flow" and "action" in f["flow"])
+        c.equal(actions, [("ICMP", "drop")] if ips else [],
+                f"{what}: flow events with flow.action (the echo flow a header-only drop took)")
         s = ac.parse_summary(r.stdout)
         if c.check(s is not None, f"{what}: summary parses", r.stdout):
             want_drops = {"inline_verdict": 2, "inline_flow": 2} if ips else {}

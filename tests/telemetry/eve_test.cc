@@ -183,6 +183,12 @@ TEST(EveFlow, TcpFlagKeysOnlyWhenSet) {
   for (const char* k : {"syn", "fin", "psh", "ack"}) EXPECT_FALSE(t.contains(k)) << k;
   EXPECT_EQ(t["state"], "syn_sent");
   EXPECT_EQ(j["flow"]["alerted"], true);
+  EXPECT_FALSE(j["flow"].contains("action")) << "no rule passed or dropped the flow";
+  r.action = 2;
+  EXPECT_EQ(json::parse(format_one(r, {}, kT0 * kSec))["flow"]["action"], "drop");
+  r.action = 1;
+  EXPECT_EQ(json::parse(format_one(r, {}, kT0 * kSec))["flow"]["action"], "pass");
+  r.action = 0;
   EXPECT_FALSE(j.contains("in_iface"));  // no interface name: no key, as Suricata
   EXPECT_FALSE(j.contains("vlan"));
   EXPECT_FALSE(j.contains("app_proto")) << "no payload: detection never ran";

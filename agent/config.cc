@@ -86,6 +86,13 @@ class Walker {
   std::string file_;
 };
 
+// stream.midstream_policy / exception_policy: one of Suricata's policy names.
+void exception_policy_key(const Walker& w, const YAML::Node& v, const std::string& k, ExceptionPolicy* out) {
+  const std::string s = w.scalar(v, k);
+  if (!parse_exception_policy(s, out))
+    w.fail(v, k + ": expected auto, ignore, pass-flow, bypass, drop-flow, drop-packet or reject, got '" + s + "'");
+}
+
 // worker_cpus / management_cpus: "0,2-3", a number, or a list of those.
 std::vector<int> cpu_list(const Walker& w, const YAML::Node& v, const std::string& k) {
   std::string text;
@@ -332,17 +339,9 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
        {"stream", [&](auto& n, auto& where) {
           w.map(n, where,
             {{"midstream", [&](auto& v, auto& k) { c.stream_midstream = w.boolean(v, k); }},
-             {"midstream_policy", [&](auto& v, auto& k) {
-                const std::string s = w.scalar(v, k);
-                if (!parse_exception_policy(s, &c.midstream_policy))
-                  w.fail(v, k + ": expected auto, ignore, pass-flow, bypass, drop-flow, drop-packet or reject, got '" + s + "'");
-              }}});
+             {"midstream_policy", [&](auto& v, auto& k) { exception_policy_key(w, v, k, &c.midstream_policy); }}});
         }},
-       {"exception_policy", [&](auto& v, auto& k) {
-          const std::string s = w.scalar(v, k);
-          if (!parse_exception_policy(s, &c.exception_policy))
-            w.fail(v, k + ": expected auto, ignore, pass-flow, bypass, drop-flow, drop-packet or reject, got '" + s + "'");
-        }},
+       {"exception_policy", [&](auto& v, auto& k) { exception_policy_key(w, v, k, &c.exception_policy); }},
        {"defrag", [&](auto& n, auto& where) {
           w.map(n, where,
             {{"enabled", [&](auto& v, auto& k) { c.defrag.enabled = w.boolean(v, k); }},

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <new>
 
+#include "dataplane/enum_names.h"
+
 namespace ws {
 namespace {
 
@@ -85,24 +87,12 @@ bool parse(const Packet& p, const Decoded& d, FragInfo& f) {
 
 }  // namespace
 
-bool parse_defrag_policy(std::string_view s, DefragPolicy* out) {
-  if (s == "bsd") *out = DefragPolicy::kBsd;
-  else if (s == "linux") *out = DefragPolicy::kLinux;
-  else if (s == "first") *out = DefragPolicy::kFirst;
-  else if (s == "last") *out = DefragPolicy::kLast;
-  else return false;
-  return true;
-}
+// Suricata's names, in DefragPolicy's order.
+static constexpr const char* kDefragPolicyNames[] = {"bsd", "linux", "first", "last"};
 
-const char* defrag_policy_name(DefragPolicy p) {
-  switch (p) {
-    case DefragPolicy::kBsd: return "bsd";
-    case DefragPolicy::kLinux: return "linux";
-    case DefragPolicy::kFirst: return "first";
-    case DefragPolicy::kLast: return "last";
-  }
-  return "?";
-}
+bool parse_defrag_policy(std::string_view s, DefragPolicy* out) { return enum_from_name(kDefragPolicyNames, s, out); }
+
+const char* defrag_policy_name(DefragPolicy p) { return enum_name(kDefragPolicyNames, p); }
 
 struct Defragmenter::Tracker {
   uint8_t src[16];

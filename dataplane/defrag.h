@@ -37,7 +37,7 @@
 
 namespace ws {
 
-enum class DefragPolicy : uint8_t { kBsd, kLinux, kFirst, kLast };
+enum class DefragPolicy : uint8_t { kBsd, kLinux, kFirst, kLast };  // the order of defrag.cc's name table
 
 // The policy by Suricata's name (bsd, linux, first, last); false if unknown.
 bool parse_defrag_policy(std::string_view s, DefragPolicy* out);

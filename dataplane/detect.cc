@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "dataplane/capture/link_type.h"
+#include "dataplane/enum_names.h"
 #include "dataplane/flow_hash.h"
 
 namespace ws {
@@ -74,32 +75,15 @@ void DetectStage::switch_to(const RuleSnapshot* s) {
   active_ = scratch_ && s->set && s->set->size() > 0;
 }
 
+// Suricata's names, in ExceptionPolicy's order.
+static constexpr const char* kExceptionPolicyNames[] = {"auto",      "ignore",      "pass-flow", "bypass",
+                                                        "drop-flow", "drop-packet", "reject"};
+
 bool parse_exception_policy(std::string_view s, ExceptionPolicy* out) {
-  static constexpr std::pair<std::string_view, ExceptionPolicy> kNames[] = {
-      {"auto", ExceptionPolicy::kAuto},         {"ignore", ExceptionPolicy::kIgnore},
-      {"pass-flow", ExceptionPolicy::kPassFlow}, {"bypass", ExceptionPolicy::kBypass},
-      {"drop-flow", ExceptionPolicy::kDropFlow}, {"drop-packet", ExceptionPolicy::kDropPacket},
-      {"reject", ExceptionPolicy::kReject}};
-  for (const auto& [name, p] : kNames)
-    if (s == name) {
-      *out = p;
-      return true;
-    }
-  return false;
+  return enum_from_name(kExceptionPolicyNames, s, out);
 }
 
-const char* exception_policy_name(ExceptionPolicy p) {
-  switch (p) {
-    case ExceptionPolicy::kAuto: return "auto";
-    case ExceptionPolicy::kIgnore: return "ignore";
-    case ExceptionPolicy::kPassFlow: return "pass-flow";
-    case ExceptionPolicy::kBypass: return "bypass";
-    case ExceptionPolicy::kDropFlow: return "drop-flow";
-    case ExceptionPolicy::kDropPacket: return "drop-packet";
-    case ExceptionPolicy::kReject: return "reject";
-  }
-  return "?";
-}
+const char* exception_policy_name(ExceptionPolicy p) { return enum_name(kExceptionPolicyNames, p); }
 
 ExceptionPolicy effective_midstream_policy(ExceptionPolicy specific, ExceptionPolicy master, bool ips, bool midstream) {
   ExceptionPolicy p = specific != ExceptionPolicy::kAuto ? specific : master;

@@ -83,6 +83,7 @@ enum class Verdict : uint8_t {
 
 // Suricata's exception policies, as far as they apply here: what happens
 // to a TCP session picked up mid-stream (stream.midstream-policy).
+// The order of detect.cc's name table.
 enum class ExceptionPolicy : uint8_t { kAuto, kIgnore, kPassFlow, kBypass, kDropFlow, kDropPacket, kReject };
 // Suricata's names: auto, ignore, pass-flow, bypass, drop-flow, drop-packet, reject.
 bool parse_exception_policy(std::string_view s, ExceptionPolicy* out);

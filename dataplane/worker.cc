@@ -159,6 +159,7 @@ void Worker::process_burst(const Packet* const* pkts, const Decoded* const* dec,
   for (int i = 0; i < n; ++i) {
     FlowEntry* e = flows_.update(*pkts[i], *dec[i], canon[i], hash[i], side[i]);
     const uint32_t slot = flows_.index_of(*e);
+    const bool to_server = side[i] == e->client_is_b;
     if (pkts[i]->ts_ns > now) now = pkts[i]->ts_ns;
     if (verdict) {
       // Inline: a dropped flow's packets are counted in the flow and go no
@@ -175,11 +176,20 @@ void Worker::process_burst(const Packet* const* pkts, const Decoded* const* dec,
     if (app) app->inspect(*pkts[i], *dec[i], slot);
     if (detect) {
       if (roots) detect->set_outer(roots[i]);
-      const Verdict v = detect->inspect(*pkts[i], *dec[i], *e, slot, side[i] == e->client_is_b);
+      const Verdict v = detect->inspect(*pkts[i], *dec[i], *e, slot, to_server);
       if (verdict) {
         verdict[i] = v;
         if (v != Verdict::kForward) inline_stats_.verdict_drops.inc();
       }
+    }
+    // The app label QoS classes match: nDPI's master protocol (or the
+    // application when it has none), "Unknown" until classified. Read
+    // before reassembly below, which may process other flows' packets
+    // (those a reassembled tunnel carries): e is not looked at after it.
+    std::string_view app_name;
+    if (qos && app) {
+      const FlowApp& fa = app->flow(slot);
+      app_name = app->protocol_name(fa.master ? fa.master : fa.app);
     }
     if (defrag_ && (dec[i]->flags & kDecFragment) && (!verdict || verdict[i] == Verdict::kForward)) {
       Packet rp;
@@ -201,15 +211,8 @@ void Worker::process_burst(const Packet* const* pkts, const Decoded* const* dec,
       inline_stats_.checksums_completed.inc();
     }
     if (qos && verdict[i] == Verdict::kForward) {
-      // The app label QoS classes match: nDPI's master protocol (or the
-      // application when it has none), "Unknown" until classified.
-      std::string_view app_name;
-      if (app) {
-        const FlowApp& fa = app->flow(slot);
-        app_name = app->protocol_name(fa.master ? fa.master : fa.app);
-      }
       const TcVerdict t = qos->apply(const_cast<uint8_t*>(pkts[i]->data), pkts[i]->caplen, *dec[i], app_name,
-                                     side[i] == e->client_is_b, InlineLink::peer(pkts[i]->ifindex), qos_now,
+                                     to_server, InlineLink::peer(pkts[i]->ifindex), qos_now,
                                      stripped_vlan_tag(*pkts[i]));
       if (t == TcVerdict::kDrop) {
         verdict[i] = Verdict::kQosDrop;

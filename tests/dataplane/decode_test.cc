@@ -307,6 +307,14 @@ TEST(Decode, StrippedVlanFromMetadata) {
   EXPECT_EQ(d.frame_len, f.size() + 4);  // the tag was on the wire
 }
 
+// A view of f (which must outlive it).
+Packet packet_of(const Bytes& f) {
+  Packet p;
+  p.data = f.data();
+  p.caplen = p.wirelen = static_cast<uint32_t>(f.size());
+  return p;
+}
+
 TEST(Decode, LaterFragmentsGetTheFirstFragmentsPorts) {
   Builder b;
   Bytes whole = b.eth().ipv4("10.0.0.1", "10.0.0.2", {.id = 777}).udp(4000, 5000).payload_fill(3000, 'x').build();
@@ -360,9 +368,7 @@ TEST(Decode, TinyFirstFragmentIsKeptWithoutPorts) {
   const std::vector<Bytes> frags = pktgen::fragment(whole, 14, 8, 31);
   ASSERT_EQ(frags.size(), 4u);
   Decoder dec;
-  Packet p;
-  p.data = frags[0].data();
-  p.caplen = p.wirelen = static_cast<uint32_t>(frags[0].size());
+  Packet p = packet_of(frags[0]);
   Decoded d;
   ASSERT_TRUE(dec.decode(p, d));
   EXPECT_TRUE(d.flags & kDecFragment);
@@ -388,9 +394,7 @@ TEST(Decode, OrphanFragmentIsCountedAndKeptWithoutPorts) {
   Bytes whole = Builder().eth().ipv4("10.0.0.1", "10.0.0.2", {.id = 5}).udp(1, 2).payload_fill(3000, 'z').build();
   std::vector<Bytes> frags = pktgen::fragment(whole, 14, 1480, 5);
   Decoder dec;
-  Packet p;
-  p.data = frags[1].data();
-  p.caplen = p.wirelen = static_cast<uint32_t>(frags[1].size());
+  const Packet p = packet_of(frags[1]);
   Decoded d;
   ASSERT_TRUE(dec.decode(p, d));
   EXPECT_EQ(d.key.sport, 0);
@@ -429,13 +433,6 @@ TEST(Decode, EveryTruncationIsHandled) {
       }
     }
   }
-}
-
-Packet packet_of(const Bytes& f) {
-  Packet p;
-  p.data = f.data();
-  p.caplen = p.wirelen = static_cast<uint32_t>(f.size());
-  return p;
 }
 
 // Decodes f into outer and the packet it carries into in; outer must

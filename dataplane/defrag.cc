@@ -85,6 +85,21 @@ bool parse(const Packet& p, const Decoded& d, FragInfo& f) {
   return false;
 }
 
+// Whether an IPv6 datagram's extension headers (len bytes from its IPv6
+// header on) hold a fragment header.
+bool has_fragment_header(const uint8_t* ip, size_t len) {
+  uint8_t nh = ip[6];
+  size_t pos = 40;
+  for (int i = 0; i < kMaxIpv6Ext && pos + 8 <= len; ++i) {
+    if (nh == 44) return true;
+    if (nh != 0 && nh != 43 && nh != 60 && nh != 51 && nh != 135) return false;
+    const size_t hl = nh == 51 ? (size_t{ip[pos + 1]} + 2) * 4 : (size_t{ip[pos + 1]} + 1) * 8;
+    nh = ip[pos];
+    pos += hl;
+  }
+  return false;
+}
+
 }  // namespace
 
 // Suricata's names, in DefragPolicy's order.
@@ -346,6 +361,13 @@ bool Defragmenter::add(const Packet& p, const Decoded& d, Packet& out) {
   } else {
     wr16(ip + 4, static_cast<uint16_t>(t->head_len - t->ip_off - 40 + t->total));
     head[t->nh_off] = t->next_header;
+    if (has_fragment_header(ip, size_t{t->head_len} - t->ip_off + t->total)) {
+      // A second fragment header (RFC 8200 allows one): put together, the
+      // datagram would be a fragment again. Not handed out.
+      stats_.invalid.inc();
+      release(t);
+      return false;
+    }
   }
   // Copied out (to the buffer of its tunnel depth) so the tracker is free
   // at once: the datagram may carry a tunnel whose own fragments come

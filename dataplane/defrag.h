@@ -56,7 +56,7 @@ struct DefragOptions {
   X(fragments, "IP fragments taken for reassembly")                                           \
   X(reassembled, "datagrams reassembled and inspected")                                       \
   X(overlaps, "fragments that overlapped data already received (policy applied)")             \
-  X(invalid, "fragments not usable: cut by the snaplen, a non-last one not a multiple of 8 bytes, beyond 65535 bytes or past the datagram's end") \
+  X(invalid, "fragments not usable: cut by the snaplen, a non-last one not a multiple of 8 bytes, beyond 65535 bytes or past the datagram's end; datagrams with a second fragment header") \
   X(timeouts, "datagrams given up incomplete after defrag.timeout")                           \
   X(evicted, "datagrams given up incomplete because every tracker was in use")                \
   X(no_flow, "reassembled datagrams not inspected: not decodable, or their flow had ended")

@@ -94,6 +94,19 @@ TEST(Defrag, Ipv6LosesItsFragmentHeader) {
   EXPECT_EQ(f.bytes(out), whole) << "next header back to TCP, payload length of the whole";
 }
 
+// RFC 8200 allows one fragment header. An atomic fragment (offset 0, no
+// more) whose payload starts with another fragment header would be handed
+// out as a datagram that is a fragment again. Counted, not handed out.
+TEST(Defrag, SecondFragmentHeaderIsRefused) {
+  const Bytes two = Builder().eth().ipv6("2001:db8::1", "2001:db8::2").frag6(0, false, 9).frag6(362, false, 7)
+                        .payload_fill(100, 'q').build();
+  Feeder f;
+  Packet out;
+  EXPECT_FALSE(f.add(two, kSec, out));
+  EXPECT_EQ(f.df.stats().reassembled.get(), 0u);
+  EXPECT_EQ(f.df.stats().invalid.get(), 1u);
+}
+
 TEST(Defrag, PacketOutOfATunnelIsItsOwnBytes) {
   const Bytes inner = Builder().raw().ipv4("192.168.1.1", "192.168.1.2", {.id = 9}).udp(1, 2).payload_fill(2000, 'z').build();
   const auto pieces = pktgen::fragment(inner, 0, 1000, 9);

@@ -331,6 +331,7 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
           w.map(n, where,
             {{"tunnels", [&](auto& v, auto& k) { c.decoder.tunnels = w.boolean(v, k); }},
              {"ipv4_in_ipv4", [&](auto& v, auto& k) { c.decoder.ipv4_in_ipv4 = w.boolean(v, k); }},
+             {"track_parent_flow", [&](auto& v, auto& k) { c.decoder.track_parent_flow = w.boolean(v, k); }},
              {"vxlan_port", [&](auto& v, auto& k) { c.decoder.vxlan_port = uint16_t(w.uint(v, k, 65535)); }},
              {"gre", [&](auto& v, auto& k) { c.decoder.gre = w.boolean(v, k); }},
              {"geneve_port", [&](auto& v, auto& k) { c.decoder.geneve_port = uint16_t(w.uint(v, k, 65535)); }},

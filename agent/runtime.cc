@@ -345,6 +345,7 @@ std::string Runtime::open() {
   wc.detect.ips = inline_mode() || cfg_.simulate_ips;
   wc.simulate_ips = cfg_.simulate_ips && !inline_mode();
   wc.detect.midstream = cfg_.stream_midstream;
+  wc.detect.tunnel_parent_flow = cfg_.decoder.track_parent_flow;
   wc.detect.midstream_policy = effective_midstream_policy(cfg_.midstream_policy, cfg_.exception_policy,
                                                           wc.detect.ips, cfg_.stream_midstream);
   if (rule_slot_ && wc.detect.midstream_policy != ExceptionPolicy::kIgnore)

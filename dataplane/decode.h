@@ -99,6 +99,12 @@ struct DecodeOptions {
   // IPv4 in IPv4 as well: off by default, as Suricata's
   // decoder.ipv4.ipip.enabled since 7.0.12 (the IPv6 tunnels are on).
   bool ipv4_in_ipv4 = false;
+  // Suricata's decoder.ipv4.ipip.track-parent-flow (7.0.12): the outer
+  // packets of an IP-in-IP tunnel (protocol 4 or 41) are matched as a flow,
+  // so its IP-only rules see them once per direction. Off: as Suricata
+  // before, every outer packet is matched by them. The decoder does not
+  // read it; the worker's rule stage does (DetectOptions::tunnel_parent_flow).
+  bool track_parent_flow = false;
   uint16_t vxlan_port = 4789;  // 0: VXLAN not decoded
   uint16_t geneve_port = 6081;  // Geneve (RFC 8926), Suricata's decoder.geneve; 0: not decoded
   // Teredo (RFC 4380) to or from this UDP port, Suricata's decoder.teredo:

@@ -227,8 +227,12 @@ Verdict DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, ui
       // Suricata's action scope: only an IP-only (or like IP-only) rule's
       // pass covers the flow, and one on the app-layer protocol alone. A
       // payload or packet-field pass rule says "this packet is fine", not
-      // "this flow is" (suricata-verify util-action-03).
-      if (set.flow_scope(ri) && in.has_flow) {
+      // "this flow is" (suricata-verify util-action-03). A packet that a
+      // rule ranked before the pass has dropped stays dropped, and its
+      // flow is not passed either: with action-order ranking drop first,
+      // the drop wins (suricata-verify util-action-16, where a content drop
+      // keeps firing on every packet of the flow past an IP-only pass).
+      if (set.flow_scope(ri) && in.has_flow && verdict == Verdict::kForward) {
         e.bits |= kFlowPassed;
         stats_.pass_matches.inc();
       } else {
@@ -273,7 +277,9 @@ Verdict DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, ui
   // IP-only rules: on the first packet of each direction of the flow, as
   // Suricata does (rules/ip_only.h); the rest on every packet. Suricata
   // decodes IP-in-IP and IPv6-in-IP and keeps no flow for the outer packet,
-  // so its IP-only rules see every outer packet; so do they here.
+  // so its IP-only rules see every outer packet; so do they here, unless
+  // decoder.track_parent_flow gives the outer packets a flow, as Suricata's
+  // decoder.ipv4.ipip.track-parent-flow does.
   const uint8_t ip_only_bit = to_server ? kIpOnlyToServer : kIpOnlyToClient;
   if (e.rule_gen != rule_gen_) {
     // First packet of the flow under this rule set: its IP-only rules have
@@ -283,7 +289,7 @@ Verdict DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, ui
     e.bits &= static_cast<uint8_t>(~(kIpOnlyToServer | kIpOnlyToClient));
     e.rule_gen = rule_gen_;
   }
-  const bool tunnel = d.key.proto == 4 || d.key.proto == 41;
+  const bool tunnel = !opts_.tunnel_parent_flow && (d.key.proto == 4 || d.key.proto == 41);
   const bool ip_only = tunnel || no_l4 || !(e.bits & ip_only_bit);
   if (!no_l4) e.bits |= ip_only_bit;
   set.match(in, *scratch_, on_match, ip_only);

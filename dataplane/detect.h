@@ -116,6 +116,9 @@ struct DetectOptions {
   // matched as an IP packet only, its datagram whole once complete. Set by
   // the worker from WorkerConfig::defrag.
   bool defrag = false;
+  // decoder.track_parent_flow (DecodeOptions): the outer packets of an
+  // IP-in-IP tunnel see IP-only rules once per direction, as any flow's.
+  bool tunnel_parent_flow = false;
   size_t alert_ring_size = 1024;
 };
 

@@ -545,6 +545,33 @@ TEST(Detect, GreInnerPacketIsMatched) {
   EXPECT_EQ(rig.worker->flows().active(), 2u) << "the GRE flow and the flow inside it";
 }
 
+// The outer packets of an IP-in-IP tunnel (IPv6 in IPv4 here, decoded by
+// default): Suricata keeps no flow for them, so its IP-only rules see every
+// one; with decoder.track_parent_flow (Suricata 7.0.12's
+// decoder.ipv4.ipip.track-parent-flow, suricata-verify bug-7725-01) they
+// see them once per direction, as any flow's packets.
+TEST(Detect, IpOnlyRulesOnTunnelPacketsOncePerDirectionWithParentFlow) {
+  TempDir dir;
+  const std::string rule = "alert ip any any -> 10.0.0.0/8 any (msg:\"outer\"; sid:7;)\n";
+  auto tunnel = [](const char* a, const char* b, const char* ia, const char* ib) {
+    return Builder().eth().ipv4(a, b).ipv6(ia, ib).udp(1000, 2000).payload("x").build();
+  };
+  const std::vector<Bytes> frames = {
+      tunnel("10.0.0.1", "10.1.0.2", "2001:db8::1", "2001:db8::2"),
+      tunnel("10.1.0.2", "10.0.0.1", "2001:db8::2", "2001:db8::1"),
+      tunnel("10.0.0.1", "10.1.0.2", "2001:db8::1", "2001:db8::2"),
+      tunnel("10.1.0.2", "10.0.0.1", "2001:db8::2", "2001:db8::1"),
+  };
+  for (bool parent : {false, true}) {
+    DetectOptions o;
+    o.tunnel_parent_flow = parent;
+    Rig rig(load(dir, rule), o);
+    for (const Bytes& f : frames) rig.send1(f);
+    const auto sids = rig.drain_sids();
+    EXPECT_EQ(sids, std::vector<uint32_t>(parent ? 2 : 4, 7u)) << "parent flow " << parent;
+  }
+}
+
 // Fragments: the rules see the datagram whole once it is complete, as
 // Suricata's defrag engine gives it to detection; a fragment alone is an
 // IP packet without transport header or payload for them. The flow still

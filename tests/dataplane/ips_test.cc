@@ -27,7 +27,9 @@ using pktgen::TCP_SYN;
 constexpr uint64_t kT0 = 1'700'000'000ull * 1'000'000'000ull;
 
 struct Rig {
-  explicit Rig(const std::string& rules, bool ips, ExceptionPolicy midstream = ExceptionPolicy::kIgnore) : slot(1) {
+  explicit Rig(const std::string& rules, bool ips, ExceptionPolicy midstream = ExceptionPolicy::kIgnore,
+               const ActionOrder& order = kDefaultActionOrder)
+      : slot(1) {
     std::string tmpl = ::testing::TempDir() + "/ws_ips_XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
     dir = tmpl;
@@ -35,6 +37,7 @@ struct Rig {
     RuleLoadOptions o;
     o.files = {dir + "/r.rules"};
     o.workers = 1;
+    o.action_order = order;
     auto snap = load_rule_snapshot(o, nullptr);
     EXPECT_EQ(snap->report.failed, 0u) << (snap->report.errors.empty() ? "" : snap->report.errors.front().str());
     slot.publish(std::move(snap));
@@ -277,6 +280,32 @@ TEST(Ips, PassWinsOverDrop) {
   for (Verdict v : rig.send(kFlow)) EXPECT_EQ(v, Verdict::kForward);
   EXPECT_TRUE(rig.drain().empty());
   EXPECT_EQ(rig.stats().ips_drops.get(), 0u);
+}
+
+// With action-order ranking drop before pass (suricata-verify
+// util-action-16), a payload drop and a header-only (IP-only) pass both
+// match: the packet stays dropped and the flow is not passed, so the drop
+// keeps matching the flow's later packets.
+TEST(Ips, PassRankedAfterADropDoesNotPassTheFlow) {
+  const ActionOrder drop_first = {RuleAction::kDrop, RuleAction::kAlert, RuleAction::kReject, RuleAction::kPass};
+  Rig rig(std::string(kDrop) + "pass tcp 10.0.0.1 any -> any any (msg:\"trusted\"; sid:12;)\n", true,
+          ExceptionPolicy::kIgnore, drop_first);
+  // The flow's first packet carries the content, as in util-action-16, so
+  // the IP-only pass meets the drop on it.
+  const std::vector<Bytes> flow = {
+      tcp(true, TCP_PSH | TCP_ACK, "GET /evil HTTP/1.0"),
+      tcp(false, TCP_PSH | TCP_ACK, "HTTP/1.0 200 OK"),
+      tcp(true, TCP_PSH | TCP_ACK, "GET /evil HTTP/1.0"),
+  };
+  const auto v = rig.send(flow);
+  ASSERT_EQ(v.size(), 3u);
+  EXPECT_EQ(v[0], Verdict::kDrop);
+  EXPECT_EQ(v[1], Verdict::kForward);
+  EXPECT_EQ(v[2], Verdict::kDrop) << "the flow was not passed";
+  const auto alerts = rig.drain();
+  ASSERT_EQ(alerts.size(), 2u);
+  for (const auto& a : alerts) EXPECT_EQ(a.meta->sid, 10u);
+  EXPECT_EQ(rig.stats().ips_drops.get(), 2u);
 }
 
 TEST(Ips, RulesAfterADropStillAlert) {

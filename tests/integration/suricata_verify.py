@@ -8,7 +8,8 @@ Runs ../shared/tools/sv-run (paths relative to the project root) over
 also has (--simulate-ips in their args; action-order or IPv4-in-IPv4
 decoding in their suricata.yaml: settings()) are run again through a
 wrapper that gives it (the flag, or rules.action_order /
-decoder.ipv4_in_ipv4 in a config file), and that run's verdict is theirs.
+decoder.ipv4_in_ipv4 / decoder.track_parent_flow in a config file), and
+that run's verdict is theirs.
 PINNED holds the tests that expect at least one alert
 and passed when the list was made (tests that expect none pass for a
 program that does nothing, so they prove little and are not pinned).
@@ -49,6 +50,7 @@ PINNED = [
     "bug-5802",
     "bug-5825-midstream-exception-policy/exception-policy-ips-midstream-enabled-ignore",
     "bug-7390",
+    "bug-7725-01",
     "bug-7725-02",
     "bug-7725-03",
     "bug-docs-5030-01",
@@ -83,6 +85,7 @@ PINNED = [
     "util-action-tests/util-action-06",
     "util-action-tests/util-action-07",
     "util-action-tests/util-action-12",
+    "util-action-tests/util-action-16",
     "vxlan-decoder-02",
     "vxlan-decoder-04",
 ]
@@ -123,7 +126,7 @@ os.execv({ws!r}, [{ws!r}] + flags + args)
 def settings(tdir):
     """(flags, config) for a test: --simulate-ips and the --set values
     below from its args; the same settings from its suricata.yaml
-    (action-order, decoder.ipv4.ipip.enabled, stream.midstream,
+    (action-order, decoder.ipv4.ipip.enabled and track-parent-flow, stream.midstream,
     stream.midstream-policy, exception-policy), the args winning."""
     import yaml
     flags, conf = [], {}
@@ -152,6 +155,8 @@ def settings(tdir):
     ipip = (((sy.get("decoder") or {}).get("ipv4") or {}).get("ipip") or {})
     if isinstance(ipip, dict) and ipip.get("enabled") is True:
         conf.setdefault("decoder", {})["ipv4_in_ipv4"] = True
+    if isinstance(ipip, dict) and ipip.get("track-parent-flow") is True:
+        conf.setdefault("decoder", {})["track_parent_flow"] = True
     stream = sy.get("stream") if isinstance(sy.get("stream"), dict) else {}
     midstream = sets.get("stream.midstream", stream.get("midstream"))
     if midstream is not None:

@@ -184,7 +184,9 @@ struct Flowbits {
   bool any_of = false;  // joined by `|`
 };
 
-enum class ThresholdType : uint8_t { kLimit, kThreshold, kBoth };
+// kBackoff: Suricata 8's `threshold: type backoff` (rules only, by_flow
+// only): alerts on the count-th match, then on count * multiplier^k.
+enum class ThresholdType : uint8_t { kLimit, kThreshold, kBoth, kBackoff };
 enum class ThresholdTrack : uint8_t { kBySrc, kByDst, kByRule, kByFlow, kByBoth, kByEither };
 
 // `threshold` (with a type) and `detection_filter` (type is meaningless).
@@ -193,6 +195,7 @@ struct ThresholdSpec {
   ThresholdTrack track = ThresholdTrack::kBySrc;
   uint32_t count = 0;
   uint32_t seconds = 0;
+  uint32_t multiplier = 0;  // kBackoff; it has no seconds
 };
 
 // TCP flags as bits: F=0x01 S=0x02 R=0x04 P=0x08 A=0x10 U=0x20 E(2)=0x40

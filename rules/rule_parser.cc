@@ -952,6 +952,7 @@ bool parse_threshold_type(std::string_view v, ThresholdType& t) {
   if (v == "limit") t = ThresholdType::kLimit;
   else if (v == "threshold") t = ThresholdType::kThreshold;
   else if (v == "both") t = ThresholdType::kBoth;
+  else if (v == "backoff") t = ThresholdType::kBackoff;
   else return false;
   return true;
 }
@@ -959,7 +960,7 @@ bool parse_threshold_type(std::string_view v, ThresholdType& t) {
 bool threshold_like(Ctx& c, std::string_view v, bool with_type, std::optional<ThresholdSpec>& slot) {
   if (slot) return c.fail("used twice");
   ThresholdSpec t;
-  bool has_type = false, has_track = false, has_count = false, has_seconds = false;
+  bool has_type = false, has_track = false, has_count = false, has_seconds = false, has_multiplier = false;
   for (std::string_view part : split_plain(v, ',')) {
     size_t sp = part.find_first_of(" \t");
     if (sp == std::string_view::npos) return c.fail("expected 'name value', got " + quote(part));
@@ -967,7 +968,8 @@ bool threshold_like(Ctx& c, std::string_view v, bool with_type, std::optional<Th
     bool* seen = nullptr;
     if (k == "type" && with_type) {
       seen = &has_type;
-      if (!parse_threshold_type(val, t.type)) return c.fail("type must be limit, threshold or both, got " + quote(val));
+      if (!parse_threshold_type(val, t.type))
+        return c.fail("type must be limit, threshold, both or backoff, got " + quote(val));
     } else if (k == "track") {
       seen = &has_track;
       if (!parse_track(val, t.track, false))
@@ -982,6 +984,11 @@ bool threshold_like(Ctx& c, std::string_view v, bool with_type, std::optional<Th
       uint64_t n = 0;
       if (!parse_uint(val, 0xffffffffu, n) || n == 0) return c.fail("invalid seconds " + quote(val));
       t.seconds = static_cast<uint32_t>(n);
+    } else if (k == "multiplier" && with_type) {
+      seen = &has_multiplier;
+      uint64_t n = 0;
+      if (!parse_uint(val, 0xffffffffu, n) || n < 2) return c.fail("invalid multiplier " + quote(val) + " (2 or more)");
+      t.multiplier = static_cast<uint32_t>(n);
     } else if (k == "unique_on" && !with_type) {
       // Newer Suricata counts distinct ports; a real feature we lack, not a typo.
       c.kind = RuleError::Kind::kUnsupportedKeyword;
@@ -995,7 +1002,15 @@ bool threshold_like(Ctx& c, std::string_view v, bool with_type, std::optional<Th
   if (with_type && !has_type) return c.fail("missing 'type'");
   if (!has_track) return c.fail("missing 'track'");
   if (!has_count) return c.fail("missing 'count'");
-  if (!has_seconds) return c.fail("missing 'seconds'");
+  if (t.type == ThresholdType::kBackoff && with_type) {
+    // Suricata 8: backoff counts per flow, by a multiplier instead of a window.
+    if (t.track != ThresholdTrack::kByFlow) return c.fail("type backoff needs track by_flow");
+    if (has_seconds) return c.fail("type backoff takes 'multiplier', not 'seconds'");
+    if (!has_multiplier) return c.fail("missing 'multiplier'");
+  } else {
+    if (has_multiplier) return c.fail("'multiplier' is for type backoff only");
+    if (!has_seconds) return c.fail("missing 'seconds'");
+  }
   slot = t;
   return true;
 }

@@ -20,6 +20,11 @@ namespace ws {
 
 namespace {
 
+// A backoff entry has no window; its "window" is the time since the flow's
+// last match after which the entry may be dropped (tv1 moves with every
+// match), longer than any flow stays idle with the default timeouts.
+constexpr uint32_t kBackoffIdleSeconds = 3600;
+
 uint64_t rule_key(uint32_t gid, uint32_t sid) { return (static_cast<uint64_t>(gid) << 32) | sid; }
 
 ThresholdPolicy::Spec spec_from_rule(const ThresholdSpec& t, bool detection_filter) {
@@ -27,10 +32,13 @@ ThresholdPolicy::Spec spec_from_rule(const ThresholdSpec& t, bool detection_filt
   if (detection_filter) s.kind = ThresholdPolicy::Spec::Kind::kDetectionFilter;
   else if (t.type == ThresholdType::kLimit) s.kind = ThresholdPolicy::Spec::Kind::kLimit;
   else if (t.type == ThresholdType::kBoth) s.kind = ThresholdPolicy::Spec::Kind::kBoth;
+  else if (t.type == ThresholdType::kBackoff) s.kind = ThresholdPolicy::Spec::Kind::kBackoff;
   else s.kind = ThresholdPolicy::Spec::Kind::kThreshold;
   s.track = t.track;
   s.count = t.count;
   s.seconds = t.seconds;
+  s.multiplier = t.multiplier;
+  if (s.kind == ThresholdPolicy::Spec::Kind::kBackoff) s.seconds = kBackoffIdleSeconds;
   return s;
 }
 
@@ -288,6 +296,15 @@ bool aged_out(uint64_t lo, uint64_t hi, uint64_t key1, uint64_t ts_us) {
 
 using Kind = ThresholdPolicy::Spec::Kind;
 
+// Backoff alerts on match number count * multiplier^k (k = 0, 1, ...): the
+// points follow from the match count alone, so the state is the count.
+bool backoff_point(const ThresholdPolicy::Spec& s, uint32_t n) {
+  if (n < s.count || n % s.count) return false;
+  uint32_t q = n / s.count;
+  while (q % s.multiplier == 0) q /= s.multiplier;
+  return q == 1;
+}
+
 // Suricata's first match of a key (ThresholdSetup): count 1, window starts.
 int setup(const ThresholdPolicy::Spec& s) {
   switch (s.kind) {
@@ -299,6 +316,8 @@ int setup(const ThresholdPolicy::Spec& s) {
       return s.count == 1 ? 1 : 0;
     case Kind::kDetectionFilter:
       return 0;
+    case Kind::kBackoff:
+      return backoff_point(s, 1) ? 1 : 2;  // its drop applies to every match
   }
   return 0;
 }
@@ -348,6 +367,11 @@ int update(const ThresholdPolicy::Spec& s, uint64_t ts_us, uint64_t& tv1, uint32
       }
       bump();
       return count > s.count ? 1 : 0;
+    case Kind::kBackoff:
+      tv1 = ts_us;  // the entry lives while the flow keeps matching
+      if (count == UINT32_MAX) return 2;
+      bump();
+      return backoff_point(s, count) ? 1 : 2;
     case Kind::kRateFilter: {
       const uint64_t ts_s = ts_us / 1000000;
       if (tv_timeout != 0) {

@@ -68,13 +68,14 @@ struct ThresholdOutcome {
 class ThresholdPolicy {
  public:
   struct Spec {
-    enum class Kind : uint8_t { kLimit, kThreshold, kBoth, kDetectionFilter, kRateFilter };
+    enum class Kind : uint8_t { kLimit, kThreshold, kBoth, kDetectionFilter, kRateFilter, kBackoff };
     Kind kind = Kind::kThreshold;
     ThresholdTrack track = ThresholdTrack::kBySrc;
     uint32_t count = 0;
     uint32_t seconds = 0;
     RuleAction new_action = RuleAction::kAlert;  // kRateFilter
     uint32_t timeout = 0;                        // kRateFilter, seconds
+    uint32_t multiplier = 0;                     // kBackoff
   };
   struct Suppress {
     ThresholdTrack track = ThresholdTrack::kBySrc;  // kBySrc, kByDst or kByEither

@@ -78,6 +78,7 @@ PINNED = [
     "tcp-split-handshake-02-5whs",
     "threshold/detection_filter-rule-flow",
     "threshold/detection_filter-rule-hostsrc",
+    "threshold/threshold-rule-flow-backoff-single-flow",
     "tls-extra-alert",
     "tls/tls-bypass-missing-event",
     "util-action-tests/util-action-01",

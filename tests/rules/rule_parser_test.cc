@@ -510,6 +510,11 @@ TEST(RuleOptions, ThresholdAndDetectionFilter) {
   EXPECT_EQ(r.detection_filter->track, ThresholdTrack::kByDst);
   EXPECT_EQ(r.detection_filter->count, 5u);
   EXPECT_EQ(r.detection_filter->seconds, 10u);
+  const Rule b = parse_ok(hdr("threshold: type backoff, track by_flow, count 3, multiplier 10; sid:1;"));
+  ASSERT_TRUE(b.threshold);
+  EXPECT_EQ(b.threshold->type, ThresholdType::kBackoff);
+  EXPECT_EQ(b.threshold->count, 3u);
+  EXPECT_EQ(b.threshold->multiplier, 10u);
   const std::pair<std::string, ThresholdTrack> tracks[] = {
       {"by_rule", ThresholdTrack::kByRule}, {"by_flow", ThresholdTrack::kByFlow}, {"by_both", ThresholdTrack::kByBoth}};
   for (const auto& [word, want] : tracks)
@@ -657,7 +662,16 @@ TEST(RuleOptions, BadOptions) {
       {"flowbits:flip,a; sid:9;", "t.rules:7: sid 9: flowbits: unknown command 'flip'"},
       {"threshold:type limit, track by_src, count 1; sid:9;", "t.rules:7: sid 9: threshold: missing 'seconds'"},
       {"threshold:type sometimes, track by_src, count 1, seconds 2; sid:9;",
-       "t.rules:7: sid 9: threshold: type must be limit, threshold or both, got 'sometimes'"},
+       "t.rules:7: sid 9: threshold: type must be limit, threshold, both or backoff, got 'sometimes'"},
+      {"threshold:type backoff, track by_src, count 1, multiplier 2; sid:9;",
+       "t.rules:7: sid 9: threshold: type backoff needs track by_flow"},
+      {"threshold:type backoff, track by_flow, count 1, seconds 2; sid:9;",
+       "t.rules:7: sid 9: threshold: type backoff takes 'multiplier', not 'seconds'"},
+      {"threshold:type backoff, track by_flow, count 1; sid:9;", "t.rules:7: sid 9: threshold: missing 'multiplier'"},
+      {"threshold:type backoff, track by_flow, count 1, multiplier 1; sid:9;",
+       "t.rules:7: sid 9: threshold: invalid multiplier '1' (2 or more)"},
+      {"threshold:type limit, track by_src, count 1, seconds 2, multiplier 2; sid:9;",
+       "t.rules:7: sid 9: threshold: 'multiplier' is for type backoff only"},
       {"detection_filter:type limit, track by_src, count 1, seconds 2; sid:9;",
        "t.rules:7: sid 9: detection_filter: unknown option 'type'"},
       {"threshold:type limit, track by_nobody, count 1, seconds 2; sid:9;",

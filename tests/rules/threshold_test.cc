@@ -198,6 +198,43 @@ TEST(ThresholdWindow, DetectionFilterAlertsOnlyAfterTheCountIsExceeded) {
             "NNAANNA");
 }
 
+// Suricata 8's backoff (suricata-verify threshold-rule-flow-backoff-single-
+// flow): per flow, alerts on match count * multiplier^k; the others are
+// silent matches (a drop still applies). Another flow counts on its own.
+TEST(ThresholdBackoff, AlertsOnCountTimesPowersOfTheMultiplier) {
+  auto alert_points = [](const char* opts, int matches) {
+    auto policy = ThresholdPolicy::build(
+        rules_from(std::string("alert tcp any any -> any any (threshold: ") + opts + "; sid:9;)\n"), {});
+    ThresholdTable table(64);
+    std::vector<int> points;
+    for (int i = 1; i <= matches; ++i) {
+      const ThresholdOutcome o = table.evaluate(*policy, ev(9, v4(10, 0, 0, 1), v4(10, 0, 0, 2), 5, i * kSec));
+      if (o.decision == AlertDecision::kAlert) points.push_back(i);
+      else EXPECT_EQ(o.decision, AlertDecision::kSuppress) << i;
+    }
+    return points;
+  };
+  EXPECT_EQ(alert_points("type backoff, track by_flow, count 1, multiplier 2", 70),
+            (std::vector<int>{1, 2, 4, 8, 16, 32, 64}));
+  EXPECT_EQ(alert_points("type backoff, track by_flow, count 3, multiplier 2", 100),
+            (std::vector<int>{3, 6, 12, 24, 48, 96}));
+  EXPECT_EQ(alert_points("type backoff, track by_flow, count 5, multiplier 5", 700),
+            (std::vector<int>{5, 25, 125, 625}));
+  // The suricata-verify counts over 6,676 matches: 13, 12 and 5 alerts.
+  EXPECT_EQ(alert_points("type backoff, track by_flow, count 1, multiplier 2", 6676).size(), 13u);
+  EXPECT_EQ(alert_points("type backoff, track by_flow, count 3, multiplier 2", 6676).size(), 12u);
+  EXPECT_EQ(alert_points("type backoff, track by_flow, count 5, multiplier 5", 6676).size(), 5u);
+
+  auto policy = ThresholdPolicy::build(
+      rules_from("alert tcp any any -> any any (threshold: type backoff, track by_flow, count 2, multiplier 2; sid:9;)\n"),
+      {});
+  ThresholdTable table(64);
+  std::string seq;
+  for (int i = 0; i < 4; ++i)
+    for (uint64_t flow : {1, 2}) seq += letter(table.evaluate(*policy, ev(9, v4(10, 0, 0, 1), v4(10, 0, 0, 2), flow, kSec)));
+  EXPECT_EQ(seq, "SSAASSAA") << "each flow: silent, 2nd alerts, silent, 4th alerts";
+}
+
 // ---------------------------------------------------------------------------
 // suricata-verify: threshold/detection_filter-rule-{flow,hostsrc}. icmp.pcap
 // holds 8 echo requests from 192.168.0.89 to 192.168.0.1 (each one twice,

@@ -58,6 +58,25 @@ const DecodeCounterInfo kCounterInfo[] = {
 #undef WS_X
 };
 
+
+// A PPP header at b[off] (n bytes captured): address and control (FF 03)
+// unless compressed away, then a one-byte (odd) or two-byte protocol.
+// Moves off past it and says what follows: kEthIpv4 (0x21), kEthIpv6
+// (0x57), 0 for another protocol, -1 when the header is cut short.
+int ppp_header(const uint8_t* b, size_t n, size_t& off) {
+  if (n >= off + 2 && b[off] == 0xff && b[off + 1] == 0x03) off += 2;
+  if (n < off + 1) return -1;
+  uint16_t proto = b[off];
+  if (proto & 1) {
+    off += 1;
+  } else {
+    if (n < off + 2) return -1;
+    proto = rd16(b + off);
+    off += 2;
+  }
+  return proto == 0x21 ? kEthIpv4 : proto == 0x57 ? kEthIpv6 : 0;
+}
+
 }  // namespace
 
 const DecodeCounterInfo* decode_counter_info(size_t* count) {
@@ -224,6 +243,13 @@ bool Decoder::decode(const Packet& p, Decoded& d, bool checksums) {
       off = 4;
       break;
     }
+    case LinkType::kPpp: {
+      const int et = ppp_header(b, n, off);
+      if (et < 0) { stats_.truncated_link.inc(); return false; }
+      if (et == 0) { stats_.non_ip.inc(); return false; }
+      etype = static_cast<uint16_t>(et);
+      break;
+    }
     case LinkType::kRaw:
       if (n < 1) { stats_.truncated_link.inc(); return false; }
       etype = (b[0] >> 4) == 6 ? kEthIpv6 : kEthIpv4;
@@ -334,10 +360,11 @@ bool Decoder::decode_inner(const Packet& p, const Decoded& outer, Decoded& in) {
                                                 : PktSrc::kIpv4Tunnel;
   }
   in.key.vlan = outer.key.vlan;
-  // Where an inner Ethernet frame starts (0: the inner packet is IP).
-  size_t eth = 0;
+  // Where the tunnel's packet starts when that is before its IP header: an
+  // inner Ethernet frame's header, or PPP's (0: at the inner IP header).
+  size_t frame_start = 0;
   auto ethernet_at = [&](size_t at) {
-    eth = at;
+    frame_start = at;
     if (p.caplen < at + 14) {
       stats_.truncated_link.inc();
       return false;
@@ -353,22 +380,12 @@ bool Decoder::decode_inner(const Packet& p, const Decoded& outer, Decoded& in) {
       ok = decode_ipv6(p, off, in);
       break;
     case Inner::kPpp: {
-      // Address and control (FF 03) unless compressed away, then a one-
-      // byte (odd) or two-byte protocol: 0x21 IPv4, 0x57 IPv6.
-      const uint8_t* b = p.data;
-      if (p.caplen >= off + 2 && b[off] == 0xff && b[off + 1] == 0x03) off += 2;
-      if (p.caplen < off + 1) { stats_.truncated_gre.inc(); return false; }
-      uint16_t proto = b[off];
-      if (proto & 1) {
-        off += 1;
-      } else {
-        if (p.caplen < off + 2) { stats_.truncated_gre.inc(); return false; }
-        proto = rd16(b + off);
-        off += 2;
-      }
-      if (proto == 0x21) {
+      frame_start = off;  // Suricata's PPP tunnel packet starts at its header
+      const int et = ppp_header(p.data, p.caplen, off);
+      if (et < 0) { stats_.truncated_gre.inc(); return false; }
+      if (et == kEthIpv4) {
         ok = decode_ipv4(p, off, in);
-      } else if (proto == 0x57) {
+      } else if (et == kEthIpv6) {
         ok = decode_ipv6(p, off, in);
       } else {
         stats_.gre_not_decapsulated.inc();
@@ -412,8 +429,9 @@ bool Decoder::decode_inner(const Packet& p, const Decoded& outer, Decoded& in) {
   }
   if (!ok) return false;
   // Its length, as Suricata's tunnel packet has it: from the inner IP
-  // header (an inner Ethernet frame: its header) to the datagram's end.
-  const size_t start = eth ? eth : in.l3_off;
+  // header (an inner Ethernet frame or PPP: their header) to the
+  // datagram's end.
+  const size_t start = frame_start ? frame_start : in.l3_off;
   const size_t end = std::min<size_t>(p.caplen, size_t{in.l3_off} + in.l3_len);
   in.frame_len = static_cast<uint32_t>(end > start ? end - start : 0);
   stats_.tunnels.inc();

@@ -123,12 +123,14 @@ struct Defragmenter::Tracker {
   uint32_t total;                // fragmentable bytes (known once the last fragment came)
   uint32_t max_end;              // highest end written (owners below it may be set)
   uint32_t covered;              // owned blocks below the end (all of them until it is known)
-  uint16_t head_len;             // header bytes before the data: link header (depth 0), IP header
+  uint16_t head_len;             // header bytes before the data: link header (depth 0) or the
+                                 // tunnel packet's own (Ethernet, PPP), IP header
   uint16_t ip_off;               // the IP header's offset in the head
   uint16_t nh_off;               // IPv6: the byte in the head to set to next_header
   uint8_t next_header;
   bool in_use;
   Packet meta;                   // the first fragment's link, interface and stripped tag
+  LinkType tunnel_link;          // depth > 0: what the head starts with (raw IP, Ethernet, PPP)
 };
 
 Defragmenter::Defragmenter(const DefragOptions& opt) : opt_(opt) {
@@ -261,7 +263,17 @@ bool Defragmenter::add(const Packet& p, const Decoded& d, Packet& out) {
     stats_.invalid.inc();
     return false;
   }
-  const size_t head_start = d.depth > 0 ? d.l3_off : 0;
+  // Inside a tunnel the datagram starts where the tunnel's packet does, as
+  // Suricata's tunnel packets: its IP header, or the Ethernet or PPP header
+  // before it (Decoder::decode_inner's frame_len counts from there).
+  size_t head_start = 0;
+  LinkType tunnel_link = LinkType::kRaw;
+  if (d.depth > 0) {
+    const size_t end = std::min<size_t>(p.caplen, size_t{d.l3_off} + d.l3_len);
+    head_start = end >= d.frame_len ? std::min<size_t>(end - d.frame_len, d.l3_off) : d.l3_off;
+    // An Ethernet header takes 14 bytes or more, PPP's at most 4.
+    if (head_start < d.l3_off) tunnel_link = d.l3_off - head_start >= 14 ? LinkType::kEthernet : LinkType::kPpp;
+  }
   if (f.offset == 0 && f.unfrag_end - head_start > kHeadRoom) {
     stats_.invalid.inc();
     return false;
@@ -310,6 +322,7 @@ bool Defragmenter::add(const Packet& p, const Decoded& d, Packet& out) {
     t->nh_off = static_cast<uint16_t>(d.key.family == 6 ? f.nh_pos - head_start : 0);
     t->next_header = f.next_header;
     t->meta = p;
+    t->tunnel_link = tunnel_link;
     std::memcpy(data_of(t) - hl, p.data + head_start, hl);
   }
 
@@ -381,7 +394,7 @@ bool Defragmenter::add(const Packet& p, const Decoded& d, Packet& out) {
   out.ts_ns = p.ts_ns;
   out.ifindex = t->meta.ifindex;
   if (t->depth > 0) {
-    out.link = LinkType::kRaw;
+    out.link = t->tunnel_link;
   } else {
     out.link = t->meta.link;
     out.vlan_tci = t->meta.vlan_tci;

@@ -28,6 +28,7 @@ bool icmp_has_id(bool v6, uint8_t type) {
 
 DetectStage::DetectStage(uint16_t worker, RuleSlot& slot, size_t flow_capacity, const DetectOptions& opts)
     : worker_(worker), slot_(slot), opts_(opts), alerts_(opts.alert_ring_size) {
+  if (opts.packet || opts.payload) long_bytes_ = std::make_unique<AlertBytes>();
   flowbits_bytes_ = std::max<size_t>(flow_capacity, 1) * kWords * sizeof(uint64_t);
   // Reserved, not committed: pages appear only under flows that set a bit.
   void* m = ::mmap(nullptr, flowbits_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
@@ -400,16 +401,38 @@ void DetectStage::inspect_stream(const MatchInput& pkt, const Decoded& d, const 
   sc.valid[dir] = 1;
 }
 
-void DetectStage::copy_packet(const Packet& p, const Decoded& d, AlertRecord& a) const {
+void DetectStage::copy_packet(const Packet& p, const Decoded& d, AlertRecord& a) {
   a.packet_len = 0;
   a.packet_truncated = false;
   a.payload_off = 0;
   a.payload_len = 0;
   a.payload_truncated = false;
+  a.long_bytes = nullptr;
+  a.bytes_owner = nullptr;
+  a.bytes_end = 0;
+  // n bytes from src into the record, or whole into the long-packet bytes
+  // when they do not fit; cut at kAlertDataMax when those are full too.
+  auto put = [&](const uint8_t* src, uint32_t n) -> uint32_t {
+    if (n > kAlertDataMax) {
+      uint64_t end = 0;
+      if (uint8_t* dst = long_bytes_ ? long_bytes_->take(n, &end) : nullptr) {
+        std::memcpy(dst, src, n);
+        a.long_bytes = dst;
+        a.bytes_owner = long_bytes_.get();
+        a.bytes_end = end;
+        return n;
+      }
+      stats_.alert_bytes_cut.inc();
+      n = kAlertDataMax;
+    }
+    std::memcpy(a.data, src, n);
+    return n;
+  };
   if (opts_.packet) {
     // The captured frame; a packet out of a tunnel is its own bytes, as
-    // Suricata's tunnel packets (link type RAW): from the inner IP header,
-    // or the inner Ethernet header under VXLAN (frame_len counts it).
+    // Suricata's tunnel packets (link type RAW): from what the tunnel
+    // carries (the inner IP header; the inner Ethernet header under VXLAN,
+    // the PPP header under GRE; frame_len counts it).
     uint32_t start = 0, len = p.caplen;
     a.linktype = dlt_of(p.link);
     if (d.depth > 0) {
@@ -421,19 +444,17 @@ void DetectStage::copy_packet(const Packet& p, const Decoded& d, AlertRecord& a)
       len = end - start;
       a.linktype = kDltRaw;
     }
-    const uint32_t n = std::min<uint32_t>(len, kAlertDataMax);
-    std::memcpy(a.data, p.data + start, n);
-    a.packet_len = static_cast<uint16_t>(n);
+    const uint32_t n = put(p.data + start, len);
+    a.packet_len = n;
     a.packet_truncated = n < len;
     if (opts_.payload && d.payload_len && d.payload_off >= start) {
-      a.payload_off = static_cast<uint16_t>(std::min<uint32_t>(d.payload_off - start, n));
-      a.payload_len = static_cast<uint16_t>(std::min<uint32_t>(d.payload_len, n - a.payload_off));
+      a.payload_off = std::min<uint32_t>(d.payload_off - start, n);
+      a.payload_len = std::min<uint32_t>(d.payload_len, n - a.payload_off);
       a.payload_truncated = a.payload_len < d.payload_len;
     }
   } else if (opts_.payload && d.payload_len) {
-    const size_t n = std::min<size_t>(d.payload_len, kAlertDataMax);
-    std::memcpy(a.data, p.data + d.payload_off, n);
-    a.payload_len = static_cast<uint16_t>(n);
+    const uint32_t n = put(p.data + d.payload_off, d.payload_len);
+    a.payload_len = n;
     a.payload_truncated = n < d.payload_len;
   }
 }

@@ -134,6 +134,7 @@ struct DetectOptions {
   X(passed_packets, "packets not inspected because their flow was passed")         \
   X(ips_drops, "packets a drop or reject rule dropped (inline or simulated)")           \
   X(alert_ring_waits, "times the worker waited for room in its alert ring")         \
+  X(alert_bytes_cut, "alert packets or payloads cut to 2,048 bytes: the long-packet buffer was full") \
   X(rule_swaps, "times the worker switched to a reloaded rule set")                \
   X(stream_matches, "matches of content spanning two in-order TCP segments")        \
   X(stream_retransmits, "TCP segments whose data was inspected before (stream check skipped)") \
@@ -190,7 +191,7 @@ class DetectStage {
  private:
   const Decoded* outer_ = nullptr;
   void switch_to(const RuleSnapshot* s);
-  void copy_packet(const Packet& p, const Decoded& d, AlertRecord& a) const;
+  void copy_packet(const Packet& p, const Decoded& d, AlertRecord& a);
   void emit(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t flow_index, size_t rule_index, bool to_server,
             RuleAction action, bool stream, bool blocked);
   template <typename F>
@@ -223,6 +224,9 @@ class DetectStage {
   MatchCounters earlier_;  // counts of the scratches of earlier rule sets
   bool active_ = false;
   AlertRing alerts_;
+  // Alert packets longer than an AlertRecord holds; only with packet or
+  // payload logging.
+  std::unique_ptr<AlertBytes> long_bytes_;
   uint64_t* flowbits_ = nullptr;  // flow_capacity * kWords words, mmap'd
   size_t flowbits_bytes_ = 0;
   StreamCarry* carry_ = nullptr;  // flow_capacity entries, mmap'd

@@ -14,6 +14,7 @@ namespace ws {
 enum class LinkType : uint16_t {
   kNull = 0,         // DLT_NULL: 4-byte host-order address family (BSD loopback)
   kEthernet = 1,     // DLT_EN10MB
+  kPpp = 9,          // DLT_PPP: PPP header (FF 03 optional), IPv4 or IPv6
   kRaw = 101,        // LINKTYPE_RAW: IPv4 or IPv6 by version nibble
   kLoop = 108,       // DLT_LOOP: 4-byte network-order address family (OpenBSD)
   kLinuxSll = 113,   // Linux cooked capture v1
@@ -25,7 +26,7 @@ enum class LinkType : uint16_t {
 // Returns true if the data plane decodes this link type.
 constexpr bool link_type_supported(uint32_t dlt) {
   switch (dlt) {
-    case 0: case 1: case 101: case 108: case 113: case 228: case 229: case 276:
+    case 0: case 1: case 9: case 101: case 108: case 113: case 228: case 229: case 276:
       return true;
     case 12:  // DLT_RAW on OpenBSD-derived libpcap; same framing as 101
       return true;

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,12 +37,53 @@ struct AlertMeta {
   std::vector<std::pair<std::string, std::vector<std::string>>> metadata = {};
 };
 
-// Payload bytes an alert carries for EVE `payload`; longer payloads are cut.
-// Bytes an alert carries of its packet: the whole frame (EVE `packet`) when
-// packet logging is on, else only the payload (EVE `payload`). A standard
-// frame with two VLAN tags fits; a longer one is cut at this length.
+// Bytes an alert carries of its packet in the record itself: the whole
+// frame (EVE `packet`) when packet logging is on, else only the payload (EVE
+// `payload`). A standard frame with two VLAN tags fits; a longer one (a jumbo
+// frame, a reassembled datagram) goes whole to the worker's AlertBytes and
+// is cut at this length only when that is full.
 constexpr size_t kAlertDataMax = 2048;
 constexpr size_t kAlertPayloadMax = kAlertDataMax;
+
+// The bytes of alerts whose packet is longer than kAlertDataMax: one per
+// worker, a ring of bytes the worker takes from in alert order and the
+// export loop gives back in the same order, once every exporter has
+// formatted the alert (AlertRecord::bytes_end). Allocated untouched, so
+// only the pages a long packet has used are committed.
+class AlertBytes {
+ public:
+  static constexpr size_t kDefaultCapacity = size_t{1} << 20;  // sixteen 64 KiB datagrams
+  explicit AlertBytes(size_t capacity = kDefaultCapacity) {
+    size_t c = 1;
+    while (c < capacity) c <<= 1;
+    cap_ = c;
+    buf_.reset(new uint8_t[c]);
+  }
+  size_t capacity() const { return cap_; }
+  // Producer: n contiguous bytes, or nullptr while they do not fit (the
+  // export loop has not given enough back). *end is what release() takes.
+  uint8_t* take(size_t n, uint64_t* end) {
+    if (n == 0 || n > cap_) return nullptr;
+    uint64_t pos = head_;
+    size_t off = static_cast<size_t>(pos & (cap_ - 1));
+    if (off + n > cap_) {  // no wrap inside a packet: skip to the start
+      pos += cap_ - off;
+      off = 0;
+    }
+    if (pos + n - tail_.load(std::memory_order_acquire) > cap_) return nullptr;
+    head_ = pos + n;
+    *end = head_;
+    return buf_.get() + off;
+  }
+  // Consumer: everything taken up to `end` is free again.
+  void release(uint64_t end) { tail_.store(end, std::memory_order_release); }
+
+ private:
+  std::unique_ptr<uint8_t[]> buf_;
+  size_t cap_ = 0;
+  uint64_t head_ = 0;                 // producer only
+  alignas(64) std::atomic<uint64_t> tail_{0};
+};
 
 struct AlertRecord {
   uint64_t ts_ns = 0;          // the packet's time
@@ -73,20 +115,27 @@ struct AlertRecord {
   uint64_t pcap_cnt = 0;       // the packet's number in the capture file (EVE pcap_cnt); 0: live
   char app_proto[16] = {};     // the flow's application protocol; empty: none
   AppLabel app;                // nDPI's classification of the flow so far (empty: none yet)
-  // The packet (EVE `packet` and `packet_info`): packet_len bytes of it in
-  // data, from its first byte: the captured frame, or for a packet out of
-  // a tunnel its own bytes from the inner IP (VXLAN: Ethernet) header.
-  // 0 when packet logging is off.
-  uint16_t packet_len = 0;
-  bool packet_truncated = false;  // the packet was longer than kAlertDataMax
+  // The packet (EVE `packet` and `packet_info`): packet_len bytes of it at
+  // packet_data(), from its first byte: the captured frame, or for a packet out of
+  // a tunnel its own bytes from what the tunnel carries (the inner IP
+  // header; VXLAN's Ethernet header, PPP's header). 0 when packet logging
+  // is off.
+  uint32_t packet_len = 0;
+  bool packet_truncated = false;  // cut at kAlertDataMax: the worker's AlertBytes was full
   uint16_t linktype = 0;          // its DLT as libpcap reports it (EVE packet_info.linktype)
-  // The payload (EVE `payload`): payload_len bytes at data + payload_off
+  // The payload (EVE `payload`): payload_len bytes at packet_data() + payload_off
   // (0 when payload logging is off or the packet has none).
-  uint16_t payload_off = 0;
-  uint16_t payload_len = 0;
+  uint32_t payload_off = 0;
+  uint32_t payload_len = 0;
   bool payload_truncated = false;
+  // Longer than data: the bytes are in the worker's AlertBytes, given back
+  // up to bytes_end once the alert is exported.
+  const uint8_t* long_bytes = nullptr;
+  AlertBytes* bytes_owner = nullptr;
+  uint64_t bytes_end = 0;
   uint8_t data[kAlertDataMax];
-  const uint8_t* payload() const { return data + payload_off; }
+  const uint8_t* packet_data() const { return long_bytes ? long_bytes : data; }
+  const uint8_t* payload() const { return packet_data() + payload_off; }
 };
 
 // A worker's alerts, filled and read in place (reserve/commit, peek/release).

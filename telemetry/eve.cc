@@ -449,7 +449,7 @@ void format_alert_event(const AlertRecord& a, const ExportContext& ctx, const Ev
   if (a.packet_len > 0) {
     // Suricata's packet (base64) and packet_info; a packet cut at
     // kAlertDataMax says so in packet_info.truncated.
-    base64_field(out, "packet", a.data, a.packet_len);
+    base64_field(out, "packet", a.packet_data(), a.packet_len);
     out.begin_object("packet_info");
     out.field_u64("linktype", a.linktype);
     if (const char* name = dlt_name(a.linktype)) out.field_plain("linktype_name", name);

@@ -45,9 +45,12 @@ size_t ExportLoop::drain_alerts(AlertRing& ring) {
     const uint64_t now = now_ns();
     for (Exporter* e : exporters_) e->export_alerts(std::span<const AlertRecord>(items, n), now);
     count_signatures(items, n);
-    // Every exporter is done with them: their rule snapshot may now go.
-    for (size_t i = 0; i < n; ++i)
+    // Every exporter is done with them: their rule snapshot may now go, and
+    // so may the long packets they carried (given back in alert order).
+    for (size_t i = 0; i < n; ++i) {
       if (items[i].in_flight) items[i].in_flight->fetch_sub(1, std::memory_order_release);
+      if (items[i].bytes_owner) items[i].bytes_owner->release(items[i].bytes_end);
+    }
     ring.release(n);
     ring.producer_parker.wake();
     total += n;

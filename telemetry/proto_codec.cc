@@ -248,7 +248,7 @@ size_t ProtoEncoder::append_alert(const AlertRecord& a, std::string& out, bool d
     for (const std::string& v : values) md->add_values(v);
   }
   if (a.payload_len > 0) {
-    al.set_payload(a.payload(), a.payload_len < kAlertPayloadMax ? a.payload_len : kAlertPayloadMax);
+    al.set_payload(a.payload(), a.payload_len);
     al.set_payload_truncated(a.payload_truncated);
     al.set_stream(a.stream);
   }

@@ -29,6 +29,8 @@ constexpr const char* dlt_name(uint16_t dlt) {
       return "NULL";
     case 1:
       return "EN10MB";
+    case 9:
+      return "PPP";
     case 12:
     case 101:
       return "RAW";

@@ -130,6 +130,27 @@ const std::vector<Case>& cases() {
       {"openbsd loop ipv4",
        [](Builder& b) { return b.loop_link().ipv4("127.0.0.1", "127.0.0.2").udp(3, 4).build(); },
        {.src = "127.0.0.1", .dst = "127.0.0.2", .sport = 3, .dport = 4, .proto = 17}, LinkType::kLoop},
+      {"ppp ipv4 (address, control, two-byte protocol)",
+       [](Builder& b) {
+         Bytes f = {0xff, 0x03, 0x00, 0x21};
+         const Bytes ip = b.raw().ipv4("10.8.1.1", "10.8.1.2").udp(5, 6).build();
+         f.insert(f.end(), ip.begin(), ip.end());
+         return f;
+       },
+       {.src = "10.8.1.1", .dst = "10.8.1.2", .sport = 5, .dport = 6, .proto = 17}, LinkType::kPpp},
+      {"ppp ipv6 (header compressed to the one-byte protocol)",
+       [](Builder& b) {
+         Bytes f = {0x57};
+         const Bytes ip = b.raw().ipv6("2001:db8::9", "2001:db8::a").udp(5, 6).build();
+         f.insert(f.end(), ip.begin(), ip.end());
+         return f;
+       },
+       {.family = 6, .src = "2001:db8::9", .dst = "2001:db8::a", .sport = 5, .dport = 6, .proto = 17},
+       LinkType::kPpp},
+      {"ppp lcp is not ip", [](Builder&) { return Bytes{0xff, 0x03, 0xc0, 0x21, 1, 1, 0, 4}; },
+       {.ok = false, .counter = "non_ip"}, LinkType::kPpp},
+      {"ppp header cut short", [](Builder&) { return Bytes{0xff, 0x03, 0x00}; },
+       {.ok = false, .counter = "truncated_link"}, LinkType::kPpp},
       {"ethernet padding does not count as payload",
        [](Builder& b) { return b.eth().ipv4("10.9.0.1", "10.9.0.2").udp(1, 2).pad_to(60).build(); },
        {.src = "10.9.0.1", .dst = "10.9.0.2", .sport = 1, .dport = 2, .proto = 17, .payload_len = 0, .l3_len = 28}},
@@ -568,7 +589,7 @@ TEST(Decode, GreYieldsTheInnerPacket) {
   ASSERT_TRUE(decode_tunnel(dec, v1, Inner::kPpp, outer, in));
   EXPECT_EQ(outer.payload_off, 14 + 20 + 12);
   EXPECT_EQ(addr_text(in.key.dst, 4), "192.168.7.2");
-  EXPECT_EQ(in.frame_len, ip.size());
+  EXPECT_EQ(in.frame_len, 4 + ip.size()) << "Suricata's PPP tunnel packet starts at the PPP header";
   const uint64_t tunnels = dec.stats().tunnels.get();
   EXPECT_EQ(tunnels, 5u);
 

@@ -468,7 +468,7 @@ TEST(Detect, AlertCarriesItsPacket) {
     ASSERT_EQ(alerts.size(), 2u);
     const AlertRecord& a = alerts[0];
     ASSERT_EQ(a.meta->sid, 1u);
-    EXPECT_EQ(Bytes(a.data, a.data + a.packet_len), f);
+    EXPECT_EQ(Bytes(a.packet_data(), a.packet_data() + a.packet_len), f);
     EXPECT_EQ(a.linktype, 1);
     EXPECT_FALSE(a.packet_truncated);
     if (payload) {
@@ -480,7 +480,7 @@ TEST(Detect, AlertCarriesItsPacket) {
     }
     const AlertRecord& b = alerts[1];
     ASSERT_EQ(b.meta->sid, 2u);
-    EXPECT_EQ(Bytes(b.data, b.data + b.packet_len), inner) << "the inner Ethernet frame";
+    EXPECT_EQ(Bytes(b.packet_data(), b.packet_data() + b.packet_len), inner) << "the inner Ethernet frame";
     EXPECT_EQ(b.linktype, 12) << "Suricata's tunnel packets are DLT_RAW";
   }
   // A tunnelled packet cut short by the snaplen: its bytes up to the end
@@ -501,25 +501,50 @@ TEST(Detect, AlertCarriesItsPacket) {
     auto alerts = rig.drain();
     ASSERT_EQ(alerts.size(), 1u);
     EXPECT_EQ(alerts[0].meta->sid, 1u);
-    EXPECT_EQ(Bytes(alerts[0].data, alerts[0].data + alerts[0].packet_len), Bytes(cut.begin() + inner_start, cut.end()));
+    EXPECT_EQ(Bytes(alerts[0].packet_data(), alerts[0].packet_data() + alerts[0].packet_len),
+              Bytes(cut.begin() + inner_start, cut.end()));
     EXPECT_EQ(alerts[0].payload_len, 100u);
     EXPECT_EQ(alerts[0].payload_off, 14u + 20u + 20u);
   }
-  // A frame longer than the alert's buffer is cut and says so; off, nothing.
+  // A frame longer than the record's own buffer (a jumbo frame here) goes
+  // whole, in the worker's long-packet bytes; off, nothing.
+  const Bytes big = Builder().eth().ipv4("10.0.0.1", "10.0.0.2").tcp(1000, 80, TCP_PSH | TCP_ACK)
+                        .payload("hello" + std::string(9000, 'x')).build();
   for (const bool on : {true, false}) {
     DetectOptions d;
     d.packet = on;
     Rig rig(load(dir, rules, nullptr, 1), d);
-    const Bytes big = Builder().eth().ipv4("10.0.0.1", "10.0.0.2").tcp(1000, 80, TCP_PSH | TCP_ACK)
-                          .payload("hello" + std::string(3000, 'x')).build();
     rig.send1(big);
     auto alerts = rig.drain();
     ASSERT_EQ(alerts.size(), 1u);
-    EXPECT_EQ(alerts[0].packet_len, on ? kAlertDataMax : 0u);
-    EXPECT_EQ(alerts[0].packet_truncated, on);
-    if (on) {
-      EXPECT_EQ(Bytes(alerts[0].data, alerts[0].data + kAlertDataMax), Bytes(big.begin(), big.begin() + kAlertDataMax));
+    EXPECT_EQ(alerts[0].packet_len, on ? big.size() : 0u);
+    EXPECT_FALSE(alerts[0].packet_truncated);
+    EXPECT_EQ(alerts[0].long_bytes != nullptr, on);
+    if (on) EXPECT_EQ(Bytes(alerts[0].packet_data(), alerts[0].packet_data() + alerts[0].packet_len), big);
+  }
+  // Those bytes come back once the alerts are exported. While the exporter
+  // holds them all, later long packets are cut at kAlertDataMax, say so,
+  // and are counted; given back, they are whole again.
+  {
+    DetectOptions d;
+    d.packet = true;
+    Rig rig(load(dir, rules, nullptr, 1), d);
+    const size_t fit = AlertBytes::kDefaultCapacity / big.size();
+    for (size_t i = 0; i < fit + 3; ++i) rig.send1(big);
+    auto alerts = rig.drain();
+    ASSERT_EQ(alerts.size(), fit + 3);
+    for (size_t i = 0; i < alerts.size(); ++i) {
+      EXPECT_EQ(alerts[i].packet_truncated, i >= fit) << i;
+      EXPECT_EQ(alerts[i].packet_len, i >= fit ? kAlertDataMax : big.size()) << i;
     }
+    EXPECT_EQ(Bytes(alerts[fit].data, alerts[fit].data + kAlertDataMax), Bytes(big.begin(), big.begin() + kAlertDataMax));
+    EXPECT_EQ(rig.stats().alert_bytes_cut.get(), 3u);
+    alerts[fit - 1].bytes_owner->release(alerts[fit - 1].bytes_end);
+    rig.send1(big);
+    alerts = rig.drain();
+    ASSERT_EQ(alerts.size(), 1u);
+    EXPECT_FALSE(alerts[0].packet_truncated);
+    EXPECT_EQ(Bytes(alerts[0].packet_data(), alerts[0].packet_data() + alerts[0].packet_len), big);
   }
 }
 
@@ -618,8 +643,8 @@ TEST(Detect, FragmentedDatagramIsMatchedWholeOnce) {
       EXPECT_EQ(a.tunnel_depth, 0);
       EXPECT_EQ(a.pkt.dport, 5000);
       EXPECT_EQ(a.linktype, 1);
-      EXPECT_EQ(Bytes(a.data, a.data + a.packet_len), Bytes(whole.begin(), whole.begin() + kAlertDataMax));
-      EXPECT_TRUE(a.packet_truncated);
+      EXPECT_EQ(Bytes(a.packet_data(), a.packet_data() + a.packet_len), whole) << "the datagram whole";
+      EXPECT_FALSE(a.packet_truncated);
     }
     EXPECT_EQ(sids, (std::vector<uint32_t>{1, 2, 3})) << "one alert per rule: none on the fragments";
     EXPECT_EQ(rig.worker->defrag()->stats().reassembled.get(), 1u);
@@ -791,10 +816,9 @@ TEST(Detect, PayloadCopiedOnlyWhenAsked) {
   ASSERT_EQ(alerts.size(), 2u);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(alerts[0].payload()), alerts[0].payload_len), "a needle");
   EXPECT_FALSE(alerts[0].payload_truncated);
-  ASSERT_EQ(alerts[1].payload_len, kAlertPayloadMax);
-  EXPECT_TRUE(alerts[1].payload_truncated);
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(alerts[1].payload()), kAlertPayloadMax),
-            big.substr(0, kAlertPayloadMax));
+  ASSERT_EQ(alerts[1].payload_len, big.size()) << "a long payload goes whole";
+  EXPECT_FALSE(alerts[1].payload_truncated);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(alerts[1].payload()), alerts[1].payload_len), big);
 }
 
 TEST(Detect, FlowRecordSaysAlerted) {
@@ -978,6 +1002,27 @@ TEST(Detect, ExportLoopReleasesTheOldSnapshotAfterEveryExporter) {
   EXPECT_EQ(second.in_flight_seen, first.in_flight_seen);
   EXPECT_EQ(rig.slot.current()->alerts_in_flight.load(), 0u);
   EXPECT_EQ(rig.slot.collect(), 0u);
+}
+
+// Long alert packets: the export loop gives their bytes back once every
+// exporter has seen them, so a worker logging long packets keeps logging
+// them whole, however many go by.
+TEST(Detect, ExportLoopGivesLongPacketBytesBack) {
+  TempDir dir;
+  DetectOptions d;
+  d.packet = true;
+  Rig rig(load(dir, "alert tcp any any -> any any (msg:\"x\"; content:\"jumbo\"; sid:1;)\n"), d);
+  const Bytes big = Builder().eth().ipv4("10.19.0.1", "10.19.0.2").tcp(1000, 80, TCP_PSH | TCP_ACK)
+                        .payload("jumbo" + std::string(9000, 'x')).build();
+  AlertTap tap;
+  ExportLoop loop({&rig.worker->records()}, {&tap}, /*packet_clock=*/true, {rig.worker->alerts()});
+  const size_t n = 3 * AlertBytes::kDefaultCapacity / big.size();
+  for (size_t i = 0; i < n; ++i) {
+    rig.send1(big);
+    loop.run([] { return true; });
+  }
+  EXPECT_EQ(tap.sids.size(), n);
+  EXPECT_EQ(rig.stats().alert_bytes_cut.get(), 0u) << "three times the buffer went through, none cut";
 }
 
 }  // namespace

@@ -46,6 +46,7 @@ namespace {
 constexpr ws::LinkType kLinks[] = {
     ws::LinkType::kEthernet, ws::LinkType::kNull, ws::LinkType::kRaw,  ws::LinkType::kLoop,
     ws::LinkType::kLinuxSll, ws::LinkType::kIpv4, ws::LinkType::kIpv6, ws::LinkType::kLinuxSll2,
+    ws::LinkType::kPpp,
 };
 
 void check(bool ok) {

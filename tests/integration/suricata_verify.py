@@ -56,6 +56,7 @@ PINNED = [
     "bug-docs-5030-01",
     "decode-nsh-type1",
     "defrag/bug-6887-defrag-ipv6-tcp",
+    "defrag/bug-6942-6887-defrag-eth-ip-gre-ppp-ip-udp-data",
     "decode-nsh-type2",
     "byte-extract-01",
     "detect-bytejump-01",

@@ -20,6 +20,7 @@
 // all fragments of a datagram pass through the same decoder.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -234,6 +235,19 @@ class Decoder {
   DecodeStats stats_;
   FragTable frags_;
 };
+
+// A packet out of a tunnel (depth > 0) as Suricata's tunnel packets have it:
+// its bytes in p run from start (what the tunnel carries: the inner IP
+// header, or the Ethernet or PPP header before it) to end (its datagram's
+// end, or the capture's when that came first); Decoder::decode_inner's
+// frame_len is end - start.
+struct TunnelSpan {
+  uint32_t start, end;
+};
+inline TunnelSpan tunnel_packet_span(const Packet& p, const Decoded& d) {
+  const uint32_t end = std::min<uint32_t>(p.caplen, uint32_t{d.l3_off} + d.l3_len);
+  return {end >= d.frame_len ? end - d.frame_len : end, end};
+}
 
 // One's-complement sum over len bytes (RFC 1071), folded to 16 bits but not
 // inverted; exposed for tests and the packet builder checks.

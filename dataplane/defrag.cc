@@ -265,12 +265,11 @@ bool Defragmenter::add(const Packet& p, const Decoded& d, Packet& out) {
   }
   // Inside a tunnel the datagram starts where the tunnel's packet does, as
   // Suricata's tunnel packets: its IP header, or the Ethernet or PPP header
-  // before it (Decoder::decode_inner's frame_len counts from there).
+  // before it.
   size_t head_start = 0;
   LinkType tunnel_link = LinkType::kRaw;
   if (d.depth > 0) {
-    const size_t end = std::min<size_t>(p.caplen, size_t{d.l3_off} + d.l3_len);
-    head_start = end >= d.frame_len ? std::min<size_t>(end - d.frame_len, d.l3_off) : d.l3_off;
+    head_start = std::min<size_t>(tunnel_packet_span(p, d).start, d.l3_off);
     // An Ethernet header takes 14 bytes or more, PPP's at most 4.
     if (head_start < d.l3_off) tunnel_link = d.l3_off - head_start >= 14 ? LinkType::kEthernet : LinkType::kPpp;
   }

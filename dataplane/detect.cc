@@ -436,12 +436,9 @@ void DetectStage::copy_packet(const Packet& p, const Decoded& d, AlertRecord& a)
     uint32_t start = 0, len = p.caplen;
     a.linktype = dlt_of(p.link);
     if (d.depth > 0) {
-      // Decoder::decode_inner: frame_len runs from the packet's start to
-      // its IP datagram's end, or to the end of the capture when that
-      // came first (a short snaplen).
-      const uint32_t end = std::min<uint32_t>(p.caplen, uint32_t{d.l3_off} + d.l3_len);
-      start = end >= d.frame_len ? end - d.frame_len : end;
-      len = end - start;
+      const TunnelSpan t = tunnel_packet_span(p, d);
+      start = t.start;
+      len = t.end - t.start;
       a.linktype = kDltRaw;
     }
     const uint32_t n = put(p.data + start, len);

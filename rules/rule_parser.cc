@@ -1002,7 +1002,7 @@ bool threshold_like(Ctx& c, std::string_view v, bool with_type, std::optional<Th
   if (with_type && !has_type) return c.fail("missing 'type'");
   if (!has_track) return c.fail("missing 'track'");
   if (!has_count) return c.fail("missing 'count'");
-  if (t.type == ThresholdType::kBackoff && with_type) {
+  if (t.type == ThresholdType::kBackoff) {  // only `threshold` has a type
     // Suricata 8: backoff counts per flow, by a multiplier instead of a window.
     if (t.track != ThresholdTrack::kByFlow) return c.fail("type backoff needs track by_flow");
     if (has_seconds) return c.fail("type backoff takes 'multiplier', not 'seconds'");

@@ -43,7 +43,6 @@ struct AlertMeta {
 // frame, a reassembled datagram) goes whole to the worker's AlertBytes and
 // is cut at this length only when that is full.
 constexpr size_t kAlertDataMax = 2048;
-constexpr size_t kAlertPayloadMax = kAlertDataMax;
 
 // The bytes of alerts whose packet is longer than kAlertDataMax: one per
 // worker, a ring of bytes the worker takes from in alert order and the

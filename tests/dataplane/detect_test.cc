@@ -796,7 +796,7 @@ TEST(Detect, PayloadCopiedOnlyWhenAsked) {
   TempDir dir;
   const std::string rules = "alert udp any any -> any any (msg:\"x\"; content:\"needle\"; sid:1;)\n";
   const Bytes small = udp("10.12.0.1", "10.12.0.2", 1, 2, "a needle");
-  std::string big(kAlertPayloadMax + 500, 'z');
+  std::string big(kAlertDataMax + 500, 'z');
   big.replace(100, 6, "needle");
   const Bytes large = udp("10.12.0.1", "10.12.0.2", 1, 2, big);
   {

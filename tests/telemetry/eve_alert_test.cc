@@ -496,7 +496,7 @@ TEST(EveAlert, PayloadOfEveryLength) {
   AlertMeta m = full_meta();
   std::mt19937 rng(7);
   for (size_t n : {size_t{1}, size_t{2}, size_t{3}, size_t{4}, size_t{5}, size_t{63}, size_t{64}, size_t{65},
-                   kAlertPayloadMax}) {
+                   kAlertDataMax}) {
     SCOPED_TRACE(n);
     AlertRecord a = server_alert(m);
     for (size_t i = 0; i < n; ++i) a.data[i] = static_cast<uint8_t>(rng());

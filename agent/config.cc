@@ -340,7 +340,12 @@ std::string load_config_file(const std::string& path, AgentConfig& c) {
        {"stream", [&](auto& n, auto& where) {
           w.map(n, where,
             {{"midstream", [&](auto& v, auto& k) { c.stream_midstream = w.boolean(v, k); }},
-             {"midstream_policy", [&](auto& v, auto& k) { exception_policy_key(w, v, k, &c.midstream_policy); }}});
+             {"midstream_policy", [&](auto& v, auto& k) { exception_policy_key(w, v, k, &c.midstream_policy); }},
+             {"chunk_size", [&](auto& v, auto& k) {
+                c.stream_chunk_size = uint32_t(w.uint(v, k, 1u << 20));
+                if (c.stream_chunk_size < 1) w.fail(v, k + ": must be at least 1");
+              }},
+             {"memcap", [&](auto& v, auto& k) { c.stream_memcap = w.uint(v, k, uint64_t{1} << 36); }}});
         }},
        {"exception_policy", [&](auto& v, auto& k) { exception_policy_key(w, v, k, &c.exception_policy); }},
        {"defrag", [&](auto& n, auto& where) {

@@ -148,6 +148,11 @@ struct AgentConfig {
   bool stream_midstream = false;
   ExceptionPolicy midstream_policy = ExceptionPolicy::kAuto;
   ExceptionPolicy exception_policy = ExceptionPolicy::kAuto;
+  // Raw stream inspection outside inline mode (stream.chunk_size,
+  // stream.memcap; DetectOptions): bytes a TCP direction holds before it
+  // is inspected, and each worker's memory for held stream data.
+  uint32_t stream_chunk_size = 2560;
+  uint64_t stream_memcap = uint64_t{32} << 20;
   std::map<std::string, std::string> address_vars;  // override Suricata's defaults
   std::map<std::string, std::string> port_vars;
 

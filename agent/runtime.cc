@@ -345,6 +345,8 @@ std::string Runtime::open() {
   wc.detect.ips = inline_mode() || cfg_.simulate_ips;
   wc.simulate_ips = cfg_.simulate_ips && !inline_mode();
   wc.detect.midstream = cfg_.stream_midstream;
+  wc.detect.stream_chunk_size = cfg_.stream_chunk_size;
+  wc.detect.stream_memcap = cfg_.stream_memcap;
   wc.detect.tunnel_parent_flow = cfg_.decoder.track_parent_flow;
   wc.detect.midstream_policy = effective_midstream_policy(cfg_.midstream_policy, cfg_.exception_policy,
                                                           wc.detect.ips, cfg_.stream_midstream);
@@ -1127,7 +1129,8 @@ std::vector<std::string> restart_keys(const AgentConfig& a, const AgentConfig& b
   };
   cmp("decoder", tunnels(a.decoder), tunnels(b.decoder));
   cmp("defrag", a.defrag, b.defrag);
-  cmp("stream", std::tie(a.stream_midstream, a.midstream_policy), std::tie(b.stream_midstream, b.midstream_policy));
+  cmp("stream", std::tie(a.stream_midstream, a.midstream_policy, a.stream_chunk_size, a.stream_memcap),
+      std::tie(b.stream_midstream, b.midstream_policy, b.stream_chunk_size, b.stream_memcap));
   cmp("exception_policy", a.exception_policy, b.exception_policy);
   cmp("flow.max_flows", a.max_flows, b.max_flows);
   cmp("flow.active_timeout", a.active_timeout_s, b.active_timeout_s);

@@ -130,7 +130,9 @@ struct DecodeOptions {
 // IPv4 or IPv6.
 // kTeredo: IPv6 in UDP (RFC 4380), after an origin indication if any.
 enum class Inner : uint8_t { kNone, kIpv4, kIpv6, kVxlan, kEthernet, kErspan, kPpp, kGeneve, kTeredo };
-enum class PktSrc : uint8_t { kWire, kIpv4Tunnel, kIpv6Tunnel, kVxlan, kGre, kGeneve, kTeredo, kDefrag };
+// kStreamTimeout: no packet, a flow's held stream data inspected at its
+// end (Suricata's pseudo packet, "stream (flow timeout)").
+enum class PktSrc : uint8_t { kWire, kIpv4Tunnel, kIpv6Tunnel, kVxlan, kGre, kGeneve, kTeredo, kDefrag, kStreamTimeout };
 
 enum DecodedFlags : uint8_t {
   kDecFragment = 1u << 0,      // part of a fragmented datagram

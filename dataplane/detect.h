@@ -49,6 +49,7 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "dataplane/counters.h"
 #include "dataplane/decode.h"
@@ -120,6 +121,13 @@ struct DetectOptions {
   // IP-in-IP tunnel see IP-only rules once per direction, as any flow's.
   bool tunnel_parent_flow = false;
   size_t alert_ring_size = 1024;
+  // Raw stream inspection outside inline mode (see DetectStage): the bytes
+  // of un-inspected TCP data a direction holds before it is inspected
+  // (Suricata's stream.reassembly.toserver-chunk-size, 2560), and the
+  // worker's memory for holding it (0: no holding; stream rules then see
+  // each segment as it comes, as in inline mode).
+  uint32_t stream_chunk_size = 2560;
+  size_t stream_memcap = size_t{32} << 20;
 };
 
 #define WS_DETECT_COUNTERS(X)                                                        \
@@ -139,6 +147,9 @@ struct DetectOptions {
   X(stream_matches, "matches of content spanning two in-order TCP segments")        \
   X(stream_retransmits, "TCP segments whose data was inspected before (stream check skipped)") \
   X(stream_gaps, "TCP segments after a sequence gap (no join with the previous data)")         \
+  X(stream_inspections, "times held TCP stream data was inspected (chunk size reached, session closed, flow end)") \
+  X(stream_flow_end_inspections, "stream inspections at a flow's end (EVE pkt_src \"stream (flow timeout)\")") \
+  X(stream_memcap, "TCP segments inspected at once as stream data: the stream memory (stream_memcap) was full") \
   X(midstream_passed, "packets of TCP sessions picked up mid-stream not inspected (midstream policy pass-flow or bypass)") \
   X(midstream_dropped, "packets of TCP sessions picked up mid-stream dropped by the midstream policy")
 
@@ -174,6 +185,11 @@ class DetectStage {
   // Runs the rules on one packet of flow e (flow_index: FlowTable::index_of).
   // kForward unless options.ips and a drop or reject rule matched.
   Verdict inspect(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t flow_index, bool to_server);
+  // Flow e ends (FlowHooks::on_ending, before its last record): outside
+  // inline mode, each direction's held stream data is inspected, as
+  // Suricata inspects what is left of a stream when the flow times out
+  // (alerts say pkt_src "stream (flow timeout)"); the memory goes back.
+  void flow_end(FlowEntry& e, uint32_t flow_index);
   // The captured packet around the packets inspect() sees next (null:
   // they came from the wire); alerts on a tunnel's inner packet name it.
   void set_outer(const Decoded* outer) { outer_ = outer; }
@@ -191,6 +207,24 @@ class DetectStage {
  private:
   const Decoded* outer_ = nullptr;
   void switch_to(const RuleSnapshot* s);
+  // One packet's (or one stream inspection's) rule matches as they come.
+  struct MatchCtx {
+    const Packet& p;
+    const Decoded& d;
+    FlowEntry& e;
+    uint32_t flow_index;
+    bool to_server;
+    const MatchInput& in;
+    uint32_t written = 0;
+    Verdict verdict = Verdict::kForward;
+    bool stopped = false;      // a pass rule ended the packet's inspection
+    bool from_stream = false;  // the match being handled came from stream data
+    uint32_t matched[64];      // rules that matched in the packet pass (kMaxMatched)
+    size_t nmatched = 0;
+  };
+  // Thresholds, pass, drop and the alert of one match; false ends the
+  // packet's inspection (a pass).
+  bool on_match(MatchCtx& c, const Rule& r, size_t ri);
   void copy_packet(const Packet& p, const Decoded& d, AlertRecord& a);
   void emit(const Packet& p, const Decoded& d, FlowEntry& e, uint32_t flow_index, size_t rule_index, bool to_server,
             RuleAction action, bool stream, bool blocked);
@@ -202,13 +236,47 @@ class DetectStage {
   // expected sequence number and the last kCarry bytes of in-order data.
   // flow_id tells a stale slot (a previous flow in the same entry) apart.
   static constexpr size_t kCarry = 52;
+  // Held stream data of one direction (outside inline mode): a chain of
+  // pool blocks, and where sequence gaps fall in it.
+  static constexpr uint32_t kNoBlock = ~uint32_t{0};
+  static constexpr size_t kMaxHeldGaps = 2;
+  struct HeldStream {
+    uint32_t head, tail;  // block chain, kNoBlock when empty
+    uint32_t len;         // data bytes held (gaps not counted)
+    uint8_t ngaps;
+    struct Gap {
+      uint32_t at;    // data bytes held before the gap
+      uint32_t size;  // bytes missing
+    } gaps[kMaxHeldGaps];
+  };
   struct StreamCarry {
     uint64_t flow_id;
     uint32_t next_seq[2];
     uint8_t len[2];
     uint8_t valid[2];
     uint8_t data[2][kCarry];
+    HeldStream held[2];
   };
+  static constexpr uint32_t kBlockData = 248;
+  struct HeldBlock {
+    uint32_t next;
+    uint32_t len;
+    uint8_t data[kBlockData];
+  };
+  bool holding() const { return blocks_ != nullptr && !opts_.ips; }
+  // Appends a segment's new bytes (after a gap of gap bytes) to the held
+  // data; false when the pool has no room for it.
+  bool hold(HeldStream& h, uint32_t gap, const uint8_t* data, uint32_t len);
+  void release(HeldStream& h);
+  // Lays the held data out in flat_ with Suricata's "[N bytes missing]" at
+  // each gap; the data regions go to regions_. Empties h.
+  size_t lay_out(HeldStream& h);
+  // Inspects the held data of one direction with the stream rules
+  // (RuleSet::stream_flush). on_match as in inspect(); each rule matches at
+  // most once per inspection, as Suricata's stream inspection stops at a
+  // rule's first match.
+  template <typename F>
+  void inspect_held(HeldStream& h, const MatchInput& base, F& on_match);
   static constexpr size_t kMaxMatched = 64;
 
   uint16_t worker_;
@@ -231,6 +299,18 @@ class DetectStage {
   size_t flowbits_bytes_ = 0;
   StreamCarry* carry_ = nullptr;  // flow_capacity entries, mmap'd
   size_t carry_bytes_ = 0;
+  HeldBlock* blocks_ = nullptr;  // stream_memcap bytes, mmap'd, committed as used
+  size_t blocks_bytes_ = 0;
+  uint32_t block_count_ = 0, block_high_ = 0, free_block_ = kNoBlock, free_count_ = 0;
+  std::vector<uint8_t> flat_;  // one direction's held data, laid out for inspection
+  struct Region {
+    uint32_t off, len;
+  };
+  Region regions_[kMaxHeldGaps + 1];
+  size_t nregions_ = 0;
+  // While set, alerts carry this as their payload (stream data) instead of
+  // the packet's.
+  std::span<const uint8_t> stream_payload_;
   uint64_t zero_bits_[kMaxFlowbits / 64] = {};
   DetectStats stats_;
   static constexpr size_t kWords = kMaxFlowbits / 64;

@@ -275,6 +275,7 @@ void FlowTable::emit(FlowEntry& e, FlowEndReason reason, bool last_slice, uint64
 }
 
 void FlowTable::end_flow(FlowEntry& e, FlowEndReason reason, uint64_t at_ns) {
+  if (hooks_) hooks_->on_ending(e, index_of(e));
   emit(e, reason, true, at_ns);
   if (hooks_) hooks_->on_end(index_of(e));
   wheel_unlink(e);

@@ -63,9 +63,17 @@ class RecordSink {
 // Per-flow side tables kept by later stages (nDPI state, indexed by
 // FlowTable::index_of) follow a flow's records and its end through this.
 // Called once per record and once per flow, never per packet.
+struct FlowEntry;
+
 class FlowHooks {
  public:
   virtual ~FlowHooks() = default;
+  // The flow e in slot flow_index is ending, before its last record is
+  // made: what it still holds may be looked at (held stream data).
+  virtual void on_ending(FlowEntry& e, uint32_t flow_index) {
+    (void)e;
+    (void)flow_index;
+  }
   // r, a record of the flow in slot flow_index, is about to go to the sink:
   // the hook may fill in its side-table fields.
   virtual void on_record(uint32_t flow_index, FlowRecord& r) = 0;

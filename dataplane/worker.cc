@@ -88,7 +88,6 @@ Worker::Worker(uint16_t id, const WorkerConfig& cfg)
       flows_(cfg.flows, this, id) {
   if (cfg.ndpi.enabled) {
     app_ = AppDetect::create(id, flows_.capacity(), cfg.ndpi, &start_error_);
-    if (app_) flows_.set_hooks(app_.get());
   }
   if (cfg.rules) {
     DetectOptions d = cfg.detect;
@@ -97,6 +96,19 @@ Worker::Worker(uint16_t id, const WorkerConfig& cfg)
     detect_->set_app(app_.get());
   }
   if (cfg.qos) qos_ = std::make_unique<QosStage>(cfg.qos, id);
+  if (app_ || detect_) flows_.set_hooks(this);
+}
+
+void Worker::on_ending(FlowEntry& e, uint32_t flow_index) {
+  if (detect_) detect_->flow_end(e, flow_index);
+}
+
+void Worker::on_record(uint32_t flow_index, FlowRecord& r) {
+  if (app_) app_->on_record(flow_index, r);
+}
+
+void Worker::on_end(uint32_t flow_index) {
+  if (app_) app_->on_end(flow_index);
 }
 
 void Worker::put(const FlowRecord& r) {

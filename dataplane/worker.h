@@ -183,7 +183,7 @@ struct AppTotal {
   AppCount count;
 };
 
-class Worker : private RecordSink {
+class Worker : private RecordSink, private FlowHooks {
  public:
   Worker(uint16_t id, const WorkerConfig& cfg);
   // Non-empty when the worker could not be set up as configured (nDPI
@@ -242,6 +242,11 @@ class Worker : private RecordSink {
 
  private:
   void put(const FlowRecord& r) override;
+  // FlowHooks: a flow's end goes to the rules (held stream data) and to
+  // the application classification (its labels, its nDPI state).
+  void on_ending(FlowEntry& e, uint32_t flow_index) override;
+  void on_record(uint32_t flow_index, FlowRecord& r) override;
+  void on_end(uint32_t flow_index) override;
   // --simulate-ips: a verdict array for a burst of n (null otherwise).
   Verdict* simulated_verdicts(int n);
   Verdict sim_verdicts_[kBurst];

@@ -492,6 +492,22 @@ bool is_floating(const Rule& r) {
   return true;
 }
 
+// Suricata's SigValidate for a rule that can match TCP: payload keywords
+// make it a stream rule, inspected on the packet only where the packet's
+// data did not go to the stream; a content anchored by depth or offset
+// (startswith sets a depth) makes it a packet rule as well.
+bool is_stream_flush(const Rule& r) {
+  if (r.proto == RuleProto::kTcpStream) return true;
+  const bool no_stream = r.flow && r.flow->stream == FlowOpts::Stream::kNoStream;
+  if (r.flow && r.flow->stream == FlowOpts::Stream::kOnlyStream) return !no_stream;
+  if (no_stream || r.payload.empty()) return false;
+  if (r.proto != RuleProto::kTcp && r.proto != RuleProto::kIp && r.proto != RuleProto::kAppLayer) return false;
+  for (const PayloadMatch& pm : r.payload)
+    if (const auto* c = std::get_if<ContentMatch>(&pm))
+      if (c->depth || c->offset || c->startswith) return true;
+  return false;
+}
+
 bool has_negation(const AddressNode& n) {
   if (n.negated) return true;
   for (const AddressNode& c : n.children)
@@ -547,6 +563,7 @@ RuleSet::CompiledRule::CompiledRule(CompiledRule&& o) noexcept
       ip_only(o.ip_only),
       header_only(o.header_only),
       floating(o.floating),
+      stream_flush(o.stream_flush),
       app_allowed(o.app_allowed),
       pd_only(o.pd_only),
       flow_scope(o.flow_scope),
@@ -670,6 +687,8 @@ std::shared_ptr<const RuleSet> RuleSet::build(const std::vector<Rule>& rules, st
     cr.flow_scope = cr.header_only || cr.pd_only || (r.proto == RuleProto::kAppLayer && app_header_only(r));
     if (r.proto == RuleProto::kTcpStream || (r.flow && r.flow->stream == FlowOpts::Stream::kOnlyStream))
       set->stream_only_rules_ = true;
+    cr.stream_flush = is_stream_flush(r);
+    set->stream_flush_rules_ |= cr.stream_flush;
     cr.fp = select_fast_pattern(r);
     for (const Flowbits& f : r.flowbits) {
       if (f.cmd == Flowbits::Cmd::kNoAlert) continue;
@@ -930,6 +949,7 @@ bool RuleSet::header_only(size_t i) const { return rules_[i].header_only; }
 bool RuleSet::flow_scope(size_t i) const { return rules_[i].flow_scope; }
 bool RuleSet::pd_only(size_t i) const { return rules_[i].pd_only; }
 bool RuleSet::floating(size_t i) const { return rules_[i].floating; }
+bool RuleSet::stream_flush(size_t i) const { return rules_[i].stream_flush; }
 
 std::vector<RuleGroupInfo> RuleSet::groups() const {
   std::vector<RuleGroupInfo> out;

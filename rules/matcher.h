@@ -245,6 +245,14 @@ class RuleSet {
   // Some rule inspects only reassembled stream data (`tcp-stream`,
   // `flow:only_stream`).
   bool has_stream_only_rules() const { return stream_only_rules_; }
+  // Rule i is looked for in a TCP stream's raw data when the stream is
+  // inspected (Suricata's IDS-mode raw stream inspection): a `tcp-stream`
+  // or `flow:only_stream` rule, and a rule that can match TCP with payload
+  // keywords and a content anchored by depth, offset or startswith, which
+  // Suricata inspects on both the packet and the stream (its SigValidate
+  // gives such a rule SIG_FLAG_REQUIRE_PACKET and SIG_FLAG_REQUIRE_STREAM).
+  bool stream_flush(size_t i) const;
+  bool has_stream_flush_rules() const { return stream_flush_rules_; }
   std::vector<RuleGroupInfo> groups() const;
   size_t database_bytes() const;
   // Distinct flowbit names; bit i is word i / 64, bit i % 64.
@@ -283,6 +291,7 @@ class RuleSet {
   std::vector<uint32_t> ip_only_always_;  // IP-only rules the index cannot hold
   size_t ip_only_count_ = 0;
   bool stream_only_rules_ = false;
+  bool stream_flush_rules_ = false;
   friend class MatchScratch;
 };
 
@@ -291,6 +300,7 @@ struct RuleSet::CompiledRule {
   bool ip_only = false;      // header and flowbit setters only: matched once per flow direction
   bool header_only = false;  // ip_only, or the same with a negated address ("like IP-only")
   bool floating = false;     // payload conditions all relative: can match across a segment join
+  bool stream_flush = false; // also matched on inspected stream data (RuleSet::stream_flush)
   // AppProto values the flow may have (bit per value): the header's
   // protocol and every app-layer-protocol keyword folded together.
   uint64_t app_allowed = ~uint64_t{0};

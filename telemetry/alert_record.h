@@ -103,7 +103,8 @@ struct AlertRecord {
   uint8_t icmp_type = 0, icmp_code = 0;
   // A packet decoded out of a tunnel: pkt_src names the tunnel (0: from
   // the wire, 1: ipv4 tunnel, 2: ipv6 tunnel, 3: vxlan, 4: gre, 5: geneve, 6: teredo, 7: a datagram
-  // reassembled from fragments; dataplane PktSrc),
+  // reassembled from fragments, 8: no packet, a flow's stream data inspected
+  // at its end; dataplane PktSrc),
   // tunnel is the captured (outermost) packet's own tuple, tunnel_depth
   // how many encapsulations this packet sits in.
   uint8_t pkt_src = 0;
@@ -123,7 +124,9 @@ struct AlertRecord {
   bool packet_truncated = false;  // cut at kAlertDataMax: the worker's AlertBytes was full
   uint16_t linktype = 0;          // its DLT as libpcap reports it (EVE packet_info.linktype)
   // The payload (EVE `payload`): payload_len bytes at packet_data() + payload_off
-  // (0 when payload logging is off or the packet has none).
+  // (0 when payload logging is off or the packet has none). For a match on
+  // stream data (stream), the stream data inspected, after the packet's
+  // bytes.
   uint32_t payload_off = 0;
   uint32_t payload_len = 0;
   bool payload_truncated = false;

@@ -372,6 +372,7 @@ static std::string_view alert_pkt_src_name(uint8_t s) {
     case 5: return "geneve encapsulation";
     case 6: return "teredo tunnel";
     case 7: return "defrag";
+    case 8: return "stream (flow timeout)";
     default: return "wire/pcap";
   }
 }

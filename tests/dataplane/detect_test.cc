@@ -16,6 +16,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <set>
 #include <string>
 #include <vector>
@@ -1090,21 +1091,177 @@ INSTANTIATE_TEST_SUITE_P(
         StreamCase{"once", {{1, "xxxxxxxxxxatt"}, {14, "ackyyyy"}, {21, "zzzz"}}, {1}, 1}),
     [](const auto& info) { return std::string(info.param.name); });
 
-TEST(Detect, StreamOnlyRulesSeeSegmentsOnceAsStreamData) {
+// Outside inline mode a stream's data is held until Suricata would
+// inspect it: at its chunk size, when the session closes, at the flow's end.
+struct Got {
+  uint32_t sid;
+  bool stream;
+  uint8_t pkt_src;
+  std::string payload;
+  bool operator==(const Got&) const = default;
+};
+std::ostream& operator<<(std::ostream& o, const Got& g) {
+  return o << "{sid " << g.sid << (g.stream ? " stream" : " packet") << " src " << int(g.pkt_src) << " \""
+           << g.payload << "\"}";
+}
+std::vector<Got> got_of(const std::vector<AlertRecord>& alerts) {
+  std::vector<Got> got;
+  for (const AlertRecord& a : alerts)
+    got.push_back({a.meta->sid, a.stream, a.pkt_src,
+                   std::string(reinterpret_cast<const char*>(a.payload()), a.payload_len)});
+  return got;
+}
+constexpr uint8_t kTimeout = static_cast<uint8_t>(PktSrc::kStreamTimeout);
+
+// Ends every flow of the rig by idle timeout: an unrelated packet an hour later.
+void time_out(Rig& rig) {
+  rig.t += 3600 * kSec;
+  rig.send1(udp("10.99.0.1", "10.99.0.2", 1, 2));
+}
+
+DetectOptions with_payload() {
+  DetectOptions d;
+  d.payload = true;
+  return d;
+}
+
+void handshake(Rig& rig, const char* c, const char* s) {
+  rig.send({tcp(c, s, 40000, 80, TCP_SYN), tcp(s, c, 80, 40000, TCP_SYN | TCP_ACK), tcp(c, s, 40000, 80, TCP_ACK)});
+}
+
+TEST(Detect, StreamRulesSeeHeldStreamDataAtFlowEnd) {
   TempDir dir;
   Rig rig(load(dir,
                "alert tcp any any -> any any (msg:\"stream\"; flow:only_stream; content:\"secret\"; sid:7;)\n"
                "alert tcp-stream any any -> any any (msg:\"stream proto\"; content:\"secret\"; sid:8;)\n"
-               "alert tcp any any -> any any (msg:\"no stream\"; flow:no_stream; content:\"secret\"; sid:9;)\n"));
+               "alert tcp any any -> any any (msg:\"no stream\"; flow:no_stream; content:\"secret\"; sid:9;)\n"
+               "alert tcp any any -> any any (msg:\"anchored\"; content:\"a sec\"; depth:5; sid:10;)\n"
+               "alert tcp any any -> any any (msg:\"floating\"; content:\"then\"; sid:11;)\n"),
+          with_payload());
   const char *c = "10.31.0.1", *s = "10.31.0.2";
-  rig.send({tcp(c, s, 40000, 80, TCP_SYN), tcp(s, c, 80, 40000, TCP_SYN | TCP_ACK), tcp(c, s, 40000, 80, TCP_ACK)});
+  handshake(rig, c, s);
   rig.send1(tcp_seq(c, s, 40000, 80, 1, "a secret"));
-  rig.send1(tcp_seq(c, s, 40000, 80, 9, "then more"));
+  const uint64_t last = rig.send1(tcp_seq(c, s, 40000, 80, 9, "then more"));
+  // The packets: the packet rules, and the rules Suricata inspects on the
+  // packet as well as on the stream (sid 10: a content with depth; sid 11:
+  // on the packet here, where Suricata would find it in the stream).
+  EXPECT_EQ(got_of(rig.drain()), (std::vector<Got>{{9, false, 0, "a secret"}, {10, false, 0, "a secret"},
+                                                   {11, false, 0, "then more"}}));
+  // The flow ends: its held data is inspected once, as one stream.
+  time_out(rig);
   auto alerts = rig.drain();
-  std::vector<std::pair<uint32_t, bool>> got;
-  for (const AlertRecord& a : alerts) got.emplace_back(a.meta->sid, a.stream);
-  // The packet pass: sid 9; the segment as stream data: sids 7 and 8.
-  EXPECT_EQ(got, (std::vector<std::pair<uint32_t, bool>>{{9, false}, {7, true}, {8, true}}));
+  EXPECT_EQ(got_of(alerts), (std::vector<Got>{{7, true, kTimeout, "a secretthen more"},
+                                             {8, true, kTimeout, "a secretthen more"},
+                                             {10, true, kTimeout, "a secretthen more"}}));
+  ASSERT_EQ(alerts.size(), 3u);
+  EXPECT_TRUE(alerts[0].to_server);
+  EXPECT_EQ(alerts[0].ts_ns, last);  // the flow's last packet
+  EXPECT_EQ(alerts[0].pkt.sport, 40000);  // the client's stream
+  EXPECT_EQ(alerts[0].pcap_cnt, 0u);
+  EXPECT_EQ(rig.stats().stream_flow_end_inspections.get(), 1u);
+  EXPECT_EQ(rig.stats().stream_inspections.get(), 1u);
+}
+
+TEST(Detect, HeldStreamGapsSplitTheMatchAndShowInThePayload) {
+  TempDir dir;
+  Rig rig(load(dir,
+               "alert tcp-stream any any -> any any (content:\"VERY\"; sid:1;)\n"
+               "alert tcp-stream any any -> any any (content:\"DATA\"; sid:3;)\n"
+               "alert tcp-stream any any -> any any (content:\"VERYDATA\"; sid:7;)\n"),
+          with_payload());
+  const char *c = "10.32.0.1", *s = "10.32.0.2";
+  handshake(rig, c, s);
+  rig.send1(tcp_seq(c, s, 40000, 80, 1, "VERY"));
+  rig.send1(tcp_seq(c, s, 40000, 80, 9, "DATA"));  // bytes 5..8 never seen
+  EXPECT_TRUE(rig.drain().empty());
+  time_out(rig);
+  EXPECT_EQ(got_of(rig.drain()), (std::vector<Got>{{1, true, kTimeout, "VERY[4 bytes missing]DATA"},
+                                                   {3, true, kTimeout, "VERY[4 bytes missing]DATA"}}));
+}
+
+TEST(Detect, HeldStreamIsInspectedAtItsChunkSize) {
+  TempDir dir;
+  DetectOptions d = with_payload();
+  d.packet = true;
+  d.stream_chunk_size = 16;
+  Rig rig(load(dir, "alert tcp-stream any any -> any any (content:\"89ab\"; sid:1;)\n"), d);
+  const char *c = "10.33.0.1", *s = "10.33.0.2";
+  handshake(rig, c, s);
+  rig.send1(tcp_seq(c, s, 40000, 80, 1, "0123456789"));
+  EXPECT_TRUE(rig.drain().empty());  // 10 bytes held
+  const Bytes second = tcp_seq(c, s, 40000, 80, 11, "abcdefghij");
+  const uint64_t t2 = rig.send1(second);  // 20 held: inspected on this packet
+  auto alerts = rig.drain();
+  EXPECT_EQ(got_of(alerts), (std::vector<Got>{{1, true, 0, "0123456789abcdefghij"}}));
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].ts_ns, t2);
+  // The packet is the one the inspection ran on, the payload the stream.
+  ASSERT_EQ(alerts[0].packet_len, second.size());
+  EXPECT_EQ(0, std::memcmp(alerts[0].packet_data(), second.data(), second.size()));
+  EXPECT_EQ(alerts[0].payload_off, second.size());
+  // Nothing is left for the flow's end.
+  time_out(rig);
+  EXPECT_TRUE(rig.drain().empty());
+  EXPECT_EQ(rig.stats().stream_inspections.get(), 1u);
+}
+
+TEST(Detect, HeldStreamIsInspectedWhenTheSessionCloses) {
+  TempDir dir;
+  Rig rig(load(dir, "alert tcp-stream any any -> any any (content:\"secret\"; sid:1;)\n"), with_payload());
+  const char *c = "10.34.0.1", *s = "10.34.0.2";
+  handshake(rig, c, s);
+  rig.send1(tcp_seq(c, s, 40000, 80, 1, "the secret"));
+  EXPECT_TRUE(rig.drain().empty());
+  const uint64_t rst = rig.send1(tcp(c, s, 40000, 80, TCP_RST));
+  auto alerts = rig.drain();
+  EXPECT_EQ(got_of(alerts), (std::vector<Got>{{1, true, 0, "the secret"}}));
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].ts_ns, rst);
+}
+
+TEST(Detect, StreamMemoryFullInspectsSegmentsAtOnce) {
+  TempDir dir;
+  DetectOptions d;
+  d.stream_memcap = 256;  // one block: 248 bytes
+  Rig rig(load(dir, "alert tcp-stream any any -> any any (content:\"secret\"; sid:1;)\n"), d);
+  const char *c = "10.35.0.1", *s = "10.35.0.2";
+  handshake(rig, c, s);
+  rig.send1(tcp_seq(c, s, 40000, 80, 1, "the secret"));  // held
+  EXPECT_TRUE(rig.drain_sids().empty());
+  const std::string big = std::string(290, 'x') + "secret";
+  rig.send1(tcp_seq(c, s, 40000, 80, 11, big));  // no room: the held data first, then this one alone
+  EXPECT_EQ(rig.drain_sids(), (std::vector<uint32_t>{1, 1}));
+  EXPECT_EQ(rig.stats().stream_memcap.get(), 1u);
+  EXPECT_EQ(rig.stats().stream_inspections.get(), 1u);
+}
+
+TEST(Detect, InlineModeInspectsStreamSegmentsAtOnce) {
+  TempDir dir;
+  DetectOptions d;
+  d.ips = true;
+  Rig rig(load(dir, "alert tcp-stream any any -> any any (content:\"secret\"; sid:1;)\n"), d);
+  const char *c = "10.36.0.1", *s = "10.36.0.2";
+  handshake(rig, c, s);
+  rig.send1(tcp_seq(c, s, 40000, 80, 1, "a secret"));
+  auto alerts = rig.drain();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_TRUE(alerts[0].stream);
+  EXPECT_EQ(alerts[0].pkt_src, 0);
+  time_out(rig);
+  EXPECT_TRUE(rig.drain().empty());
+}
+
+TEST(Detect, MidstreamSessionsAreHeldWhenStreamMidstreamIsOn) {
+  TempDir dir;
+  DetectOptions d;
+  d.midstream = true;
+  Rig rig(load(dir, "alert tcp any any -> any any (content:\"GET \"; depth:4; sid:4;)\n"), d);
+  // One packet, no handshake (suricata-verify detect-bytetest-02): matched
+  // on the packet, and again as the stream at the flow's end.
+  rig.send1(tcp_seq("10.37.0.1", "10.37.0.2", 40000, 80, 1, "GET /index.html HTTP/1.0"));
+  EXPECT_EQ(rig.drain_sids(), (std::vector<uint32_t>{4}));
+  time_out(rig);
+  EXPECT_EQ(rig.drain_sids(), (std::vector<uint32_t>{4}));
 }
 
 }  // namespace

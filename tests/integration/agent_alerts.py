@@ -18,7 +18,10 @@ community_id equal to the flow event's. Flow events say alerted true for
 the three flows that alerted and false for the quiet one. With
 output.eve.payload true each alert on a packet with data carries the data
 in base64; without it none does. Every alert has `pcap_cnt`, its packet's
-number in the file, as Suricata's alerts from a capture file.
+number in the file, as Suricata's alerts from a capture file. The
+TCP flow's client stream is held and inspected when the flow ends: the
+content-with-depth rule alerts on it once more, with pkt_src "stream (flow
+timeout)", no packet and no pcap_cnt.
 
 With --simulate-ips, a payload drop rule on the first query (packet 7) and a
 header-only drop rule on the echo host (Suricata's IP-only: packet 12, its
@@ -101,6 +104,10 @@ RULES = {
 }
 
 
+# Alerts on stream data inspected when its flow ends (EVE pkt_src "stream (flow timeout)").
+STREAM_END = [1001]
+
+
 def eve_ts(us):
     d = datetime.datetime.fromtimestamp(us // 1_000_000, datetime.timezone.utc)
     return d.strftime("%Y-%m-%dT%H:%M:%S") + f".{us % 1_000_000:06d}+0000"
@@ -111,6 +118,19 @@ def check_run(c, what, records, pkts, model, payload):
     alerts = [r for r in records if r.get("event_type") == "alert"]
     flows = [r for r in records if r.get("event_type") == "flow"]
     c.equal(len(records), len(alerts) + len(flows), f"{what}: only alert and flow events")
+    # The TCP flow's client stream, held until the flow ends, is inspected
+    # then: sid 1001 (a content with depth, matched on the packet and on the
+    # stream, as Suricata does) alerts once more, with no packet.
+    ends = [a for a in alerts if a.get("pkt_src") == "stream (flow timeout)"]
+    alerts = [a for a in alerts if a.get("pkt_src") != "stream (flow timeout)"]
+    c.equal(sorted(a["alert"]["signature_id"] for a in ends), STREAM_END, f"{what}: stream alerts at flow end")
+    for a in ends:
+        want = {"src_ip": C, "src_port": 40000, "dest_ip": S, "dest_port": 80, "direction": "to_server",
+                "timestamp": eve_ts(pkts[6].ts_us), "pcap_cnt": None, "packet": None}
+        if payload:
+            want.update({"payload": base64.b64encode(GET).decode(), "stream": 1})
+        got_end = {k: a.get(k) for k in want}
+        c.equal(got_end, want, f"{what}: the flow-end stream alert names the client's stream, its data and the last packet's time")
     c.equal(len(flows), 4, f"{what}: four flow events")
 
     flow_by_key = {}
@@ -196,6 +216,7 @@ def check_run(c, what, records, pkts, model, payload):
 
     # Flow events: alerted exactly on the flows that alerted; community ID as computed.
     alerted_keys = {rt.flow_key(pkts[i]) for ids in got.values() for i in ids}
+    alerted_keys |= {rt.flow_key(pkts[3]) for _ in ends}
     for k, f in flow_by_key.items():
         c.equal(f["flow"].get("alerted"), k in alerted_keys,
                 f"{what}: flow {f['proto']} {f['src_ip']}->{f['dest_ip']} flow.alerted")
@@ -215,7 +236,7 @@ def body(c, cleanup):
         f.write("# hand-derived expectations: see agent_alerts.py\n")
         for sid, (text, *_rest) in RULES.items():
             f.write(text + "\n")
-    total = sum(len(v[1]) for v in RULES.values())
+    total = sum(len(v[1]) for v in RULES.values()) + len(STREAM_END)
 
     print("-- flags, no payload")
     out = os.path.join(tmp, "plain")

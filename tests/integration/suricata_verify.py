@@ -63,9 +63,12 @@ PINNED = [
     "detect-bytejump-02",
     "detect-bytejump-05",
     "detect-bytetest-01",
+    "detect-bytetest-02",
     "detect-flowbits",
     "detect-itype",
     "detect-udp-flow-rule-02-ips",
+    "eve-overlap-payload-05-gap",
+    "eve-payload-05-tcp-data-gap",
     "flow-drop-iponly-01",
     "flow-drop-iponly-02",
     "iponly-ipv6-range-01",
@@ -129,7 +132,8 @@ def settings(tdir):
     """(flags, config) for a test: --simulate-ips and the --set values
     below from its args; the same settings from its suricata.yaml
     (action-order, decoder.ipv4.ipip.enabled and track-parent-flow, stream.midstream,
-    stream.midstream-policy, exception-policy), the args winning."""
+    stream.midstream-policy, exception-policy, eve-log's alert payload and packet),
+    the args winning."""
     import yaml
     flags, conf = [], {}
     try:
@@ -166,6 +170,16 @@ def settings(tdir):
     policy = sets.get("stream.midstream-policy", stream.get("midstream-policy"))
     if policy is not None:
         conf.setdefault("stream", {})["midstream_policy"] = str(policy)
+    # eve-log's alert payload and packet logging.
+    for out in sy.get("outputs") or []:
+        eve = out.get("eve-log") if isinstance(out, dict) else None
+        for t in (eve or {}).get("types") or [] if isinstance(eve, dict) else []:
+            alert = t.get("alert") if isinstance(t, dict) else None
+            if not isinstance(alert, dict):
+                continue
+            for key in ("payload", "packet"):
+                if alert.get(key) is True:
+                    conf.setdefault("output", {}).setdefault("eve", {})[key] = True
     master = sets.get("exception-policy", sy.get("exception-policy"))
     if master is not None:
         conf["exception_policy"] = str(master)

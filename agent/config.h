@@ -152,7 +152,7 @@ struct AgentConfig {
   // stream.memcap; DetectOptions): bytes a TCP direction holds before it
   // is inspected, and each worker's memory for held stream data.
   uint32_t stream_chunk_size = 2560;
-  uint64_t stream_memcap = uint64_t{32} << 20;
+  uint64_t stream_memcap = uint64_t{64} << 20;
   std::map<std::string, std::string> address_vars;  // override Suricata's defaults
   std::map<std::string, std::string> port_vars;
 

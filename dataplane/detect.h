@@ -127,7 +127,7 @@ struct DetectOptions {
   // worker's memory for holding it (0: no holding; stream rules then see
   // each segment as it comes, as in inline mode).
   uint32_t stream_chunk_size = 2560;
-  size_t stream_memcap = size_t{32} << 20;
+  size_t stream_memcap = size_t{64} << 20;
 };
 
 #define WS_DETECT_COUNTERS(X)                                                        \

@@ -24,6 +24,18 @@ bool icmp_has_id(bool v6, uint8_t type) {
   }
 }
 
+// The packet's tuple, as the rules' header sees it, on a flow.
+void set_tuple(MatchInput& in, const FlowKey& k, bool to_server) {
+  in.ip_proto = k.proto;
+  in.ipv6 = k.family == 6;
+  std::memcpy(in.src.data(), k.src, 16);
+  std::memcpy(in.dst.data(), k.dst, 16);
+  in.sport = k.sport;
+  in.dport = k.dport;
+  in.has_flow = true;
+  in.to_server = to_server;
+}
+
 }  // namespace
 
 DetectStage::DetectStage(uint16_t worker, RuleSlot& slot, size_t flow_capacity, const DetectOptions& opts)
@@ -227,14 +239,7 @@ Verdict DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, ui
   MatchInput in;
   const uint8_t* data = p.data;
   in.payload = std::span<const uint8_t>(data + d.payload_off, d.payload_len);
-  in.ip_proto = d.key.proto;
-  in.ipv6 = d.key.family == 6;
-  std::memcpy(in.src.data(), d.key.src, 16);
-  std::memcpy(in.dst.data(), d.key.dst, 16);
-  in.sport = d.key.sport;
-  in.dport = d.key.dport;
-  in.has_flow = true;
-  in.to_server = to_server;
+  set_tuple(in, d.key, to_server);
   if (d.key.proto == 6) {
     // Suricata: a TCP packet is "established" when the session had reached
     // ESTABLISHED before it (so not the ACK that completes the handshake),
@@ -596,14 +601,7 @@ void DetectStage::flow_end(FlowEntry& e, uint32_t flow_index) {
     d.vlan_count = e.vlan_count;
     d.pkt_src = PktSrc::kStreamTimeout;
     MatchInput in;
-    in.ip_proto = 6;
-    in.ipv6 = d.key.family == 6;
-    std::memcpy(in.src.data(), d.key.src, 16);
-    std::memcpy(in.dst.data(), d.key.dst, 16);
-    in.sport = d.key.sport;
-    in.dport = d.key.dport;
-    in.has_flow = true;
-    in.to_server = to_server;
+    set_tuple(in, d.key, to_server);
     in.established = e.syn_seen ? e.tcp_state >= static_cast<uint8_t>(TcpState::kEstablished) : opts_.midstream;
     if (app_) in.app = app_->rule_app(flow_index);
     in.app_first = false;

@@ -278,13 +278,10 @@ Verdict DetectStage::inspect(const Packet& p, const Decoded& d, FlowEntry& e, ui
     in.icmp_id = static_cast<uint16_t>(h[4] << 8 | h[5]);
     in.icmp_seq = static_cast<uint16_t>(h[6] << 8 | h[7]);
   }
-  // Flowbits: the flow's own slot once it has set a bit, a zeroed scratch
-  // block until then.
-  const size_t words = (snap_->set->flowbit_count() + 63) / 64;
-  const bool own = (e.bits & kFlowbitsUsed) != 0;
+  const size_t words = flowbit_words();
   uint64_t* bits = nullptr;
   if (words && flowbits_ && !no_l4) {
-    bits = own ? flowbits_ + size_t{flow_index} * kWords : zero_bits_;
+    bits = flow_bits(e, flow_index);
     in.flowbits = std::span<uint64_t>(bits, words);
   }
 
@@ -605,9 +602,8 @@ void DetectStage::flow_end(FlowEntry& e, uint32_t flow_index) {
     in.established = e.syn_seen ? e.tcp_state >= static_cast<uint8_t>(TcpState::kEstablished) : opts_.midstream;
     if (app_) in.app = app_->rule_app(flow_index);
     in.app_first = false;
-    const size_t words = (snap_->set->flowbit_count() + 63) / 64;
-    if (words && flowbits_)
-      in.flowbits = std::span<uint64_t>((e.bits & kFlowbitsUsed) ? flowbits_ + size_t{flow_index} * kWords : zero_bits_, words);
+    if (const size_t words = flowbit_words(); words && flowbits_)
+      in.flowbits = std::span<uint64_t>(flow_bits(e, flow_index), words);
     MatchCtx ctx{p, d, e, flow_index, to_server, in};
     ctx.from_stream = true;
     auto cb = [&](const Rule& r, size_t ri) -> bool { return this->on_match(ctx, r, ri); };

@@ -264,6 +264,12 @@ class DetectStage {
     uint8_t data[kBlockData];
   };
   bool holding() const { return blocks_ != nullptr && !opts_.ips; }
+  // The flowbit words the running set uses, and the flow's bits: its own
+  // slot once it has set a bit, a zeroed scratch block until then.
+  size_t flowbit_words() const { return (snap_->set->flowbit_count() + 63) / 64; }
+  uint64_t* flow_bits(const FlowEntry& e, uint32_t flow_index) {
+    return (e.bits & kFlowbitsUsed) ? flowbits_ + size_t{flow_index} * kWords : zero_bits_;
+  }
   // Appends a segment's new bytes (after a gap of gap bytes) to the held
   // data; false when the pool has no room for it.
   bool hold(HeldStream& h, uint32_t gap, const uint8_t* data, uint32_t len);

@@ -1045,6 +1045,11 @@ Bytes tcp_seq(const char* src, const char* dst, uint16_t sp, uint16_t dp, uint32
 }
 
 // A handshake, then the client's data segments at the given sequence numbers.
+// A TCP handshake from c:40000 to s:80.
+void handshake(Rig& rig, const char* c, const char* s) {
+  rig.send({tcp(c, s, 40000, 80, TCP_SYN), tcp(s, c, 80, 40000, TCP_SYN | TCP_ACK), tcp(c, s, 40000, 80, TCP_ACK)});
+}
+
 struct StreamCase {
   const char* name;
   std::vector<std::pair<uint32_t, std::string>> segments;  // (seq, data) from the client
@@ -1063,7 +1068,7 @@ TEST_P(StreamCheck, ContentAcrossSegments) {
                "alert tcp any any -> any any (msg:\"anchored\"; content:\"attack\"; depth:20; sid:3;)\n"
                "alert tcp any any -> any any (msg:\"two parts\"; content:\"evil\"; content:\"plan\"; distance:0; sid:4;)\n"));
   const char *c = "10.30.0.1", *s = "10.30.0.2";
-  rig.send({tcp(c, s, 40000, 80, TCP_SYN), tcp(s, c, 80, 40000, TCP_SYN | TCP_ACK), tcp(c, s, 40000, 80, TCP_ACK)});
+  handshake(rig, c, s);
   for (const auto& [seq, data] : tc.segments) rig.send1(tcp_seq(c, s, 40000, 80, seq, data));
   EXPECT_EQ(rig.drain_sids(), tc.want_sids) << tc.name;
   EXPECT_EQ(rig.stats().stream_matches.get(), tc.want_stream_matches) << tc.name;
@@ -1123,10 +1128,6 @@ DetectOptions with_payload() {
   DetectOptions d;
   d.payload = true;
   return d;
-}
-
-void handshake(Rig& rig, const char* c, const char* s) {
-  rig.send({tcp(c, s, 40000, 80, TCP_SYN), tcp(s, c, 80, 40000, TCP_SYN | TCP_ACK), tcp(c, s, 40000, 80, TCP_ACK)});
 }
 
 TEST(Detect, StreamRulesSeeHeldStreamDataAtFlowEnd) {
